@@ -1,0 +1,2 @@
+//! Codec throughput benches (filled in with tether-codec).
+fn main() {}

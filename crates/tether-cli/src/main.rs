@@ -1,0 +1,2 @@
+//! The `tether` command.
+fn main() {}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: installs the interop peers, then unit, integration,
+# property and doc tests, and each criterion bench once in test mode (so benches are
+# compiled and exercised, never timed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-peers.sh
+export TETHER_PEERS_DIR="${TETHER_PEERS_DIR:-$PWD/target/peers}"
+cargo test --workspace --all-targets
+cargo test --workspace --doc

@@ -1,0 +1,8 @@
+//! Cross-crate integration tests, compiled as one binary so the workspace links once.
+//!
+//! Each module covers one area; shared helpers and proptest strategies live in `support`.
+
+mod codec;
+mod handshake;
+mod heartbeat;
+mod tls;
