@@ -1,0 +1,144 @@
+"""Python `websockets` as an interop peer for Tether's tests.
+
+    python py_peer.py server [--subprotocols a,b] [--reject STATUS] [--tls CERT KEY]
+        Echo server on 127.0.0.1, port chosen by the OS, printed as `LISTENING <port>`.
+        Text commands (everything else is echoed unchanged, text as text, binary as binary):
+          "cmd:close <code> <reason>"  close with that code and reason
+          "cmd:fragments <n> <text>"   send <text> back as one message in <n> fragments
+          "cmd:ping <payload>"         ping us with <payload>, answer "pong-ok <payload>" once the pong came
+          "cmd:subprotocol"            answer with the negotiated subprotocol (or "none")
+        With --reject STATUS every handshake is refused with that HTTP status.
+
+    python py_peer.py client URL [--subprotocols a,b] [--ca CERT] [--expect-status N]
+        Runs a scripted conversation against an echo server at URL and prints `ok <check>` per
+        check; exits 1 with `FAIL <why>` on the first mismatch. With --expect-status, only checks
+        that the handshake is refused with that status.
+"""
+import argparse
+import asyncio
+import ssl
+import sys
+from http import HTTPStatus
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+SIZES = [0, 125, 126, 65535, 65536, 1 << 20]
+MAX = 16 << 20
+
+
+def fail(why):
+    print(f"FAIL {why}", flush=True)
+    sys.exit(1)
+
+
+async def handler(ws):
+    try:
+        async for msg in ws:
+            if isinstance(msg, str) and msg.startswith("cmd:"):
+                verb, _, rest = msg[4:].partition(" ")
+                if verb == "close":
+                    code, _, reason = rest.partition(" ")
+                    await ws.close(int(code), reason)
+                    return
+                if verb == "fragments":
+                    n, _, text = rest.partition(" ")
+                    n = int(n)
+                    step = max(1, -(-len(text) // n))
+                    await ws.send([text[i:i + step] for i in range(0, len(text), step)])
+                    continue
+                if verb == "ping":
+                    waiter = await ws.ping(rest.encode())
+                    await waiter
+                    await ws.send(f"pong-ok {rest}")
+                    continue
+                if verb == "subprotocol":
+                    await ws.send(ws.subprotocol or "none")
+                    continue
+            await ws.send(msg)
+    except ConnectionClosed:
+        pass
+
+
+async def run_server(args):
+    kwargs = {"max_size": MAX}
+    if args.subprotocols:
+        kwargs["subprotocols"] = args.subprotocols.split(",")
+    if args.reject:
+        status = HTTPStatus(args.reject)
+        kwargs["process_request"] = lambda conn, req: conn.respond(status, f"rejected by test peer\n")
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        kwargs["ssl"] = ctx
+    async with serve(handler, "127.0.0.1", 0, **kwargs) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f"LISTENING {port}", flush=True)
+        await server.serve_forever()
+
+
+async def run_client(args):
+    kwargs = {"max_size": MAX, "open_timeout": 10, "close_timeout": 5}
+    if args.subprotocols:
+        kwargs["subprotocols"] = args.subprotocols.split(",")
+    if args.ca:
+        kwargs["ssl"] = ssl.create_default_context(cafile=args.ca)
+    if args.expect_status:
+        try:
+            async with connect(args.url, **kwargs):
+                fail("handshake accepted, expected a refusal")
+        except InvalidStatus as e:
+            got = e.response.status_code
+            if got != args.expect_status:
+                fail(f"status {got}, expected {args.expect_status}")
+            print(f"ok rejected {got}", flush=True)
+            return
+    async with connect(args.url, **kwargs) as ws:
+        if args.subprotocols:
+            print(f"ok subprotocol {ws.subprotocol}", flush=True)
+        for size in SIZES:
+            text = ("é" * (size // 2) + "a" * (size % 2))
+            await ws.send(text)
+            back = await ws.recv()
+            if back != text:
+                fail(f"text echo of {size} bytes differs")
+            data = bytes((i * 7 + 3) & 0xFF for i in range(size))
+            await ws.send(data)
+            back = await ws.recv()
+            if back != data:
+                fail(f"binary echo of {size} bytes differs")
+            print(f"ok echo {size}", flush=True)
+        parts = ["frag", "mented ", "messa", "ge ✓"]
+        await ws.send(parts)
+        back = await ws.recv()
+        if back != "".join(parts):
+            fail(f"fragmented echo differs: {back!r}")
+        print("ok fragmented", flush=True)
+        waiter = await ws.ping(b"are you there")
+        await asyncio.wait_for(waiter, 5)
+        print("ok ping", flush=True)
+        await ws.close(4001, "bye from python")
+        if ws.close_code != 4001 or ws.close_reason != "bye from python":
+            fail(f"close echoed as {ws.close_code} {ws.close_reason!r}")
+        print("ok close 4001", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("server")
+    s.add_argument("--subprotocols")
+    s.add_argument("--reject", type=int)
+    s.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    c = sub.add_parser("client")
+    c.add_argument("url")
+    c.add_argument("--subprotocols")
+    c.add_argument("--ca")
+    c.add_argument("--expect-status", type=int)
+    args = p.parse_args()
+    asyncio.run(run_server(args) if args.mode == "server" else run_client(args))
+
+
+if __name__ == "__main__":
+    main()
