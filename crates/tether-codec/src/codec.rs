@@ -1,0 +1,216 @@
+//! tokio-util `Decoder`/`Encoder` adapters over the sans-IO core, for `Framed`.
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::frame::{Frame, FrameHeader};
+use crate::message::Message;
+use crate::protocol::{Protocol, State};
+use crate::role::Role;
+
+/// Frame-level codec: one [`Frame`] per item, each checked with
+/// [`FrameHeader::validate`] for the role and limits.
+///
+/// It does not reassemble messages, answer pings or run the closing handshake; that is
+/// [`MessageCodec`]'s job. The encoder refuses frames whose masking does not fit the role, so a
+/// client must set a key with [`Frame::with_mask`].
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tether_codec::{Config, Frame, FrameCodec, OpCode, Role};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut client = FrameCodec::new(Role::Client, Config::default());
+/// let mut server = FrameCodec::new(Role::Server, Config::default());
+/// let mut wire = BytesMut::new();
+/// let frame = Frame::new(OpCode::Binary, vec![1, 2, 3]).with_mask(Some([9, 8, 7, 6]));
+/// client.encode(frame.clone(), &mut wire).unwrap();
+/// assert_eq!(server.decode(&mut wire).unwrap(), Some(frame));
+/// assert!(wire.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct FrameCodec {
+    role: Role,
+    config: Config,
+}
+
+impl FrameCodec {
+    /// A frame codec for `role` with `config`'s limits.
+    pub fn new(role: Role, config: Config) -> FrameCodec {
+        FrameCodec { role, config }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
+        let Some((header, used)) = FrameHeader::parse(src)? else {
+            return Ok(None);
+        };
+        header.validate(self.role, &self.config)?;
+        // validate bounded the length by a usize limit (or 125), so this conversion succeeds.
+        let len = usize::try_from(header.payload_len).map_err(|_| Error::FrameTooLarge {
+            len: header.payload_len,
+            limit: self.config.max_frame_payload(),
+        })?;
+        let total = used + len;
+        if src.len() < total {
+            // The length is within the limit, so reserving the rest of the frame is bounded.
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        src.advance(used);
+        Ok(Some(Frame::from_wire(header, src.split_to(len))))
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = Error;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), Error> {
+        match (self.role, frame.mask()) {
+            (Role::Client, Some(_)) | (Role::Server, None) => {
+                frame.encode(dst);
+                Ok(())
+            }
+            _ => Err(Error::MaskMismatch),
+        }
+    }
+}
+
+/// Message-level codec: a [`Protocol`] behind `Decoder<Item = Message>` and
+/// `Encoder<Message>`.
+///
+/// Decoding works on `Framed`'s read buffer without copying. Replies the protocol queues while
+/// decoding (pongs, the echo of a peer's close) cannot be written from a decoder; they go out
+/// in front of the next encoded message. To flush the close echo after receiving
+/// `Message::Close`, send a `Message::Close` too: once closed, encoding one only flushes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tether_codec::{Config, Message, MessageCodec};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut client = MessageCodec::client(Config::default(), || [1, 2, 3, 4]);
+/// let mut server = MessageCodec::server(Config::default());
+/// let mut wire = BytesMut::new();
+/// client.encode(Message::text("hello"), &mut wire).unwrap();
+/// assert_eq!(server.decode(&mut wire).unwrap(), Some(Message::text("hello")));
+/// ```
+#[derive(Debug)]
+pub struct MessageCodec {
+    protocol: Protocol,
+}
+
+impl MessageCodec {
+    /// A server-side message codec.
+    pub fn server(config: Config) -> MessageCodec {
+        MessageCodec {
+            protocol: Protocol::server(config),
+        }
+    }
+
+    /// A client-side message codec masking with keys from `mask_keys` (see
+    /// [`Protocol::client`]).
+    pub fn client(
+        config: Config,
+        mask_keys: impl FnMut() -> [u8; 4] + Send + Sync + 'static,
+    ) -> MessageCodec {
+        MessageCodec {
+            protocol: Protocol::client(config, mask_keys),
+        }
+    }
+
+    /// The protocol state machine inside.
+    pub fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+}
+
+impl From<Protocol> for MessageCodec {
+    /// Wraps an existing protocol; bytes already in its read buffer are decoded first.
+    fn from(protocol: Protocol) -> Self {
+        MessageCodec { protocol }
+    }
+}
+
+impl Decoder for MessageCodec {
+    type Item = Message;
+    type Error = Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+        let own = self.protocol.read_buffer();
+        if !own.is_empty() {
+            // Bytes fed to the protocol before it was wrapped come first.
+            let mut seeded = std::mem::take(own);
+            seeded.unsplit(src.split());
+            *src = seeded;
+        }
+        self.protocol.poll_message_in(src)
+    }
+}
+
+impl Encoder<Message> for MessageCodec {
+    type Error = Error;
+
+    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), Error> {
+        let result = match (&message, self.protocol.state()) {
+            (Message::Close(_), State::Closed) => Ok(()),
+            _ => self.protocol.send(message),
+        };
+        let queued = self.protocol.write_buffer().split();
+        dst.unsplit(queued);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::close::CloseCode;
+    use crate::opcode::OpCode;
+
+    #[test]
+    fn frame_codec_waits_for_the_whole_payload() {
+        let mut codec = FrameCodec::new(Role::Client, Config::default());
+        let mut wire = BytesMut::from(&b"\x82\x03ab"[..]);
+        assert_eq!(codec.decode(&mut wire).unwrap(), None);
+        assert_eq!(wire.len(), 4, "nothing consumed while incomplete");
+        wire.extend_from_slice(b"c");
+        let frame = codec.decode(&mut wire).unwrap().unwrap();
+        assert_eq!(frame.opcode(), OpCode::Binary);
+        assert_eq!(&frame.payload()[..], b"abc");
+    }
+
+    #[test]
+    fn frame_codec_rejects_mask_mismatch_on_encode() {
+        let mut codec = FrameCodec::new(Role::Client, Config::default());
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            codec.encode(Frame::new(OpCode::Text, "x"), &mut out),
+            Err(Error::MaskMismatch)
+        ));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn message_codec_flushes_close_echo_on_close() {
+        let mut codec = MessageCodec::server(Config::default());
+        let mut wire = BytesMut::from(&b"\x88\x82\0\0\0\0\x03\xe8"[..]);
+        assert!(matches!(
+            codec.decode(&mut wire).unwrap(),
+            Some(Message::Close(Some(frame))) if frame.code == CloseCode::NORMAL
+        ));
+        let mut out = BytesMut::new();
+        codec.encode(Message::Close(None), &mut out).unwrap();
+        assert_eq!(&out[..], b"\x88\x02\x03\xe8");
+        assert!(matches!(
+            codec.encode(Message::text("late"), &mut out),
+            Err(Error::Closed)
+        ));
+    }
+}

@@ -1,0 +1,100 @@
+//! Limits and options of the codec.
+
+/// Default for [`Config::set_max_frame_payload`]: 16 MiB.
+const DEFAULT_MAX_FRAME_PAYLOAD: usize = 16 << 20;
+/// Default for [`Config::set_max_message_size`]: 16 MiB.
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// Default for [`Config::set_fragment_overhead`]: 64 bytes per continuation frame.
+const DEFAULT_FRAGMENT_OVERHEAD: usize = 64;
+
+/// Limits and options for decoding; the same value works for both roles.
+///
+/// Every limit is checked against the frame header, before the payload is buffered, so a
+/// peer announcing a huge frame costs nothing.
+///
+/// ```
+/// use tether_codec::Config;
+/// let mut config = Config::default();
+/// config.set_max_frame_payload(1 << 20).set_max_message_size(4 << 20);
+/// assert_eq!(config.max_frame_payload(), 1 << 20);
+/// assert_eq!(config.max_message_size(), 4 << 20);
+/// assert_eq!(config.fragment_overhead(), 64);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    max_frame_payload: usize,
+    max_message_size: usize,
+    fragment_overhead: usize,
+    rsv1_allowed: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_payload: DEFAULT_MAX_FRAME_PAYLOAD,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            fragment_overhead: DEFAULT_FRAGMENT_OVERHEAD,
+            rsv1_allowed: false,
+        }
+    }
+}
+
+impl Config {
+    /// Largest payload of one received data frame, in bytes. Default 16 MiB.
+    ///
+    /// Applies to received frames only; a larger frame fails the connection with 1009.
+    pub fn set_max_frame_payload(&mut self, bytes: usize) -> &mut Self {
+        self.max_frame_payload = bytes;
+        self
+    }
+
+    /// Largest size of one received message, in bytes. Default 16 MiB.
+    ///
+    /// A message's size is its payload plus [`Config::set_fragment_overhead`] for every
+    /// continuation frame, so a flood of tiny or empty fragments reaches the limit too. A larger
+    /// message fails the connection with 1009. Applies to received messages only.
+    pub fn set_max_message_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Bytes charged against the message size for each continuation frame. Default 64.
+    ///
+    /// This bounds the work a peer can cause with fragments that carry little or nothing; with
+    /// the defaults a 4 MiB message in 64-byte fragments (8 MiB counted) still passes.
+    pub fn set_fragment_overhead(&mut self, bytes: usize) -> &mut Self {
+        self.fragment_overhead = bytes;
+        self
+    }
+
+    /// Accepts RSV1 on received data frames, for a negotiated extension such as
+    /// permessage-deflate (RFC 7692). Default `false`: RSV1 fails the connection with 1002.
+    ///
+    /// The bit is passed through on [`Frame`](crate::Frame)s by
+    /// [`FrameCodec`](crate::FrameCodec); interpreting it is the extension's job. The
+    /// [`Protocol`](crate::Protocol) has no extension to hand it to and keeps refusing RSV1.
+    pub fn set_rsv1_allowed(&mut self, allowed: bool) -> &mut Self {
+        self.rsv1_allowed = allowed;
+        self
+    }
+
+    /// See [`Config::set_max_frame_payload`].
+    pub fn max_frame_payload(&self) -> usize {
+        self.max_frame_payload
+    }
+
+    /// See [`Config::set_max_message_size`].
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// See [`Config::set_fragment_overhead`].
+    pub fn fragment_overhead(&self) -> usize {
+        self.fragment_overhead
+    }
+
+    /// See [`Config::set_rsv1_allowed`].
+    pub fn rsv1_allowed(&self) -> bool {
+        self.rsv1_allowed
+    }
+}
