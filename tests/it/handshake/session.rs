@@ -127,6 +127,8 @@ async fn answer_to(
 ) -> (String, Result<Served<tokio::io::DuplexStream>, Error>) {
     let (mut client_io, server_io) = duplex(64 * 1024);
     client_io.write_all(request.as_bytes()).await.unwrap();
+    // Done sending, as a client that waits for the answer is.
+    client_io.shutdown().await.unwrap();
     let result = server(server_io, config, decide).await;
     let mut answer = String::new();
     if result.is_err() {
@@ -157,7 +159,11 @@ async fn each_rejection_is_answered_with_its_status() {
             "connection",
         ),
         (VALID.replace("ZQ==", "ZQ"), 400, "sec-websocket-key"),
-        (VALID.replace("Version: 13", "Version: 7"), 426, "13"),
+        (
+            VALID.replace("Version: 13", "Version: 7"),
+            426,
+            "sec-websocket-version must be 13",
+        ),
         (
             VALID.replace("\r\n\r\n", &format!("\r\n{long}")),
             431,
@@ -181,8 +187,45 @@ async fn each_rejection_is_answered_with_its_status() {
         // The body is one line that says what was wrong.
         let body = answer.split("\r\n\r\n").nth(1).unwrap();
         assert_eq!(body.lines().count(), 1, "{body}");
-        assert!(answer.contains(reason), "{answer}");
+        assert!(body.contains(reason), "{answer}");
+        if status == 426 {
+            // RFC 6455 §4.2.2 /version/: the answer names the versions the server speaks.
+            assert!(
+                answer.contains("\r\nsec-websocket-version: 13\r\n"),
+                "{answer}"
+            );
+        }
     }
+}
+
+/// A client that sends far past the header limit still reads its 431 on a real socket, after
+/// the server has closed.
+#[tokio::test]
+async fn oversized_request_over_tcp_still_gets_its_431() {
+    let bounded = tokio::time::timeout(Duration::from_secs(20), async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = tokio::spawn(async move {
+            let (io, _) = listener.accept().await.unwrap();
+            server(io, &Config::default(), decide).await
+        });
+        let mut client_io = TcpStream::connect(addr).await.unwrap();
+        let huge = format!(
+            "GET / HTTP/1.1\r\nX-Huge: {}\r\n\r\n",
+            "h".repeat(48 * 1024)
+        );
+        client_io.write_all(huge.as_bytes()).await.unwrap();
+        // Read only once the server has closed its end.
+        let served = serving.await.unwrap();
+        assert!(matches!(served, Err(Error::HeadTooLarge { limit: 16384 })));
+        let mut answer = String::new();
+        client_io.read_to_string(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{answer}"
+        );
+    });
+    bounded.await.expect("the rejection finished in time");
 }
 
 #[tokio::test]
