@@ -88,13 +88,16 @@ where
 ///
 /// Reads the request; if it is a valid WebSocket request, calls `decide` with it, which
 /// returns an [`Accept`] (subprotocol, extensions, extra header fields) or its own
-/// [`Rejection`] (403 for a foreign origin, 401, a redirect). On accept it writes the 101 and
-/// returns [`Served::WebSocket`]; a plain HTTP request is returned untouched as
-/// [`Served::Plain`].
+/// [`Rejection`] (403 for a foreign origin, 401, a redirect). `decide` runs on the task that
+/// drives the handshake and must not block; it runs inside the handshake timeout. On accept
+/// it writes the 101 and returns [`Served::WebSocket`]; a plain HTTP request is returned
+/// untouched as [`Served::Plain`].
 ///
 /// On a rejection or an invalid request it writes the error response ([`Error::rejection`]:
-/// 400, 426, 431, 500), shuts the stream down and returns the error ([`Error::Rejected`] for
-/// the application's own). On timeout or I/O error it drops the stream.
+/// 400, 426, 431, 500), shuts the stream down, reads and discards what the client is still
+/// sending (at most 64 KiB for at most a second, so the close does not reset the connection
+/// before the answer is read) and returns the error ([`Error::Rejected`] for the
+/// application's own). On timeout or I/O error it drops the stream.
 pub async fn server<S, F>(mut io: S, config: &Config, decide: F) -> Result<Served<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
