@@ -11,7 +11,7 @@ use crate::accept_key::Key;
 use crate::config::Config;
 use crate::error::{BadResponse, Error, UnexpectedResponse};
 use crate::field::{elements, extension_name, has_token, header_map, single};
-use crate::head::{check_complete, http_version, HeadBuffer};
+use crate::head::{check_complete, header_slots, http_version, HeadBuffer};
 use crate::request::ClientRequest;
 
 /// What a successful client handshake agreed on.
@@ -229,7 +229,7 @@ impl ClientHandshake {
 
 /// Parses a complete response head (`head` ends with its blank line).
 fn parse_response(head: &[u8], max_headers: usize) -> Result<Response<()>, Error> {
-    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut slots = header_slots(head.len(), max_headers);
     let mut parsed = httparse::Response::new(&mut slots);
     check_complete(parsed.parse(head), max_headers)?;
     let malformed = |reason| Error::Malformed { reason };

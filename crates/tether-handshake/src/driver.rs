@@ -19,6 +19,11 @@ use crate::server::{
 /// Bytes asked for per read. Anything read past the head is kept as leftover.
 const READ_CHUNK: usize = 4096;
 
+/// After a rejection, at most this many bytes of the client's input are read and discarded...
+const LINGER_BYTES: usize = 64 * 1024;
+/// ... for at most this long, so the answer is not lost to a connection reset.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+
 /// What [`server`] did with a connection.
 #[derive(Debug)]
 pub enum Served<S> {
@@ -83,13 +88,16 @@ where
 ///
 /// Reads the request; if it is a valid WebSocket request, calls `decide` with it, which
 /// returns an [`Accept`] (subprotocol, extensions, extra header fields) or its own
-/// [`Rejection`] (403 for a foreign origin, 401, a redirect). On accept it writes the 101 and
-/// returns [`Served::WebSocket`]; a plain HTTP request is returned untouched as
-/// [`Served::Plain`].
+/// [`Rejection`] (403 for a foreign origin, 401, a redirect). `decide` runs on the task that
+/// drives the handshake and must not block; it runs inside the handshake timeout. On accept
+/// it writes the 101 and returns [`Served::WebSocket`]; a plain HTTP request is returned
+/// untouched as [`Served::Plain`].
 ///
 /// On a rejection or an invalid request it writes the error response ([`Error::rejection`]:
-/// 400, 426, 431, 500), shuts the stream down and returns the error ([`Error::Rejected`] for
-/// the application's own). On timeout or I/O error it drops the stream.
+/// 400, 426, 431, 500), shuts the stream down, reads and discards what the client is still
+/// sending (at most 64 KiB for at most a second, so the close does not reset the connection
+/// before the answer is read) and returns the error ([`Error::Rejected`] for the
+/// application's own). On timeout or I/O error it drops the stream.
 pub async fn server<S, F>(mut io: S, config: &Config, decide: F) -> Result<Served<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -135,7 +143,7 @@ where
 
 /// Sends the response `err` deserves, if any, and returns `err`. A failure to send is not
 /// reported: the handshake has failed already, for the reason in `err`.
-async fn refuse<S: AsyncWrite + Unpin>(io: &mut S, err: Error) -> Error {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, err: Error) -> Error {
     tracing::debug!(error = %err, "refusing a websocket request");
     if let Some(rejection) = err.rejection() {
         let _ = send_rejection(io, &rejection).await;
@@ -143,7 +151,10 @@ async fn refuse<S: AsyncWrite + Unpin>(io: &mut S, err: Error) -> Error {
     err
 }
 
-async fn send_rejection<S: AsyncWrite + Unpin>(
+/// Sends `rejection`, ends our side of the stream, then briefly reads and discards what the
+/// client is still sending: closing a TCP socket with unread input resets the connection,
+/// and the reset can destroy the answer before the client has read it.
+async fn send_rejection<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     rejection: &Rejection,
 ) -> Result<(), Error> {
@@ -151,6 +162,17 @@ async fn send_rejection<S: AsyncWrite + Unpin>(
     rejection.encode(&mut out);
     io.write_all(&out).await?;
     io.shutdown().await?;
+    let drain = async {
+        let mut chunk = [0; READ_CHUNK];
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            match io.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
     Ok(())
 }
 
@@ -222,7 +244,8 @@ mod tests {
         assert!(matches!(result, Err(Error::Timeout(_))));
     }
 
-    #[tokio::test]
+    // Paused clock: the server lingers after a rejection while the client keeps its side open.
+    #[tokio::test(start_paused = true)]
     async fn invalid_request_is_answered_and_closed() {
         let (mut client_io, server_io) = duplex(4096);
         let version_8 = std::str::from_utf8(VALID)
@@ -270,7 +293,27 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn rejection_drains_what_the_client_is_still_sending() {
+        // A tiny pipe: the client can only finish writing its 40 KB if the server reads it all,
+        // including the 24 KB past the point where it gave up.
+        let (mut client_io, server_io) = duplex(1024);
+        let serving = tokio::spawn(async move {
+            server(server_io, &Config::default(), |_| Ok(Accept::new())).await
+        });
+        let huge = format!("GET / HTTP/1.1\r\nX-Huge: {}", "h".repeat(40 * 1024));
+        client_io.write_all(huge.as_bytes()).await.unwrap();
+        client_io.shutdown().await.unwrap();
+        let mut answer = String::new();
+        client_io.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+        assert!(matches!(
+            serving.await.unwrap(),
+            Err(Error::HeadTooLarge { .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn invalid_accept_is_answered_with_500() {
         let (mut client_io, server_io) = duplex(4096);
         client_io.write_all(VALID).await.unwrap();

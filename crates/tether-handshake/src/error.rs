@@ -41,7 +41,7 @@ pub enum Error {
     BadRequest(#[from] BadRequest),
     /// The request asks for a `Sec-WebSocket-Version` other than 13, or none (RFC 6455 §4.2.2).
     /// A server answers 426 with `Sec-WebSocket-Version: 13`.
-    #[error("unsupported websocket version {offered:?}, only 13 is supported")]
+    #[error("sec-websocket-version must be 13")]
     UnsupportedVersion {
         /// The version the client asked for, if it sent one that is readable text.
         offered: Option<String>,

@@ -95,6 +95,13 @@ pub(crate) fn check_complete(
     }
 }
 
+/// The header array for httparse: `max_headers` slots, but never more than a head of
+/// `head_len` bytes can fill (each field takes at least three bytes, as in "a:\n"), so a
+/// generous limit costs nothing for ordinary heads.
+pub(crate) fn header_slots(head_len: usize, max_headers: usize) -> Vec<httparse::Header<'static>> {
+    vec![httparse::EMPTY_HEADER; max_headers.min(head_len / 3 + 1)]
+}
+
 /// httparse's minor version of HTTP/1.x as an `http` version.
 pub(crate) fn http_version(minor: Option<u8>) -> Version {
     match minor {

@@ -57,6 +57,24 @@ const RESERVED: [HeaderName; 8] = [
     SEC_WEBSOCKET_ACCEPT,
 ];
 
+impl std::str::FromStr for ClientRequest {
+    type Err = Error;
+
+    /// Parses a `ws://` or `wss://` URL into a request, as [`ClientRequest::new`] does.
+    ///
+    /// ```
+    /// let request: tether_handshake::ClientRequest = "ws://localhost:9001/echo".parse()?;
+    /// assert_eq!(request.port(), 9001);
+    /// # Ok::<(), tether_handshake::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let uri = s.parse::<Uri>().map_err(|_| Error::InvalidUri {
+            reason: "not a valid uri",
+        })?;
+        ClientRequest::new(uri)
+    }
+}
+
 impl ClientRequest {
     /// A request for `uri`, which must be `ws://` or `wss://` (any case) with a host
     /// (RFC 6455 §3). The port defaults to 80 for `ws` and 443 for `wss`.

@@ -14,7 +14,7 @@ use crate::error::{BadRequest, Error};
 use crate::field::{
     elements, encode_headers, extension_name, has_token, header_map, is_token, single,
 };
-use crate::head::{check_complete, http_version, HeadBuffer};
+use crate::head::{check_complete, header_slots, http_version, HeadBuffer};
 
 /// Reads a client's request as it arrives, in any number of pieces.
 ///
@@ -347,7 +347,7 @@ fn validate(request: &Request<()>) -> Result<(), Error> {
 
 /// Parses a complete request head (`head` ends with its blank line).
 fn parse_request(head: &[u8], max_headers: usize) -> Result<Request<()>, Error> {
-    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut slots = header_slots(head.len(), max_headers);
     let mut parsed = httparse::Request::new(&mut slots);
     check_complete(parsed.parse(head), max_headers)?;
     let malformed = |reason| Error::Malformed { reason };
@@ -554,6 +554,19 @@ mod tests {
         // An Upgrade to something else is not a WebSocket attempt either.
         let h2c = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
         assert!(matches!(receive(h2c), Ok(Some(Incoming::Plain(_)))));
+    }
+
+    #[test]
+    fn rfc7230_3_5_one_empty_line_before_the_request_line_is_ignored() {
+        upgrade(&format!("\r\n{VALID}"));
+    }
+
+    #[test]
+    fn generous_header_limit_still_parses_and_counts() {
+        let mut config = Config::default();
+        config.max_headers(usize::MAX);
+        let incoming = ServerHandshake::new(&config).receive(VALID.as_bytes());
+        assert!(matches!(incoming, Ok(Some(Incoming::Upgrade(_)))));
     }
 
     #[test]
