@@ -52,12 +52,14 @@ impl Decoder for FrameCodec {
             return Ok(None);
         };
         header.validate(self.role, &self.config)?;
-        // validate bounded the length by a usize limit (or 125), so this conversion succeeds.
-        let len = usize::try_from(header.payload_len).map_err(|_| Error::FrameTooLarge {
+        // validate bounded the length by a usize limit (or 125); on 32-bit targets a limit near
+        // usize::MAX could still overflow, which is reported rather than wrapped.
+        let too_large = || Error::FrameTooLarge {
             len: header.payload_len,
             limit: self.config.max_frame_payload(),
-        })?;
-        let total = used + len;
+        };
+        let len = usize::try_from(header.payload_len).map_err(|_| too_large())?;
+        let total = used.checked_add(len).ok_or_else(too_large)?;
         if src.len() < total {
             // The length is within the limit, so reserving the rest of the frame is bounded.
             src.reserve(total - src.len());

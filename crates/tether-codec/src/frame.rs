@@ -22,7 +22,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::close::MAX_CONTROL_PAYLOAD;
 use crate::config::Config;
 use crate::error::Error;
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_masked};
 use crate::opcode::OpCode;
 use crate::role::Role;
 
@@ -374,10 +374,9 @@ impl Frame {
 pub(crate) fn write_frame(dst: &mut BytesMut, header: FrameHeader, payload: &[u8]) {
     dst.reserve(header.encoded_len() + payload.len());
     header.write(dst);
-    let start = dst.len();
-    dst.extend_from_slice(payload);
-    if let Some(key) = header.mask {
-        apply_mask(&mut dst[start..], key);
+    match header.mask {
+        Some(key) => extend_masked(dst, payload, key),
+        None => dst.extend_from_slice(payload),
     }
 }
 

@@ -98,3 +98,18 @@ pub use opcode::OpCode;
 pub use protocol::{Protocol, State};
 pub use role::Role;
 pub use utf8::Utf8Bytes;
+
+#[cfg(test)]
+mod tests {
+    /// The facade moves these across tasks and threads.
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Protocol>();
+        assert_send_sync::<crate::Message>();
+        assert_send_sync::<crate::Error>();
+        assert_send_sync::<crate::Config>();
+        #[cfg(feature = "tokio")]
+        assert_send_sync::<crate::MessageCodec>();
+    }
+}
