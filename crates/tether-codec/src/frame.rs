@@ -17,7 +17,7 @@
 //! +-------------------------------- - - - - - - - - - - - - - - - +
 //! ```
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::close::MAX_CONTROL_PAYLOAD;
 use crate::config::Config;
@@ -354,8 +354,51 @@ impl Frame {
         write_frame(dst, self.header(), &self.payload);
     }
 
+    /// Decodes one whole frame from the start of `src` for a receiver in `role`.
+    ///
+    /// A push parser like [`FrameHeader::parse`]: while the frame is incomplete it returns
+    /// `Ok(None)`, consumes nothing and reserves room for the rest of the frame (bounded by the
+    /// limit just checked). A complete frame is split off `src` without copying and unmasked
+    /// in place. Per-frame rules are checked with [`FrameHeader::validate`]; message
+    /// sequencing is not (that needs the [`Protocol`](crate::Protocol)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`FrameHeader::parse`] and [`FrameHeader::validate`].
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tether_codec::{Config, Frame, OpCode, Role};
+    /// let mut src = BytesMut::from(&[0x89, 0x05, b'H', b'e'][..]);
+    /// assert_eq!(Frame::decode(&mut src, Role::Client, &Config::default()).unwrap(), None);
+    /// src.extend_from_slice(b"llo");
+    /// let ping = Frame::decode(&mut src, Role::Client, &Config::default()).unwrap().unwrap();
+    /// assert_eq!((ping.opcode(), &ping.payload()[..]), (OpCode::Ping, &b"Hello"[..]));
+    /// assert!(src.is_empty());
+    /// ```
+    pub fn decode(src: &mut BytesMut, role: Role, config: &Config) -> Result<Option<Frame>, Error> {
+        let Some((header, used)) = FrameHeader::parse(src)? else {
+            return Ok(None);
+        };
+        header.validate(role, config)?;
+        // validate bounded the length by a usize limit (or 125); on 32-bit targets a limit near
+        // usize::MAX could still overflow, which is reported rather than wrapped.
+        let too_large = || Error::FrameTooLarge {
+            len: header.payload_len,
+            limit: config.max_frame_payload(),
+        };
+        let len = usize::try_from(header.payload_len).map_err(|_| too_large())?;
+        let total = used.checked_add(len).ok_or_else(too_large)?;
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        src.advance(used);
+        Ok(Some(Frame::from_wire(header, src.split_to(len))))
+    }
+
     /// Builds a frame from a parsed header and its payload, unmasking the payload in place.
-    pub(crate) fn from_wire(header: FrameHeader, mut payload: BytesMut) -> Frame {
+    fn from_wire(header: FrameHeader, mut payload: BytesMut) -> Frame {
         if let Some(key) = header.mask {
             apply_mask(&mut payload, key);
         }
