@@ -4,8 +4,8 @@ use bytes::BytesMut;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tether_codec::{
-    apply_mask_offset, CloseCode, CloseFrame, Config, Frame, FrameCodec, Message, OpCode, Role,
-    State,
+    apply_mask_offset, CloseCode, CloseFrame, Config, Frame, FrameCodec, FrameHeader, Message,
+    OpCode, Role, State,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -357,5 +357,36 @@ proptest! {
             apply_mask_offset(&mut resumed[range], key, offset + at);
         }
         prop_assert_eq!(resumed, reference);
+    }
+
+    /// Untrusted bytes: the header parser never reads past the slice or panics, and a protocol
+    /// in either role fed any bytes in any pieces either waits, delivers, or fails with a close
+    /// code - it never panics and never grows its read buffer past the input.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        role in arb_role(),
+        bytes in vec(any::<u8>(), 0..400),
+        cuts in vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        match FrameHeader::parse(&bytes) {
+            Ok(Some((header, used))) => {
+                prop_assert!(used <= bytes.len());
+                prop_assert_eq!(used, header.encoded_len());
+            }
+            Ok(None) => prop_assert!(bytes.len() < 14),
+            Err(err) => prop_assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR)),
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let (_, mut receiver) = sender_and_receiver(role);
+        let received = feed_in_pieces(&mut receiver, &bytes, &cuts);
+        if let Some(err) = &received.error {
+            prop_assert!(err.close_code().is_some());
+            prop_assert_eq!(receiver.state(), State::Closed);
+        }
+        prop_assert!(receiver.read_buffer().len() <= bytes.len());
+        let mut src = BytesMut::from(&bytes[..]);
+        let mut decoder = FrameCodec::new(peer(role), Config::default());
+        while let Ok(Some(_)) = decoder.decode(&mut src) {}
     }
 }
