@@ -29,6 +29,9 @@ use crate::role::Role;
 /// The longest header: 2 fixed bytes, 8 length bytes, 4 mask bytes.
 pub const MAX_HEADER_LEN: usize = 14;
 
+/// Most [`Frame::decode`] reserves at once for an incomplete frame.
+const RESERVE_STEP: usize = 64 << 10;
+
 const FIN: u8 = 0x80;
 const RSV1: u8 = 0x40;
 const RSV2: u8 = 0x20;
@@ -357,8 +360,8 @@ impl Frame {
     /// Decodes one whole frame from the start of `src` for a receiver in `role`.
     ///
     /// A push parser like [`FrameHeader::parse`]: while the frame is incomplete it returns
-    /// `Ok(None)`, consumes nothing and reserves room for the rest of the frame (bounded by the
-    /// limit just checked). A complete frame is split off `src` without copying and unmasked
+    /// `Ok(None)`, consumes nothing and reserves room for more of the frame (at most 64 KiB at
+    /// a time, so an announced length is never trusted with a large allocation). A complete frame is split off `src` without copying and unmasked
     /// in place. Per-frame rules are checked with [`FrameHeader::validate`]; message
     /// sequencing is not (that needs the [`Protocol`](crate::Protocol)).
     ///
@@ -390,7 +393,9 @@ impl Frame {
         let len = usize::try_from(header.payload_len).map_err(|_| too_large())?;
         let total = used.checked_add(len).ok_or_else(too_large)?;
         if src.len() < total {
-            src.reserve(total - src.len());
+            // Grow toward the frame on demand rather than trusting the announced length with
+            // a large allocation up front.
+            src.reserve((total - src.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         src.advance(used);
@@ -482,6 +487,19 @@ mod tests {
             parse_err(&[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0]),
             Error::LengthTopBitSet
         ));
+    }
+
+    #[test]
+    fn decode_does_not_trust_the_announced_length_with_memory() {
+        // A client announces a 16 MiB frame (the default limit) and sends only the header.
+        let mut src = BytesMut::from(&[0x82, 0x7F, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF][..]);
+        let config = Config::default();
+        assert_eq!(
+            Frame::decode(&mut src, Role::Client, &config).unwrap(),
+            None
+        );
+        assert_eq!(src.len(), 10, "nothing consumed");
+        assert!(src.capacity() <= 10 + RESERVE_STEP, "{}", src.capacity());
     }
 
     #[test]
