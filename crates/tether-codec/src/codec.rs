@@ -1,17 +1,17 @@
 //! tokio-util `Decoder`/`Encoder` adapters over the sans-IO core, for `Framed`.
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::frame::{Frame, FrameHeader};
+use crate::frame::Frame;
 use crate::message::Message;
 use crate::protocol::{Protocol, State};
 use crate::role::Role;
 
-/// Frame-level codec: one [`Frame`] per item, each checked with
-/// [`FrameHeader::validate`] for the role and limits.
+/// Frame-level codec: one [`Frame`] per item, decoded with [`Frame::decode`] (checked for the
+/// role and limits).
 ///
 /// It does not reassemble messages, answer pings or run the closing handshake; that is
 /// [`MessageCodec`]'s job. The encoder refuses frames whose masking does not fit the role, so a
@@ -48,23 +48,7 @@ impl Decoder for FrameCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        let Some((header, used)) = FrameHeader::parse(src)? else {
-            return Ok(None);
-        };
-        header.validate(self.role, &self.config)?;
-        // validate bounded the length by a usize limit (or 125), so this conversion succeeds.
-        let len = usize::try_from(header.payload_len).map_err(|_| Error::FrameTooLarge {
-            len: header.payload_len,
-            limit: self.config.max_frame_payload(),
-        })?;
-        let total = used + len;
-        if src.len() < total {
-            // The length is within the limit, so reserving the rest of the frame is bounded.
-            src.reserve(total - src.len());
-            return Ok(None);
-        }
-        src.advance(used);
-        Ok(Some(Frame::from_wire(header, src.split_to(len))))
+        Frame::decode(src, self.role, &self.config)
     }
 }
 

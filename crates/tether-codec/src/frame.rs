@@ -17,17 +17,20 @@
 //! +-------------------------------- - - - - - - - - - - - - - - - +
 //! ```
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::close::MAX_CONTROL_PAYLOAD;
 use crate::config::Config;
 use crate::error::Error;
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_masked};
 use crate::opcode::OpCode;
 use crate::role::Role;
 
 /// The longest header: 2 fixed bytes, 8 length bytes, 4 mask bytes.
 pub const MAX_HEADER_LEN: usize = 14;
+
+/// Most [`Frame::decode`] reserves at once for an incomplete frame.
+const RESERVE_STEP: usize = 64 << 10;
 
 const FIN: u8 = 0x80;
 const RSV1: u8 = 0x40;
@@ -354,8 +357,53 @@ impl Frame {
         write_frame(dst, self.header(), &self.payload);
     }
 
+    /// Decodes one whole frame from the start of `src` for a receiver in `role`.
+    ///
+    /// A push parser like [`FrameHeader::parse`]: while the frame is incomplete it returns
+    /// `Ok(None)`, consumes nothing and reserves room for more of the frame (at most 64 KiB at
+    /// a time, so an announced length is never trusted with a large allocation). A complete frame is split off `src` without copying and unmasked
+    /// in place. Per-frame rules are checked with [`FrameHeader::validate`]; message
+    /// sequencing is not (that needs the [`Protocol`](crate::Protocol)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`FrameHeader::parse`] and [`FrameHeader::validate`].
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tether_codec::{Config, Frame, OpCode, Role};
+    /// let mut src = BytesMut::from(&[0x89, 0x05, b'H', b'e'][..]);
+    /// assert_eq!(Frame::decode(&mut src, Role::Client, &Config::default()).unwrap(), None);
+    /// src.extend_from_slice(b"llo");
+    /// let ping = Frame::decode(&mut src, Role::Client, &Config::default()).unwrap().unwrap();
+    /// assert_eq!((ping.opcode(), &ping.payload()[..]), (OpCode::Ping, &b"Hello"[..]));
+    /// assert!(src.is_empty());
+    /// ```
+    pub fn decode(src: &mut BytesMut, role: Role, config: &Config) -> Result<Option<Frame>, Error> {
+        let Some((header, used)) = FrameHeader::parse(src)? else {
+            return Ok(None);
+        };
+        header.validate(role, config)?;
+        // validate bounded the length by a usize limit (or 125); on 32-bit targets a limit near
+        // usize::MAX could still overflow, which is reported rather than wrapped.
+        let too_large = || Error::FrameTooLarge {
+            len: header.payload_len,
+            limit: config.max_frame_payload(),
+        };
+        let len = usize::try_from(header.payload_len).map_err(|_| too_large())?;
+        let total = used.checked_add(len).ok_or_else(too_large)?;
+        if src.len() < total {
+            // Grow toward the frame on demand rather than trusting the announced length with
+            // a large allocation up front.
+            src.reserve((total - src.len()).min(RESERVE_STEP));
+            return Ok(None);
+        }
+        src.advance(used);
+        Ok(Some(Frame::from_wire(header, src.split_to(len))))
+    }
+
     /// Builds a frame from a parsed header and its payload, unmasking the payload in place.
-    pub(crate) fn from_wire(header: FrameHeader, mut payload: BytesMut) -> Frame {
+    fn from_wire(header: FrameHeader, mut payload: BytesMut) -> Frame {
         if let Some(key) = header.mask {
             apply_mask(&mut payload, key);
         }
@@ -374,10 +422,9 @@ impl Frame {
 pub(crate) fn write_frame(dst: &mut BytesMut, header: FrameHeader, payload: &[u8]) {
     dst.reserve(header.encoded_len() + payload.len());
     header.write(dst);
-    let start = dst.len();
-    dst.extend_from_slice(payload);
-    if let Some(key) = header.mask {
-        apply_mask(&mut dst[start..], key);
+    match header.mask {
+        Some(key) => extend_masked(dst, payload, key),
+        None => dst.extend_from_slice(payload),
     }
 }
 
@@ -440,6 +487,19 @@ mod tests {
             parse_err(&[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0]),
             Error::LengthTopBitSet
         ));
+    }
+
+    #[test]
+    fn decode_does_not_trust_the_announced_length_with_memory() {
+        // A client announces a 16 MiB frame (the default limit) and sends only the header.
+        let mut src = BytesMut::from(&[0x82, 0x7F, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF][..]);
+        let config = Config::default();
+        assert_eq!(
+            Frame::decode(&mut src, Role::Client, &config).unwrap(),
+            None
+        );
+        assert_eq!(src.len(), 10, "nothing consumed");
+        assert!(src.capacity() <= 10 + RESERVE_STEP, "{}", src.capacity());
     }
 
     #[test]

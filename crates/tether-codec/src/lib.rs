@@ -6,9 +6,9 @@
 //! the bytes were split or merged on the way. This crate does that cutting and everything else
 //! RFC 6455 asks of an endpoint after the opening handshake.
 //!
-//! **It does**: parse and write frame headers ([`FrameHeader`]), mask and unmask payloads
-//! ([`apply_mask`]), reassemble fragmented messages with incremental UTF-8 validation, parse and
-//! build close frames ([`CloseFrame`], [`CloseCode`]), enforce size limits from the header
+//! **It does**: parse and write frame headers ([`FrameHeader`]) and whole frames ([`Frame`]),
+//! mask and unmask payloads ([`apply_mask`]), reassemble fragmented messages with incremental
+//! UTF-8 validation, parse and build close frames ([`CloseFrame`], [`CloseCode`]), enforce size limits from the header
 //! before buffering ([`Config`]), and run the protocol: auto-pong, closing handshake, a close
 //! frame with the right code for every violation ([`Protocol`]). tokio-util codecs wrap it for
 //! `Framed` ([`FrameCodec`], [`MessageCodec`]).
@@ -98,3 +98,18 @@ pub use opcode::OpCode;
 pub use protocol::{Protocol, State};
 pub use role::Role;
 pub use utf8::Utf8Bytes;
+
+#[cfg(test)]
+mod tests {
+    /// The facade moves these across tasks and threads.
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Protocol>();
+        assert_send_sync::<crate::Message>();
+        assert_send_sync::<crate::Error>();
+        assert_send_sync::<crate::Config>();
+        #[cfg(feature = "tokio")]
+        assert_send_sync::<crate::MessageCodec>();
+    }
+}

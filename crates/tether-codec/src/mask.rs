@@ -6,6 +6,8 @@
 //! The fast path XORs 32-byte blocks against a key pattern of the same length; the loop has a
 //! constant trip count, so the compiler turns it into a few vector XORs without `unsafe`.
 
+use bytes::BytesMut;
+
 /// Bytes per block of the fast path; a multiple of 4 so every block starts at key phase 0.
 const BLOCK: usize = 32;
 
@@ -42,26 +44,76 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
 /// assert_eq!(whole, pieces);
 /// ```
 pub fn apply_mask_offset(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let phase = offset % 4;
-    let key = [
-        key[phase],
-        key[(phase + 1) % 4],
-        key[(phase + 2) % 4],
-        key[(phase + 3) % 4],
-    ];
-    let mut pattern = [0u8; BLOCK];
-    for (i, p) in pattern.iter_mut().enumerate() {
-        *p = key[i % 4];
-    }
+    let key = rotate(key, offset);
+    let pattern = pattern(key);
     let mut blocks = buf.chunks_exact_mut(BLOCK);
     for block in &mut blocks {
         for (b, k) in block.iter_mut().zip(pattern.iter()) {
             *b ^= *k;
         }
     }
-    for (i, b) in blocks.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
+    // Small payloads (most control frames and chat-sized messages) never reach a full block:
+    // four bytes at a time keeps them cheap too.
+    let mut words = blocks.into_remainder().chunks_exact_mut(4);
+    for word in &mut words {
+        for (b, k) in word.iter_mut().zip(key.iter()) {
+            *b ^= *k;
+        }
     }
+    for (b, k) in words.into_remainder().iter_mut().zip(key.iter()) {
+        *b ^= *k;
+    }
+}
+
+/// Appends `src` masked with `key` (from payload offset 0) to `dst` in one pass over `src`.
+///
+/// Copying then masking in place would walk a large payload twice through memory; here each
+/// block is masked into a small stack buffer that stays in L1 cache and then appended.
+pub(crate) fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
+    /// A multiple of [`BLOCK`], so every stage starts at key phase 0.
+    const STAGE: usize = 8 * BLOCK;
+    let pattern = pattern(key);
+    let mut stage = [0u8; STAGE];
+    dst.reserve(src.len());
+    for chunk in src.chunks(STAGE) {
+        let staged = &mut stage[..chunk.len()];
+        let mut out = staged.chunks_exact_mut(BLOCK);
+        let mut input = chunk.chunks_exact(BLOCK);
+        for (o, i) in (&mut out).zip(&mut input) {
+            for ((o, i), k) in o.iter_mut().zip(i.iter()).zip(pattern.iter()) {
+                *o = *i ^ *k;
+            }
+        }
+        for ((o, i), k) in out
+            .into_remainder()
+            .iter_mut()
+            .zip(input.remainder().iter())
+            .zip(pattern.iter())
+        {
+            *o = *i ^ *k;
+        }
+        dst.extend_from_slice(staged);
+    }
+}
+
+/// The key as seen from payload byte `offset`.
+fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
+    let phase = offset % 4;
+    [
+        key[phase],
+        key[(phase + 1) % 4],
+        key[(phase + 2) % 4],
+        key[(phase + 3) % 4],
+    ]
+}
+
+/// The key repeated over one block.
+fn pattern(key: [u8; 4]) -> [u8; BLOCK] {
+    let mut pattern = [0u8; BLOCK];
+    for (i, p) in pattern.iter_mut().enumerate() {
+        *p = key[i % 4];
+    }
+    pattern
 }
 
 #[cfg(test)]
@@ -88,6 +140,20 @@ mod tests {
                     assert_eq!(fast, slow, "start {start} len {len} offset {offset}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_3_extend_masked_equals_copy_then_mask() {
+        let key = [0x01, 0x80, 0x7f, 0xff];
+        let source: Vec<u8> = (0..3000u32).map(|i| (i * 31 + 5) as u8).collect();
+        for len in (0..300).chain([511, 512, 513, 2047, 2048, 2049, 3000]) {
+            let mut expected = source[..len].to_vec();
+            reference(&mut expected, key, 0);
+            let mut dst = BytesMut::from(&b"hdr"[..]);
+            extend_masked(&mut dst, &source[..len], key);
+            assert_eq!(&dst[..3], b"hdr");
+            assert_eq!(&dst[3..], &expected[..], "len {len}");
         }
     }
 }

@@ -731,6 +731,55 @@ mod tests {
     }
 
     #[test]
+    fn single_frame_payload_is_split_off_the_read_buffer_without_copy() {
+        let mut server = server_with(&Config::default());
+        assert_eq!(server.read_buffer().capacity(), 0, "no up-front buffer");
+        let wire = from_client(Frame::new(OpCode::Binary, vec![5u8; 1000]));
+        server.read_buffer().extend_from_slice(&wire);
+        let start = server.read_buffer().as_ptr() as usize;
+        let Some(Message::Binary(data)) = server.poll_message().unwrap() else {
+            panic!("expected a binary message");
+        };
+        let at = data.as_ptr() as usize;
+        assert!(
+            (start..start + wire.len()).contains(&at),
+            "payload points into the read buffer"
+        );
+        assert_eq!(&data[..], &[5u8; 1000][..]);
+    }
+
+    #[test]
+    fn failure_while_closing_sends_no_second_close() {
+        let mut server = server_with(&Config::default());
+        server.close(CloseCode::NORMAL, "").unwrap();
+        let ours = server.write_buffer().split();
+        server.receive_data(&[0x82, 0x00]); // unmasked: a violation
+        assert!(matches!(server.poll_message(), Err(Error::UnmaskedFrame)));
+        assert_eq!(&ours[..], b"\x88\x02\x03\xe8");
+        assert!(server.write_buffer().is_empty());
+        assert_eq!(server.state(), State::Closed);
+    }
+
+    #[test]
+    fn send_checks_control_payload_limits() {
+        let mut server = server_with(&Config::default());
+        assert!(server.send(Message::Ping(vec![0u8; 125].into())).is_ok());
+        assert!(matches!(
+            server.send(Message::Pong(vec![0u8; 126].into())),
+            Err(Error::ControlPayloadTooLong { len: 126 })
+        ));
+        assert!(matches!(
+            server.close(CloseCode(1005), ""),
+            Err(Error::UnsendableCloseCode(1005))
+        ));
+        assert_eq!(
+            server.state(),
+            State::Open,
+            "a refused close changes nothing"
+        );
+    }
+
+    #[test]
     fn idle_read_buffer_is_released() {
         let mut server = server_with(&Config::default());
         let big = from_client(Frame::new(OpCode::Binary, vec![0u8; 200_000]));

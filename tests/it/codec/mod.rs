@@ -1,1 +1,12 @@
-//! Integration and property tests for the codec layer.
+//! Integration and property tests for the codec layer (`tether-codec`).
+//!
+//! - `rfc_examples`: the byte examples of RFC 6455 §5.7, decoded and encoded.
+//! - `errors`: one test per protocol violation, asserting the error and the close code sent.
+//! - `properties`: proptest round trips, split/stick invariance, fragmentation, UTF-8, masking.
+//! - `framed`: the tokio-util codecs under `Framed` over an in-memory duplex pipe.
+
+mod errors;
+mod framed;
+mod properties;
+mod rfc_examples;
+mod support;
