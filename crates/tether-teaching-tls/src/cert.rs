@@ -7,26 +7,22 @@
 
 use rsa::pkcs8::DecodePublicKey;
 use rsa::RsaPublicKey;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 
 use crate::error::CertificateError;
 
 /// Verifies `chain` (end entity first) for `name` at `now` against `roots`.
 pub(crate) fn verify_server_chain(
     chain: &[CertificateDer<'_>],
-    roots: &[CertificateDer<'static>],
+    roots: &[TrustAnchor<'static>],
     name: &ServerName<'_>,
     now: UnixTime,
 ) -> Result<(), CertificateError> {
     let (ee, intermediates) = chain.split_first().ok_or(CertificateError::NoCertificate)?;
     let ee = webpki::EndEntityCert::try_from(ee).map_err(map_webpki)?;
-    let anchors: Vec<_> = roots
-        .iter()
-        .filter_map(|r| webpki::anchor_from_trusted_cert(r).ok())
-        .collect();
     ee.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
-        &anchors,
+        roots,
         intermediates,
         now,
         webpki::KeyUsage::server_auth(),

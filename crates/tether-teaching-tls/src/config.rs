@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::RsaPrivateKey;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, TrustAnchor, UnixTime};
 
 use crate::cert;
 use crate::error::Error;
@@ -24,7 +24,7 @@ use crate::suite::CipherSuite;
 /// ```
 #[derive(Clone)]
 pub struct ClientConfig {
-    pub(crate) roots: Vec<CertificateDer<'static>>,
+    pub(crate) roots: Vec<TrustAnchor<'static>>,
     pub(crate) cipher_suites: Vec<CipherSuite>,
     pub(crate) time: Option<UnixTime>,
     pub(crate) accept_invalid_certificates: bool,
@@ -49,11 +49,21 @@ impl ClientConfig {
     ///
     /// Fails with [`Error::InvalidConfig`] if the certificate cannot be a trust anchor.
     pub fn add_root(&mut self, root: CertificateDer<'static>) -> Result<&mut Self, Error> {
-        webpki::anchor_from_trusted_cert(&root).map_err(|e| Error::InvalidConfig {
+        let anchor = webpki::anchor_from_trusted_cert(&root).map_err(|e| Error::InvalidConfig {
             reason: format!("unusable trust anchor: {e:?}"),
         })?;
-        self.roots.push(root);
+        self.roots.push(anchor.to_owned());
         Ok(self)
+    }
+
+    /// Adds trust anchors as they are, for example `webpki_roots::TLS_SERVER_ROOTS` to
+    /// check public sites. Default: none.
+    pub fn add_trust_anchors(
+        &mut self,
+        anchors: impl IntoIterator<Item = TrustAnchor<'static>>,
+    ) -> &mut Self {
+        self.roots.extend(anchors);
+        self
     }
 
     /// The suites the ClientHello offers, in this order (step 1). Default: both supported
