@@ -10,8 +10,11 @@ use super::pki::{ca_signed, server_key, Validity};
 
 const NAME: &str = "tls.tether.test";
 
+/// One key log call: label, client random, secret.
+type Line = (String, Vec<u8>, Vec<u8>);
+
 #[derive(Default)]
-struct Collect(Mutex<Vec<(String, Vec<u8>, Vec<u8>)>>);
+struct Collect(Mutex<Vec<Line>>);
 
 impl KeyLog for Collect {
     fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {

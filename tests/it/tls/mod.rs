@@ -7,6 +7,7 @@ mod certs;
 mod eavesdrop;
 mod handshake;
 mod interop;
+mod limits;
 mod pair;
 mod pki;
 mod stream;
