@@ -562,6 +562,7 @@ impl Connection {
     // ---- handshake -------------------------------------------------------------------
 
     fn handle_handshake(&mut self, msg: &[u8]) -> Result<(), Error> {
+        // process_handshake_buf only hands over complete messages: 4 header bytes at least.
         let msg_type = msg[0];
         let body = &msg[4..];
         let unexpected = |expect: Expect| Error::UnexpectedMessage {

@@ -199,3 +199,45 @@ fn application_data_cannot_be_sent_during_the_handshake() {
         })
     ));
 }
+
+#[test]
+fn rfc5246_6_2_3_replayed_tampered_and_reordered_application_records_fail() {
+    let fresh = || handshake_for(&CipherSuite::SUPPORTED, &CipherSuite::SUPPORTED);
+
+    // Replayed: the same record twice.
+    let mut o = fresh();
+    o.client.send(b"pay 100").unwrap();
+    let record = o.client.take_outgoing();
+    o.server.receive(&record).unwrap();
+    assert!(matches!(
+        o.server.receive(&record),
+        Err(Error::BadRecordMac)
+    ));
+
+    // Tampered: one ciphertext bit.
+    let mut o = fresh();
+    o.client.send(b"pay 100").unwrap();
+    let mut record = o.client.take_outgoing();
+    record[15] ^= 0x01;
+    assert!(matches!(
+        o.server.receive(&record),
+        Err(Error::BadRecordMac)
+    ));
+    // The server told the client why, and the error sticks.
+    assert!(matches!(
+        o.client.receive(&o.server.take_outgoing()),
+        Err(Error::AlertReceived(AlertDescription::BAD_RECORD_MAC))
+    ));
+    assert!(matches!(o.server.receive(b""), Err(Error::BadRecordMac)));
+
+    // Reordered: the second record first.
+    let mut o = fresh();
+    o.client.send(b"first").unwrap();
+    let _held_back = o.client.take_outgoing();
+    o.client.send(b"second").unwrap();
+    let second = o.client.take_outgoing();
+    assert!(matches!(
+        o.server.receive(&second),
+        Err(Error::BadRecordMac)
+    ));
+}
