@@ -34,7 +34,7 @@ pub(crate) struct TlsDemoArgs {
     /// Trust the CA certificates in this PEM file instead of the public roots.
     #[arg(long, value_name = "FILE", requires = "connect")]
     ca: Option<PathBuf>,
-    /// Offer only this suite: RSA or ECDHE (IANA or OpenSSL names work too).
+    /// Offer only this suite: RSA, ECDHE or CHACHA (IANA or OpenSSL names work too).
     #[arg(long, value_name = "SUITE")]
     cipher: Option<String>,
     /// Continue when the certificate check fails, like clicking through a browser

@@ -308,6 +308,10 @@ impl Connection {
             self.write_record(ContentType::ApplicationData, chunk)?;
             if self.transcript.want_application_record() {
                 let wire = self.outgoing[before..].to_vec();
+                let (nonce, cipher) = match &self.write_cipher {
+                    Some(c) => (hex(c.explicit_nonce(&wire[5..])), c.name()),
+                    None => (String::new(), ""),
+                };
                 self.transcript
                     .push(
                         Step::ApplicationData,
@@ -316,8 +320,9 @@ impl Connection {
                     )
                     .field("plaintext length", chunk.len().to_string())
                     .field("plaintext", preview(chunk))
-                    .field("explicit nonce", hex(&wire[5..13]))
-                    .field("GCM tag", hex(&wire[wire.len() - 16..]))
+                    .field("cipher", cipher)
+                    .field("explicit nonce", nonce)
+                    .field("tag", hex(&wire[wire.len().saturating_sub(16)..]))
                     .bytes(&wire);
             }
         }
@@ -417,6 +422,11 @@ impl Connection {
                     });
                 }
                 if self.transcript.want_application_record() {
+                    let nonce = self
+                        .read_cipher
+                        .as_ref()
+                        .map(|c| hex(c.explicit_nonce(fragment)))
+                        .unwrap_or_default();
                     self.transcript
                         .push(
                             Step::ApplicationData,
@@ -425,7 +435,7 @@ impl Connection {
                         )
                         .field("plaintext length", plain.len().to_string())
                         .field("plaintext", preview(&plain))
-                        .field("explicit nonce", hex(&fragment[..8]))
+                        .field("explicit nonce", nonce)
                         .bytes(fragment);
                 }
                 self.plaintext.extend_from_slice(&plain);
@@ -1208,7 +1218,10 @@ impl Connection {
                     )
                     .field(
                         "from now on",
-                        "application data is encrypted with AES-128-GCM",
+                        format!(
+                            "application data is encrypted with {}",
+                            self.write_cipher.as_ref().map_or("?", |c| c.name())
+                        ),
                     );
             }
             Role::Server => {
@@ -1247,7 +1260,7 @@ impl Connection {
             )
             .field(
                 "on the wire",
-                format!("{} bytes: explicit nonce, ciphertext, GCM tag", wire.len()),
+                format!("{} bytes: [explicit nonce], ciphertext, tag", wire.len()),
             )
             .bytes(&wire);
         Ok(())
@@ -1255,9 +1268,10 @@ impl Connection {
 
     fn derive_keys(&mut self, premaster: &[u8], step: Step) -> Result<(), Error> {
         let master = prf::master_secret(premaster, &self.client_random, &self.server_random);
-        let keys = prf::key_block(&master, &self.client_random, &self.server_random);
-        let client = RecordCipher::new(&keys.client_write_key, &keys.client_write_iv)?;
-        let server = RecordCipher::new(&keys.server_write_key, &keys.server_write_iv)?;
+        let suite = self.suite.ok_or(Error::Crypto { what: "no suite" })?;
+        let keys = prf::key_block(suite, &master, &self.client_random, &self.server_random);
+        let client = RecordCipher::new(suite, &keys.client_write_key, &keys.client_write_iv)?;
+        let server = RecordCipher::new(suite, &keys.server_write_key, &keys.server_write_iv)?;
         let (mine, theirs) = match self.role {
             Role::Client => (client, server),
             Role::Server => (server, client),

@@ -82,12 +82,14 @@ pub fn decrypt_recording(
             prf::master_secret(&premaster, &hello.random, &server_hello.random)
         }
     };
-    let keys = prf::key_block(&master, &hello.random, &server_hello.random);
+    let keys = prf::key_block(suite, &master, &hello.random, &server_hello.random);
     let client_data = client.decrypt(RecordCipher::new(
+        suite,
         &keys.client_write_key,
         &keys.client_write_iv,
     )?)?;
     let server_data = server.decrypt(RecordCipher::new(
+        suite,
         &keys.server_write_key,
         &keys.server_write_iv,
     )?)?;

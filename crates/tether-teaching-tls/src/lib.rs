@@ -2,13 +2,14 @@
 //!
 //! This crate implements, for learning, the handshake the tutorial describes as "HTTPS":
 //! TLS 1.2 with RSA key transport (`TLS_RSA_WITH_AES_128_GCM_SHA256`), plus its forward
-//! secret sibling `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` (X25519). It is real: it speaks
+//! secret siblings `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` and
+//! `TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256` (X25519). It is real: it speaks
 //! the RFC 5246 wire format well enough to complete handshakes with `openssl s_server` and
 //! `openssl s_client` in both roles, so what it teaches is true. Every step is recorded in a
 //! [`Transcript`] that renders like an annotated packet capture.
 //!
 //! **It is not a production TLS stack.** No session resumption, no renegotiation, no client
-//! certificates, two cipher suites, TLS 1.2 only, and the `rsa` crate's PKCS#1 v1.5
+//! certificates, three cipher suites, TLS 1.2 only, and the `rsa` crate's PKCS#1 v1.5
 //! decryption is not constant-time enough to resist a determined timing attacker. For real
 //! traffic use [rustls](https://docs.rs/rustls) (the `tether` facade does, for `wss://`).
 //!
@@ -22,9 +23,9 @@
 //!  │  handshake state │  ClientKeyExchange, CCS,      │  handshake state │
 //!  │  record layer    │  Finished ────────────────►   │  record layer    │
 //!  │  transcript      │  ◄──────────── CCS, Finished  │  transcript      │
-//!  └──────────────────┘  ◄═══ AES-128-GCM records ═══► └──────────────────┘
-//!          ▲ take_outgoing / receive (bytes)                  ▲
-//!          └──────────── TeachingTlsStream<S> (tokio) ────────┘
+//!  └──────────────────┘  ◄═ AEAD-protected records ═► └──────────────────┘
+//!          ▲ take_outgoing / receive (bytes)                   ▲
+//!          └──────────── TeachingTlsStream<S> (tokio) ─────────┘
 //! ```
 //!
 //! # The tutorial's five steps, and where each lives
@@ -49,7 +50,8 @@
 //!    A premaster that does not decrypt is replaced by a random one (RFC 5246 7.4.7.1), so
 //!    the failure shows only at Finished: no padding oracle.
 //! 5. *The browser checks the site's hash*: the handshake is over; application data flows
-//!    in AES-128-GCM records with RFC 5288 nonces, at most 2^14 bytes each.
+//!    in AES-128-GCM records with RFC 5288 nonces (or ChaCha20-Poly1305, RFC 7905), at most
+//!    2^14 bytes each.
 //!
 //! The lessons beyond the tutorial are in [`manual`]: why any changed byte breaks the
 //! handshake, and forward secrecy ([`decrypt_recording`] is the eavesdropper).

@@ -16,6 +16,8 @@
 
 use ring::hmac;
 
+use crate::suite::CipherSuite;
+
 /// Length of the master secret (RFC 5246 section 8.1).
 pub const MASTER_SECRET_LEN: usize = 48;
 /// Length of `verify_data` in Finished (RFC 5246 section 7.4.9).
@@ -66,18 +68,20 @@ pub fn master_secret(
     out
 }
 
-/// The keys of an AES-128-GCM suite, cut from the key block (RFC 5246 section 6.3; an
-/// AEAD suite has no MAC keys, RFC 5288 section 3 gives the 4-byte implicit IVs).
+/// The keys of an AEAD suite, cut from the key block (RFC 5246 section 6.3; an AEAD suite
+/// has no MAC keys). AES-128-GCM: 16-byte keys and 4-byte implicit IVs (RFC 5288 section
+/// 3); ChaCha20-Poly1305: 32-byte keys and 12-byte IVs (RFC 7905 section 2).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyBlock {
     /// `client_write_key`: what the client encrypts with.
-    pub client_write_key: [u8; 16],
+    pub client_write_key: Vec<u8>,
     /// `server_write_key`: what the server encrypts with.
-    pub server_write_key: [u8; 16],
-    /// `client_write_IV`: the salt of the client's nonces.
-    pub client_write_iv: [u8; 4],
-    /// `server_write_IV`: the salt of the server's nonces.
-    pub server_write_iv: [u8; 4],
+    pub server_write_key: Vec<u8>,
+    /// `client_write_IV`: the salt (or IV) of the client's nonces.
+    pub client_write_iv: Vec<u8>,
+    /// `server_write_IV`: the salt (or IV) of the server's nonces.
+    pub server_write_iv: Vec<u8>,
 }
 
 impl std::fmt::Debug for KeyBlock {
@@ -86,29 +90,34 @@ impl std::fmt::Debug for KeyBlock {
     }
 }
 
-/// The 40-byte key block of an AES-128-GCM suite (RFC 5246 section 6.3).
+/// The key block of `suite` (RFC 5246 section 6.3): 40 bytes for AES-128-GCM, 88 for
+/// ChaCha20-Poly1305.
+///
+/// ```
+/// use tether_teaching_tls::{key_block, CipherSuite};
+/// let kb = key_block(CipherSuite::RSA_WITH_AES_128_GCM_SHA256, &[1; 48], &[2; 32], &[3; 32]);
+/// assert_eq!((kb.client_write_key.len(), kb.client_write_iv.len()), (16, 4));
+/// ```
 pub fn key_block(
+    suite: CipherSuite,
     master_secret: &[u8; MASTER_SECRET_LEN],
     client_random: &[u8; 32],
     server_random: &[u8; 32],
 ) -> KeyBlock {
+    let aead = suite.aead();
+    let (k, iv) = (aead.key_len(), aead.iv_len());
     let mut seed = [0u8; 64];
     // Note the order: server random first for the key expansion.
     seed[..32].copy_from_slice(server_random);
     seed[32..].copy_from_slice(client_random);
-    let mut raw = [0u8; 40];
+    let mut raw = vec![0u8; 2 * (k + iv)];
     prf(master_secret, b"key expansion", &seed, &mut raw);
-    let mut kb = KeyBlock {
-        client_write_key: [0; 16],
-        server_write_key: [0; 16],
-        client_write_iv: [0; 4],
-        server_write_iv: [0; 4],
-    };
-    kb.client_write_key.copy_from_slice(&raw[0..16]);
-    kb.server_write_key.copy_from_slice(&raw[16..32]);
-    kb.client_write_iv.copy_from_slice(&raw[32..36]);
-    kb.server_write_iv.copy_from_slice(&raw[36..40]);
-    kb
+    KeyBlock {
+        client_write_key: raw[..k].to_vec(),
+        server_write_key: raw[k..2 * k].to_vec(),
+        client_write_iv: raw[2 * k..2 * k + iv].to_vec(),
+        server_write_iv: raw[2 * k + iv..].to_vec(),
+    }
 }
 
 /// `verify_data` of a Finished message (RFC 5246 section 7.4.9).
@@ -172,7 +181,7 @@ mod tests {
         let sr = [0x22u8; 32];
         let ms = master_secret(&pms, &cr, &sr);
         assert_eq!(ms.to_vec(), unhex(OPENSSL_MASTER));
-        let kb = key_block(&ms, &cr, &sr);
+        let kb = key_block(CipherSuite::RSA_WITH_AES_128_GCM_SHA256, &ms, &cr, &sr);
         let mut joined = Vec::new();
         joined.extend_from_slice(&kb.client_write_key);
         joined.extend_from_slice(&kb.server_write_key);
@@ -181,7 +190,29 @@ mod tests {
         assert_eq!(joined, unhex(OPENSSL_KEY_BLOCK));
     }
 
+    /// RFC 7905: the ChaCha20-Poly1305 key block is 88 bytes of the same PRF stream, from
+    /// `openssl kdf -keylen 88 ...` as above.
+    #[test]
+    fn rfc7905_chacha20_key_block_matches_openssl() {
+        let ms = master_secret(&[0x03u8; 48], &[0x11u8; 32], &[0x22u8; 32]);
+        let kb = key_block(
+            CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            &ms,
+            &[0x11u8; 32],
+            &[0x22u8; 32],
+        );
+        let joined = [
+            kb.client_write_key,
+            kb.server_write_key,
+            kb.client_write_iv,
+            kb.server_write_iv,
+        ]
+        .concat();
+        assert_eq!(joined, unhex(OPENSSL_CHACHA_KEY_BLOCK));
+    }
+
     const OPENSSL_MASTER: &str = "7da031d00784132d923d018deb085aaa2303bd551494544ff687cf987cf48efe17f3cd6d3d9a0771800ee1cc9e137a21";
     const OPENSSL_KEY_BLOCK: &str =
         "e8eeac00e7a5298661cc459dcf2ece5a0978d3e5dc1d94212f2b34f4bf58a8e57a65a8759c1d903f";
+    const OPENSSL_CHACHA_KEY_BLOCK: &str = "e8eeac00e7a5298661cc459dcf2ece5a0978d3e5dc1d94212f2b34f4bf58a8e57a65a8759c1d903f2c7aff8e19680783a223dc402d13c4603c0ea428d98528c745a9451d5a17915aab40d12ddf775ed87f276cf66e5f0e89";
 }

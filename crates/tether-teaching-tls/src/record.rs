@@ -17,6 +17,7 @@
 use ring::aead;
 
 use crate::error::Error;
+use crate::suite::{Aead, CipherSuite};
 
 /// Largest plaintext fragment, 2^14 bytes (RFC 5246 section 6.2.1).
 pub const MAX_FRAGMENT_LEN: usize = 1 << 14;
@@ -24,8 +25,8 @@ pub const MAX_FRAGMENT_LEN: usize = 1 << 14;
 pub(crate) const MAX_CIPHERTEXT_LEN: usize = MAX_FRAGMENT_LEN + 2048;
 /// Record header length.
 pub(crate) const HEADER_LEN: usize = 5;
-/// Explicit nonce plus GCM tag: what protection adds to each fragment.
-pub(crate) const GCM_OVERHEAD: usize = 8 + 16;
+/// The AEAD tag length of both suites' ciphers.
+pub(crate) const TAG_LEN: usize = 16;
 
 /// The record content types (RFC 5246 section 6.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,24 +120,35 @@ pub(crate) fn write_record(out: &mut Vec<u8>, content_type: ContentType, fragmen
     out.extend_from_slice(fragment);
 }
 
-/// AES-128-GCM protection of one direction, with its sequence number (RFC 5246 section
-/// 6.1: "Each connection state contains a sequence number ... set to zero whenever a
-/// connection state is made active").
+/// AEAD protection of one direction, with its sequence number (RFC 5246 section 6.1: "Each
+/// connection state contains a sequence number ... set to zero whenever a connection state
+/// is made active").
 pub(crate) struct RecordCipher {
+    aead: Aead,
     key: aead::LessSafeKey,
-    salt: [u8; 4],
+    iv: Vec<u8>,
     seq: u64,
 }
 
 impl RecordCipher {
-    pub(crate) fn new(key: &[u8; 16], salt: &[u8; 4]) -> Result<Self, Error> {
-        let unbound =
-            aead::UnboundKey::new(&aead::AES_128_GCM, key).map_err(|_| Error::Crypto {
-                what: "AES-128-GCM key",
-            })?;
+    /// A cipher for `suite` with the key and IV from the key block.
+    pub(crate) fn new(suite: CipherSuite, key: &[u8], iv: &[u8]) -> Result<Self, Error> {
+        let kind = suite.aead();
+        let algorithm = match kind {
+            Aead::Aes128Gcm => &aead::AES_128_GCM,
+            Aead::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
+        };
+        if iv.len() != kind.iv_len() {
+            return Err(Error::Crypto {
+                what: "record IV length",
+            });
+        }
+        let unbound = aead::UnboundKey::new(algorithm, key)
+            .map_err(|_| Error::Crypto { what: "record key" })?;
         Ok(Self {
+            aead: kind,
             key: aead::LessSafeKey::new(unbound),
-            salt: *salt,
+            iv: iv.to_vec(),
             seq: 0,
         })
     }
@@ -152,10 +164,26 @@ impl RecordCipher {
         aead::Aad::from(aad)
     }
 
+    /// Bytes protection adds to each fragment: explicit nonce and tag.
+    pub(crate) fn overhead(&self) -> usize {
+        self.aead.explicit_nonce_len() + TAG_LEN
+    }
+
+    /// The explicit nonce of a protected fragment (empty for ChaCha20-Poly1305).
+    pub(crate) fn explicit_nonce<'a>(&self, fragment: &'a [u8]) -> &'a [u8] {
+        &fragment[..self.aead.explicit_nonce_len().min(fragment.len())]
+    }
+
+    /// The AEAD's name, for the transcript.
+    pub(crate) fn name(&self) -> &'static str {
+        self.aead.name()
+    }
+
     /// Encrypts `plaintext` (at most 2^14 bytes) into a complete record appended to `out`.
     ///
-    /// RFC 5288 section 3: "The nonce_explicit MAY be the 64-bit sequence number." We use
-    /// the sequence number, so a nonce never repeats under one key.
+    /// AES-128-GCM, RFC 5288 section 3: "The nonce_explicit MAY be the 64-bit sequence
+    /// number." We use the sequence number, so a nonce never repeats under one key.
+    /// ChaCha20-Poly1305, RFC 7905 section 2: the nonce is the IV XOR the sequence number.
     pub(crate) fn seal(
         &mut self,
         content_type: ContentType,
@@ -167,19 +195,20 @@ impl RecordCipher {
         self.seq = seq.checked_add(1).ok_or(Error::Crypto {
             what: "sequence number exhausted",
         })?;
-        let explicit = seq.to_be_bytes();
-        let mut fragment = Vec::with_capacity(plaintext.len() + GCM_OVERHEAD);
-        fragment.extend_from_slice(&explicit);
+        let explicit_len = self.aead.explicit_nonce_len();
+        let mut fragment = Vec::with_capacity(plaintext.len() + self.overhead());
+        fragment.extend_from_slice(&seq.to_be_bytes()[..explicit_len]);
         fragment.extend_from_slice(plaintext);
+        let nonce = self.nonce(seq, &seq.to_be_bytes());
         let tag = self
             .key
             .seal_in_place_separate_tag(
-                self.nonce(&explicit),
+                nonce,
                 Self::aad(seq, content_type, plaintext.len()),
-                &mut fragment[8..],
+                &mut fragment[explicit_len..],
             )
             .map_err(|_| Error::Crypto {
-                what: "AES-128-GCM seal",
+                what: "record seal",
             })?;
         fragment.extend_from_slice(tag.as_ref());
         write_record(out, content_type, &fragment);
@@ -187,30 +216,33 @@ impl RecordCipher {
     }
 
     /// Decrypts one protected fragment. A tampered, replayed or reordered record fails
-    /// here: the sequence number this side expects is part of the authenticated data.
+    /// here: the sequence number this side expects is part of the authenticated data (and,
+    /// for ChaCha20-Poly1305, of the nonce).
     pub(crate) fn open(
         &mut self,
         content_type: ContentType,
         fragment: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        if fragment.len() < GCM_OVERHEAD {
+        let overhead = self.overhead();
+        if fragment.len() < overhead {
             return Err(Error::BadRecordMac);
         }
-        let plain_len = fragment.len() - GCM_OVERHEAD;
+        let plain_len = fragment.len() - overhead;
         if plain_len > MAX_FRAGMENT_LEN {
             return Err(Error::RecordOverflow {
                 len: plain_len,
                 limit: MAX_FRAGMENT_LEN,
             });
         }
+        let explicit_len = self.aead.explicit_nonce_len();
         let mut explicit = [0u8; 8];
-        explicit.copy_from_slice(&fragment[..8]);
-        let mut body = fragment[8..].to_vec();
+        explicit[..explicit_len].copy_from_slice(&fragment[..explicit_len]);
+        let mut body = fragment[explicit_len..].to_vec();
         let seq = self.seq;
         let plain = self
             .key
             .open_in_place(
-                self.nonce(&explicit),
+                self.nonce(seq, &explicit),
                 Self::aad(seq, content_type, plain_len),
                 &mut body,
             )
@@ -220,10 +252,20 @@ impl RecordCipher {
         Ok(plain)
     }
 
-    fn nonce(&self, explicit: &[u8; 8]) -> aead::Nonce {
+    fn nonce(&self, seq: u64, explicit: &[u8; 8]) -> aead::Nonce {
         let mut n = [0u8; 12];
-        n[..4].copy_from_slice(&self.salt);
-        n[4..].copy_from_slice(explicit);
+        match self.aead {
+            Aead::Aes128Gcm => {
+                n[..4].copy_from_slice(&self.iv);
+                n[4..].copy_from_slice(explicit);
+            }
+            Aead::ChaCha20Poly1305 => {
+                n.copy_from_slice(&self.iv);
+                for (b, s) in n[4..].iter_mut().zip(seq.to_be_bytes()) {
+                    *b ^= s;
+                }
+            }
+        }
         aead::Nonce::assume_unique_for_key(n)
     }
 }
@@ -232,13 +274,37 @@ impl RecordCipher {
 mod tests {
     use super::*;
 
+    const GCM_OVERHEAD: usize = 8 + TAG_LEN;
+
     fn pair() -> (RecordCipher, RecordCipher) {
-        let key = [7u8; 16];
-        let salt = [1, 2, 3, 4];
+        pair_for(CipherSuite::RSA_WITH_AES_128_GCM_SHA256)
+    }
+
+    fn pair_for(suite: CipherSuite) -> (RecordCipher, RecordCipher) {
+        let key = vec![7u8; suite.aead().key_len()];
+        let iv = vec![3u8; suite.aead().iv_len()];
         (
-            RecordCipher::new(&key, &salt).unwrap(),
-            RecordCipher::new(&key, &salt).unwrap(),
+            RecordCipher::new(suite, &key, &iv).unwrap(),
+            RecordCipher::new(suite, &key, &iv).unwrap(),
         )
+    }
+
+    #[test]
+    fn rfc7905_2_chacha20_records_have_no_explicit_nonce_and_track_sequence() {
+        let (mut tx, mut rx) = pair_for(CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256);
+        let first = seal_one(&mut tx, b"hello");
+        let second = seal_one(&mut tx, b"hello");
+        let (raw, _) = split_record(&first, MAX_CIPHERTEXT_LEN).unwrap().unwrap();
+        assert_eq!(raw.fragment.len(), 5 + TAG_LEN);
+        // Same plaintext, different nonce: different ciphertext.
+        assert_ne!(first, second);
+        // Out of order fails, in order works.
+        let (raw2, _) = split_record(&second, MAX_CIPHERTEXT_LEN).unwrap().unwrap();
+        assert!(matches!(
+            rx.open(raw2.content_type, raw2.fragment),
+            Err(Error::BadRecordMac)
+        ));
+        assert_eq!(rx.open(raw.content_type, raw.fragment).unwrap(), b"hello");
     }
 
     fn seal_one(tx: &mut RecordCipher, data: &[u8]) -> Vec<u8> {

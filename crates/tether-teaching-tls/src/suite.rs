@@ -16,9 +16,14 @@ impl CipherSuite {
     /// server signs its ephemeral key with its RSA key. Forward secret.
     pub const ECDHE_RSA_WITH_AES_128_GCM_SHA256: Self = Self(0xc02f);
 
+    /// `TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256` (RFC 7905): as the ECDHE suite above,
+    /// with ChaCha20-Poly1305 records (fast without AES hardware).
+    pub const ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: Self = Self(0xcca8);
+
     /// The suites this crate implements, strongest first (the default preference).
-    pub const SUPPORTED: [Self; 2] = [
+    pub const SUPPORTED: [Self; 3] = [
         Self::ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        Self::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
         Self::RSA_WITH_AES_128_GCM_SHA256,
     ];
 
@@ -37,6 +42,9 @@ impl CipherSuite {
             Self::RSA_WITH_AES_128_GCM_SHA256 => Some("TLS_RSA_WITH_AES_128_GCM_SHA256"),
             Self::ECDHE_RSA_WITH_AES_128_GCM_SHA256 => {
                 Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+            }
+            Self::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
+                Some("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256")
             }
             _ => None,
         }
@@ -62,6 +70,9 @@ impl CipherSuite {
             "ECDHE_RSA_WITH_AES_128_GCM_SHA256" | "ECDHE-RSA-AES128-GCM-SHA256" | "ECDHE" => {
                 Some(Self::ECDHE_RSA_WITH_AES_128_GCM_SHA256)
             }
+            "ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+            | "ECDHE-RSA-CHACHA20-POLY1305"
+            | "CHACHA" => Some(Self::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
             _ => None,
         }
     }
@@ -71,6 +82,7 @@ impl CipherSuite {
         match self {
             Self::RSA_WITH_AES_128_GCM_SHA256 => Some("AES128-GCM-SHA256"),
             Self::ECDHE_RSA_WITH_AES_128_GCM_SHA256 => Some("ECDHE-RSA-AES128-GCM-SHA256"),
+            Self::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => Some("ECDHE-RSA-CHACHA20-POLY1305"),
             _ => None,
         }
     }
@@ -78,6 +90,16 @@ impl CipherSuite {
     /// Whether the key exchange is ephemeral (ECDHE), hence forward secret.
     pub fn is_ephemeral(self) -> bool {
         self == Self::ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            || self == Self::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+    }
+
+    /// The record protection this suite uses.
+    pub(crate) fn aead(self) -> Aead {
+        if self == Self::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 {
+            Aead::ChaCha20Poly1305
+        } else {
+            Aead::Aes128Gcm
+        }
     }
 
     pub(crate) fn is_supported(self) -> bool {
@@ -96,6 +118,46 @@ impl fmt::Display for CipherSuite {
         match self.name() {
             Some(name) => write!(f, "{name} (0x{:04x})", self.0),
             None => write!(f, "0x{:04x}", self.0),
+        }
+    }
+}
+
+/// The two record protections (RFC 5288 and RFC 7905).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Aead {
+    /// AES-128-GCM: 16-byte key, 4-byte implicit salt, 8-byte explicit nonce per record.
+    Aes128Gcm,
+    /// ChaCha20-Poly1305: 32-byte key, 12-byte IV XORed with the sequence number, no
+    /// explicit nonce.
+    ChaCha20Poly1305,
+}
+
+impl Aead {
+    pub(crate) fn key_len(self) -> usize {
+        match self {
+            Aead::Aes128Gcm => 16,
+            Aead::ChaCha20Poly1305 => 32,
+        }
+    }
+
+    pub(crate) fn iv_len(self) -> usize {
+        match self {
+            Aead::Aes128Gcm => 4,
+            Aead::ChaCha20Poly1305 => 12,
+        }
+    }
+
+    pub(crate) fn explicit_nonce_len(self) -> usize {
+        match self {
+            Aead::Aes128Gcm => 8,
+            Aead::ChaCha20Poly1305 => 0,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Aead::Aes128Gcm => "AES-128-GCM",
+            Aead::ChaCha20Poly1305 => "ChaCha20-Poly1305",
         }
     }
 }

@@ -59,7 +59,7 @@ impl Step {
             }
             Step::ServerFinished => "the server checks the client's hash and sends its own",
             Step::ClientVerifies => "the client checks the server's hash; the handshake is over",
-            Step::ApplicationData => "application data, encrypted with AES-128-GCM",
+            Step::ApplicationData => "application data, encrypted with the agreed AEAD",
             Step::Close => "alert",
         }
     }

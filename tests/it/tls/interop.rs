@@ -193,3 +193,23 @@ async fn interop_openssl_s_client_against_our_server_ecdhe() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn interop_our_client_against_openssl_s_server_chacha20() {
+    timeout(
+        LIMIT,
+        our_client_against_s_server(CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn interop_openssl_s_client_against_our_server_chacha20() {
+    timeout(
+        LIMIT,
+        s_client_against_our_server(CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    )
+    .await
+    .unwrap();
+}
