@@ -4,7 +4,9 @@
 //! client and a server in memory with a hook that sees (and may change) every flight.
 
 mod certs;
+mod config;
 mod eavesdrop;
+mod garbage;
 mod handshake;
 mod interop;
 mod limits;
