@@ -148,13 +148,16 @@ async fn connect(
     let down = tokio::io::copy(&mut rd, &mut stdout).await;
     stdout.flush().await?;
     up.abort();
-    match down {
-        Ok(_) => Ok(ExitCode::SUCCESS),
+    let code = match down {
+        Ok(_) => 0,
         Err(e) => {
             writeln!(std::io::stderr(), "connection failed: {e}")?;
-            Ok(ExitCode::FAILURE)
+            1
         }
-    }
+    };
+    // tokio's stdin reads on a blocking thread that cannot be cancelled: returning would
+    // make the runtime wait for the user's next line. The server is done, so leave now.
+    std::process::exit(code)
 }
 
 // ---- --listen -------------------------------------------------------------------------

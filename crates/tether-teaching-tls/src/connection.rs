@@ -500,6 +500,7 @@ impl Connection {
     }
 
     fn fail(&mut self, e: Error) -> Error {
+        tracing::debug!(role = ?self.role, error = %e, "teaching TLS connection failed");
         if let Some(alert) = e.alert() {
             self.send_alert(LEVEL_FATAL, alert);
             self.transcript
@@ -1210,6 +1211,7 @@ impl Connection {
         match self.role {
             Role::Client => {
                 self.expect = Expect::Established;
+                tracing::debug!(suite = ?self.suite, "teaching TLS client handshake complete");
                 self.transcript
                     .push(Step::ClientVerifies, Direction::Local, "handshake complete")
                     .field(
@@ -1231,6 +1233,7 @@ impl Connection {
                     .field("meaning", "from now on the server's records are encrypted");
                 self.send_finished(b"server finished", Step::ServerFinished)?;
                 self.expect = Expect::Established;
+                tracing::debug!(suite = ?self.suite, "teaching TLS server handshake complete");
             }
         }
         Ok(())
