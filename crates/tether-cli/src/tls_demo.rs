@@ -240,21 +240,29 @@ async fn loopback_demo(suites: Vec<CipherSuite>) -> anyhow::Result<ExitCode> {
     };
     writeln!(out, "\n=== The five steps, {first} ===\n")?;
     drop(out);
-    let rsa = session(&pki, first, true).await?;
+    let shown = session(&pki, first, true).await?;
 
-    let ecdhe = CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256;
+    // The lesson compares the two key exchanges, whichever suite was shown above.
+    let rsa_suite = CipherSuite::RSA_WITH_AES_128_GCM_SHA256;
+    let ecdhe_suite = CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256;
+    let mut recordings = Vec::new();
+    for suite in [rsa_suite, ecdhe_suite] {
+        if shown.suite.is_ephemeral() == suite.is_ephemeral() {
+            recordings.push(shown.clone());
+        } else {
+            recordings.push(session(&pki, suite, false).await?);
+        }
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "\n=== Forward secrecy ===\n")?;
     writeln!(
         out,
-        "Both sessions above and below were recorded on the wire. Years later the server's\n\
-         private key leaks. What can the recording reveal?\n"
+        "Two sessions, one with RSA key transport and one with ECDHE, were recorded on the\n\
+         wire. Years later the server's private key leaks. What can the recordings reveal?\n"
     )?;
-    report_eavesdrop(&mut out, &rsa, &pki.key)?;
-    drop(out);
-    let ecdhe_session = session(&pki, ecdhe, false).await?;
-    let mut out = std::io::stdout().lock();
-    report_eavesdrop(&mut out, &ecdhe_session, &pki.key)?;
+    for recording in &recordings {
+        report_eavesdrop(&mut out, recording, &pki.key)?;
+    }
     writeln!(
         out,
         "\nLesson: with RSA key transport one stolen key opens every recorded session; with\n\
@@ -336,6 +344,7 @@ impl DemoPki {
 }
 
 /// The bytes of one session, as a wiretap saw them.
+#[derive(Clone)]
 struct Recording {
     suite: CipherSuite,
     to_server: Arc<Mutex<Vec<u8>>>,
@@ -385,7 +394,7 @@ async fn session(pki: &DemoPki, suite: CipherSuite, verbose: bool) -> anyhow::Re
     let name = ServerName::try_from(NAME)?.to_owned();
     let mut tls = TeachingTlsStream::new(Connection::client(Arc::new(client_config), name)?, tap);
     tls.handshake().await?;
-    for request in ["GET /index.html", "hello over AES-128-GCM"] {
+    for request in ["GET /index.html", "hello through the record layer"] {
         tls.write_all(request.as_bytes()).await?;
         tls.flush().await?;
         let mut buf = [0u8; 256];
