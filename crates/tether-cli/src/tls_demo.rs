@@ -1,0 +1,472 @@
+//! `tether tls-demo`: the tutorial's HTTPS handshake, live.
+//!
+//! - no arguments: our client and server on loopback, the annotated five steps, a few
+//!   encrypted records, then the forward-secrecy lesson;
+//! - `--connect HOST:PORT`: only the client, against any TLS 1.2 server, then stdin/stdout
+//!   like `openssl s_client`;
+//! - `--listen ADDR --cert FILE --key FILE`: only the server, echoing what it receives.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use anyhow::{anyhow, bail, Context as _};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tether_teaching_tls::{
+    decrypt_recording, CipherSuite, ClientConfig, Connection, KeyLog, KeyLogFile, RenderOptions,
+    ServerConfig, ServerKey, StolenSecret, TeachingTlsStream,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Arguments of `tether tls-demo`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TlsDemoArgs {
+    /// Run only the client against this TLS 1.2 server.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "listen")]
+    connect: Option<String>,
+    /// The name to ask for (SNI) and check in the certificate. Default: HOST.
+    #[arg(long, value_name = "NAME", requires = "connect")]
+    server_name: Option<String>,
+    /// Trust the CA certificates in this PEM file instead of the public roots.
+    #[arg(long, value_name = "FILE", requires = "connect")]
+    ca: Option<PathBuf>,
+    /// Offer only this suite: RSA, ECDHE or CHACHA (IANA or OpenSSL names work too).
+    #[arg(long, value_name = "SUITE")]
+    cipher: Option<String>,
+    /// Continue when the certificate check fails, like clicking through a browser
+    /// warning. Dangerous: anyone on the path can read and change the traffic.
+    #[arg(long)]
+    dangerous_accept_invalid_certificates: bool,
+    /// Run only the server on this address, echoing what it receives.
+    #[arg(long, value_name = "ADDR", requires_all = ["cert", "key"])]
+    listen: Option<String>,
+    /// The server's certificate chain, PEM.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    cert: Option<PathBuf>,
+    /// The server's RSA private key, PEM (PKCS#8 or PKCS#1).
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    key: Option<PathBuf>,
+    /// Print secrets (premaster, master secret, keys). On by default in the loopback demo.
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+pub(crate) async fn run(args: TlsDemoArgs) -> anyhow::Result<ExitCode> {
+    let suites = match &args.cipher {
+        Some(name) => vec![CipherSuite::from_name(name).ok_or_else(|| {
+            anyhow!(
+                "unknown cipher suite {name:?}: this demo speaks {}",
+                CipherSuite::SUPPORTED
+                    .map(|s| s.name().unwrap_or("?"))
+                    .join(", ")
+            )
+        })?],
+        None => CipherSuite::SUPPORTED.to_vec(),
+    };
+    if let Some(target) = &args.connect {
+        return connect(&args, target, suites).await;
+    }
+    if let Some(addr) = &args.listen {
+        return listen(&args, addr, suites).await;
+    }
+    loopback_demo(suites).await
+}
+
+fn render(label: &str, show_secrets: bool) -> RenderOptions {
+    let mut o = RenderOptions::default();
+    o.label(label).show_secrets(show_secrets);
+    o
+}
+
+fn key_log() -> Option<Arc<dyn KeyLog>> {
+    KeyLogFile::from_env().map(|k| Arc::new(k) as Arc<dyn KeyLog>)
+}
+
+// ---- --connect ------------------------------------------------------------------------
+
+async fn connect(
+    args: &TlsDemoArgs,
+    target: &str,
+    suites: Vec<CipherSuite>,
+) -> anyhow::Result<ExitCode> {
+    let host = target
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+        .ok_or_else(|| anyhow!("--connect wants HOST:PORT, got {target:?}"))?;
+    let name = args.server_name.clone().unwrap_or_else(|| host.to_owned());
+    let name = ServerName::try_from(name.clone())
+        .with_context(|| format!("invalid server name {name:?}"))?;
+    let mut config = ClientConfig::default();
+    match &args.ca {
+        Some(path) => {
+            for cert in read_certs(path)? {
+                config.add_root(cert)?;
+            }
+        }
+        None => {
+            config.add_trust_anchors(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+    }
+    config
+        .set_cipher_suites(suites)
+        .dangerous_accept_invalid_certificates(args.dangerous_accept_invalid_certificates)
+        .set_key_log(key_log());
+    let tcp = TcpStream::connect(target)
+        .await
+        .with_context(|| format!("cannot connect to {target}"))?;
+    let conn = Connection::client(Arc::new(config), name)?;
+    let mut tls = TeachingTlsStream::new(conn, tcp);
+    let result = tls.handshake().await;
+    // The handshake goes to stderr: stdout carries only what the server sends.
+    let mut err = std::io::stderr().lock();
+    write!(
+        err,
+        "{}",
+        tls.transcript()
+            .render(&render("client", args.show_secrets))
+    )?;
+    if let Err(e) = result {
+        writeln!(err, "handshake failed: {e}")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    writeln!(
+        err,
+        "── connected; stdin goes to the server, end of input sends close_notify"
+    )?;
+    drop(err);
+
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let up = tokio::spawn(async move {
+        tokio::io::copy(&mut tokio::io::stdin(), &mut wr).await?;
+        wr.shutdown().await
+    });
+    let mut stdout = tokio::io::stdout();
+    let down = tokio::io::copy(&mut rd, &mut stdout).await;
+    stdout.flush().await?;
+    up.abort();
+    let code = match down {
+        Ok(_) => 0,
+        Err(e) => {
+            writeln!(std::io::stderr(), "connection failed: {e}")?;
+            1
+        }
+    };
+    // tokio's stdin reads on a blocking thread that cannot be cancelled: returning would
+    // make the runtime wait for the user's next line. The server is done, so leave now.
+    std::process::exit(code)
+}
+
+// ---- --listen -------------------------------------------------------------------------
+
+async fn listen(
+    args: &TlsDemoArgs,
+    addr: &str,
+    suites: Vec<CipherSuite>,
+) -> anyhow::Result<ExitCode> {
+    let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+        bail!("--listen needs --cert and --key");
+    };
+    let chain = read_certs(cert)?;
+    let key = read_key(key)?;
+    let mut config = ServerConfig::new(chain, ServerKey::from_der(&key)?)?;
+    config.set_cipher_suites(suites).set_key_log(key_log());
+    let config = Arc::new(config);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    writeln!(std::io::stdout(), "listening on {}", listener.local_addr()?)?;
+    let show = args.show_secrets;
+    loop {
+        let (tcp, peer) = listener.accept().await?;
+        let config = config.clone();
+        tokio::spawn(async move {
+            let mut tls = TeachingTlsStream::new(Connection::server(config), tcp);
+            let result = tls.handshake().await;
+            let text = tls
+                .transcript()
+                .render(&render(&format!("server[{peer}]"), show));
+            let _ = write!(std::io::stdout(), "{text}");
+            if let Err(e) = result {
+                let _ = writeln!(std::io::stdout(), "handshake with {peer} failed: {e}");
+                return;
+            }
+            let (mut rd, mut wr) = tokio::io::split(tls);
+            let echoed = tokio::io::copy(&mut rd, &mut wr).await;
+            let _ = wr.shutdown().await;
+            let _ = writeln!(std::io::stdout(), "{peer} done: {echoed:?}");
+        });
+    }
+}
+
+fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("bad PEM in {}", path.display()))?;
+    if certs.is_empty() {
+        bail!("no CERTIFICATE in {}", path.display());
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .with_context(|| format!("bad PEM in {}", path.display()))?
+        .ok_or_else(|| anyhow!("no private key in {}", path.display()))
+}
+
+// ---- loopback demo --------------------------------------------------------------------
+
+const NAME: &str = "tls-demo.tether.test";
+
+async fn loopback_demo(suites: Vec<CipherSuite>) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Generating a demo CA and a server certificate for {NAME} (RSA-2048)..."
+    )?;
+    let pki = DemoPki::generate()?;
+
+    // The tutorial's flow is the RSA suite; show it unless the user picked one.
+    let first = if suites.contains(&CipherSuite::RSA_WITH_AES_128_GCM_SHA256) {
+        CipherSuite::RSA_WITH_AES_128_GCM_SHA256
+    } else {
+        suites[0]
+    };
+    writeln!(out, "\n=== The five steps, {first} ===\n")?;
+    drop(out);
+    let shown = session(&pki, first, true).await?;
+
+    // The lesson compares the two key exchanges, whichever suite was shown above.
+    let rsa_suite = CipherSuite::RSA_WITH_AES_128_GCM_SHA256;
+    let ecdhe_suite = CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256;
+    let mut recordings = Vec::new();
+    for suite in [rsa_suite, ecdhe_suite] {
+        if shown.suite.is_ephemeral() == suite.is_ephemeral() {
+            recordings.push(shown.clone());
+        } else {
+            recordings.push(session(&pki, suite, false).await?);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\n=== Forward secrecy ===\n")?;
+    writeln!(
+        out,
+        "Two sessions, one with RSA key transport and one with ECDHE, were recorded on the\n\
+         wire. Years later the server's private key leaks. What can the recordings reveal?\n"
+    )?;
+    for recording in &recordings {
+        report_eavesdrop(&mut out, recording, &pki.key)?;
+    }
+    writeln!(
+        out,
+        "\nLesson: with RSA key transport one stolen key opens every recorded session; with\n\
+         ECDHE each session's secret dies with its ephemeral keys."
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_eavesdrop(
+    out: &mut impl std::io::Write,
+    rec: &Recording,
+    key: &ServerKey,
+) -> anyhow::Result<()> {
+    let to_server = rec
+        .to_server
+        .lock()
+        .map_err(|_| anyhow!("recorder poisoned"))?
+        .clone();
+    let to_client = rec
+        .to_client
+        .lock()
+        .map_err(|_| anyhow!("recorder poisoned"))?
+        .clone();
+    match decrypt_recording(&to_server, &to_client, StolenSecret::ServerKey(key)) {
+        Ok(d) => writeln!(
+            out,
+            "  {}: DECRYPTED with the stolen key\n      client said {:?}\n      server said {:?}",
+            d.suite,
+            String::from_utf8_lossy(&d.client_data),
+            String::from_utf8_lossy(&d.server_data)
+        )?,
+        Err(e) => writeln!(out, "  {}: safe. {e}", rec.suite)?,
+    }
+    Ok(())
+}
+
+/// A certificate authority and a server certificate it signed, made for the demo.
+struct DemoPki {
+    ca: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: ServerKey,
+}
+
+impl DemoPki {
+    fn generate() -> anyhow::Result<Self> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let rsa_pkcs8 = || -> anyhow::Result<Vec<u8>> {
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
+            Ok(key.to_pkcs8_der()?.as_bytes().to_vec())
+        };
+        let ca_der = rsa_pkcs8()?;
+        let server_der = rsa_pkcs8()?;
+        let ca_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(ca_der),
+            &rcgen::PKCS_RSA_SHA256,
+        )?;
+        let server_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(server_der.clone()),
+            &rcgen::PKCS_RSA_SHA256,
+        )?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Tether demo CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let leaf = rcgen::CertificateParams::new(vec![NAME.to_owned()])?.signed_by(
+            &server_key,
+            &ca,
+            &ca_key,
+        )?;
+        let key = ServerKey::from_der(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_der)))?;
+        Ok(Self {
+            ca: ca.der().clone(),
+            chain: vec![leaf.der().clone()],
+            key,
+        })
+    }
+}
+
+/// The bytes of one session, as a wiretap saw them.
+#[derive(Clone)]
+struct Recording {
+    suite: CipherSuite,
+    to_server: Arc<Mutex<Vec<u8>>>,
+    to_client: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Runs one loopback session with `suite`: handshake, two requests and their echoes.
+/// Prints the transcripts when `verbose`.
+async fn session(pki: &DemoPki, suite: CipherSuite, verbose: bool) -> anyhow::Result<Recording> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut server_config = ServerConfig::new(pki.chain.clone(), pki.key.clone())?;
+    server_config.set_key_log(key_log());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let mut tls = TeachingTlsStream::new(Connection::server(Arc::new(server_config)), tcp);
+        tls.handshake().await?;
+        let mut buf = [0u8; 256];
+        loop {
+            let n = tls.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            let mut answer = b"echo: ".to_vec();
+            answer.extend_from_slice(&buf[..n]);
+            tls.write_all(&answer).await?;
+        }
+        tls.shutdown().await?;
+        Ok::<_, anyhow::Error>(tls.transcript().clone())
+    });
+
+    let mut client_config = ClientConfig::default();
+    client_config
+        .add_root(pki.ca.clone())?
+        .set_cipher_suites(vec![suite])
+        .set_key_log(key_log());
+    let recording = Recording {
+        suite,
+        to_server: Arc::default(),
+        to_client: Arc::default(),
+    };
+    let tap = Tap {
+        inner: TcpStream::connect(addr).await?,
+        sent: recording.to_server.clone(),
+        received: recording.to_client.clone(),
+    };
+    let name = ServerName::try_from(NAME)?.to_owned();
+    let mut tls = TeachingTlsStream::new(Connection::client(Arc::new(client_config), name)?, tap);
+    tls.handshake().await?;
+    for request in ["GET /index.html", "hello through the record layer"] {
+        tls.write_all(request.as_bytes()).await?;
+        tls.flush().await?;
+        let mut buf = [0u8; 256];
+        let n = tls.read(&mut buf).await?;
+        if n == 0 {
+            bail!("the demo server closed early");
+        }
+    }
+    tls.shutdown().await?;
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).await?;
+    let server_transcript = server.await??;
+    if verbose {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "--- what the client saw and did (steps 1, 2, 3, 5) ---"
+        )?;
+        write!(out, "{}", tls.transcript().render(&render("client", true)))?;
+        writeln!(out, "\n--- what the server saw and did (steps 1, 2, 4) ---")?;
+        write!(out, "{}", server_transcript.render(&render("server", true)))?;
+    }
+    Ok(recording)
+}
+
+/// A transport that copies every byte each way into a recording: the wiretap.
+struct Tap {
+    inner: TcpStream,
+    sent: Arc<Mutex<Vec<u8>>>,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+fn append(log: &Mutex<Vec<u8>>, bytes: &[u8]) {
+    // A poisoned lock only loses the demo's recording, never the session.
+    if let Ok(mut log) = log.lock() {
+        log.extend_from_slice(bytes);
+    }
+}
+
+impl AsyncRead for Tap {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        append(&this.received, &buf.filled()[before..]);
+        r
+    }
+}
+
+impl AsyncWrite for Tap {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            append(&this.sent, &buf[..*n]);
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
