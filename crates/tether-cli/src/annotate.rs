@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use tether_codec::{apply_mask, CloseFrame, FrameHeader, OpCode};
+use tether_codec::{apply_mask, CloseFrame, FrameHeader, Message, OpCode};
 
 /// How many payload bytes or characters a description shows before it abbreviates.
 const PREVIEW: usize = 24;
@@ -74,6 +74,20 @@ impl FrameView {
             }
             _ => hex(&self.payload, PREVIEW / 3),
         }
+    }
+}
+
+/// A message in a few words: `text "hi" (2 bytes)`.
+pub(crate) fn describe(message: &Message) -> String {
+    match message {
+        Message::Text(text) => format!("text {} ({} bytes)", quote(text), text.len()),
+        Message::Binary(data) => format!("binary, {} bytes", thousands(data.len())),
+        Message::Ping(data) => format!("ping {}", quote(&String::from_utf8_lossy(data))),
+        Message::Pong(data) => format!("pong {}", quote(&String::from_utf8_lossy(data))),
+        Message::Close(Some(frame)) => {
+            format!("close {} {}", frame.code, quote(&frame.reason))
+        }
+        Message::Close(None) => "close without a code".to_owned(),
     }
 }
 

@@ -37,7 +37,7 @@ use tether_handshake::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::annotate::{self, thousands, FrameView};
+use crate::annotate::{self, describe, thousands, FrameView};
 
 /// Bytes asked for per socket read: the reads of the 拆包 step are at most this large.
 const READ_CHUNK: usize = 64 << 10;
@@ -125,7 +125,7 @@ impl<W: Write> Narrator<W> {
 
     /// A line indented under a fact.
     fn detail(&mut self, label: &str, value: &str) -> Result<()> {
-        writeln!(self.out, "    {label:<8}  {value}")?;
+        writeln!(self.out, "    {label:<9}  {value}")?;
         Ok(())
     }
 
@@ -755,20 +755,6 @@ async fn upgrade_client(
             let response_len = received - outcome.leftover.len();
             return Ok((io, response_len, outcome.leftover, outcome.subprotocol));
         }
-    }
-}
-
-/// A message in a few words: `text "hi" (2 bytes)`.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => format!("text {} ({} bytes)", annotate::quote(text), text.len()),
-        Message::Binary(data) => format!("binary, {} bytes", thousands(data.len())),
-        Message::Ping(data) => format!("ping {}", annotate::quote(&String::from_utf8_lossy(data))),
-        Message::Pong(data) => format!("pong {}", annotate::quote(&String::from_utf8_lossy(data))),
-        Message::Close(Some(frame)) => {
-            format!("close {} {}", frame.code, annotate::quote(&frame.reason))
-        }
-        Message::Close(None) => "close without a code".to_owned(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Logs and fatal errors on stderr; stdout is kept for what a command produces.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
@@ -18,6 +18,7 @@ pub(crate) fn init(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -1,13 +1,26 @@
 //! The `tether` command: a WebSocket echo/broadcast server, a client, and a live walk through
 //! the tutorial.
 //!
+//! ```text
+//! tether demo    [--burst N] [--large BYTES]          the tutorial, live on loopback
+//! tether serve   [--addr 127.0.0.1:9001] [--broadcast] [--tls-cert FILE --tls-key FILE]
+//! tether connect URL [--echo] [--header 'K: V']... [--subprotocol P]... [--ca FILE]
+//! ```
+//!
+//! `serve` and `connect` are built on the `tether` facade; `demo` drives the layers below it
+//! (`tether-handshake`, `tether-codec`) directly, because showing their bytes is its point.
+//! Logs go to stderr (`-v` debug with a line per message, `-vv` trace, or `RUST_LOG`).
+//!
 //! Each subcommand lives in its own module with a clap `Args` struct and an
 //! `async fn run(Args) -> anyhow::Result<ExitCode>`; this file only parses and dispatches.
 #![forbid(unsafe_code)]
 
 mod annotate;
+mod connect;
 mod demo;
 mod logging;
+mod pem;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -26,6 +39,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a WebSocket echo server (or, with --broadcast, a relay to every client).
+    Serve(serve::Args),
+    /// Connect to a WebSocket server: stdin lines out, messages to stdout (or --echo).
+    Connect(connect::Args),
     /// Walk through the WebSocket tutorial live on loopback: Upgrade, frames, 粘包/拆包, close.
     Demo(demo::Args),
 }
@@ -39,6 +56,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });
