@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use tether_codec::{apply_mask, CloseFrame, FrameHeader, Message, OpCode};
+use tether::codec::{apply_mask, CloseFrame, FrameHeader, Message, OpCode};
 
 /// How many payload bytes or characters a description shows before it abbreviates.
 const PREVIEW: usize = 24;
@@ -69,7 +69,10 @@ impl FrameView {
                 Ok(None) => "no status code".to_owned(),
                 Err(err) => format!("invalid close payload: {err}"),
             },
-            OpCode::Ping | OpCode::Pong if std::str::from_utf8(&self.payload).is_ok() => {
+            // A continuation carries on whatever its message is; text reads better quoted.
+            OpCode::Ping | OpCode::Pong | OpCode::Continuation
+                if std::str::from_utf8(&self.payload).is_ok() =>
+            {
                 quote(&String::from_utf8_lossy(&self.payload))
             }
             _ => hex(&self.payload, PREVIEW / 3),
@@ -99,7 +102,7 @@ pub(crate) fn describe(message: &Message) -> String {
 /// # Errors
 ///
 /// A header the codec refuses to parse (a non-minimal or oversized length).
-pub(crate) fn frames(wire: &[u8]) -> Result<(Vec<FrameView>, usize), tether_codec::Error> {
+pub(crate) fn frames(wire: &[u8]) -> Result<(Vec<FrameView>, usize), tether::codec::Error> {
     let mut found = Vec::new();
     let mut offset = 0;
     while let Some((header, header_len)) = FrameHeader::parse(&wire[offset..])? {
@@ -253,7 +256,7 @@ mod tests {
         let wire = [0x82, 0x7e, 0x00, 0x05];
         assert!(matches!(
             frames(&wire),
-            Err(tether_codec::Error::NonMinimalLength { len: 5, width: 2 })
+            Err(tether::codec::Error::NonMinimalLength { len: 5, width: 2 })
         ));
     }
 

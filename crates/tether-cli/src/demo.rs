@@ -1,8 +1,8 @@
 //! `tether demo`: the tutorial, live on loopback, one step after another.
 //!
 //! A server task listens on `127.0.0.1:0`, a client connects, and the demo drives both ends
-//! through the layers directly (`tether_handshake` for the Upgrade, `tether_codec`'s
-//! [`Protocol`] for frames), so it can show every byte: the HTTP Upgrade request and its 101
+//! through the layers under the facade directly (`tether::handshake` for the Upgrade,
+//! `tether::codec`'s [`Protocol`] for frames), so it can show every byte: the HTTP Upgrade request and its 101
 //! answer verbatim, each frame with its header fields named, and how TCP reads line up (or
 //! do not) with messages. The bytes really cross the kernel's TCP stack; both ends are driven
 //! from one place only so the narration comes out in order.
@@ -10,7 +10,7 @@
 //! ```text
 //!   step 1  listen, connect              one TCP connection (WebSocket 介绍)
 //!   step 2  GET + Upgrade  ->  101       websocket 和 http 区别
-//!   step 3  frames both ways, annotated  全双工 full duplex
+//!   step 3  frames both ways, annotated  全双工 full duplex (fragments, ping/pong too)
 //!   step 4  N messages -> 1 TCP read     粘包 stuck packets
 //!   step 5  1 message  -> many reads     拆包 split packets
 //!   step 6  close 1000 <-> close 1000    closing handshake
@@ -29,8 +29,10 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context as _, Result};
 use bytes::{Bytes, BytesMut};
 use rand::{Rng as _, SeedableRng as _};
-use tether_codec::{CloseCode, Config as CodecConfig, FrameHeader, Message, Protocol, State};
-use tether_handshake::{
+use tether::codec::{
+    CloseCode, Config as CodecConfig, Frame, FrameHeader, Message, OpCode, Protocol, State,
+};
+use tether::handshake::{
     Accept, ClientHandshake, ClientRequest, Config as HandshakeConfig, Incoming, Key,
     ServerHandshake,
 };
@@ -410,6 +412,28 @@ where
         self.server_to_client(Message::text("Hello, client! 你好"))
             .await?;
         self.client_to_server(Message::binary(pattern(300))).await?;
+
+        self.say.text(
+            "A message may also travel in fragments: FIN=0 says more follows, opcode 0x0\n\
+             continues the message (RFC 6455 §5.4). The receiver joins them into one message:",
+        )?;
+        let queue = self.client.protocol.write_buffer();
+        Frame::new(OpCode::Text, "Hello in ")
+            .with_fin(false)
+            .with_mask(Some(rand::random()))
+            .encode(queue);
+        Frame::new(OpCode::Continuation, "two fragments")
+            .with_mask(Some(rand::random()))
+            .encode(queue);
+        let (wire, _) = self.client.flush().await?;
+        self.say.frames("client ->", &wire)?;
+        let (joined, _) = self.server.receive(1).await?;
+        ensure!(
+            joined[0] == Message::text("Hello in two fragments"),
+            "the server joined {joined:?}"
+        );
+        self.say
+            .fact("server", &format!("joined {}", describe(&joined[0])))?;
 
         self.say
             .text("A ping is answered by the peer at once with a pong (RFC 6455 §5.5.2):")?;
@@ -820,6 +844,13 @@ mod tests {
         );
         assert!(text.contains("opcode=0xa pong"), "{text}");
         assert!(text.contains("opcode=0x8 close"), "{text}");
+        // RFC 6455 §5.4: a fragmented message, FIN=0 then a continuation with FIN=1.
+        assert!(text.contains("FIN=0 RSV=000 opcode=0x1 text"), "{text}");
+        assert!(text.contains("FIN=1 RSV=000 opcode=0x0 cont"), "{text}");
+        assert!(
+            text.contains("joined text \"Hello in two fragments\""),
+            "{text}"
+        );
     }
 
     #[tokio::test]
