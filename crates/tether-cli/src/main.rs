@@ -61,6 +61,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
         }
     });
+    // A blocking stdin read may still wait for a line nobody will type (the server closed
+    // first); the answer is decided, so do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     result.unwrap_or_else(|err| logging::fail(&err))
 }
 

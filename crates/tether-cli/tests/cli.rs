@@ -232,6 +232,27 @@ async fn connect_echo_returns_text_as_text_and_binary_as_binary_then_exits_0() {
 }
 
 #[tokio::test]
+async fn connect_exits_when_the_server_closes_while_stdin_stays_open() {
+    let url = scripted_server(|mut ws, _conn| async move {
+        ws.send(Message::text("bye soon")).await.expect("sent");
+        let _ = ws.close(CloseCode::NORMAL, "done").await;
+    })
+    .await;
+    let mut child = tether()
+        .args(["connect", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("tether connect started");
+    // Hold stdin open: the command must not wait for a line that never comes.
+    let _stdin = child.stdin.take();
+    let output = bounded("tether connect", child.wait_with_output())
+        .await
+        .expect("tether connect ran");
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(text(&output.stdout), "bye soon\n");
+}
+
+#[tokio::test]
 async fn rfc6455_7_4_connect_exits_nonzero_with_the_close_code_and_reason() {
     let url = scripted_server(|mut ws, _conn| async move {
         let _ = ws.close(CloseCode(4001), "go away now").await;
