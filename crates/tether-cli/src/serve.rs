@@ -13,6 +13,7 @@
 //! every connection with 1001 and exits 0.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,8 +21,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tether::http::{header, HeaderValue, StatusCode};
 use tether::{
-    CloseCode, Connection, Message, PlainRequest, Rejection, Server, ServerSocket, StreamExt as _,
+    CloseCode, Connection, MaybeTls, Message, PlainRequest, Rejection, Server, ServerSocket,
+    SinkExt as _, StreamExt as _, WebSocketWriter,
 };
+use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use crate::annotate::describe;
@@ -98,13 +101,19 @@ enum Mode {
 }
 
 /// One connection, from the Upgrade to its close.
-async fn handle(mut ws: ServerSocket, conn: Connection, mode: Mode) {
+///
+/// Replies are fed, not sent one by one: everything decoded from one read is answered with
+/// one write, flushed when no more input is ready (DESIGN: one flush per batch).
+async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
     let peer = conn.peer_addr();
     tracing::info!(%peer, path = conn.request().uri().path(), "connection opened");
+    let (mut reader, mut writer) = ws.split();
     let mut inbox = match &mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
         Mode::Echo => None,
     };
+    let mut unflushed = false;
+    let mut peer_close = None;
     let ended = loop {
         let published = async {
             match inbox.as_mut() {
@@ -112,43 +121,64 @@ async fn handle(mut ws: ServerSocket, conn: Connection, mode: Mode) {
                 None => std::future::pending().await,
             }
         };
-        // Each branch is cancel safe: the WebSocket keeps what it read until a message is
-        // returned, and a broadcast receiver keeps its place.
+        // Every branch is cancel safe: the reader keeps what it read until a message is
+        // returned, a broadcast receiver keeps its place, a flush keeps what is unwritten.
+        // Input first, the flush last: it runs only when nothing else is ready.
         tokio::select! {
-            received = ws.next() => match received {
+            biased;
+            () = conn.shutdown() => break None,
+            received = reader.next() => match received {
                 Some(Ok(message)) => {
                     tracing::debug!(%peer, "received {}", describe(&message));
-                    match &mode {
-                        Mode::Echo if message.is_data() => {
-                            if let Err(err) = send(&mut ws, &conn, message).await {
-                                break Err(err);
+                    match (&mode, message) {
+                        (_, Message::Close(frame)) => peer_close = frame,
+                        (Mode::Echo, message) if message.is_data() => {
+                            if let Err(err) = feed(&mut writer, peer, message).await {
+                                break Some(Err(err));
                             }
+                            unflushed = true;
                         }
-                        Mode::Broadcast(hub) if message.is_data() => {
+                        (Mode::Broadcast(hub), message) if message.is_data() => {
                             // An error means no receiver, impossible while `inbox` lives.
                             let _ = hub.send(message);
                         }
                         _ => {}
                     }
                 }
-                Some(Err(err)) => break Err(err),
-                None => break Ok(()),
+                Some(Err(err)) => break Some(Err(err)),
+                None => break Some(Ok(())),
             },
             published = published => match published {
                 Ok(message) => {
-                    if let Err(err) = send(&mut ws, &conn, message).await {
-                        break Err(err);
+                    if let Err(err) = feed(&mut writer, peer, message).await {
+                        break Some(Err(err));
                     }
+                    unflushed = true;
                 }
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(%peer, skipped, "slow client skipped messages");
                 }
-                Err(broadcast::error::RecvError::Closed) => break Ok(()),
+                Err(broadcast::error::RecvError::Closed) => break Some(Ok(())),
             },
-            () = conn.shutdown() => break going_away(&mut ws).await,
+            flushed = writer.flush(), if unflushed => match flushed {
+                Ok(()) => unflushed = false,
+                Err(err) => break Some(Err(err)),
+            },
         }
     };
-    match (ended, ws.peer_close()) {
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            // The server is stopping: close with 1001 (RFC 6455 §7.4.1, "going away"). With
+            // the reader gone, the writer reads the peer's answer itself.
+            drop(reader);
+            writer
+                .close(CloseCode::GOING_AWAY, "server shutting down")
+                .await
+                .map(|answer| peer_close = answer)
+        }
+    };
+    match (ended, peer_close) {
         (Ok(()), Some(frame)) => {
             tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
         }
@@ -157,20 +187,14 @@ async fn handle(mut ws: ServerSocket, conn: Connection, mode: Mode) {
     }
 }
 
-async fn send(
-    ws: &mut ServerSocket,
-    conn: &Connection,
+/// Queues `message` without flushing; waits only while the write buffer is full.
+async fn feed(
+    writer: &mut WebSocketWriter<MaybeTls<TcpStream>>,
+    peer: SocketAddr,
     message: Message,
 ) -> Result<(), tether::Error> {
-    tracing::debug!(peer = %conn.peer_addr(), "sent {}", describe(&message));
-    ws.send(message).await
-}
-
-/// The server is stopping: close with 1001 (RFC 6455 §7.4.1, "going away").
-async fn going_away(ws: &mut ServerSocket) -> Result<(), tether::Error> {
-    ws.close(CloseCode::GOING_AWAY, "server shutting down")
-        .await
-        .map(|_| ())
+    tracing::debug!(%peer, "sent {}", describe(&message));
+    writer.feed(message).await
 }
 
 /// The page a browser (or curl) gets for a request without an Upgrade.

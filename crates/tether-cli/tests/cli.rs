@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use tether::http::{HeaderValue, StatusCode};
-use tether::{Accept, CloseCode, Message, Rejection, Server, StreamExt as _};
+use tether::{Accept, CloseCode, Message, Rejection, Server, SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -191,6 +191,29 @@ async fn serve_echoes_what_connect_sends_and_both_exit_0() {
     assert!(status.success(), "serve exited {status:?}\n{log}");
     assert!(log.contains("connection opened"), "{log}");
     assert!(log.contains("connection closed"), "{log}");
+}
+
+#[tokio::test]
+async fn serve_echoes_a_burst_and_a_large_message_in_order_and_intact() {
+    let serve = Serve::start(&[]).await;
+    let mut ws = tether::connect(&serve.url).await.expect("connected");
+    let large = Message::binary((0..1 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    for i in 0..1000 {
+        ws.feed(Message::text(format!("{i}"))).await.expect("fed");
+    }
+    ws.feed(large.clone()).await.expect("fed");
+    ws.flush().await.expect("flushed");
+    bounded("the echoes", async {
+        for i in 0..1000 {
+            let echoed = ws.next().await.expect("open").expect("no error");
+            assert_eq!(echoed, Message::text(format!("{i}")));
+        }
+        assert!(ws.next().await.expect("open").expect("no error") == large);
+    })
+    .await;
+    ws.close(CloseCode::NORMAL, "").await.expect("closed");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
 }
 
 #[tokio::test]
