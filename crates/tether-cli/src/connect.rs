@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use tether::http::{HeaderName, HeaderValue};
-use tether::{ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, StreamExt as _, WebSocket};
+use tether::{
+    ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, SinkExt as _, StreamExt as _,
+    WebSocket,
+};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
@@ -63,32 +66,68 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot connect to {}", args.url))?;
     tracing::info!(url = %args.url, subprotocol = ws.subprotocol().unwrap_or("none"), "connected");
 
-    let (we_closed, ended) = if args.echo {
-        (false, echo(&mut ws).await)
+    let ending = if args.echo {
+        echo(ws).await
     } else {
         chat(&mut ws).await
     };
-    Ok(match verdict(we_closed, ended, ws.peer_close()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(why) => crate::logging::fail(&anyhow::Error::msg(why)),
-    })
+    Ok(
+        match verdict(ending.we_closed, ending.result, ending.peer_close.as_ref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => crate::logging::fail(&anyhow::Error::msg(why)),
+        },
+    )
 }
 
-/// Sends back every data message until the stream ends.
-async fn echo(ws: &mut Socket) -> Result<(), tether::Error> {
-    while let Some(received) = ws.next().await {
-        let message = received?;
-        tracing::debug!("received {}", describe(&message));
-        if message.is_data() {
-            ws.send(message).await?;
+/// How a conversation ended.
+struct Ending {
+    /// Whether we sent the first close frame.
+    we_closed: bool,
+    /// How the stream ended: `Ok` after a closing handshake.
+    result: Result<(), tether::Error>,
+    /// The peer's close frame, if it had a code.
+    peer_close: Option<CloseFrame>,
+}
+
+/// Sends back every data message until the stream ends. Replies are fed and flushed when
+/// no more input is ready, so a burst goes back in one write.
+async fn echo(ws: Socket) -> Ending {
+    let (mut reader, mut writer) = ws.split();
+    let mut unflushed = false;
+    let mut peer_close = None;
+    let result = loop {
+        // Both branches are cancel safe; the flush runs only when no message is ready.
+        tokio::select! {
+            biased;
+            received = reader.next() => match received {
+                Some(Ok(Message::Close(frame))) => peer_close = frame,
+                Some(Ok(message)) => {
+                    tracing::debug!("received {}", describe(&message));
+                    if message.is_data() {
+                        if let Err(err) = writer.feed(message).await {
+                            break Err(err);
+                        }
+                        unflushed = true;
+                    }
+                }
+                Some(Err(err)) => break Err(err),
+                None => break Ok(()),
+            },
+            flushed = writer.flush(), if unflushed => match flushed {
+                Ok(()) => unflushed = false,
+                Err(err) => break Err(err),
+            },
         }
+    };
+    Ending {
+        we_closed: false,
+        result,
+        peer_close,
     }
-    Ok(())
 }
 
-/// Stdin lines out, messages to stdout. Returns whether we started the close, and how the
-/// stream ended.
-async fn chat(ws: &mut Socket) -> (bool, Result<(), tether::Error>) {
+/// Stdin lines out, messages to stdout, until the stream ends.
+async fn chat(ws: &mut Socket) -> Ending {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
     let mut stdin_open = true;
@@ -137,7 +176,11 @@ async fn chat(ws: &mut Socket) -> (bool, Result<(), tether::Error>) {
             () = wait_close => break Err(tether::Error::CloseTimeout(CLOSE_WAIT)),
         }
     };
-    (!stdin_open, ended)
+    Ending {
+        we_closed: !stdin_open,
+        result: ended,
+        peer_close: ws.peer_close().cloned(),
+    }
 }
 
 /// Writes a data message to stdout: text as a line, binary as it is.

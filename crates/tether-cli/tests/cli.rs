@@ -8,7 +8,7 @@ use std::time::Duration;
 use tether::http::{HeaderValue, StatusCode};
 use tether::{Accept, CloseCode, Message, Rejection, Server, SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, Command};
 use tokio::sync::mpsc;
 
 /// Every run and every wait is bounded: a hung binary fails the test instead of hanging it.
@@ -71,6 +71,9 @@ struct Serve {
     child: Child,
     /// `ws://127.0.0.1:PORT/` (or `wss://`), read from its first line of stdout.
     url: String,
+    stderr: BufReader<ChildStderr>,
+    /// Its log (stderr) read so far.
+    log: String,
 }
 
 impl Serve {
@@ -81,6 +84,7 @@ impl Serve {
             .spawn()
             .expect("tether serve started");
         let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
         let mut line = String::new();
         bounded(
             "the listening line",
@@ -93,7 +97,12 @@ impl Serve {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Serve { child, url }
+        Serve {
+            child,
+            url,
+            stderr,
+            log: String::new(),
+        }
     }
 
     fn port(&self) -> u16 {
@@ -106,7 +115,26 @@ impl Serve {
             .expect("a port")
     }
 
-    /// SIGTERM, then the exit status and stderr.
+    /// Reads the log until a line contains `needle`.
+    async fn wait_for_log(&mut self, needle: &str) {
+        bounded(needle, async {
+            while !self.log.contains(needle) {
+                let n = self
+                    .stderr
+                    .read_line(&mut self.log)
+                    .await
+                    .expect("stderr read");
+                assert!(
+                    n > 0,
+                    "serve ended before logging {needle:?}:\n{}",
+                    self.log
+                );
+            }
+        })
+        .await;
+    }
+
+    /// SIGTERM, then the exit status and the whole log.
     async fn stop(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().expect("still running").to_string();
         let killed = Command::new("kill")
@@ -118,11 +146,8 @@ impl Serve {
         let status = bounded("tether serve stopping", self.child.wait())
             .await
             .expect("waited");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr).await;
-        }
-        (status, stderr)
+        let _ = self.stderr.read_to_string(&mut self.log).await;
+        (status, self.log)
     }
 }
 
@@ -191,6 +216,28 @@ async fn serve_echoes_what_connect_sends_and_both_exit_0() {
     assert!(status.success(), "serve exited {status:?}\n{log}");
     assert!(log.contains("connection opened"), "{log}");
     assert!(log.contains("connection closed"), "{log}");
+}
+
+#[tokio::test]
+async fn serve_and_connect_echo_as_processes_exit_0_and_1_when_the_server_stops() {
+    let mut serve = Serve::start(&[]).await;
+    let client = tether()
+        .args(["connect", "--echo", &serve.url])
+        .spawn()
+        .expect("tether connect started");
+    serve.wait_for_log("connection opened").await;
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    // RFC 6455 §7.4.1: 1001 "going away" is not a normal close for the client.
+    let output = bounded("tether connect --echo", client.wait_with_output())
+        .await
+        .expect("tether connect ran");
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("1001") && stderr.contains("server shutting down"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
