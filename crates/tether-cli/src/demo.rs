@@ -24,7 +24,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
 use bytes::{Bytes, BytesMut};
@@ -47,6 +47,8 @@ const READ_CHUNK: usize = 64 << 10;
 const SUBPROTOCOL: &str = "tether-demo";
 /// The GUID of RFC 6455 §1.3 that the accept key is computed with.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// The whole walk takes well under a second on loopback; past this something is stuck.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
 /// Width of the label column.
 const LABEL: usize = 11;
 
@@ -73,7 +75,9 @@ impl Default for Args {
 
 /// Runs the demo, printing to stdout.
 pub(crate) async fn run(args: Args) -> Result<ExitCode> {
-    walk(&args, std::io::stdout()).await?;
+    tokio::time::timeout(TIME_LIMIT, walk(&args, std::io::stdout()))
+        .await
+        .with_context(|| format!("the demo did not finish within {TIME_LIMIT:?}"))??;
     Ok(ExitCode::SUCCESS)
 }
 
