@@ -2,5 +2,12 @@
 
 pub(crate) mod support;
 
+mod backpressure;
+mod cancel;
+mod close;
 mod duplex;
+mod limits;
+mod raw;
+mod server;
+mod split;
 mod tls;
