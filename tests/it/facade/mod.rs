@@ -7,6 +7,7 @@ mod cancel;
 mod close;
 mod duplex;
 mod limits;
+mod load;
 mod raw;
 mod server;
 mod split;
