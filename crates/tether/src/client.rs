@@ -175,7 +175,14 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (io, outcome) = tether_handshake::client(io, request, self.config.handshake()).await?;
+        // Boxed so that the handshake's buffers are freed when it is done instead of staying
+        // in the caller's future for the connection's lifetime.
+        let (io, outcome) = Box::pin(tether_handshake::client(
+            io,
+            request,
+            self.config.handshake(),
+        ))
+        .await?;
         Ok(WebSocket::from_raw(
             io,
             Role::Client,

@@ -171,6 +171,9 @@ impl<S: Transport> Core<S> {
                         self.end();
                         return Poll::Ready(Some(Err(err)));
                     }
+                    // Idle until the peer sends: empty buffers give their memory back, so an
+                    // idle connection holds none (the next read allocates again).
+                    self.protocol.shrink_buffers();
                     return Poll::Pending;
                 }
             }

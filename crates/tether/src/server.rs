@@ -289,7 +289,7 @@ impl PerConnection {
         let io = match &self.tls {
             Some(acceptor) => {
                 let timeout = self.config.handshake_timeout();
-                match within(timeout, acceptor.accept(tcp), Error::TlsTimeout).await {
+                match within(timeout, Box::pin(acceptor.accept(tcp)), Error::TlsTimeout).await {
                     Ok(Ok(tls)) => MaybeTls::ServerTls(Box::new(tls)),
                     Ok(Err(err)) => {
                         tracing::debug!(%peer, error = %err, "tls handshake failed");
@@ -304,7 +304,10 @@ impl PerConnection {
             None => MaybeTls::Plain(tcp),
         };
         let decide = &self.decide;
-        match accept_config(io, &self.config, |request| decide(request)).await {
+        // Boxed so that the handshake's buffers are freed when it is done instead of staying
+        // in the connection task's state for the connection's lifetime.
+        let accepting = Box::pin(accept_config(io, &self.config, |request| decide(request)));
+        match accepting.await {
             Ok(Accepted::WebSocket(ws, request)) => {
                 tracing::debug!(%peer, path = request.uri().path(), "websocket opened");
                 Some((*ws, request))

@@ -129,7 +129,8 @@ where
         self.core.peer_close()
     }
 
-    /// Bytes queued and not yet written to the transport.
+    /// Bytes queued and not yet written to the transport (a message parked by a `send` that
+    /// met a full buffer counts with its payload).
     pub fn buffered_amount(&self) -> usize {
         self.core.buffered()
     }

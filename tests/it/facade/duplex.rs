@@ -1,21 +1,33 @@
 //! The driver over `tokio::io::duplex`: deterministic, no sockets.
 
 use futures::{SinkExt, StreamExt};
-use tether::{accept, ClientBuilder, CloseCode, Message, WebSocket};
+use tether::{
+    accept_config, Accept, Accepted, ClientBuilder, CloseCode, Config, Message, WebSocket,
+};
 use tokio::io::DuplexStream;
 
 /// A connected client/server pair over an in-memory pipe of `capacity` bytes each way.
 pub(crate) async fn pair(capacity: usize) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
+    pair_with(capacity, &Config::default()).await
+}
+
+/// [`pair`] with `config` for the server side.
+pub(crate) async fn pair_with(
+    capacity: usize,
+    config: &Config,
+) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
     let (client_io, server_io) = tokio::io::duplex(capacity);
-    let server = tokio::spawn(accept(server_io));
+    let config = config.clone();
+    let server =
+        tokio::spawn(async move { accept_config(server_io, &config, |_| Ok(Accept::new())).await });
     let client = ClientBuilder::new()
         .handshake(client_io, "ws://localhost/test")
         .await
         .expect("client handshake");
-    (
-        client,
-        server.await.expect("join").expect("server handshake"),
-    )
+    match server.await.expect("join").expect("server handshake") {
+        Accepted::WebSocket(server, _) => (client, *server),
+        other => panic!("expected a websocket, got {other:?}"),
+    }
 }
 
 #[tokio::test]

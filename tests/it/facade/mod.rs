@@ -2,5 +2,13 @@
 
 pub(crate) mod support;
 
+mod backpressure;
+mod cancel;
+mod close;
 mod duplex;
+mod limits;
+mod load;
+mod raw;
+mod server;
+mod split;
 mod tls;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use peer::{run_client, Kind, PeerServer, FULL_RUN};
-use tether::{ClientBuilder, CloseCode, Message};
+use tether::http::StatusCode;
+use tether::{Accept, ClientBuilder, CloseCode, Message, Rejection};
 
 use crate::facade::support::{EchoServer, TestCert};
 
@@ -180,4 +181,65 @@ fn tempdir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+async fn rejections_both_ways(kind: Kind) {
+    // Ours refuses; the peer client sees the status we sent.
+    let server = EchoServer::start(|server| {
+        server.decide(|_| Err(Rejection::new(StatusCode::FORBIDDEN)));
+    })
+    .await;
+    let run = run_client(
+        kind,
+        &server.url("ws", "127.0.0.1"),
+        &["--expect-status", "403"],
+    )
+    .await;
+    run.assert_ok(&["ok rejected 403"]);
+    server.stop().await;
+    // The peer refuses; our client sees the status it sent.
+    let peer = PeerServer::start(kind, &["--reject", "401"]).await;
+    match tether::connect(&peer.url("ws", "127.0.0.1")).await {
+        Err(tether::Error::Handshake(tether::handshake::Error::UnexpectedStatus(response))) => {
+            assert_eq!(response.status, StatusCode::UNAUTHORIZED)
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn python_rejections_both_ways() {
+    rejections_both_ways(Kind::Python).await;
+}
+
+#[tokio::test]
+async fn node_rejections_both_ways() {
+    rejections_both_ways(Kind::Node).await;
+}
+
+/// Subprotocol selection with a peer client: ours picks from what it offers.
+#[tokio::test]
+async fn python_client_gets_the_subprotocol_we_pick() {
+    let server = EchoServer::start(|server| {
+        server.decide(|request| {
+            let pick = request
+                .subprotocols()
+                .iter()
+                .find(|p| *p == "chat")
+                .cloned();
+            Ok(match pick {
+                Some(pick) => Accept::new().with_subprotocol(pick),
+                None => Accept::new(),
+            })
+        });
+    })
+    .await;
+    let url = server.url("ws", "127.0.0.1");
+    let run = run_client(Kind::Python, &url, &["--subprotocols", "superchat,chat"]).await;
+    let mut expected = vec!["ok subprotocol chat"];
+    expected.extend_from_slice(FULL_RUN);
+    run.assert_ok(&expected);
+    let run = run_client(Kind::Node, &url, &["--subprotocols", "chat"]).await;
+    run.assert_ok(&["ok subprotocol chat", "ok close 4001"]);
+    server.stop().await;
 }
