@@ -56,10 +56,10 @@ const LABEL: usize = 11;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
     /// How many small messages the client writes at once in the 粘包 (stuck packets) step.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=1000))]
     burst: u16,
     /// Size in bytes of the message of the 拆包 (split packets) step: 128 KiB to 16 MiB.
-    #[arg(long, default_value_t = 1 << 20,
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u32).range(128 << 10..=16 << 20))]
     large: u32,
 }

@@ -30,7 +30,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tether", version, about)]
 struct Cli {
-    /// More log detail on stderr: -v for debug (frame-level), -vv for trace. RUST_LOG overrides.
+    /// More log detail on stderr: -v debug (a line per message in and out), -vv trace.
+    /// RUST_LOG, when set, decides instead.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
