@@ -52,14 +52,19 @@ const TIME_LIMIT: Duration = Duration::from_secs(30);
 /// Width of the label column.
 const LABEL: usize = 11;
 
+/// Messages in the 粘包 burst: enough to see, few enough to list.
+const DEFAULT_BURST: u16 = 10;
+/// Size of the 拆包 message: 1 MiB, many times a socket read.
+const DEFAULT_LARGE: u32 = 1 << 20;
+
 /// Options of `tether demo`; the defaults are what the tutorial needs.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
     /// How many small messages the client writes at once in the 粘包 (stuck packets) step.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BURST, value_parser = clap::value_parser!(u16).range(2..=1000))]
     burst: u16,
     /// Size in bytes of the message of the 拆包 (split packets) step: 128 KiB to 16 MiB.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_LARGE,
           value_parser = clap::value_parser!(u32).range(128 << 10..=16 << 20))]
     large: u32,
 }
@@ -67,8 +72,8 @@ pub(crate) struct Args {
 impl Default for Args {
     fn default() -> Self {
         Args {
-            burst: 10,
-            large: 1 << 20,
+            burst: DEFAULT_BURST,
+            large: DEFAULT_LARGE,
         }
     }
 }
