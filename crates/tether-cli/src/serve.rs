@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use tether::http::{header, HeaderValue, StatusCode};
+use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
     CloseCode, Connection, MaybeTls, Message, PlainRequest, Rejection, Server, ServerSocket,
     SinkExt as _, StreamExt as _, WebSocketWriter,
@@ -198,7 +198,15 @@ async fn feed(
 }
 
 /// The page a browser (or curl) gets for a request without an Upgrade.
+///
+/// GET gets the page, HEAD its head only (RFC 9110 §9.3.2); other methods get 405 with the
+/// `Allow` field naming those two.
 fn landing_page(request: &PlainRequest, scheme: &str, addr: &str, mode: &str) -> Rejection {
+    let method = request.request.method();
+    if method != Method::GET && method != Method::HEAD {
+        return Rejection::new(StatusCode::METHOD_NOT_ALLOWED)
+            .with_header(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
     // The Host header is the peer's text: use it only if it is a plain host[:port].
     let host = request
         .request
@@ -229,7 +237,11 @@ fn landing_page(request: &PlainRequest, scheme: &str, addr: &str, mode: &str) ->
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         )
-        .with_body(body)
+        .with_body(if method == Method::HEAD {
+            String::new()
+        } else {
+            body
+        })
 }
 
 /// Completes on Ctrl-C or SIGTERM. If signals cannot be watched, it never completes.
@@ -295,6 +307,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("WebSocket echo server"), "{text}");
+    }
+
+    #[test]
+    fn head_gets_no_body_and_other_methods_get_405() {
+        let text = page(&plain("HEAD / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"),
+            "{text}"
+        );
+        let text = page(&plain("POST / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(
+            text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("allow: GET, HEAD\r\n"), "{text}");
     }
 
     #[test]
