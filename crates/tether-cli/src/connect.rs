@@ -1,8 +1,8 @@
 //! `tether connect URL`: a command-line WebSocket client.
 //!
-//! - Default: every stdin line is sent as a text message, every received message goes to
-//!   stdout (text as a line, binary as its raw bytes). End of stdin sends a normal close (1000)
-//!   and the command exits when the closing handshake is done.
+//! - Default: every stdin line is sent as a text message (binary if it is not UTF-8), every
+//!   received message goes to stdout (text as a line, binary as its raw bytes). End of stdin
+//!   sends a normal close (1000) and the command exits when the closing handshake is done.
 //! - `--echo`: stdin is not read; every received message is sent back unchanged (text stays
 //!   text, binary stays binary) until the server closes.
 //!
@@ -128,7 +128,7 @@ async fn echo(ws: Socket) -> Ending {
 
 /// Stdin lines out, messages to stdout, until the stream ends.
 async fn chat(ws: &mut Socket) -> Ending {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
     let mut stdout = tokio::io::stdout();
     let mut stdin_open = true;
     let mut close_deadline = None;
@@ -140,11 +140,11 @@ async fn chat(ws: &mut Socket) -> Ending {
             }
         };
         tokio::select! {
-            // Both branches are cancel safe: `next_line` keeps a partial line buffered, and
+            // Both branches are cancel safe: `next_segment` keeps a partial line buffered, and
             // the WebSocket keeps bytes it read until a message is returned.
-            line = lines.next_line(), if stdin_open => match line {
+            line = lines.next_segment(), if stdin_open => match line {
                 Ok(Some(line)) => {
-                    if let Err(err) = ws.send(Message::text(line)).await {
+                    if let Err(err) = ws.send(line_message(line)).await {
                         break Err(err);
                     }
                 }
@@ -180,6 +180,18 @@ async fn chat(ws: &mut Socket) -> Ending {
         we_closed: !stdin_open,
         result: ended,
         peer_close: ws.peer_close().cloned(),
+    }
+}
+
+/// A stdin line (without its `\n` or `\r\n`) as a text message, or as a binary message when
+/// it is not UTF-8.
+fn line_message(mut line: Vec<u8>) -> Message {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    match String::from_utf8(line) {
+        Ok(text) => Message::text(text),
+        Err(not_text) => Message::binary(not_text.into_bytes()),
     }
 }
 
@@ -270,6 +282,17 @@ mod tests {
         assert!(err.contains("1006"), "{err}");
         let err = verdict(true, Err(tether::Error::CloseTimeout(CLOSE_WAIT)), None).unwrap_err();
         assert!(err.contains("connection failed"), "{err}");
+    }
+
+    #[test]
+    fn stdin_lines_are_text_unless_they_are_not_utf8() {
+        assert_eq!(line_message(b"hello".to_vec()), Message::text("hello"));
+        assert_eq!(line_message(b"crlf\r".to_vec()), Message::text("crlf"));
+        assert_eq!(line_message(Vec::new()), Message::text(""));
+        assert_eq!(
+            line_message(vec![0xff, 0x00]),
+            Message::binary(vec![0xffu8, 0x00])
+        );
     }
 
     #[test]

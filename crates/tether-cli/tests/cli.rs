@@ -209,9 +209,13 @@ async fn demo_refuses_a_burst_past_its_limit() {
 async fn serve_echoes_what_connect_sends_and_both_exit_0() {
     let serve = Serve::start(&[]).await;
     assert!(serve.url.starts_with("ws://127.0.0.1:"), "{}", serve.url);
-    let output = connect(&[&serve.url], "hello\nworld 你好\n".as_bytes()).await;
+    // Lines are text; a line that is not UTF-8 goes as binary and comes back as raw bytes.
+    let output = connect(&[&serve.url], "hello\r\nworld 你好\n\u{0}\n".as_bytes()).await;
     assert!(output.status.success(), "{}", explain(&output));
-    assert_eq!(text(&output.stdout), "hello\nworld 你好\n");
+    assert_eq!(text(&output.stdout), "hello\nworld 你好\n\u{0}\n");
+    let output = connect(&[&serve.url], b"\xff\xfe\n").await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(output.stdout, b"\xff\xfe");
     let (status, log) = serve.stop().await;
     assert!(status.success(), "serve exited {status:?}\n{log}");
     assert!(log.contains("connection opened"), "{log}");
