@@ -2,10 +2,10 @@
 //!
 //! A server task listens on `127.0.0.1:0`, a client connects, and the demo drives both ends
 //! through the layers under the facade directly (`tether::handshake` for the Upgrade,
-//! `tether::codec`'s [`Protocol`] for frames), so it can show every byte: the HTTP Upgrade request and its 101
-//! answer verbatim, each frame with its header fields named, and how TCP reads line up (or
-//! do not) with messages. The bytes really cross the kernel's TCP stack; both ends are driven
-//! from one place only so the narration comes out in order.
+//! `tether::codec`'s [`Protocol`] for frames), so it can show every byte: the HTTP Upgrade
+//! request and its 101 answer verbatim, each frame with its header fields named, and how TCP
+//! reads line up (or do not) with messages. The bytes really cross the kernel's TCP stack;
+//! both ends are driven from one place only so the narration comes out in order.
 //!
 //! ```text
 //!   step 1  listen, connect              one TCP connection (WebSocket 介绍)
@@ -17,9 +17,12 @@
 //!           summary
 //! ```
 //!
-//! Adding a step: write an `async fn step_...(&mut self) -> Result<()>` on [`Demo`] that
-//! starts with [`Narrator::step`] and records its outcome with [`Demo::remember`], then call
-//! it from [`Demo::walk`]. Steps are numbered as they run.
+//! Adding a step: a step is an async function that starts with [`Narrator::step`] (steps are
+//! numbered as they run) and leaves a line for the summary with [`Narrator::remember`].
+//! Steps before the Upgrade work on the two raw streams: [`walk`] calls [`step_connect`] and
+//! then [`step_upgrade`], which runs over any `AsyncRead + AsyncWrite`, so a step that wraps
+//! both ends (TLS) fits between them. Steps after the Upgrade are methods of [`Demo`], called
+//! from [`Demo::walk`].
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -91,25 +94,163 @@ pub(crate) async fn walk<W: Write>(args: &Args, out: W) -> Result<()> {
     let mut say = Narrator::new(out);
     say.title("Tether demo: the WebSocket tutorial, live on loopback")?;
     let started = Instant::now();
-    let mut demo = Demo::connect(say, args).await?;
+    let (client_io, server_io, addr) = step_connect(&mut say).await?;
+    // A step that wraps both streams (TLS) goes here: the Upgrade runs over any stream.
+    let mut demo = step_upgrade(say, args, &addr.to_string(), client_io, server_io).await?;
     demo.walk().await?;
     demo.summary(started)
+}
+
+/// Step 1: a server task listens on loopback, a client connects. Returns the client's and
+/// the server's end of the one TCP connection, and the server's address.
+async fn step_connect<W: Write>(
+    say: &mut Narrator<W>,
+) -> Result<(TcpStream, TcpStream, SocketAddr)> {
+    say.step("A server starts, a client connects (WebSocket 介绍)")?;
+    say.text(
+        "WebSocket: full-duplex messages over a single TCP connection. Everything below\n\
+         travels over the one connection opened here.",
+    )?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    say.fact("server", &format!("listening on {addr} (a tokio task)"))?;
+    let server_task = tokio::spawn(async move { listener.accept().await });
+    let client_io = TcpStream::connect(addr).await?;
+    let (server_io, client_addr) = server_task.await.context("the server task failed")??;
+    // Small frames go out at once (no Nagle delay), so reads show what each write sent.
+    client_io.set_nodelay(true)?;
+    server_io.set_nodelay(true)?;
+    say.fact("client", &format!("connected from {client_addr}"))?;
+    say.remember(
+        "connection",
+        &format!("one TCP connection {client_addr} <-> {addr}"),
+    );
+    Ok((client_io, server_io, addr))
+}
+
+/// Step 2: the HTTP Upgrade over the connection, both messages shown verbatim. The server
+/// side runs in its own task; `host` is what the client asks for.
+async fn step_upgrade<W, C, S>(
+    mut say: Narrator<W>,
+    args: &Args,
+    host: &str,
+    client_io: C,
+    server_io: S,
+) -> Result<Demo<W, C, S>>
+where
+    W: Write,
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    say.step("The Upgrade: an HTTP request becomes a WebSocket (websocket 和 http 区别)")?;
+    say.text(
+        "HTTP goes one way: the client asks, the server answers, and the server cannot\n\
+         speak first. A WebSocket starts as one HTTP request asking to switch protocols;\n\
+         after the 101 answer both sides may send at any time.",
+    )?;
+    let server_task = tokio::spawn(upgrade_server(server_io));
+    let mut request = ClientRequest::new(format!("ws://{host}/tutorial").parse()?)?;
+    request.subprotocol(SUBPROTOCOL);
+    let key = Key::random()?;
+    let (client_io, response_len, client_leftover, subprotocol) =
+        upgrade_client(client_io, &request, &key).await?;
+    let upgraded = server_task.await.context("the server task failed")??;
+    ensure!(
+        upgraded.response.len() == response_len,
+        "the client read a different response than the server wrote"
+    );
+    say.fact(
+        "client",
+        &format!(
+            "-> server  {} bytes, an HTTP/1.1 request",
+            upgraded.request.len()
+        ),
+    )?;
+    say.http(">", &upgraded.request)?;
+    say.fact(
+        "server",
+        &format!(
+            "-> client  {} bytes, 101: from here on the bytes are frames",
+            upgraded.response.len()
+        ),
+    )?;
+    say.http("<", &upgraded.response)?;
+    say.fact(
+        "accept",
+        &format!(
+            "base64(SHA-1(key + \"{WEBSOCKET_GUID}\")) = {}",
+            key.accept()
+        ),
+    )?;
+    say.fact(
+        "",
+        "the client checked it: only a server that read this key can answer it (RFC 6455 §4.1)",
+    )?;
+    say.fact(
+        "agreed",
+        &format!(
+            "subprotocol {}",
+            subprotocol
+                .as_deref()
+                .map_or("none".to_owned(), annotate::quote)
+        ),
+    )?;
+    say.remember(
+        "upgrade",
+        &format!(
+            "GET /tutorial ({} B) -> 101 Switching Protocols ({} B)",
+            upgraded.request.len(),
+            upgraded.response.len()
+        ),
+    );
+
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let client = Peer::new(
+        "client",
+        client_io,
+        Protocol::client(CodecConfig::default(), move || rng.gen()),
+        &client_leftover,
+    );
+    let server = Peer::new(
+        "server",
+        upgraded.io,
+        Protocol::server(CodecConfig::default()),
+        &upgraded.leftover,
+    );
+    Ok(Demo {
+        say,
+        client,
+        server,
+        burst: usize::from(args.burst),
+        large: args.large as usize,
+    })
 }
 
 /// Prints the narration: numbered steps, indented lines, an aligned label column.
 pub(crate) struct Narrator<W> {
     out: W,
     steps: usize,
+    /// One line per finished step, for the summary.
+    notes: Vec<(String, String)>,
 }
 
 impl<W: Write> Narrator<W> {
     fn new(out: W) -> Self {
-        Narrator { out, steps: 0 }
+        Narrator {
+            out,
+            steps: 0,
+            notes: Vec::new(),
+        }
     }
 
     fn title(&mut self, title: &str) -> Result<()> {
         writeln!(self.out, "{title}\n{}", "=".repeat(title.chars().count()))?;
         Ok(())
+    }
+
+    /// Keeps a line for the summary.
+    fn remember(&mut self, label: &str, value: &str) {
+        self.notes.push((label.to_owned(), value.to_owned()));
     }
 
     /// Starts the next numbered step.
@@ -265,128 +406,16 @@ pub(crate) struct Demo<W, C, S> {
     say: Narrator<W>,
     client: Peer<C>,
     server: Peer<S>,
-    /// One line per finished step for the summary.
-    remembered: Vec<(String, String)>,
     burst: usize,
     large: usize,
 }
 
 /// What the server task hands back after the Upgrade.
-struct Upgraded {
-    io: TcpStream,
-    client_addr: SocketAddr,
+struct Upgraded<S> {
+    io: S,
     request: Bytes,
     response: Bytes,
     leftover: BytesMut,
-}
-
-impl<W: Write> Demo<W, TcpStream, TcpStream> {
-    /// Steps 1 and 2: a server on loopback, a client, and the Upgrade between them.
-    async fn connect(mut say: Narrator<W>, args: &Args) -> Result<Self> {
-        say.step("A server starts, a client connects (WebSocket 介绍)")?;
-        say.text(
-            "WebSocket: full-duplex messages over a single TCP connection. Everything below\n\
-             travels over the one connection opened here.",
-        )?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        say.fact("server", &format!("listening on {addr} (a tokio task)"))?;
-        let server_task = tokio::spawn(upgrade_server(listener));
-        let client_io = TcpStream::connect(addr).await?;
-        client_io.set_nodelay(true)?;
-        say.fact(
-            "client",
-            &format!("connected from {}", client_io.local_addr()?),
-        )?;
-
-        say.step("The Upgrade: an HTTP request becomes a WebSocket (websocket 和 http 区别)")?;
-        say.text(
-            "HTTP goes one way: the client asks, the server answers, and the server cannot\n\
-             speak first. A WebSocket starts as one HTTP request asking to switch protocols;\n\
-             after the 101 answer both sides may send at any time.",
-        )?;
-        let mut request = ClientRequest::new(format!("ws://{addr}/tutorial").parse()?)?;
-        request.subprotocol(SUBPROTOCOL);
-        let key = Key::random()?;
-        let (client_io, response_len, client_leftover, subprotocol) =
-            upgrade_client(client_io, &request, &key).await?;
-        let upgraded = server_task.await.context("the server task failed")??;
-        ensure!(
-            upgraded.response.len() == response_len,
-            "the client read a different response than the server wrote"
-        );
-        say.fact(
-            "client",
-            &format!(
-                "-> server  {} bytes, an HTTP/1.1 request",
-                upgraded.request.len()
-            ),
-        )?;
-        say.http(">", &upgraded.request)?;
-        say.fact(
-            "server",
-            &format!(
-                "-> client  {} bytes, 101: from here on the bytes are frames",
-                upgraded.response.len()
-            ),
-        )?;
-        say.http("<", &upgraded.response)?;
-        say.fact(
-            "accept",
-            &format!(
-                "base64(SHA-1(key + \"{WEBSOCKET_GUID}\")) = {}",
-                key.accept()
-            ),
-        )?;
-        say.fact(
-            "",
-            "the client checked it: only a server that read this key can answer it (RFC 6455 §4.1)",
-        )?;
-        say.fact(
-            "agreed",
-            &format!(
-                "subprotocol {}",
-                subprotocol
-                    .as_deref()
-                    .map_or("none".to_owned(), annotate::quote)
-            ),
-        )?;
-
-        let mut rng = rand::rngs::StdRng::from_entropy();
-        let client = Peer::new(
-            "client",
-            client_io,
-            Protocol::client(CodecConfig::default(), move || rng.gen()),
-            &client_leftover,
-        );
-        let server = Peer::new(
-            "server",
-            upgraded.io,
-            Protocol::server(CodecConfig::default()),
-            &upgraded.leftover,
-        );
-        let mut demo = Demo {
-            say,
-            client,
-            server,
-            remembered: Vec::new(),
-            burst: usize::from(args.burst),
-            large: args.large as usize,
-        };
-        demo.remember(
-            "connection",
-            &format!("one TCP connection {} <-> {addr}", upgraded.client_addr),
-        );
-        demo.remember(
-            "upgrade",
-            &format!(
-                "GET /tutorial ({} B) -> 101 Switching Protocols ({} B)",
-                upgraded.request.len(),
-                upgraded.response.len()
-            ),
-        );
-        Ok(demo)
-    }
 }
 
 impl<W, C, S> Demo<W, C, S>
@@ -401,11 +430,6 @@ where
         self.step_stuck_packets().await?;
         self.step_split_packets().await?;
         self.step_close().await
-    }
-
-    /// Keeps a line for the summary.
-    fn remember(&mut self, label: &str, value: &str) {
-        self.remembered.push((label.to_owned(), value.to_owned()));
     }
 
     /// Full duplex: messages each way, every frame annotated, a ping, both sides at once.
@@ -484,7 +508,7 @@ where
             "client -> server {} frames, server -> client {} frames, both at once too",
             self.client.frames_sent, self.server.frames_sent
         );
-        self.remember("full duplex", &line);
+        self.say.remember("full duplex", &line);
         Ok(())
     }
 
@@ -549,7 +573,7 @@ where
             "result",
             &format!("all {count} decoded, in order, unchanged"),
         )?;
-        self.remember("粘包 stuck", &summary);
+        self.say.remember("粘包 stuck", &summary);
         Ok(())
     }
 
@@ -639,7 +663,7 @@ where
                 thousands(size)
             ),
         )?;
-        self.remember("拆包 split", &summary);
+        self.say.remember("拆包 split", &summary);
         Ok(())
     }
 
@@ -679,7 +703,7 @@ where
             "client",
             "read end of stream: both sides Closed, nothing lost",
         )?;
-        self.remember(
+        self.say.remember(
             "closing",
             "client close 1000 \"demo done\", server echoed 1000, server closed TCP first",
         );
@@ -688,7 +712,7 @@ where
 
     /// What the walk showed, aligned.
     fn summary(&mut self, started: Instant) -> Result<()> {
-        self.remember(
+        self.say.remember(
             "traffic",
             &format!(
                 "client -> server {} frames / {} B, server -> client {} frames / {} B",
@@ -698,10 +722,11 @@ where
                 thousands(self.server.bytes_sent)
             ),
         );
-        self.remember("time", &format!("{:.2} s", started.elapsed().as_secs_f64()));
+        self.say
+            .remember("time", &format!("{:.2} s", started.elapsed().as_secs_f64()));
         writeln!(self.say.out, "\nSummary")?;
-        for (label, value) in &self.remembered {
-            self.say.fact(label, value)?;
+        for (label, value) in std::mem::take(&mut self.say.notes) {
+            self.say.fact(&label, &value)?;
         }
         Ok(())
     }
@@ -735,10 +760,11 @@ where
     Ok(message)
 }
 
-/// The server task: accepts one connection and answers its Upgrade with a 101.
-async fn upgrade_server(listener: TcpListener) -> Result<Upgraded> {
-    let (mut io, client_addr) = listener.accept().await?;
-    io.set_nodelay(true)?;
+/// The server task: reads the Upgrade request and answers it with a 101.
+async fn upgrade_server<S>(mut io: S) -> Result<Upgraded<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut handshake = ServerHandshake::new(&HandshakeConfig::default());
     let mut received = BytesMut::new();
     let mut chunk = [0u8; 4096];
@@ -755,10 +781,10 @@ async fn upgrade_server(listener: TcpListener) -> Result<Upgraded> {
     let mut response = BytesMut::new();
     let outcome = upgrade.accept(&Accept::new().with_subprotocol(SUBPROTOCOL), &mut response)?;
     io.write_all(&response).await?;
+    io.flush().await?;
     received.truncate(received.len() - outcome.leftover.len());
     Ok(Upgraded {
         io,
-        client_addr,
         request: received.freeze(),
         response: response.freeze(),
         leftover: outcome.leftover,
@@ -767,15 +793,19 @@ async fn upgrade_server(listener: TcpListener) -> Result<Upgraded> {
 
 /// The client side of the Upgrade: returns the stream, the response length, the bytes read
 /// past the response, and the agreed subprotocol.
-async fn upgrade_client(
-    mut io: TcpStream,
+async fn upgrade_client<C>(
+    mut io: C,
     request: &ClientRequest,
     key: &Key,
-) -> Result<(TcpStream, usize, BytesMut, Option<String>)> {
+) -> Result<(C, usize, BytesMut, Option<String>)>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let mut wire = BytesMut::new();
     let mut handshake =
         ClientHandshake::start(request, key, &HandshakeConfig::default(), &mut wire)?;
     io.write_all(&wire).await?;
+    io.flush().await?;
     let mut chunk = [0u8; 4096];
     let mut received = 0;
     loop {
