@@ -3,6 +3,8 @@
 //! Each module covers one area; shared helpers and proptest strategies live in `support`.
 
 mod codec;
+mod facade;
 mod handshake;
 mod heartbeat;
+mod interop;
 mod tls;

@@ -426,10 +426,11 @@ impl Protocol {
                 self.close_received = true;
                 // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously
                 // send a Close frame, the endpoint MUST send a Close frame in response. ... it
-                // typically echos the status code it received."
+                // typically echos the status code it received." The reason goes back too:
+                // peers (Python websockets, Node ws) report the echoed frame as the outcome.
                 if !self.close_sent {
                     match &frame {
-                        Some(frame) => self.write_close(frame.code, &[]),
+                        Some(frame) => self.write_close(frame.code, frame.reason.as_bytes()),
                         None => {
                             self.write(OpCode::Close, &[]);
                             self.close_sent = true;
@@ -624,7 +625,7 @@ mod tests {
             server.poll_message().unwrap(),
             Some(Message::Close(Some(f))) if f.code == CloseCode(4000) && f.reason == "bye"
         ));
-        assert_eq!(&server.write_buffer()[..], b"\x88\x02\x0f\xa0");
+        assert_eq!(&server.write_buffer()[..], b"\x88\x05\x0f\xa0bye");
         assert_eq!(server.state(), State::Closed);
         assert!(matches!(
             server.send(Message::text("x")),

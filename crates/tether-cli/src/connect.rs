@@ -1,0 +1,309 @@
+//! `tether connect URL`: a command-line WebSocket client.
+//!
+//! - Default: every stdin line is sent as a text message (binary if it is not UTF-8), every
+//!   received message goes to stdout (text as a line, binary as its raw bytes). End of stdin
+//!   sends a normal close (1000) and the command exits when the closing handshake is done.
+//! - `--echo`: stdin is not read; every received message is sent back unchanged (text stays
+//!   text, binary stays binary) until the server closes.
+//!
+//! Exit status 0 after a normal close (the server's close code is 1000, or it answered our
+//! close without a code). Otherwise 1, with the close code and reason (or the error) on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tether::http::{HeaderName, HeaderValue};
+use tether::{
+    ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, SinkExt as _, StreamExt as _,
+    WebSocket,
+};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+
+use crate::annotate::describe;
+
+/// How long, after our close frame, the server may take to answer it.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+type Socket = WebSocket<MaybeTls<TcpStream>>;
+
+/// Options of `tether connect`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    /// The server, as ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (the port is optional).
+    url: String,
+    /// Send every received message back unchanged until the server closes; stdin is not read.
+    #[arg(long)]
+    echo: bool,
+    /// Extra header field for the Upgrade request, as 'Name: value'; repeatable.
+    #[arg(long = "header", short = 'H', value_name = "K: V", value_parser = parse_header)]
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Subprotocol to offer (Sec-WebSocket-Protocol); repeatable, in order of preference.
+    #[arg(long = "subprotocol", value_name = "P")]
+    subprotocols: Vec<String>,
+    /// PEM file of the certificate authorities to trust for wss:// instead of the Mozilla roots.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+}
+
+/// Connects, talks until the connection ends, and turns how it ended into the exit status.
+pub(crate) async fn run(args: Args) -> Result<ExitCode> {
+    let mut builder = ClientBuilder::new();
+    for (name, value) in &args.headers {
+        builder.header(name.clone(), value.clone());
+    }
+    for subprotocol in &args.subprotocols {
+        builder.subprotocol(subprotocol.clone());
+    }
+    if let Some(ca) = &args.ca {
+        builder.root_store(crate::pem::root_store(ca)?)?;
+    }
+    let mut ws = builder
+        .connect(&args.url)
+        .await
+        .with_context(|| format!("cannot connect to {}", args.url))?;
+    tracing::info!(url = %args.url, subprotocol = ws.subprotocol().unwrap_or("none"), "connected");
+
+    let ending = if args.echo {
+        echo(ws).await
+    } else {
+        chat(&mut ws).await
+    };
+    Ok(
+        match verdict(ending.we_closed, ending.result, ending.peer_close.as_ref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => crate::logging::fail(&anyhow::Error::msg(why)),
+        },
+    )
+}
+
+/// How a conversation ended.
+struct Ending {
+    /// Whether we sent the first close frame.
+    we_closed: bool,
+    /// How the stream ended: `Ok` after a closing handshake.
+    result: Result<(), tether::Error>,
+    /// The peer's close frame, if it had a code.
+    peer_close: Option<CloseFrame>,
+}
+
+/// Sends back every data message until the stream ends. Replies are fed and flushed when
+/// no more input is ready, so a burst goes back in one write.
+async fn echo(ws: Socket) -> Ending {
+    let (mut reader, mut writer) = ws.split();
+    let mut unflushed = false;
+    let mut peer_close = None;
+    let result = loop {
+        // Both branches are cancel safe; the flush runs only when no message is ready.
+        tokio::select! {
+            biased;
+            received = reader.next() => match received {
+                Some(Ok(Message::Close(frame))) => peer_close = frame,
+                Some(Ok(message)) => {
+                    tracing::debug!("received {}", describe(&message));
+                    if message.is_data() {
+                        if let Err(err) = writer.feed(message).await {
+                            break Err(err);
+                        }
+                        unflushed = true;
+                    }
+                }
+                Some(Err(err)) => break Err(err),
+                None => break Ok(()),
+            },
+            flushed = writer.flush(), if unflushed => match flushed {
+                Ok(()) => unflushed = false,
+                Err(err) => break Err(err),
+            },
+        }
+    };
+    Ending {
+        we_closed: false,
+        result,
+        peer_close,
+    }
+}
+
+/// Stdin lines out, messages to stdout, until the stream ends.
+async fn chat(ws: &mut Socket) -> Ending {
+    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
+    let mut stdout = tokio::io::stdout();
+    let mut stdin_open = true;
+    let mut close_deadline = None;
+    let ended = loop {
+        let wait_close = async {
+            match close_deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            // Both branches are cancel safe: `next_segment` keeps a partial line buffered, and
+            // the WebSocket keeps bytes it read until a message is returned.
+            line = lines.next_segment(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    if let Err(err) = ws.send(line_message(line)).await {
+                        break Err(err);
+                    }
+                }
+                Ok(None) => {
+                    stdin_open = false;
+                    // A close frame, then keep reading: replies still in flight are printed.
+                    let close = CloseFrame::new(CloseCode::NORMAL, "").map(|f| Message::Close(Some(f)));
+                    match close {
+                        Ok(close) => {
+                            if let Err(err) = ws.send(close).await {
+                                break Err(err);
+                            }
+                        }
+                        Err(err) => break Err(err.into()),
+                    }
+                    close_deadline = Some(tokio::time::Instant::now() + CLOSE_WAIT);
+                }
+                Err(err) => break Err(err.into()),
+            },
+            received = ws.next() => match received {
+                Some(Ok(message)) => {
+                    if let Err(err) = print(&mut stdout, &message).await {
+                        break Err(err.into());
+                    }
+                }
+                Some(Err(err)) => break Err(err),
+                None => break Ok(()),
+            },
+            () = wait_close => break Err(tether::Error::CloseTimeout(CLOSE_WAIT)),
+        }
+    };
+    Ending {
+        we_closed: !stdin_open,
+        result: ended,
+        peer_close: ws.peer_close().cloned(),
+    }
+}
+
+/// A stdin line (without its `\n` or `\r\n`) as a text message, or as a binary message when
+/// it is not UTF-8.
+fn line_message(mut line: Vec<u8>) -> Message {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    match String::from_utf8(line) {
+        Ok(text) => Message::text(text),
+        Err(not_text) => Message::binary(not_text.into_bytes()),
+    }
+}
+
+/// Writes a data message to stdout: text as a line, binary as it is.
+async fn print(stdout: &mut tokio::io::Stdout, message: &Message) -> std::io::Result<()> {
+    match message {
+        Message::Text(text) => {
+            stdout.write_all(text.as_bytes()).await?;
+            stdout.write_all(b"\n").await?;
+        }
+        Message::Binary(data) => stdout.write_all(data).await?,
+        other => {
+            tracing::debug!("received {}", describe(other));
+            return Ok(());
+        }
+    }
+    stdout.flush().await
+}
+
+/// Whether the connection ended normally; if not, why, for stderr.
+fn verdict(
+    we_closed: bool,
+    ended: Result<(), tether::Error>,
+    peer_close: Option<&CloseFrame>,
+) -> Result<(), String> {
+    if let Err(err) = ended {
+        return Err(match err.close_code() {
+            Some(code) => format!("connection failed with close code {code}: {err}"),
+            None => format!("connection failed: {err}"),
+        });
+    }
+    match peer_close {
+        Some(frame) if frame.code == CloseCode::NORMAL => Ok(()),
+        Some(frame) => Err(format!(
+            "closed by the server with code {} reason {:?}",
+            frame.code,
+            frame.reason.as_str()
+        )),
+        // RFC 6455 §7.1.5: no code in the close frame is reported as 1005.
+        None if we_closed => Ok(()),
+        None => Err(format!(
+            "closed by the server without a status code ({})",
+            CloseCode::NO_STATUS_RECEIVED
+        )),
+    }
+}
+
+/// `'Name: value'` into a header field.
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not 'Name: value'"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("{:?} is not a header value", value.trim()))?;
+    Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(code: u16, reason: &str) -> CloseFrame {
+        CloseFrame::new(CloseCode(code), reason).unwrap()
+    }
+
+    #[test]
+    fn rfc6455_7_4_1_only_a_normal_close_is_success() {
+        assert_eq!(verdict(false, Ok(()), Some(&frame(1000, ""))), Ok(()));
+        assert_eq!(verdict(true, Ok(()), Some(&frame(1000, "bye"))), Ok(()));
+        let err = verdict(false, Ok(()), Some(&frame(1001, "restart"))).unwrap_err();
+        assert!(err.contains("1001") && err.contains("restart"), "{err}");
+        let err = verdict(true, Ok(()), Some(&frame(4000, "app"))).unwrap_err();
+        assert!(err.contains("4000"), "{err}");
+    }
+
+    #[test]
+    fn rfc6455_7_1_5_a_close_without_code_is_normal_only_as_an_answer() {
+        assert_eq!(verdict(true, Ok(()), None), Ok(()));
+        let err = verdict(false, Ok(()), None).unwrap_err();
+        assert!(err.contains("1005"), "{err}");
+    }
+
+    #[test]
+    fn rfc6455_7_1_5_an_abnormal_closure_reports_1006() {
+        let err = verdict(false, Err(tether::Error::AbnormalClosure), None).unwrap_err();
+        assert!(err.contains("1006"), "{err}");
+        let err = verdict(true, Err(tether::Error::CloseTimeout(CLOSE_WAIT)), None).unwrap_err();
+        assert!(err.contains("connection failed"), "{err}");
+    }
+
+    #[test]
+    fn stdin_lines_are_text_unless_they_are_not_utf8() {
+        assert_eq!(line_message(b"hello".to_vec()), Message::text("hello"));
+        assert_eq!(line_message(b"crlf\r".to_vec()), Message::text("crlf"));
+        assert_eq!(line_message(Vec::new()), Message::text(""));
+        assert_eq!(
+            line_message(vec![0xff, 0x00]),
+            Message::binary(vec![0xffu8, 0x00])
+        );
+    }
+
+    #[test]
+    fn headers_parse_as_name_colon_value() {
+        let (name, value) = parse_header("X-Token:  abc def ").unwrap();
+        assert_eq!(name, HeaderName::from_static("x-token"));
+        assert_eq!(value, "abc def");
+        let (_, value) = parse_header("Origin: http://a.test:8080").unwrap();
+        assert_eq!(value, "http://a.test:8080");
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("bad name: x").is_err());
+        assert!(parse_header("X: line\nbreak").is_err());
+    }
+}

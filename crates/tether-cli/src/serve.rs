@@ -1,0 +1,339 @@
+//! `tether serve`: an echo server, or with `--broadcast` a relay to every client.
+//!
+//! ```text
+//!  client ─┐                     echo:       each message back to its sender
+//!  client ─┼─► tether::Server ─► broadcast:  each message to every client (sender included)
+//!  browser ┘        │
+//!                   └─ plain HTTP GET (no Upgrade) ─► a small HTML page saying how to connect
+//! ```
+//!
+//! The bound address is printed on stdout as `listening on ws://ADDR/` before anything is
+//! accepted, so a script can start it on port 0 and read the port. Connections and closes are
+//! logged on stderr; `-v` adds a line per message. Ctrl-C (or SIGTERM) stops accepting, closes
+//! every connection with 1001 and exits 0.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tether::http::{header, HeaderValue, Method, StatusCode};
+use tether::{
+    CloseCode, Connection, MaybeTls, Message, PlainRequest, Rejection, Server, ServerSocket,
+    SinkExt as _, StreamExt as _, WebSocketWriter,
+};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+
+use crate::annotate::describe;
+
+/// Messages a broadcast client may fall behind before it skips the oldest (and a warning is
+/// logged): bounds the memory a slow reader costs.
+const BROADCAST_BACKLOG: usize = 256;
+/// How long a shutdown waits for connections to finish their closing handshakes.
+const GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+/// Options of `tether serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    addr: String,
+    /// Relay every message to every connected client instead of echoing it to its sender.
+    #[arg(long)]
+    broadcast: bool,
+    /// PEM certificate chain: serve wss:// with rustls (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (needs --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub(crate) async fn run(args: Args) -> Result<ExitCode> {
+    let mut server = Server::bind(&args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = server.local_addr()?;
+    let scheme = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            server.tls(crate::pem::server_config(cert, key)?);
+            "wss"
+        }
+        _ => "ws",
+    };
+    let mode_name = if args.broadcast { "broadcast" } else { "echo" };
+    let page_addr = addr.to_string();
+    server
+        .grace_period(GRACE_PERIOD)
+        .plain_http(move |request| landing_page(request, scheme, &page_addr, mode_name));
+
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {scheme}://{addr}/")?;
+    stdout.flush()?;
+    tracing::info!(%addr, scheme, mode = mode_name, "listening");
+
+    let mode = if args.broadcast {
+        Mode::Broadcast(broadcast::channel(BROADCAST_BACKLOG).0)
+    } else {
+        Mode::Echo
+    };
+    server
+        .serve_until(
+            move |ws, conn| handle(ws, conn, mode.clone()),
+            shutdown_signal(),
+        )
+        .await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a connection does with the text and binary messages it receives.
+#[derive(Debug, Clone)]
+enum Mode {
+    /// Send each back to its sender, unchanged.
+    Echo,
+    /// Publish each to every connection, the sender included.
+    Broadcast(broadcast::Sender<Message>),
+}
+
+/// One connection, from the Upgrade to its close.
+///
+/// Replies are fed, not sent one by one: everything decoded from one read is answered with
+/// one write, flushed when no more input is ready (DESIGN: one flush per batch).
+async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
+    let peer = conn.peer_addr();
+    tracing::info!(%peer, path = conn.request().uri().path(), "connection opened");
+    let (mut reader, mut writer) = ws.split();
+    let mut inbox = match &mode {
+        Mode::Broadcast(hub) => Some(hub.subscribe()),
+        Mode::Echo => None,
+    };
+    let mut unflushed = false;
+    let mut peer_close = None;
+    let ended = loop {
+        let published = async {
+            match inbox.as_mut() {
+                Some(inbox) => inbox.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        // Every branch is cancel safe: the reader keeps what it read until a message is
+        // returned, a broadcast receiver keeps its place, a flush keeps what is unwritten.
+        // Input first, the flush last: it runs only when nothing else is ready.
+        tokio::select! {
+            biased;
+            () = conn.shutdown() => break None,
+            received = reader.next() => match received {
+                Some(Ok(message)) => {
+                    tracing::debug!(%peer, "received {}", describe(&message));
+                    match (&mode, message) {
+                        (_, Message::Close(frame)) => peer_close = frame,
+                        (Mode::Echo, message) if message.is_data() => {
+                            if let Err(err) = feed(&mut writer, peer, message).await {
+                                break Some(Err(err));
+                            }
+                            unflushed = true;
+                        }
+                        (Mode::Broadcast(hub), message) if message.is_data() => {
+                            // An error means no receiver, impossible while `inbox` lives.
+                            let _ = hub.send(message);
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Err(err)) => break Some(Err(err)),
+                None => break Some(Ok(())),
+            },
+            published = published => match published {
+                Ok(message) => {
+                    if let Err(err) = feed(&mut writer, peer, message).await {
+                        break Some(Err(err));
+                    }
+                    unflushed = true;
+                }
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(%peer, skipped, "slow client skipped messages");
+                }
+                Err(broadcast::error::RecvError::Closed) => break Some(Ok(())),
+            },
+            flushed = writer.flush(), if unflushed => match flushed {
+                Ok(()) => unflushed = false,
+                Err(err) => break Some(Err(err)),
+            },
+        }
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            // The server is stopping: close with 1001 (RFC 6455 §7.4.1, "going away"). With
+            // the reader gone, the writer reads the peer's answer itself.
+            drop(reader);
+            writer
+                .close(CloseCode::GOING_AWAY, "server shutting down")
+                .await
+                .map(|answer| peer_close = answer)
+        }
+    };
+    match (ended, peer_close) {
+        (Ok(()), Some(frame)) => {
+            tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
+        }
+        (Ok(()), None) => tracing::info!(%peer, "connection closed"),
+        (Err(err), _) => tracing::info!(%peer, error = %err, "connection failed"),
+    }
+}
+
+/// Queues `message` without flushing; waits only while the write buffer is full.
+async fn feed(
+    writer: &mut WebSocketWriter<MaybeTls<TcpStream>>,
+    peer: SocketAddr,
+    message: Message,
+) -> Result<(), tether::Error> {
+    tracing::debug!(%peer, "sent {}", describe(&message));
+    writer.feed(message).await
+}
+
+/// The page a browser (or curl) gets for a request without an Upgrade.
+///
+/// GET gets the page, HEAD its head only (RFC 9110 §9.3.2); other methods get 405 with the
+/// `Allow` field naming those two.
+fn landing_page(request: &PlainRequest, scheme: &str, addr: &str, mode: &str) -> Rejection {
+    let method = request.request.method();
+    if method != Method::GET && method != Method::HEAD {
+        return Rejection::new(StatusCode::METHOD_NOT_ALLOWED)
+            .with_header(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    // The Host header is the peer's text: use it only if it is a plain host[:port].
+    let host = request
+        .request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or(addr);
+    let url = format!("{scheme}://{host}/");
+    let body = format!(
+        "<!doctype html>\n\
+         <html lang=\"en\"><head><meta charset=\"utf-8\"><title>tether serve</title></head>\n\
+         <body>\n\
+         <h1>Tether WebSocket {mode} server</h1>\n\
+         <p>This address speaks WebSocket (RFC 6455). A WebSocket starts as an HTTP request \
+         with <code>Upgrade: websocket</code>; this request had none, so you get this page.</p>\n\
+         <p>Connect with <code>tether connect {url}</code>, or from a browser console with \
+         <code>new WebSocket(\"{url}\")</code>.</p>\n\
+         </body></html>\n"
+    );
+    Rejection::new(StatusCode::OK)
+        .with_header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )
+        .with_body(if method == Method::HEAD {
+            String::new()
+        } else {
+            body
+        })
+}
+
+/// Completes on Ctrl-C or SIGTERM. If signals cannot be watched, it never completes.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot watch Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+        () = interrupt => tracing::info!("interrupted: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use tether::handshake::{Config, Incoming, ServerHandshake};
+
+    use super::*;
+
+    fn plain(head: &str) -> PlainRequest {
+        let mut handshake = ServerHandshake::new(&Config::default());
+        match handshake.receive(head.as_bytes()) {
+            Ok(Some(Incoming::Plain(request))) => request,
+            other => panic!("not a plain request: {other:?}"),
+        }
+    }
+
+    fn page(request: &PlainRequest) -> String {
+        let mut out = BytesMut::new();
+        landing_page(request, "ws", "127.0.0.1:9001", "echo").encode(&mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn plain_get_gets_a_page_naming_the_url_from_the_host_header() {
+        let text = page(&plain("GET / HTTP/1.1\r\nHost: example.test:8080\r\n\r\n"));
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.contains("content-type: text/html; charset=utf-8\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tether connect ws://example.test:8080/"),
+            "{text}"
+        );
+        assert!(text.contains("WebSocket echo server"), "{text}");
+    }
+
+    #[test]
+    fn head_gets_no_body_and_other_methods_get_405() {
+        let text = page(&plain("HEAD / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"),
+            "{text}"
+        );
+        let text = page(&plain("POST / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(
+            text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("allow: GET, HEAD\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_host_header_with_markup_is_not_echoed_into_the_page() {
+        let text = page(&plain(
+            "GET / HTTP/1.1\r\nHost: <script>alert(1)</script>\r\n\r\n",
+        ));
+        assert!(!text.contains("<script>"), "{text}");
+        assert!(
+            text.contains("tether connect ws://127.0.0.1:9001/"),
+            "{text}"
+        );
+    }
+}

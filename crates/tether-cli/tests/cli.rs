@@ -1,0 +1,543 @@
+//! The `tether` binary run as a process, the way a user runs it: `demo`, `serve` and
+//! `connect`, each checked by its output and its exit status.
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use tether::http::{HeaderValue, StatusCode};
+use tether::{Accept, CloseCode, Message, Rejection, Server, SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, ChildStderr, Command};
+use tokio::sync::mpsc;
+
+/// Every run and every wait is bounded: a hung binary fails the test instead of hanging it.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn tether() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
+    command
+}
+
+async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {LIMIT:?}"))
+}
+
+async fn run(command: &mut Command) -> Output {
+    bounded("tether", command.output())
+        .await
+        .expect("tether started")
+}
+
+/// Runs `tether connect ARGS` with `stdin` as its standard input.
+async fn connect(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = tether()
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("tether connect started");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input.write_all(stdin).await.expect("stdin written");
+    drop(input);
+    bounded("tether connect", child.wait_with_output())
+        .await
+        .expect("tether connect ran")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn explain(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+/// A running `tether serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    /// `ws://127.0.0.1:PORT/` (or `wss://`), read from its first line of stdout.
+    url: String,
+    stderr: BufReader<ChildStderr>,
+    /// Its log (stderr) read so far.
+    log: String,
+}
+
+impl Serve {
+    async fn start(args: &[&str]) -> Serve {
+        let mut child = tether()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .spawn()
+            .expect("tether serve started");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut line = String::new();
+        bounded(
+            "the listening line",
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .expect("stdout read");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Serve {
+            child,
+            url,
+            stderr,
+            log: String::new(),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        let authority = self.url.split('/').nth(2).expect("an authority");
+        authority
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("a port")
+    }
+
+    /// Reads the log until a line contains `needle`.
+    async fn wait_for_log(&mut self, needle: &str) {
+        bounded(needle, async {
+            while !self.log.contains(needle) {
+                let n = self
+                    .stderr
+                    .read_line(&mut self.log)
+                    .await
+                    .expect("stderr read");
+                assert!(
+                    n > 0,
+                    "serve ended before logging {needle:?}:\n{}",
+                    self.log
+                );
+            }
+        })
+        .await;
+    }
+
+    /// SIGTERM, then the exit status and the whole log.
+    async fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().expect("still running").to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill ran");
+        assert!(killed.success());
+        let status = bounded("tether serve stopping", self.child.wait())
+            .await
+            .expect("waited");
+        let _ = self.stderr.read_to_string(&mut self.log).await;
+        (status, self.log)
+    }
+}
+
+/// An in-process server whose handler reports what it saw on a channel.
+async fn scripted_server<H, F>(handler: H) -> String
+where
+    H: Fn(tether::ServerSocket, tether::Connection) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut server = Server::bind("127.0.0.1:0").await.expect("bound");
+    server.decide(|request| {
+        let offered = request.subprotocols().iter().any(|p| p == "chat");
+        Ok(if offered {
+            Accept::new().with_subprotocol("chat")
+        } else {
+            Accept::new()
+        })
+    });
+    let url = format!("ws://{}/", server.local_addr().expect("an address"));
+    tokio::spawn(server.serve(handler));
+    url
+}
+
+#[tokio::test]
+async fn demo_walks_every_step_and_exits_0() {
+    let output = run(tether().arg("demo")).await;
+    assert!(output.status.success(), "{}", explain(&output));
+    let stdout = text(&output.stdout);
+    let steps = [
+        "Step 1  A server starts, a client connects",
+        "Step 2  The Upgrade",
+        "< HTTP/1.1 101 Switching Protocols",
+        "Step 3  Messages both ways",
+        "MASK=1 key=",
+        "Step 4  Stuck packets (粘包)",
+        "1 read -> 10 messages",
+        "Step 5  Split packets (拆包)",
+        "decoded intact: 1,048,576 bytes",
+        "Step 6  Closing handshake",
+        "Summary",
+    ];
+    let mut from = 0;
+    for step in steps {
+        let at = stdout[from..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} missing or out of order:\n{stdout}"));
+        from += at + step.len();
+    }
+}
+
+#[tokio::test]
+async fn demo_refuses_a_burst_past_its_limit() {
+    let output = run(tether().args(["demo", "--burst", "1001"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", explain(&output));
+    assert!(text(&output.stderr).contains("--burst"));
+}
+
+#[tokio::test]
+async fn serve_echoes_what_connect_sends_and_both_exit_0() {
+    let serve = Serve::start(&[]).await;
+    assert!(serve.url.starts_with("ws://127.0.0.1:"), "{}", serve.url);
+    // Lines are text; a line that is not UTF-8 goes as binary and comes back as raw bytes.
+    let output = connect(&[&serve.url], "hello\r\nworld 你好\n\u{0}\n".as_bytes()).await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(text(&output.stdout), "hello\nworld 你好\n\u{0}\n");
+    let output = connect(&[&serve.url], b"\xff\xfe\n").await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(output.stdout, b"\xff\xfe");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    assert!(log.contains("connection opened"), "{log}");
+    assert!(log.contains("connection closed"), "{log}");
+}
+
+#[tokio::test]
+async fn serve_and_connect_echo_as_processes_exit_0_and_1_when_the_server_stops() {
+    let mut serve = Serve::start(&[]).await;
+    let client = tether()
+        .args(["connect", "--echo", &serve.url])
+        .spawn()
+        .expect("tether connect started");
+    serve.wait_for_log("connection opened").await;
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    // RFC 6455 §7.4.1: 1001 "going away" is not a normal close for the client.
+    let output = bounded("tether connect --echo", client.wait_with_output())
+        .await
+        .expect("tether connect ran");
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("1001") && stderr.contains("server shutting down"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn serve_echoes_a_burst_and_a_large_message_in_order_and_intact() {
+    let serve = Serve::start(&[]).await;
+    let mut ws = tether::connect(&serve.url).await.expect("connected");
+    let large = Message::binary((0..1 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    for i in 0..1000 {
+        ws.feed(Message::text(format!("{i}"))).await.expect("fed");
+    }
+    ws.feed(large.clone()).await.expect("fed");
+    ws.flush().await.expect("flushed");
+    bounded("the echoes", async {
+        for i in 0..1000 {
+            let echoed = ws.next().await.expect("open").expect("no error");
+            assert_eq!(echoed, Message::text(format!("{i}")));
+        }
+        assert!(ws.next().await.expect("open").expect("no error") == large);
+    })
+    .await;
+    ws.close(CloseCode::NORMAL, "").await.expect("closed");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}
+
+#[tokio::test]
+async fn connect_echo_returns_text_as_text_and_binary_as_binary_then_exits_0() {
+    let (seen, mut report) = mpsc::unbounded_channel();
+    let url = scripted_server(move |mut ws, _conn| {
+        let seen = seen.clone();
+        async move {
+            let sent = [
+                Message::text("one"),
+                Message::binary(vec![0u8, 1, 2, 255]),
+                Message::text(""),
+            ];
+            for message in sent.clone() {
+                ws.send(message).await.expect("sent");
+            }
+            for _ in 0..sent.len() {
+                let back = ws.next().await.expect("a message").expect("no error");
+                let _ = seen.send(back);
+            }
+            ws.close(CloseCode::NORMAL, "done").await.expect("closed");
+        }
+    })
+    .await;
+    let output = connect(&["--echo", &url], b"stdin is not read in --echo mode\n").await;
+    assert!(output.status.success(), "{}", explain(&output));
+    let mut back = Vec::new();
+    while let Ok(message) = report.try_recv() {
+        back.push(message);
+    }
+    assert_eq!(
+        back,
+        [
+            Message::text("one"),
+            Message::binary(vec![0u8, 1, 2, 255]),
+            Message::text("")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn connect_exits_when_the_server_closes_while_stdin_stays_open() {
+    let url = scripted_server(|mut ws, _conn| async move {
+        ws.send(Message::text("bye soon")).await.expect("sent");
+        let _ = ws.close(CloseCode::NORMAL, "done").await;
+    })
+    .await;
+    let mut child = tether()
+        .args(["connect", &url])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("tether connect started");
+    // Hold stdin open: the command must not wait for a line that never comes.
+    let _stdin = child.stdin.take();
+    let output = bounded("tether connect", child.wait_with_output())
+        .await
+        .expect("tether connect ran");
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(text(&output.stdout), "bye soon\n");
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_connect_exits_nonzero_with_the_close_code_and_reason() {
+    let url = scripted_server(|mut ws, _conn| async move {
+        let _ = ws.close(CloseCode(4001), "go away now").await;
+    })
+    .await;
+    let output = connect(&["--echo", &url], b"").await;
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("4001") && stderr.contains("go away now"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn connect_fails_nonzero_when_nothing_listens() {
+    // Bind and drop: the port is free and refuses connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let output = connect(&[&format!("ws://127.0.0.1:{port}/")], b"").await;
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    assert!(
+        text(&output.stderr).contains("cannot connect"),
+        "{}",
+        explain(&output)
+    );
+}
+
+#[tokio::test]
+async fn connect_sends_header_fields_and_offers_subprotocols() {
+    let url = scripted_server(|mut ws, conn| async move {
+        let header = conn
+            .request()
+            .headers()
+            .get("x-tether-test")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("missing")
+            .to_owned();
+        let report = format!("x-tether-test={header} subprotocol={:?}", ws.subprotocol());
+        ws.send(Message::text(report.clone())).await.expect("sent");
+        let back = ws.next().await.expect("a message").expect("no error");
+        let code = if back == Message::text(report) {
+            CloseCode::NORMAL
+        } else {
+            CloseCode(4000)
+        };
+        let _ = ws.close(code, "checked").await;
+    })
+    .await;
+    let output = connect(
+        &[
+            "--echo",
+            "--header",
+            "X-Tether-Test: yes please",
+            "--subprotocol",
+            "other",
+            "--subprotocol",
+            "chat",
+            &url,
+        ],
+        b"",
+    )
+    .await;
+    assert!(output.status.success(), "{}", explain(&output));
+}
+
+#[tokio::test]
+async fn serve_broadcast_relays_each_message_to_every_client() {
+    let serve = Serve::start(&["--broadcast"]).await;
+    let mut a = tether::connect(&serve.url).await.expect("a connected");
+    let mut b = tether::connect(&serve.url).await.expect("b connected");
+    // A client that gets its own message back is subscribed: after both did, nothing is missed.
+    for (ws, name) in [(&mut a, "ready a"), (&mut b, "ready b")] {
+        ws.send(Message::text(name)).await.expect("sent");
+        bounded("own message", async {
+            while ws.next().await.expect("open").expect("no error") != Message::text(name) {}
+        })
+        .await;
+    }
+    a.send(Message::binary(vec![7u8; 3])).await.expect("sent");
+    for ws in [&mut a, &mut b] {
+        bounded("the relayed message", async {
+            while ws.next().await.expect("open").expect("no error") != Message::binary(vec![7u8; 3])
+            {
+            }
+        })
+        .await;
+    }
+    a.close(CloseCode::NORMAL, "").await.expect("a closed");
+    b.close(CloseCode::NORMAL, "").await.expect("b closed");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_1_serve_closes_clients_with_1001_when_terminated() {
+    let serve = Serve::start(&[]).await;
+    let mut ws = tether::connect(&serve.url).await.expect("connected");
+    let reading = tokio::spawn(async move {
+        let mut close = None;
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(frame) = message {
+                close = frame;
+            }
+        }
+        close
+    });
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    let close = bounded("the close", reading).await.expect("joined");
+    assert_eq!(close.map(|frame| frame.code), Some(CloseCode::GOING_AWAY));
+}
+
+#[tokio::test]
+async fn serve_answers_a_plain_http_get_with_an_html_page() {
+    let serve = Serve::start(&[]).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", serve.port()))
+        .await
+        .expect("connected");
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("sent");
+    let mut response = String::new();
+    bounded("the page", tcp.read_to_string(&mut response))
+        .await
+        .expect("read");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("text/html"), "{response}");
+    assert!(
+        response.contains("tether connect ws://127.0.0.1/"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_a_tls_certificate_without_its_key() {
+    let output = run(tether().args(["serve", "--tls-cert", "cert.pem"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", explain(&output));
+    assert!(text(&output.stderr).contains("--tls-key"));
+}
+
+/// A CA and a `localhost` certificate it signed, as PEM files: (ca, cert, key).
+fn certificates(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "tether test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("a CA");
+    let key = KeyPair::generate().expect("a key");
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("a certificate");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).expect("written");
+    std::fs::write(&paths.1, cert.pem()).expect("written");
+    std::fs::write(&paths.2, key.serialize_pem()).expect("written");
+    (paths.0, paths.1, paths.2)
+}
+
+#[tokio::test]
+async fn serve_wss_with_pem_files_and_connect_trusting_the_ca() {
+    let (ca, cert, key) = certificates("wss");
+    let serve = Serve::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
+    .await;
+    assert!(serve.url.starts_with("wss://"), "{}", serve.url);
+    let url = format!("wss://localhost:{}/", serve.port());
+    let output = connect(&["--ca", ca.to_str().unwrap(), &url], b"secure\n").await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(text(&output.stdout), "secure\n");
+
+    // Without the CA, the certificate is unknown: the TLS handshake fails.
+    let output = connect(&[&url], b"").await;
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    assert!(
+        text(&output.stderr).contains("cannot connect"),
+        "{}",
+        explain(&output)
+    );
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}
+
+#[tokio::test]
+async fn rejected_upgrade_is_reported_with_its_status() {
+    let mut server = Server::bind("127.0.0.1:0").await.expect("bound");
+    server.decide(|_| {
+        Err(Rejection::new(StatusCode::FORBIDDEN).with_header(
+            tether::http::header::SERVER,
+            HeaderValue::from_static("test"),
+        ))
+    });
+    let url = format!("ws://{}/", server.local_addr().expect("an address"));
+    tokio::spawn(server.serve(|_ws, _conn| async {}));
+    let output = connect(&[&url], b"").await;
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    assert!(text(&output.stderr).contains("403"), "{}", explain(&output));
+}

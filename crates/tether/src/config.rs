@@ -1,0 +1,155 @@
+//! One configuration for both roles: codec limits, handshake limits, buffers and timeouts.
+
+use std::time::Duration;
+
+/// Default for [`Config::set_write_buffer_limit`]: 128 KiB, enough to batch hundreds of small
+/// messages into one write while keeping a stalled connection's memory small.
+const DEFAULT_WRITE_BUFFER_LIMIT: usize = 128 << 10;
+/// Default for [`Config::set_close_timeout`]: 5 seconds, long enough for a peer across the
+/// world to answer a close, short enough that a vanished peer does not hold a connection.
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Limits and timeouts of a WebSocket connection, the same type for clients and servers.
+///
+/// It gathers the frame and message limits of the codec ([`tether_codec::Config`]), the
+/// handshake limits ([`tether_handshake::Config`]) and what the async driver adds itself: the
+/// write buffer's high-water mark (backpressure) and the close timeout. Every limit is finite
+/// by default.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::Config;
+///
+/// let mut config = Config::default();
+/// config
+///     .set_max_message_size(1 << 20)
+///     .set_write_buffer_limit(64 << 10)
+///     .set_close_timeout(Some(Duration::from_secs(1)));
+/// assert_eq!(config.max_message_size(), 1 << 20);
+/// assert_eq!(config.codec().max_message_size(), 1 << 20);
+/// assert_eq!(config.handshake_timeout(), Some(Duration::from_secs(10)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    codec: tether_codec::Config,
+    handshake: tether_handshake::Config,
+    write_buffer_limit: usize,
+    close_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            codec: tether_codec::Config::default(),
+            handshake: tether_handshake::Config::default(),
+            write_buffer_limit: DEFAULT_WRITE_BUFFER_LIMIT,
+            close_timeout: Some(DEFAULT_CLOSE_TIMEOUT),
+        }
+    }
+}
+
+impl Config {
+    /// Largest payload of one received frame, in bytes. Default 16 MiB (the codec's default:
+    /// large messages pass, a header announcing gigabytes is refused before any allocation).
+    ///
+    /// Applies to received frames; a larger one fails the connection with close code 1009.
+    pub fn set_max_frame_payload(&mut self, bytes: usize) -> &mut Self {
+        self.codec.set_max_frame_payload(bytes);
+        self
+    }
+
+    /// Largest received message, in bytes, counting fragment overhead. Default 16 MiB.
+    ///
+    /// Applies to received messages; a larger one fails the connection with close code 1009.
+    pub fn set_max_message_size(&mut self, bytes: usize) -> &mut Self {
+        self.codec.set_max_message_size(bytes);
+        self
+    }
+
+    /// Most bytes of the HTTP head in the opening handshake, in either role. Default 16 KiB.
+    pub fn set_max_header_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.handshake.max_header_bytes(bytes);
+        self
+    }
+
+    /// Most header fields of the HTTP head in the opening handshake. Default 64.
+    pub fn set_max_headers(&mut self, count: usize) -> &mut Self {
+        self.handshake.max_headers(count);
+        self
+    }
+
+    /// Time allowed for opening a connection: for a client the TCP connect, the TLS handshake
+    /// and the HTTP Upgrade each; for a server the TLS handshake and the HTTP Upgrade each.
+    /// `None` turns it off. Default 10 seconds.
+    pub fn set_handshake_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.handshake.handshake_timeout(timeout);
+        self
+    }
+
+    /// High-water mark of the write buffer, in bytes, in either role. Default 128 KiB.
+    ///
+    /// Outgoing messages are appended to one buffer and written in batches. While the buffer
+    /// holds this many bytes or more, `send` (and `Sink::poll_ready`) first tries to write and
+    /// then waits: a peer that does not read cannot make the sender buffer more than this plus
+    /// one message.
+    pub fn set_write_buffer_limit(&mut self, bytes: usize) -> &mut Self {
+        self.write_buffer_limit = bytes;
+        self
+    }
+
+    /// How long the closing handshake may take, in either role: from the moment a close frame
+    /// is sent (or a failure is detected) until the peer's close has arrived and the
+    /// connection is shut down. When it passes the transport is closed anyway. `None` waits
+    /// forever. Default 5 seconds.
+    pub fn set_close_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Replaces the codec limits at once (frame, message, fragment overhead).
+    pub fn set_codec(&mut self, codec: tether_codec::Config) -> &mut Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Replaces the handshake limits at once (header bytes and count, body prefix, timeout).
+    pub fn set_handshake(&mut self, handshake: tether_handshake::Config) -> &mut Self {
+        self.handshake = handshake;
+        self
+    }
+
+    /// See [`Config::set_max_frame_payload`].
+    pub fn max_frame_payload(&self) -> usize {
+        self.codec.max_frame_payload()
+    }
+
+    /// See [`Config::set_max_message_size`].
+    pub fn max_message_size(&self) -> usize {
+        self.codec.max_message_size()
+    }
+
+    /// See [`Config::set_handshake_timeout`].
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        self.handshake.get_handshake_timeout()
+    }
+
+    /// See [`Config::set_write_buffer_limit`].
+    pub fn write_buffer_limit(&self) -> usize {
+        self.write_buffer_limit
+    }
+
+    /// See [`Config::set_close_timeout`].
+    pub fn close_timeout(&self) -> Option<Duration> {
+        self.close_timeout
+    }
+
+    /// The codec part of this configuration.
+    pub fn codec(&self) -> &tether_codec::Config {
+        &self.codec
+    }
+
+    /// The handshake part of this configuration.
+    pub fn handshake(&self) -> &tether_handshake::Config {
+        &self.handshake
+    }
+}

@@ -1,0 +1,435 @@
+//! The connection driver shared by [`WebSocket`](crate::WebSocket) and its split halves: it
+//! moves bytes between the transport and the codec's [`Protocol`], and owns the closing
+//! handshake and its timeout.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tether_codec::{CloseFrame, Message, Protocol, Role, State};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// Spare room made in the read buffer before each read. One read takes every frame that fits,
+/// so a burst of small messages costs one syscall.
+const READ_CHUNK: usize = 8 << 10;
+/// An empty write buffer holding more capacity than this is released after it was written, so
+/// a connection that once sent a large message does not keep that memory while idle.
+const IDLE_WRITE_CAPACITY: usize = 64 << 10;
+
+/// What the driver needs from a transport.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for S {}
+
+pub(crate) struct Core<S> {
+    io: S,
+    protocol: Protocol,
+    write_limit: usize,
+    close_timeout: Option<Duration>,
+    /// Armed when the connection leaves [`State::Open`]: the closing handshake must be over by
+    /// then.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// A message accepted by `send` while the write buffer was full; it goes into the buffer
+    /// before anything else once there is room. At most one, so memory stays bounded.
+    parked: Option<Message>,
+    /// An error met while moving the parked message into the buffer, for the next write call.
+    deferred: Option<Error>,
+    /// Bytes were written but the transport was not flushed since.
+    unflushed: bool,
+    /// The protocol error was already handed to the application once.
+    error_reported: bool,
+    /// The transport reported end of input.
+    eof: bool,
+    /// The transport's write side was shut down.
+    shutdown: bool,
+    /// The stream of messages is over; it stays over.
+    ended: bool,
+    /// The peer's close frame, once it arrived (`Some(None)`: a close without a code).
+    peer_close: Option<Option<CloseFrame>>,
+    /// Woken when the stream ends (a split writer waiting in `close`).
+    end_waiter: Option<Waker>,
+    /// The first error met while driving the closing handshake, returned when it is over.
+    close_error: Option<Error>,
+}
+
+impl<S> Core<S> {
+    pub(crate) fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    pub(crate) fn peer_close(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref().and_then(Option::as_ref)
+    }
+
+    /// Bytes waiting to be written, counting a parked message.
+    pub(crate) fn buffered(&self) -> usize {
+        self.protocol.write_buffer_len() + self.parked.as_ref().map_or(0, Message::len)
+    }
+}
+
+impl<S: Transport> Core<S> {
+    /// A driver over `io`, whose handshake is done; `leftover` holds bytes read past the
+    /// handshake (the peer's first frames), decoded before anything is read from `io`.
+    pub(crate) fn new(io: S, role: Role, config: &Config, leftover: BytesMut) -> Core<S> {
+        let mut protocol = match role {
+            Role::Server => Protocol::server(config.codec().clone()),
+            Role::Client => Protocol::client(config.codec().clone(), crate::mask::key_source()),
+        };
+        if !leftover.is_empty() {
+            *protocol.read_buffer() = leftover;
+        }
+        Core {
+            io,
+            protocol,
+            write_limit: config.write_buffer_limit(),
+            close_timeout: config.close_timeout(),
+            deadline: None,
+            parked: None,
+            deferred: None,
+            unflushed: false,
+            error_reported: false,
+            eof: false,
+            shutdown: false,
+            ended: false,
+            peer_close: None,
+            end_waiter: None,
+            close_error: None,
+        }
+    }
+
+    /// The next message. Decodes everything already read before reading again; answers pings
+    /// and closes by writing opportunistically; ends the stream after the closing handshake,
+    /// a failure or the transport's end, and stays ended.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            if !self.error_reported {
+                match self.protocol.poll_message() {
+                    Ok(Some(message)) => {
+                        match &message {
+                            // The pong or the close echo is queued; get it out even if the
+                            // application only reads. A failed write shows at the next read.
+                            Message::Ping(_) => {
+                                let _ = self.poll_write_out(cx);
+                            }
+                            Message::Close(frame) => {
+                                self.peer_close = Some(frame.clone());
+                                self.arm_deadline();
+                                let _ = self.poll_write_out(cx);
+                            }
+                            _ => {}
+                        }
+                        return Poll::Ready(Some(Ok(message)));
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        // The close frame with the error's code is queued (RFC 6455 §7.1.7).
+                        self.error_reported = true;
+                        self.arm_deadline();
+                        let _ = self.poll_write_out(cx);
+                        return Poll::Ready(Some(Err(err.into())));
+                    }
+                }
+            }
+            if self.protocol.state() == State::Closed {
+                let finished = ready!(self.poll_finish(cx));
+                self.end();
+                return Poll::Ready(finished.err().map(Err));
+            }
+            if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
+                self.end();
+                return Poll::Ready(Some(Err(err)));
+            }
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    self.end();
+                    return Poll::Ready(Some(Err(Error::AbnormalClosure)));
+                }
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(err)) => {
+                    self.end();
+                    return Poll::Ready(Some(Err(err.into())));
+                }
+                Poll::Pending => {
+                    if let Some(err) = self.poll_deadline(cx) {
+                        self.end();
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    // Idle until the peer sends: empty buffers give their memory back, so an
+                    // idle connection holds none (the next read allocates again).
+                    self.protocol.shrink_buffers();
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Takes `message` now if nothing is parked: into the write buffer when it is below the
+    /// limit, else into the parked slot. Gives it back when the slot is taken.
+    pub(crate) fn offer(&mut self, message: Message) -> Result<Option<Message>, Error> {
+        if let Some(err) = self.deferred.take() {
+            return Err(err);
+        }
+        if self.parked.is_some() {
+            return Ok(Some(message));
+        }
+        if self.protocol.write_buffer_len() < self.write_limit {
+            self.start_send(message)?;
+        } else {
+            if self.protocol.state() != State::Open || self.ended {
+                return Err(Error::Closed);
+            }
+            self.parked = Some(message);
+        }
+        Ok(None)
+    }
+
+    /// Ready when a message may be appended: nothing parked and the write buffer below the
+    /// limit. Writes first; waits while the peer does not take the bytes.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(err) = self.deferred.take() {
+            return Poll::Ready(Err(err));
+        }
+        if self.ended || self.protocol.state() != State::Open {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        if self.parked.is_none() && self.protocol.write_buffer_len() < self.write_limit {
+            return Poll::Ready(Ok(()));
+        }
+        match self.poll_write_out(cx) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending
+                if self.parked.is_none() && self.protocol.write_buffer_len() < self.write_limit =>
+            {
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Appends `message` to the write buffer (no I/O).
+    pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        if self.ended {
+            return Err(Error::Closed);
+        }
+        self.protocol.send(message)?;
+        if self.protocol.state() != State::Open {
+            self.arm_deadline();
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered (and the parked message) and flushes the transport.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(err) = self.deferred.take() {
+            return Poll::Ready(Err(err));
+        }
+        self.poll_write_out(cx)
+    }
+
+    /// Queues a close frame unless one was sent already.
+    pub(crate) fn start_close(
+        &mut self,
+        code: tether_codec::CloseCode,
+        reason: &str,
+    ) -> Result<(), Error> {
+        if self.ended || self.protocol.state() != State::Open {
+            return Ok(());
+        }
+        self.protocol.close(code, reason)?;
+        self.arm_deadline();
+        Ok(())
+    }
+
+    /// Drives the connection to its end, dropping messages that still arrive; returns the
+    /// peer's close frame. The first error met is returned instead.
+    pub(crate) fn poll_until_closed(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<CloseFrame>, Error>> {
+        if let Err(err) = ready!(self.poll_write_out(cx)) {
+            self.close_error.get_or_insert(err);
+        }
+        loop {
+            match ready!(self.poll_next(cx)) {
+                Some(Ok(message)) => {
+                    tracing::trace!(len = message.len(), "message dropped while closing");
+                }
+                Some(Err(err)) => {
+                    self.close_error.get_or_insert(err);
+                }
+                None => {
+                    return Poll::Ready(match self.close_error.take() {
+                        Some(err) => Err(err),
+                        None => Ok(self.peer_close.clone().flatten()),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Ready once the stream has ended (driven by someone else, the split reader).
+    pub(crate) fn poll_ended(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<CloseFrame>, Error>> {
+        if self.ended {
+            return Poll::Ready(Ok(self.peer_close.clone().flatten()));
+        }
+        if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
+            return Poll::Ready(Err(err));
+        }
+        if let Some(err) = self.poll_deadline(cx) {
+            self.end();
+            return Poll::Ready(Err(err));
+        }
+        self.end_waiter = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Writes the buffer (moving the parked message in when there is room) with as few writes
+    /// as the transport allows, then flushes it.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            self.unpark();
+            let buf = self.protocol.write_buffer();
+            if buf.is_empty() {
+                break;
+            }
+            if self.shutdown {
+                buf.clear();
+                return Poll::Ready(Err(Error::Closed));
+            }
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            buf.advance(n);
+            self.unflushed = true;
+        }
+        let buf = self.protocol.write_buffer();
+        if buf.capacity() > IDLE_WRITE_CAPACITY {
+            *buf = BytesMut::new();
+        }
+        if self.unflushed {
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn unpark(&mut self) {
+        if self.protocol.write_buffer_len() >= self.write_limit {
+            return;
+        }
+        if let Some(message) = self.parked.take() {
+            if let Err(err) = self.start_send(message) {
+                self.deferred = Some(err);
+            }
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let buf = self.protocol.read_buffer();
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf)
+    }
+
+    /// After both close frames (or a failure): write what is left, let the server close the
+    /// TCP connection first (RFC 6455 §7.1.1), shut the transport down.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match self.poll_write_out(cx) {
+            Poll::Ready(_) => {}
+            Poll::Pending => return self.pending_unless_deadline(cx),
+        }
+        // RFC 6455 §7.1.1: "the server ... SHOULD close the underlying TCP connection first";
+        // the client waits for it, then closes its side.
+        if self.protocol.role() == Role::Client && !self.eof {
+            loop {
+                self.protocol.read_buffer().clear();
+                match self.poll_read(cx) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Poll::Ready(Ok(_)) => continue,
+                    // Both close frames were exchanged: a server that keeps the TCP
+                    // connection open past the deadline does not make the close a failure.
+                    Poll::Pending if self.deadline_elapsed(cx) => break,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+        if !self.shutdown {
+            if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
+                return self.pending_unless_deadline(cx);
+            }
+            self.shutdown = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn pending_unless_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match self.poll_deadline(cx) {
+            Some(err) => Poll::Ready(Err(err)),
+            None => Poll::Pending,
+        }
+    }
+
+    fn deadline_elapsed(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline
+            .as_mut()
+            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+    }
+
+    /// `Some(CloseTimeout)` once the close deadline passed; the transport is shut down then.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        self.deadline_elapsed(cx).then(|| {
+            tracing::debug!("closing handshake timed out; shutting the transport down");
+            if !self.shutdown {
+                // One attempt, without waiting: the peer is not cooperating.
+                let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+                self.shutdown = true;
+            }
+            Error::CloseTimeout(self.close_timeout.unwrap_or_default())
+        })
+    }
+
+    fn arm_deadline(&mut self) {
+        if self.deadline.is_none() {
+            if let Some(timeout) = self.close_timeout {
+                self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        self.deadline = None;
+        self.parked = None;
+        self.protocol.write_buffer().clear();
+        self.protocol.read_buffer().clear();
+        self.protocol.shrink_buffers();
+        if let Some(waker) = self.end_waiter.take() {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Masking keys for the client role (RFC 6455 §5.3).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A source of masking keys: a ChaCha-based CSPRNG seeded once from the operating system, so
+/// each frame costs a few nanoseconds and no syscall.
+///
+/// RFC 6455 §5.3: "The masking key needs to be unpredictable; thus, the masking key MUST be
+/// derived from a strong source of entropy".
+pub(crate) fn key_source() -> impl FnMut() -> [u8; 4] + Send + Sync + 'static {
+    let mut rng = StdRng::from_entropy();
+    move || rng.gen()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_5_3_keys_vary_between_frames_and_sources() {
+        let mut a = key_source();
+        let mut b = key_source();
+        let keys: Vec<[u8; 4]> = (0..64).map(|_| a()).collect();
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert!(distinct.len() > 60, "keys repeat: {keys:?}");
+        assert_ne!((0..4).map(|_| b()).collect::<Vec<_>>(), keys[..4]);
+    }
+}

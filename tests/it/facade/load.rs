@@ -1,0 +1,184 @@
+//! 1000 concurrent clients echoing on loopback; memory returns near its baseline afterwards.
+//!
+//! Memory is measured with a counting global allocator (stats_alloc) as live heap bytes. So
+//! that other tests running in parallel do not blur the count, the measuring test runs in a
+//! child process of this test binary that runs only it.
+
+use std::alloc::System;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use tether::{connect, CloseCode, Message, Server};
+use tokio::sync::Barrier;
+
+use super::support::echo;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const CLIENTS: usize = 1000;
+/// Set in the child process, which does the measuring.
+const CHILD_ENV: &str = "TETHER_LOAD_CHILD";
+const CHILD_TEST: &str = "facade::load::child_thousand_clients";
+
+/// Heap bytes allocated and not yet freed, process-wide.
+fn live_bytes() -> i64 {
+    let stats = GLOBAL.stats();
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
+#[test]
+fn thousand_concurrent_clients_echo_and_memory_returns_to_baseline() {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            CHILD_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the measuring child");
+    // Bounded wait: poll the child, kill it past the deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("child status").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the load child did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("child output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("load-child ok"),
+        "load child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+// The child reports to the parent test through its standard output.
+#[allow(clippy::print_stdout)]
+#[test]
+#[ignore = "run by thousand_concurrent_clients_echo_and_memory_returns_to_baseline in a child process"]
+fn child_thousand_clients() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        // Run among other tests the count would be meaningless; the parent runs this alone.
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(measure());
+    println!("load-child ok");
+}
+
+#[allow(clippy::print_stdout)] // the figures go to the parent's failure message
+async fn measure() {
+    let active = Arc::new(AtomicUsize::new(0));
+    let server = Server::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let counter = active.clone();
+    let serving = tokio::spawn(server.serve(move |ws, _| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            echo(ws).await;
+            counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }));
+
+    // Warm up: the runtime's and the server's one-time allocations are part of the baseline.
+    run_clients(&url, 8, None).await;
+    settle(&active).await;
+    let baseline = live_bytes();
+
+    let barrier = Arc::new(Barrier::new(CLIENTS + 1));
+    let clients = tokio::spawn({
+        let url = url.clone();
+        let barrier = barrier.clone();
+        async move { run_clients(&url, CLIENTS, Some(barrier)).await }
+    });
+    // Every client is connected and has echoed; none has closed yet.
+    barrier.wait().await;
+    assert_eq!(active.load(Ordering::SeqCst), CLIENTS);
+    let peak = live_bytes();
+    barrier.wait().await;
+    clients.await.unwrap();
+    settle(&active).await;
+    let after = live_bytes();
+
+    let per_connection = (peak - baseline) / CLIENTS as i64;
+    let left = after - baseline;
+    println!(
+        "baseline {baseline} B, peak +{} B ({per_connection} B per connection), after +{left} B",
+        peak - baseline
+    );
+    // The count sees the connections (client and server side, buffers included)...
+    assert!(per_connection > 4096, "per connection {per_connection} B");
+    // ...and they are gone afterwards: less than 1% of what they held.
+    assert!(
+        left < (peak - baseline) / 100,
+        "{left} B left of {} B",
+        peak - baseline
+    );
+    serving.abort();
+}
+
+/// `count` clients at once, each echoing three messages; with a barrier, they all wait once
+/// after echoing (the peak) and once more before closing.
+async fn run_clients(url: &str, count: usize, barrier: Option<Arc<Barrier>>) {
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        let url = url.to_owned();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ws = connect(&url).await.expect("connect");
+            let messages = [
+                Message::text(format!("client {i}")),
+                Message::binary(vec![i as u8; 1024]),
+                Message::text("x".repeat(200)),
+            ];
+            for message in &messages {
+                ws.send(message.clone()).await.expect("send");
+            }
+            for message in messages {
+                assert_eq!(ws.next().await.expect("echo").expect("no error"), message);
+            }
+            if let Some(barrier) = &barrier {
+                barrier.wait().await;
+                barrier.wait().await;
+            }
+            ws.close(CloseCode::NORMAL, "").await.expect("close");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client task");
+    }
+}
+
+/// Waits until no server callback runs and the accept loop reaped the tasks.
+async fn settle(active: &AtomicUsize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while active.load(Ordering::SeqCst) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "connections did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Let the accept loop reap the finished tasks.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}

@@ -1,0 +1,120 @@
+//! `Server`: accept loop, callbacks, plain HTTP answers, rejections, graceful shutdown.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tether::http::{header, HeaderValue, StatusCode};
+use tether::{connect, CloseCode, Error, Message, Rejection, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::support::EchoServer;
+
+async fn plain_get(addr: std::net::SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_string(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn plain_http_gets_426_by_default() {
+    let server = EchoServer::start(|_| {}).await;
+    let answer = plain_get(server.addr).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("sec-websocket-version: 13\r\n"), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_gets_the_applications_page() {
+    let server = EchoServer::start(|server| {
+        server.plain_http(|request| {
+            Rejection::new(StatusCode::OK)
+                .with_header(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))
+                .with_body(format!("<p>tether at {}</p>", request.request.uri().path()))
+        });
+    })
+    .await;
+    let answer = plain_get(server.addr).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n<p>tether at /</p>"), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_upgrade_reaches_the_client_with_its_status() {
+    let server = EchoServer::start(|server| {
+        server.decide(|_| Err(Rejection::new(StatusCode::FORBIDDEN)));
+    })
+    .await;
+    let err = connect(&server.url("ws", "127.0.0.1")).await.unwrap_err();
+    match err {
+        Error::Handshake(tether::handshake::Error::UnexpectedStatus(response)) => {
+            assert_eq!(response.status, StatusCode::FORBIDDEN)
+        }
+        other => panic!("expected a 403, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_tells_connections_and_waits_for_them() {
+    let server = Server::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve_until(
+        |mut ws, conn| async move {
+            assert_eq!(conn.request().uri().path(), "/");
+            ws.send(Message::text("hello")).await.unwrap();
+            conn.shutdown().await;
+            assert!(conn.is_shutting_down());
+            ws.close(CloseCode::GOING_AWAY, "server stopping")
+                .await
+                .unwrap();
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut ws = connect(&url).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    stop.send(()).unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::GOING_AWAY);
+            assert_eq!(frame.reason, "server stopping");
+        }
+        other => panic!("expected going away, got {other:?}"),
+    }
+    assert!(ws.next().await.is_none());
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("the server stops within 10 s")
+        .unwrap()
+        .unwrap();
+    // The listener is gone.
+    assert!(
+        TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn invalid_urls_are_refused_before_connecting() {
+    for url in ["http://example.com/", "ws://", "not a url"] {
+        let err = connect(url).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err:?}");
+    }
+}
