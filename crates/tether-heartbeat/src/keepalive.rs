@@ -51,6 +51,34 @@ pub enum PongOutcome {
 
 /// Sans-IO keepalive of one connection: decides when to probe and when the peer is dead.
 ///
+/// # The rules, in order
+///
+/// 1. **When to probe.** The first probe goes out at a random phase within the first
+///    interval (no synchronised waves after a mass reconnect). Then, at each tick (every
+///    interval, shortened by up to `jitter`), a probe goes out if nothing but pongs arrived
+///    for about an interval, or nothing was written for about an interval (middleboxes
+///    see a frame), or the last round-trip proof is older than the round-trip deadline.
+///    A busy link is left alone otherwise. At most `max_in_flight` probes are out.
+/// 2. **The pong clock** of a probe starts when the driver reports it written
+///    ([`on_probe_written`](Self::on_probe_written)), not when it was queued.
+/// 3. **Two questions.** A probe is answered when a pong echoes its nonce (or a later
+///    one's: a pong acknowledges every earlier probe). With [`Verdict::Activity`], any
+///    other inbound frame after the probe was written saves it from its pong timeout, but
+///    not from the round-trip deadline, so a link that only works one way is still
+///    caught. Pongs with unknown nonces are activity, never round-trip proof.
+/// 4. **Timeout.** `smoothed + 4 variance` of the measured round trips (RFC 6298 §2),
+///    clamped to `[pong_timeout, max_pong_timeout]`.
+/// 5. **Verdict.** A probe past its deadline is a miss: the link turns Suspect and an
+///    extra probe goes out at once. `misses_to_dead` consecutive misses make it Dead;
+///    any acknowledged probe resets the count. Dead is final: late pongs are ignored.
+/// 6. **Local stalls are not the peer's fault.** If the timer fires later than
+///    `stall_tolerance` (the runtime was blocked), or while the application is not
+///    reading (so pongs cannot be read), probes written before are not judged and give no
+///    RTT sample; one fresh probe goes out and the verdict waits for it. A probe that
+///    waits for the writer (behind a large message) is not judged at all; a probe unwritten
+///    for `max_write_stall`, or reading paused for `max_read_stall`, ends the connection
+///    with its own reason.
+///
 /// Time is passed in; nothing here reads a clock, spawns, sleeps or draws randomness
 /// (the jitter comes from a seed given to [`new`](Self::new)). The driver calls:
 ///

@@ -303,6 +303,7 @@ where
             return;
         };
         if let Some(reason) = core.dead().cloned() {
+            tracing::warn!(%reason, misses = core.misses(), "peer declared dead, closing");
             self.ctx.shared.emit(Event::Dead(reason.clone()));
             self.begin_close(reason.clone(), End::Failed(Failure::Local(reason)));
             return;
@@ -318,6 +319,7 @@ where
             Health::LocalStall(cause) => Event::LocalStall(cause),
             _ => Event::Recovered,
         };
+        tracing::debug!(?health, timeout = ?core.timeout(), "keepalive health changed");
         self.health = health;
         self.ctx.shared.emit(event);
         self.ctx.shared.set_state(LinkState::Open(health));
@@ -510,6 +512,7 @@ where
             Inbound::Ping => {
                 let verdict = self.rate.on_probe(now);
                 if let RateVerdict::Strike(strikes) = verdict {
+                    tracing::debug!(strikes, "peer probed too soon");
                     self.ctx.shared.emit(Event::Strike { strikes });
                 }
                 if verdict == RateVerdict::Close {

@@ -68,7 +68,7 @@ pub enum Event {
         /// Strikes so far.
         strikes: u8,
     },
-    /// A connection is open (the first one, or after a pause).
+    /// The supervisor's first connection is open.
     Connected,
     /// A connection ended or an attempt failed.
     Disconnected(Failure),
@@ -79,7 +79,7 @@ pub enum Event {
         /// The delay before the next attempt.
         delay: Duration,
     },
-    /// Connected again after an outage.
+    /// Connected again after an outage, a pause or [`reconnect_now`](crate::Supervisor::reconnect_now).
     Reconnected {
         /// From the moment the link went down to the moment the new one opened.
         downtime: Duration,

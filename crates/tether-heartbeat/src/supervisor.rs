@@ -499,6 +499,7 @@ async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
             Next::Failed(failure) => failure,
         };
         let since = *down_since.get_or_insert(now);
+        tracing::debug!(%failure, "connection lost or attempt failed");
         ctx.shared.emit(Event::Disconnected(failure.clone()));
         let floor = match policy.decide(&failure, backoff.attempt() + 1) {
             Decision::Fatal => break CloseReason::Fatal(Box::new(failure)),
@@ -522,6 +523,7 @@ async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
             Err(Next::Stop(reason)) => break reason,
         }
     };
+    tracing::info!(%reason, "supervisor stopped");
     ctx.shared.set_state(LinkState::Closed(reason));
 }
 
