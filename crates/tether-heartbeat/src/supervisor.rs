@@ -393,6 +393,18 @@ impl<M: Send + 'static> Supervisor<M> {
     }
 }
 
+/// The inbound application messages, as a stream (the same as [`Supervisor::recv`]).
+impl<M> futures_core::Stream for Supervisor<M> {
+    type Item = M;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<M>> {
+        self.get_mut().inbound.poll_recv(cx)
+    }
+}
+
 impl<M> Drop for Supervisor<M> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {

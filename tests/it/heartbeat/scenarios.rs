@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use tether_heartbeat::{
     CloseReason, Event, Failure, Health, Inbound, KeepaliveConfig, LinkState, OutboxConfig, Probe,
     ReconnectConfig, ResponderConfig, StallCause, Supervisor, SupervisorConfig, TextProbe,
@@ -246,10 +246,11 @@ async fn app_not_reading_is_no_heartbeat_death_but_a_backpressure_close() {
     let (dead_at, dead) = wait_for(&mut events, |e| matches!(e, Event::Dead(_))).await;
     assert_eq!(dead, Event::Dead(CloseReason::AppNotReading));
     assert_eq!(dead_at - stalled_at, 30 * SEC);
-    // What was buffered before the stall is still there, in order.
-    for i in 0..4 {
-        assert_eq!(client.recv().await, Some(format!("data {i}")));
-    }
+    // What was buffered before the stall is still there, in order (the handle is also a
+    // stream of inbound messages).
+    let buffered: Vec<String> = (&mut client).take(4).collect().await;
+    let expected: Vec<String> = (0..4).map(|i| format!("data {i}")).collect();
+    assert_eq!(buffered, expected);
 }
 
 #[tokio::test(start_paused = true)]
@@ -540,7 +541,7 @@ async fn server_answers_probes_at_once_and_strikes_a_ping_flood() {
     responder.min_probe_spacing(Some(SEC)).max_strikes(2);
     let mut config = SupervisorConfig::default();
     config.keepalive(None).responder(responder).seed(Some(3));
-    let mut server = Supervisor::accept(&config, TextProbe::default(), fake).unwrap();
+    let mut server = Supervisor::accept(&config, ClosingProbe(TextProbe::default()), fake).unwrap();
     let mut events = server.events().unwrap();
     let asked = Instant::now();
     peer.tx.send("ping 1".into()).unwrap();
@@ -564,6 +565,70 @@ async fn server_answers_probes_at_once_and_strikes_a_ping_flood() {
     assert_eq!(closed(&server).await, CloseReason::ProbeFlood);
     assert!(peer.gate.is_dropped());
     assert_eq!(server.recv().await, None);
+    // The last thing on the wire is the policy-violation close (RFC 6455 §7.4.1: 1008).
+    let mut last = None;
+    while let Some(message) = peer.rx.recv().await {
+        last = Some(message);
+    }
+    assert_eq!(last.as_deref(), Some("close 1008"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc6455_7_4_1_dead_link_sends_close_1011_when_the_writer_is_free() {
+    let script = Script::new(50 * MS);
+    let config = config(keepalive(5 * SEC, 2 * SEC));
+    let mut client = Supervisor::connect(
+        &config,
+        ClosingProbe(TextProbe::default()),
+        factory(vec![Ok(connected(&script))]),
+    )
+    .unwrap();
+    let mut events = client.events().unwrap();
+    wait_for(&mut events, |e| matches!(e, Event::ProbeAcked { .. })).await;
+    script.answer.store(false, Ordering::SeqCst);
+    let (dead_at, _) = wait_for(&mut events, |e| matches!(e, Event::Dead(_))).await;
+    wait_for(&mut events, |e| matches!(e, Event::Disconnected(_))).await;
+    // The peer never closes back: the transport is dropped after the 1 s grace.
+    assert_eq!(Instant::now() - dead_at, SEC);
+    assert_eq!(*script.received.lock().unwrap(), ["close 1011"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_gives_up_once_the_outage_is_old_enough() {
+    let mut config = config(KeepaliveConfig::default());
+    let mut reconnect = ReconnectConfig::default();
+    reconnect
+        .initial_delay(SEC)
+        .max_delay(4 * SEC)
+        .max_elapsed(Some(30 * SEC));
+    config.reconnect(reconnect);
+    let started = Instant::now();
+    let (client, _events) = start(&config, vec![]);
+    assert!(matches!(
+        closed(&client).await,
+        CloseReason::RetriesExhausted(_)
+    ));
+    let elapsed = Instant::now() - started;
+    assert!(elapsed >= 30 * SEC && elapsed <= 34 * SEC, "{elapsed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_oldest_overflow_is_reported_not_silent() {
+    let script = Script::new(50 * MS);
+    let mut outbox = OutboxConfig::default();
+    outbox
+        .max_messages(2)
+        .overflow(tether_heartbeat::Overflow::DropOldest);
+    let mut config = config(KeepaliveConfig::default());
+    config.outbox(outbox);
+    let (client, mut events) = start(&config, vec![Err(Failure::Timeout), Ok(connected(&script))]);
+    for i in 0..3 {
+        client.send(format!("m{i}")).unwrap();
+    }
+    wait_for(&mut events, |e| *e == Event::OutboxOverflow { messages: 1 }).await;
+    wait_for(&mut events, |e| *e == Event::Connected).await;
+    tokio::time::sleep(SEC).await;
+    assert_eq!(*script.received.lock().unwrap(), ["m1", "m2"]);
 }
 
 #[tokio::test(start_paused = true)]
