@@ -128,7 +128,9 @@ pub enum PongOutcome {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Keepalive {
-    config: KeepaliveConfig,
+    /// Every time below is nanoseconds since this instant (half the size of an `Instant`).
+    epoch: Instant,
+    timing: Timing,
     rng: u64,
     rtt: RttStats,
     slots: [Slot; MAX_IN_FLIGHT],
@@ -136,26 +138,77 @@ pub struct Keepalive {
     oldest: u64,
     next_nonce: u64,
     /// When the oldest probe handed out by `poll_probe` was queued, while one is unwritten.
-    queued_at: Option<Instant>,
-    next_tick: Instant,
-    last_data: Instant,
-    last_inbound: Instant,
-    last_outbound: Instant,
-    last_proof: Instant,
-    /// Probes written before this instant are not judged and give no RTT sample.
-    verdict_floor: Instant,
-    reading_paused: Option<Instant>,
+    queued_at: Nanos,
+    next_tick: Nanos,
+    last_data: Nanos,
+    last_inbound: Nanos,
+    last_outbound: Nanos,
+    last_proof: Nanos,
+    /// Probes written before this are not judged and give no RTT sample.
+    verdict_floor: Nanos,
+    reading_paused: Nanos,
     misses: u8,
     want_probe: bool,
     first_tick: bool,
     health: Health,
-    dead: Option<CloseReason>,
+    dead: Option<Death>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+/// Nanoseconds since the epoch; [`NEVER`] stands for "none".
+type Nanos = u64;
+const NEVER: Nanos = u64::MAX;
+
+/// The configuration, in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    interval: Nanos,
+    pong_timeout: Duration,
+    max_pong_timeout: Duration,
+    round_trip_deadline: Nanos,
+    stall_tolerance: Nanos,
+    max_write_stall: Nanos,
+    max_read_stall: Nanos,
+    jitter: f32,
+    misses_to_dead: u8,
+    max_in_flight: u8,
+    verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy)]
 struct Slot {
-    written: Option<Instant>,
+    written: Nanos,
     judged: bool,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            written: NEVER,
+            judged: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Death {
+    HeartbeatTimeout,
+    WriteStalled,
+    AppNotReading,
+}
+
+impl From<Death> for CloseReason {
+    fn from(death: Death) -> Self {
+        match death {
+            Death::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
+            Death::WriteStalled => CloseReason::WriteStalled,
+            Death::AppNotReading => CloseReason::AppNotReading,
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> Nanos {
+    // 584 years of nanoseconds fit in a u64; anything longer is "never".
+    u64::try_from(duration.as_nanos()).unwrap_or(NEVER - 1)
 }
 
 impl Keepalive {
@@ -166,21 +219,35 @@ impl Keepalive {
         let mut rng = seed;
         let nonce_base = splitmix64(&mut rng);
         let phase = unit(splitmix64(&mut rng));
+        let timing = Timing {
+            interval: nanos(config.interval),
+            pong_timeout: config.pong_timeout,
+            max_pong_timeout: config.max_pong_timeout,
+            round_trip_deadline: nanos(config.round_trip_deadline),
+            stall_tolerance: nanos(config.stall_tolerance),
+            max_write_stall: nanos(config.max_write_stall),
+            max_read_stall: nanos(config.max_read_stall),
+            jitter: config.jitter as f32,
+            misses_to_dead: config.misses_to_dead,
+            max_in_flight: config.max_in_flight,
+            verdict: config.verdict,
+        };
         Ok(Keepalive {
-            config: *config,
+            epoch: now,
+            timing,
             rng,
             rtt: RttStats::default(),
             slots: [Slot::default(); MAX_IN_FLIGHT],
             oldest: nonce_base,
             next_nonce: nonce_base,
-            queued_at: None,
-            next_tick: now + config.interval.mul_f64(phase),
-            last_data: now,
-            last_inbound: now,
-            last_outbound: now,
-            last_proof: now,
-            verdict_floor: now,
-            reading_paused: None,
+            queued_at: NEVER,
+            next_tick: scale(timing.interval, phase),
+            last_data: 0,
+            last_inbound: 0,
+            last_outbound: 0,
+            last_proof: 0,
+            verdict_floor: 0,
+            reading_paused: NEVER,
             misses: 0,
             want_probe: false,
             first_tick: true,
@@ -197,8 +264,8 @@ impl Keepalive {
     }
 
     /// `Some(reason)` once the verdict is in; it never goes back.
-    pub fn dead(&self) -> Option<&CloseReason> {
-        self.dead.as_ref()
+    pub fn dead(&self) -> Option<CloseReason> {
+        self.dead.map(CloseReason::from)
     }
 
     /// Round-trip statistics so far.
@@ -209,7 +276,7 @@ impl Keepalive {
     /// The pong timeout in force now (adaptive, within the configured floor and ceiling).
     pub fn timeout(&self) -> Duration {
         self.rtt
-            .timeout(self.config.pong_timeout, self.config.max_pong_timeout)
+            .timeout(self.timing.pong_timeout, self.timing.max_pong_timeout)
     }
 
     /// Consecutive misses so far.
@@ -227,13 +294,14 @@ impl Keepalive {
     /// An inbound frame that is not a pong arrived: "something is arriving". Only stamps
     /// the time; deadlines are checked when the timer fires.
     pub fn on_inbound(&mut self, now: Instant) {
+        let now = self.stamp(now);
         self.last_inbound = now;
         self.last_data = now;
     }
 
     /// A frame (data or probe) was written to the transport.
     pub fn on_outbound(&mut self, now: Instant) {
-        self.last_outbound = now;
+        self.last_outbound = self.stamp(now);
     }
 
     /// The probe `nonce` (and every earlier queued one) has been written to the transport:
@@ -242,20 +310,17 @@ impl Keepalive {
         if self.dead.is_some() || !self.is_in_flight(nonce) {
             return;
         }
+        let now = self.stamp(now);
         let mut n = self.oldest;
         while n != nonce.wrapping_add(1) {
             let slot = &mut self.slots[slot_index(n)];
-            if slot.written.is_none() {
-                slot.written = Some(now);
+            if slot.written == NEVER {
+                slot.written = now;
             }
             n = n.wrapping_add(1);
         }
         self.last_outbound = now;
-        self.queued_at = if self.has_unwritten() {
-            Some(now)
-        } else {
-            None
-        };
+        self.queued_at = if self.has_unwritten() { now } else { NEVER };
     }
 
     /// A pong echoing `nonce` arrived.
@@ -266,16 +331,18 @@ impl Keepalive {
         if self.dead.is_some() {
             return PongOutcome::Ignored;
         }
+        let now = self.stamp(now);
         self.last_inbound = now;
         if !self.is_in_flight(nonce) {
             return PongOutcome::Mismatched;
         }
-        let Some(written) = self.slots[slot_index(nonce)].written else {
+        let written = self.slots[slot_index(nonce)].written;
+        if written == NEVER {
             // The peer cannot answer a probe that was never written.
             return PongOutcome::Mismatched;
-        };
-        let rtt = if written >= self.verdict_floor && self.reading_paused.is_none() {
-            let sample = now.saturating_duration_since(written);
+        }
+        let rtt = if written >= self.verdict_floor && self.reading_paused == NEVER {
+            let sample = Duration::from_nanos(now.saturating_sub(written));
             self.rtt.sample(sample);
             Some(sample)
         } else {
@@ -288,11 +355,11 @@ impl Keepalive {
         }
         self.oldest = nonce.wrapping_add(1);
         if !self.has_unwritten() {
-            self.queued_at = None;
+            self.queued_at = NEVER;
         }
         self.last_proof = now;
         self.misses = 0;
-        if self.reading_paused.is_none() {
+        if self.reading_paused == NEVER {
             self.health = Health::Healthy;
         }
         PongOutcome::Acked { nonce, rtt }
@@ -305,13 +372,14 @@ impl Keepalive {
         if self.dead.is_some() {
             return;
         }
-        match (paused, self.reading_paused) {
-            (true, None) => {
-                self.reading_paused = Some(now);
+        let now = self.stamp(now);
+        match (paused, self.reading_paused != NEVER) {
+            (true, false) => {
+                self.reading_paused = now;
                 self.health = Health::LocalStall(StallCause::AppNotReading);
             }
-            (false, Some(_)) => {
-                self.reading_paused = None;
+            (false, true) => {
+                self.reading_paused = NEVER;
                 self.stall(now, StallCause::AppNotReading);
             }
             _ => {}
@@ -323,23 +391,8 @@ impl Keepalive {
     /// The next instant [`handle_timeout`](Self::handle_timeout) must be called at, `None`
     /// once dead.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.dead.is_some() {
-            return None;
-        }
-        let mut at = self.next_tick;
-        if let Some(since) = self.reading_paused {
-            at = at.min(since + self.config.max_read_stall);
-        } else {
-            for slot in &self.slots_in_flight() {
-                if let Some(deadline) = self.deadline_of(slot) {
-                    at = at.min(deadline);
-                }
-            }
-        }
-        if let Some(queued) = self.queued_at {
-            at = at.min(queued + self.config.max_write_stall);
-        }
-        Some(at)
+        self.next_due()
+            .map(|due| self.epoch + Duration::from_nanos(due))
     }
 
     /// Processes every deadline reached by `now`: judges probes, decides whether to probe.
@@ -347,28 +400,31 @@ impl Keepalive {
     /// A call later than the stall tolerance past [`poll_timeout`](Self::poll_timeout)
     /// means this side was stalled: nothing is judged, a fresh probe is wanted instead.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(due) = self.poll_timeout() else {
+        let Some(due) = self.next_due() else {
             return;
         };
+        let now = self.stamp(now);
         if now < due {
             return;
         }
-        if self.reading_paused.is_none() && now > due + self.config.stall_tolerance {
+        let reading = self.reading_paused == NEVER;
+        if reading && now > due.saturating_add(self.timing.stall_tolerance) {
             self.stall(now, StallCause::TimerLate);
         }
-        if let Some(since) = self.reading_paused {
-            if now >= since + self.config.max_read_stall {
-                self.die(CloseReason::AppNotReading);
-                return;
-            }
+        if !reading
+            && now
+                >= self
+                    .reading_paused
+                    .saturating_add(self.timing.max_read_stall)
+        {
+            self.die(Death::AppNotReading);
+            return;
         }
-        if let Some(queued) = self.queued_at {
-            if now >= queued + self.config.max_write_stall {
-                self.die(CloseReason::WriteStalled);
-                return;
-            }
+        if now >= self.queued_at.saturating_add(self.timing.max_write_stall) {
+            self.die(Death::WriteStalled);
+            return;
         }
-        if self.reading_paused.is_none() && self.judge(now) {
+        if reading && self.judge(now) {
             return;
         }
         if now >= self.next_tick {
@@ -384,53 +440,77 @@ impl Keepalive {
         if self.dead.is_some() || !self.want_probe {
             return None;
         }
-        if self.in_flight() >= usize::from(self.config.max_in_flight) {
+        if self.in_flight() >= usize::from(self.timing.max_in_flight) {
             // Make room only by abandoning a probe that can no longer be judged: one
             // already missed, or one written before a local stall.
             let oldest = self.slots[slot_index(self.oldest)];
-            match oldest.written {
-                Some(at) if oldest.judged || at < self.verdict_floor => {
-                    self.slots[slot_index(self.oldest)] = Slot::default();
-                    self.oldest = self.oldest.wrapping_add(1);
-                }
-                _ => return None,
+            let written = oldest.written != NEVER;
+            if !(written && (oldest.judged || oldest.written < self.verdict_floor)) {
+                return None;
             }
+            self.slots[slot_index(self.oldest)] = Slot::default();
+            self.oldest = self.oldest.wrapping_add(1);
         }
         let nonce = self.next_nonce;
         self.next_nonce = nonce.wrapping_add(1);
         self.slots[slot_index(nonce)] = Slot::default();
         self.want_probe = false;
-        if self.queued_at.is_none() {
-            self.queued_at = Some(now);
+        if self.queued_at == NEVER {
+            self.queued_at = self.stamp(now);
         }
         Some(nonce)
     }
 
     // ----- private -----------------------------------------------------------------
 
-    fn stall(&mut self, now: Instant, cause: StallCause) {
+    fn stamp(&self, now: Instant) -> Nanos {
+        nanos(now.saturating_duration_since(self.epoch))
+    }
+
+    fn next_due(&self) -> Option<Nanos> {
+        if self.dead.is_some() {
+            return None;
+        }
+        let mut at = self.next_tick;
+        if self.reading_paused != NEVER {
+            at = at.min(
+                self.reading_paused
+                    .saturating_add(self.timing.max_read_stall),
+            );
+        } else {
+            let mut n = self.oldest;
+            while n != self.next_nonce {
+                if let Some(deadline) = self.deadline_of(&self.slots[slot_index(n)]) {
+                    at = at.min(deadline);
+                }
+                n = n.wrapping_add(1);
+            }
+        }
+        Some(at.min(self.queued_at.saturating_add(self.timing.max_write_stall)))
+    }
+
+    fn stall(&mut self, now: Nanos, cause: StallCause) {
         self.verdict_floor = now;
         self.health = Health::LocalStall(cause);
         self.want_probe = true;
     }
 
-    fn die(&mut self, reason: CloseReason) {
-        self.dead = Some(reason);
+    fn die(&mut self, death: Death) {
+        self.dead = Some(death);
         self.want_probe = false;
     }
 
     /// Judges every written, unjudged probe whose deadline passed; returns `true` if dead.
-    fn judge(&mut self, now: Instant) -> bool {
+    fn judge(&mut self, now: Nanos) -> bool {
         let mut n = self.oldest;
         while n != self.next_nonce {
             let index = slot_index(n);
-            let slot = self.slots[index];
-            if let Some(deadline) = self.deadline_of(&slot) {
+            if let Some(deadline) = self.deadline_of(&self.slots[index]) {
                 if now >= deadline {
                     self.slots[index].judged = true;
                     self.misses = self.misses.saturating_add(1);
-                    if self.misses >= self.config.misses_to_dead {
-                        self.die(CloseReason::HeartbeatTimeout);
+                    if self.misses >= self.timing.misses_to_dead {
+                        self.die(Death::HeartbeatTimeout);
                         return true;
                     }
                     self.health = Health::Suspect;
@@ -443,50 +523,52 @@ impl Keepalive {
     }
 
     /// The deadline of a written, unjudged probe that counts for the verdict.
-    fn deadline_of(&self, slot: &Slot) -> Option<Instant> {
-        let written = slot.written?;
-        if slot.judged || written < self.verdict_floor {
+    fn deadline_of(&self, slot: &Slot) -> Option<Nanos> {
+        if slot.written == NEVER || slot.judged || slot.written < self.verdict_floor {
             return None;
         }
-        let timeout = self.timeout();
+        let timeout = nanos(self.timeout());
         let saved_by_activity =
-            self.config.verdict == Verdict::Activity && self.last_inbound > written;
-        Some(if saved_by_activity {
-            written + timeout.max(self.config.round_trip_deadline)
+            self.timing.verdict == Verdict::Activity && self.last_inbound > slot.written;
+        let wait = if saved_by_activity {
+            timeout.max(self.timing.round_trip_deadline)
         } else {
-            written + timeout
-        })
+            timeout
+        };
+        Some(slot.written.saturating_add(wait))
     }
 
-    fn tick(&mut self, now: Instant) {
-        let interval = self.config.interval;
-        let jitter = self.config.jitter;
-        if self.queued_at.is_some() {
+    /// One interval shortened by up to `jitter`, at random.
+    fn jittered(&mut self) -> Nanos {
+        let draw = unit(splitmix64(&mut self.rng));
+        scale(
+            self.timing.interval,
+            1.0 - f64::from(self.timing.jitter) * draw,
+        )
+    }
+
+    fn tick(&mut self, now: Nanos) {
+        if self.queued_at != NEVER {
             // A probe is still waiting for the writer: do not queue another behind it.
-            self.next_tick = now + interval.mul_f64(1.0 - jitter * self.draw());
+            self.next_tick = now + self.jittered();
             return;
         }
-        let idle = interval.mul_f64(1.0 - jitter);
-        let idle_in = now.saturating_duration_since(self.last_data) >= idle;
-        let idle_out = now.saturating_duration_since(self.last_outbound) >= idle;
-        let stale_proof =
-            now.saturating_duration_since(self.last_proof) >= self.config.round_trip_deadline;
+        let idle = scale(self.timing.interval, 1.0 - f64::from(self.timing.jitter));
+        let idle_in = now.saturating_sub(self.last_data) >= idle;
+        let idle_out = now.saturating_sub(self.last_outbound) >= idle;
+        let stale_proof = now.saturating_sub(self.last_proof) >= self.timing.round_trip_deadline;
         if self.first_tick || idle_in || idle_out || stale_proof {
             self.first_tick = false;
             self.want_probe = true;
-            self.next_tick = now + interval.mul_f64(1.0 - jitter * self.draw());
+            self.next_tick = now + self.jittered();
         } else {
             // Busy link: come back when it could first have gone idle. Each candidate is
             // later than `now` because none of the conditions above held.
-            let data = self.last_data + interval.mul_f64(1.0 - jitter * self.draw());
-            let out = self.last_outbound + interval.mul_f64(1.0 - jitter * self.draw());
-            let proof = self.last_proof + self.config.round_trip_deadline;
+            let data = self.last_data + self.jittered();
+            let out = self.last_outbound + self.jittered();
+            let proof = self.last_proof + self.timing.round_trip_deadline;
             self.next_tick = data.min(out).min(proof);
         }
-    }
-
-    fn draw(&mut self) -> f64 {
-        unit(splitmix64(&mut self.rng))
     }
 
     fn is_in_flight(&self, nonce: u64) -> bool {
@@ -494,40 +576,21 @@ impl Keepalive {
     }
 
     fn has_unwritten(&self) -> bool {
-        self.slots_in_flight().iter().any(|s| s.written.is_none())
-    }
-
-    fn slots_in_flight(&self) -> SlotsInFlight {
-        let mut out = SlotsInFlight::default();
         let mut n = self.oldest;
-        while n != self.next_nonce && out.len < MAX_IN_FLIGHT {
-            out.slots[out.len] = self.slots[slot_index(n)];
-            out.len += 1;
+        while n != self.next_nonce {
+            if self.slots[slot_index(n)].written == NEVER {
+                return true;
+            }
             n = n.wrapping_add(1);
         }
-        out
+        false
     }
 }
 
-/// A copy of the in-flight slots, oldest first (no allocation).
-#[derive(Default)]
-struct SlotsInFlight {
-    slots: [Slot; MAX_IN_FLIGHT],
-    len: usize,
-}
-
-impl SlotsInFlight {
-    fn iter(&self) -> std::slice::Iter<'_, Slot> {
-        self.slots[..self.len].iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a SlotsInFlight {
-    type Item = &'a Slot;
-    type IntoIter = std::slice::Iter<'a, Slot>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
+/// `nanos * factor`, for factors in `[0, 1]`.
+fn scale(nanos: Nanos, factor: f64) -> Nanos {
+    // The product is at most `nanos`, so the conversion back cannot overflow.
+    (nanos as f64 * factor) as Nanos
 }
 
 fn in_flight(oldest: u64, next: u64) -> usize {
@@ -557,6 +620,7 @@ pub(crate) fn unit(bits: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::responder::ProbeRateLimit;
 
     const SEC: Duration = Duration::from_secs(1);
     const MS: Duration = Duration::from_millis(1);
@@ -660,7 +724,7 @@ mod tests {
         h.rtt = None;
         let last_pong = h.written.last().unwrap().1 + 50 * MS;
         let dead_at = h.run(h.now + 3600 * SEC).unwrap();
-        assert_eq!(h.k.dead(), Some(&CloseReason::HeartbeatTimeout));
+        assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
         let timeout = h.k.timeout();
         assert_eq!(timeout, 10 * SEC);
         // interval (20 s) + two pong timeouts (10 s each).
@@ -701,7 +765,7 @@ mod tests {
         // interval: the second miss is the second probe's deadline.
         assert_eq!(dead_at, h.written[1].1 + 40 * SEC);
         assert!(dead_at >= first + 40 * SEC && dead_at <= first + 80 * SEC);
-        assert_eq!(h.k.dead(), Some(&CloseReason::HeartbeatTimeout));
+        assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
 
         let mut strict = config();
         strict.verdict(Verdict::RoundTrip);
@@ -751,7 +815,7 @@ mod tests {
         for (nonce, _) in h.written.clone() {
             assert_eq!(h.k.on_pong(dead_at + SEC, nonce), PongOutcome::Ignored);
         }
-        assert_eq!(h.k.dead(), Some(&CloseReason::HeartbeatTimeout));
+        assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
         assert_eq!(h.k.poll_timeout(), None);
         assert_eq!(h.k.poll_probe(dead_at + SEC), None);
     }
@@ -888,7 +952,7 @@ mod tests {
         // ...until the write-stall limit, exactly.
         assert_eq!(k.poll_timeout(), Some(at + 30 * SEC));
         k.handle_timeout(at + 30 * SEC);
-        assert_eq!(k.dead(), Some(&CloseReason::WriteStalled));
+        assert_eq!(k.dead(), Some(CloseReason::WriteStalled));
     }
 
     #[test]
@@ -902,7 +966,7 @@ mod tests {
         assert_eq!(h.run(paused + 30 * SEC - MS), None);
         assert_eq!(h.k.misses(), 0);
         assert_eq!(h.run(paused + 30 * SEC), Some(paused + 30 * SEC));
-        assert_eq!(h.k.dead(), Some(&CloseReason::AppNotReading));
+        assert_eq!(h.k.dead(), Some(CloseReason::AppNotReading));
     }
 
     #[test]
@@ -976,10 +1040,11 @@ mod tests {
 
     #[test]
     fn per_connection_state_is_small() {
-        assert!(
-            std::mem::size_of::<Keepalive>() <= 464,
-            "{}",
-            std::mem::size_of::<Keepalive>()
-        );
+        // Pinned: times are nanosecond offsets from one epoch and the four probe slots
+        // are inline, so nothing is allocated per connection or per probe. Growing this
+        // should be a decision, not an accident.
+        let size = std::mem::size_of::<Keepalive>();
+        assert!(size <= 320, "Keepalive grew to {size} bytes");
+        assert!(std::mem::size_of::<ProbeRateLimit>() <= 40);
     }
 }

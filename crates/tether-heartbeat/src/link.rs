@@ -302,7 +302,7 @@ where
         let Some(core) = &self.core else {
             return;
         };
-        if let Some(reason) = core.dead().cloned() {
+        if let Some(reason) = core.dead() {
             tracing::warn!(%reason, misses = core.misses(), "peer declared dead, closing");
             self.ctx.shared.emit(Event::Dead(reason.clone()));
             self.begin_close(reason.clone(), End::Failed(Failure::Local(reason)));
