@@ -67,6 +67,37 @@ impl Default for KeepaliveConfig {
 }
 
 impl KeepaliveConfig {
+    /// A consistent configuration from a probe interval and an optional pong timeout, as a
+    /// command line gives them (`--heartbeat 5s [--heartbeat-timeout 2s]`).
+    ///
+    /// The pong timeout floor is `pong_timeout`, or the interval itself when `None`; the
+    /// ceiling is twice the floor but at least the default 30 s; the round-trip deadline
+    /// is twice the interval but at least the floor. Everything else keeps its default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether_heartbeat::KeepaliveConfig;
+    ///
+    /// for (interval, timeout) in [(5, None), (5, Some(2)), (120, None), (1, Some(60))] {
+    ///     let config = KeepaliveConfig::with_interval(
+    ///         Duration::from_secs(interval),
+    ///         timeout.map(Duration::from_secs),
+    ///     );
+    ///     assert!(config.validate().is_ok());
+    /// }
+    /// ```
+    pub fn with_interval(interval: Duration, pong_timeout: Option<Duration>) -> Self {
+        let defaults = KeepaliveConfig::default();
+        let floor = pong_timeout.unwrap_or(interval);
+        KeepaliveConfig {
+            interval,
+            pong_timeout: floor,
+            max_pong_timeout: floor.saturating_mul(2).max(defaults.max_pong_timeout),
+            round_trip_deadline: interval.saturating_mul(2).max(floor),
+            ..defaults
+        }
+    }
+
     /// Probe period, outbound. Default 20 s: below the 30-60 s idle timeouts of common
     /// proxies and NATs. A probe goes out when nothing but pongs arrived for about this
     /// long, or nothing was written for about this long.
@@ -191,6 +222,17 @@ mod tests {
     #[test]
     fn default_is_valid() {
         assert_eq!(field_of(&KeepaliveConfig::default()), None);
+    }
+
+    #[test]
+    fn with_interval_defaults_the_timeout_floor_to_the_interval() {
+        let config = KeepaliveConfig::with_interval(Duration::from_secs(5), None);
+        assert_eq!(config.pong_timeout, Duration::from_secs(5));
+        assert_eq!(config.interval, Duration::from_secs(5));
+        assert_eq!(config.round_trip_deadline, Duration::from_secs(10));
+        let config = KeepaliveConfig::with_interval(Duration::from_secs(100), None);
+        assert_eq!(config.max_pong_timeout, Duration::from_secs(200));
+        assert_eq!(field_of(&config), None);
     }
 
     #[test]
