@@ -227,6 +227,26 @@ impl<M: Send + 'static> Supervisor<M> {
     /// reconnects.
     ///
     /// Must be called within a tokio runtime.
+    ///
+    /// ```
+    /// use futures::{SinkExt, StreamExt};
+    /// use tether_heartbeat::{Supervisor, SupervisorConfig, TextProbe};
+    /// use tokio_util::codec::{Framed, LinesCodec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (server_io, client_io) = tokio::io::duplex(1024);
+    /// let mut config = SupervisorConfig::default();
+    /// config.keepalive(None); // answer probes, do not send any
+    /// let server_io = Framed::new(server_io, LinesCodec::new());
+    /// let _server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
+    ///
+    /// // A browser-like peer sends the agreed message; the answer comes at once.
+    /// let mut peer = Framed::new(client_io, LinesCodec::new());
+    /// peer.send("ping 42").await.unwrap();
+    /// assert_eq!(peer.next().await.unwrap().unwrap(), "pong 42");
+    /// # }
+    /// ```
     pub fn accept<T, E, P>(config: &SupervisorConfig, probe: P, transport: T) -> Result<Self, Error>
     where
         T: Transport<M, E>,

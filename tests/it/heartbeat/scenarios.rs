@@ -712,3 +712,17 @@ async fn reconnect_now_pause_and_resume() {
     assert!(Instant::now() - before <= SEC, "no backoff wait");
     assert_eq!(client.close().await, CloseReason::Local);
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_the_application_does_not_drain_are_dropped_and_counted() {
+    let script = Script::new(50 * MS);
+    let mut config = config(keepalive(5 * SEC, 2 * SEC));
+    config.event_capacity(1);
+    let (client, _events) = start(&config, vec![Ok(connected(&script))]);
+    tokio::time::sleep(60 * SEC).await;
+    // Connected fills the only slot; probes sent and acked since were dropped, and the
+    // heartbeat went on regardless.
+    assert!(client.events_dropped() >= 20, "{}", client.events_dropped());
+    assert_eq!(*client.state().borrow(), LinkState::Open(Health::Healthy));
+    assert!(script.probes.load(Ordering::SeqCst) >= 10);
+}
