@@ -1,1 +1,8 @@
 //! Integration and property tests for the heartbeat layer.
+
+mod fake;
+mod mass;
+mod property;
+mod scenarios;
+mod sim;
+mod sockets;

@@ -1,0 +1,1050 @@
+//! The sans-IO keepalive state machine of one connection.
+
+use std::time::{Duration, Instant};
+
+use crate::close::CloseReason;
+use crate::config::{KeepaliveConfig, Verdict, MAX_IN_FLIGHT};
+use crate::error::Error;
+use crate::rtt::RttStats;
+
+/// How the link looks to the keepalive while it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Probes are answered (or the link is busy).
+    Healthy,
+    /// A probe missed its deadline; an extra probe is out. More misses make it Dead.
+    Suspect,
+    /// This side stalled, so the peer is not judged until a fresh probe is answered.
+    LocalStall(StallCause),
+}
+
+/// What stalled on this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StallCause {
+    /// A timer fired later than the stall tolerance (the runtime was blocked).
+    TimerLate,
+    /// The application is not reading inbound messages, so pongs cannot be read either.
+    AppNotReading,
+}
+
+/// What a pong meant to the keepalive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PongOutcome {
+    /// It echoed a probe in flight, acknowledging it and every earlier one. `rtt` is the
+    /// sample it gave, `None` when the probe was written before a local stall (Karn:
+    /// such a round trip measures the stall, not the path).
+    Acked {
+        /// The probe's nonce.
+        nonce: u64,
+        /// The round-trip sample, if this pong gave one.
+        rtt: Option<Duration>,
+    },
+    /// Its nonce matches no probe in flight (unsolicited, duplicate, forged or from an
+    /// earlier connection): inbound activity, never round-trip proof.
+    Mismatched,
+    /// The link is already Dead: late pongs never resurrect it.
+    Ignored,
+}
+
+/// Sans-IO keepalive of one connection: decides when to probe and when the peer is dead.
+///
+/// # The rules, in order
+///
+/// 1. **When to probe.** The first probe goes out at a random phase within the first
+///    interval (no synchronised waves after a mass reconnect). Then, at each tick (every
+///    interval, shortened by up to `jitter`), a probe goes out if nothing but pongs arrived
+///    for about an interval, or nothing was written for about an interval (middleboxes
+///    see a frame), or the last round-trip proof is older than the round-trip deadline.
+///    A busy link is left alone otherwise. At most `max_in_flight` probes are out.
+/// 2. **The pong clock** of a probe starts when the driver reports it written
+///    ([`on_probe_written`](Self::on_probe_written)), not when it was queued.
+/// 3. **Two questions.** A probe is answered when a pong echoes its nonce (or a later
+///    one's: a pong acknowledges every earlier probe). With [`Verdict::Activity`], any
+///    other inbound frame after the probe was written saves it from its pong timeout, but
+///    not from the round-trip deadline, so a link that only works one way is still
+///    caught. Pongs with unknown nonces are activity, never round-trip proof.
+/// 4. **Timeout.** `smoothed + 4 variance` of the measured round trips (RFC 6298 §2),
+///    clamped to `[pong_timeout, max_pong_timeout]`.
+/// 5. **Verdict.** A probe past its deadline is a miss: the link turns Suspect and an
+///    extra probe goes out at once. `misses_to_dead` consecutive misses make it Dead;
+///    any acknowledged probe resets the count. Dead is final: late pongs are ignored.
+/// 6. **Local stalls are not the peer's fault.** If the timer fires later than
+///    `stall_tolerance` (the runtime was blocked), or while the application is not
+///    reading (so pongs cannot be read), probes written before are not judged and give no
+///    RTT sample; one fresh probe goes out and the verdict waits for it. A probe that
+///    waits for the writer (behind a large message) is not judged at all; a probe unwritten
+///    for `max_write_stall`, or reading paused for `max_read_stall`, ends the connection
+///    with its own reason.
+///
+/// Time is passed in; nothing here reads a clock, spawns, sleeps or draws randomness
+/// (the jitter comes from a seed given to [`new`](Self::new)). The driver calls:
+///
+/// * inputs: [`on_inbound`](Self::on_inbound) for every inbound frame that is not a pong
+///   (a cheap stamp, no timer reset), [`on_pong`](Self::on_pong) for a pong,
+///   [`on_outbound`](Self::on_outbound) when any frame was written,
+///   [`on_probe_written`](Self::on_probe_written) when a probe left for the transport,
+///   [`set_reading_paused`](Self::set_reading_paused) when the application stops or
+///   resumes reading;
+/// * timers: [`poll_timeout`](Self::poll_timeout) for the next deadline and
+///   [`handle_timeout`](Self::handle_timeout) when it is reached;
+/// * outputs: [`poll_probe`](Self::poll_probe) after every input or timeout, for the nonce
+///   of a probe to send now; [`health`](Self::health) and [`dead`](Self::dead).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use tether_heartbeat::{Health, Keepalive, KeepaliveConfig, PongOutcome};
+///
+/// let mut config = KeepaliveConfig::default();
+/// config.interval(Duration::from_secs(20)).pong_timeout(Duration::from_secs(5));
+/// let start = Instant::now();
+/// let mut keepalive = Keepalive::new(&config, start, 7).unwrap();
+///
+/// // The first probe goes out at a random phase within the first interval.
+/// let at = keepalive.poll_timeout().unwrap();
+/// assert!(at < start + Duration::from_secs(20));
+/// keepalive.handle_timeout(at);
+/// let nonce = keepalive.poll_probe(at).unwrap();
+/// keepalive.on_probe_written(at, nonce);
+///
+/// // The pong echoes the nonce 40 ms later.
+/// let outcome = keepalive.on_pong(at + Duration::from_millis(40), nonce);
+/// assert_eq!(outcome, PongOutcome::Acked { nonce, rtt: Some(Duration::from_millis(40)) });
+/// assert_eq!(keepalive.health(), Health::Healthy);
+///
+/// // The next probe is never answered: Suspect after the 5 s timeout, Dead after two.
+/// let at = keepalive.poll_timeout().unwrap();
+/// keepalive.handle_timeout(at);
+/// let nonce = keepalive.poll_probe(at).unwrap();
+/// keepalive.on_probe_written(at, nonce);
+/// keepalive.handle_timeout(at + Duration::from_secs(5));
+/// assert_eq!(keepalive.health(), Health::Suspect);
+/// let extra = keepalive.poll_probe(at + Duration::from_secs(5)).unwrap();
+/// keepalive.on_probe_written(at + Duration::from_secs(5), extra);
+/// keepalive.handle_timeout(at + Duration::from_secs(10));
+/// assert!(keepalive.dead().is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Keepalive {
+    /// Every time below is nanoseconds since this instant (half the size of an `Instant`).
+    epoch: Instant,
+    timing: Timing,
+    rng: u64,
+    rtt: RttStats,
+    slots: [Slot; MAX_IN_FLIGHT],
+    /// Nonces in `oldest..next_nonce` are in flight (written or still queued).
+    oldest: u64,
+    next_nonce: u64,
+    /// When the oldest probe handed out by `poll_probe` was queued, while one is unwritten.
+    queued_at: Nanos,
+    next_tick: Nanos,
+    last_data: Nanos,
+    last_inbound: Nanos,
+    last_outbound: Nanos,
+    last_proof: Nanos,
+    /// Probes written before this are not judged and give no RTT sample.
+    verdict_floor: Nanos,
+    reading_paused: Nanos,
+    misses: u8,
+    want_probe: bool,
+    first_tick: bool,
+    health: Health,
+    dead: Option<Death>,
+}
+
+/// Nanoseconds since the epoch; [`NEVER`] stands for "none".
+type Nanos = u64;
+const NEVER: Nanos = u64::MAX;
+
+/// The configuration, in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    interval: Nanos,
+    pong_timeout: Duration,
+    max_pong_timeout: Duration,
+    round_trip_deadline: Nanos,
+    stall_tolerance: Nanos,
+    max_write_stall: Nanos,
+    max_read_stall: Nanos,
+    jitter: f32,
+    misses_to_dead: u8,
+    max_in_flight: u8,
+    verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    written: Nanos,
+    judged: bool,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            written: NEVER,
+            judged: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Death {
+    HeartbeatTimeout,
+    WriteStalled,
+    AppNotReading,
+}
+
+impl From<Death> for CloseReason {
+    fn from(death: Death) -> Self {
+        match death {
+            Death::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
+            Death::WriteStalled => CloseReason::WriteStalled,
+            Death::AppNotReading => CloseReason::AppNotReading,
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> Nanos {
+    // 584 years of nanoseconds fit in a u64; anything longer is "never".
+    u64::try_from(duration.as_nanos()).unwrap_or(NEVER - 1)
+}
+
+impl Keepalive {
+    /// Starts the keepalive of a connection that opened at `now`. `seed` drives the jitter
+    /// and the nonce base (so pongs from an earlier connection do not match).
+    pub fn new(config: &KeepaliveConfig, now: Instant, seed: u64) -> Result<Self, Error> {
+        config.validate()?;
+        let mut rng = seed;
+        let nonce_base = splitmix64(&mut rng);
+        let phase = unit(splitmix64(&mut rng));
+        let timing = Timing {
+            interval: nanos(config.interval),
+            pong_timeout: config.pong_timeout,
+            max_pong_timeout: config.max_pong_timeout,
+            round_trip_deadline: nanos(config.round_trip_deadline),
+            stall_tolerance: nanos(config.stall_tolerance),
+            max_write_stall: nanos(config.max_write_stall),
+            max_read_stall: nanos(config.max_read_stall),
+            jitter: config.jitter as f32,
+            misses_to_dead: config.misses_to_dead,
+            max_in_flight: config.max_in_flight,
+            verdict: config.verdict,
+        };
+        Ok(Keepalive {
+            epoch: now,
+            timing,
+            rng,
+            rtt: RttStats::default(),
+            slots: [Slot::default(); MAX_IN_FLIGHT],
+            oldest: nonce_base,
+            next_nonce: nonce_base,
+            queued_at: NEVER,
+            next_tick: scale(timing.interval, phase),
+            last_data: 0,
+            last_inbound: 0,
+            last_outbound: 0,
+            last_proof: 0,
+            verdict_floor: 0,
+            reading_paused: NEVER,
+            misses: 0,
+            want_probe: false,
+            first_tick: true,
+            health: Health::Healthy,
+            dead: None,
+        })
+    }
+
+    // ----- getters -----------------------------------------------------------------
+
+    /// The link's health; meaningless once [`dead`](Self::dead) is `Some`.
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    /// `Some(reason)` once the verdict is in; it never goes back.
+    pub fn dead(&self) -> Option<CloseReason> {
+        self.dead.map(CloseReason::from)
+    }
+
+    /// Round-trip statistics so far.
+    pub fn rtt(&self) -> &RttStats {
+        &self.rtt
+    }
+
+    /// The pong timeout in force now (adaptive, within the configured floor and ceiling).
+    pub fn timeout(&self) -> Duration {
+        self.rtt
+            .timeout(self.timing.pong_timeout, self.timing.max_pong_timeout)
+    }
+
+    /// Consecutive misses so far.
+    pub fn misses(&self) -> u8 {
+        self.misses
+    }
+
+    /// Probes handed out and neither acknowledged nor abandoned.
+    pub fn in_flight(&self) -> usize {
+        in_flight(self.oldest, self.next_nonce)
+    }
+
+    // ----- inputs ------------------------------------------------------------------
+
+    /// An inbound frame that is not a pong arrived: "something is arriving". Only stamps
+    /// the time; deadlines are checked when the timer fires.
+    pub fn on_inbound(&mut self, now: Instant) {
+        let now = self.stamp(now);
+        self.last_inbound = now;
+        self.last_data = now;
+    }
+
+    /// A frame (data or probe) was written to the transport.
+    pub fn on_outbound(&mut self, now: Instant) {
+        self.last_outbound = self.stamp(now);
+    }
+
+    /// The probe `nonce` (and every earlier queued one) has been written to the transport:
+    /// its pong clock starts now, not when it was queued.
+    pub fn on_probe_written(&mut self, now: Instant, nonce: u64) {
+        if self.dead.is_some() || !self.is_in_flight(nonce) {
+            return;
+        }
+        let now = self.stamp(now);
+        let mut n = self.oldest;
+        while n != nonce.wrapping_add(1) {
+            let slot = &mut self.slots[slot_index(n)];
+            if slot.written == NEVER {
+                slot.written = now;
+            }
+            n = n.wrapping_add(1);
+        }
+        self.last_outbound = now;
+        self.queued_at = if self.has_unwritten() { now } else { NEVER };
+    }
+
+    /// A pong echoing `nonce` arrived.
+    ///
+    /// It acknowledges its probe and every earlier one. A nonce that matches no written
+    /// probe in flight is only inbound activity.
+    pub fn on_pong(&mut self, now: Instant, nonce: u64) -> PongOutcome {
+        if self.dead.is_some() {
+            return PongOutcome::Ignored;
+        }
+        let now = self.stamp(now);
+        self.last_inbound = now;
+        if !self.is_in_flight(nonce) {
+            return PongOutcome::Mismatched;
+        }
+        let written = self.slots[slot_index(nonce)].written;
+        if written == NEVER {
+            // The peer cannot answer a probe that was never written.
+            return PongOutcome::Mismatched;
+        }
+        let rtt = if written >= self.verdict_floor && self.reading_paused == NEVER {
+            let sample = Duration::from_nanos(now.saturating_sub(written));
+            self.rtt.sample(sample);
+            Some(sample)
+        } else {
+            None
+        };
+        let mut n = self.oldest;
+        while n != nonce.wrapping_add(1) {
+            self.slots[slot_index(n)] = Slot::default();
+            n = n.wrapping_add(1);
+        }
+        self.oldest = nonce.wrapping_add(1);
+        if !self.has_unwritten() {
+            self.queued_at = NEVER;
+        }
+        self.last_proof = now;
+        self.misses = 0;
+        if self.reading_paused == NEVER {
+            self.health = Health::Healthy;
+        }
+        PongOutcome::Acked { nonce, rtt }
+    }
+
+    /// The application stopped (`true`) or resumed (`false`) reading, so this side stopped
+    /// or resumed reading the transport. While paused no probe is judged; after resuming,
+    /// a fresh probe goes out before the peer is judged again.
+    pub fn set_reading_paused(&mut self, now: Instant, paused: bool) {
+        if self.dead.is_some() {
+            return;
+        }
+        let now = self.stamp(now);
+        match (paused, self.reading_paused != NEVER) {
+            (true, false) => {
+                self.reading_paused = now;
+                self.health = Health::LocalStall(StallCause::AppNotReading);
+            }
+            (false, true) => {
+                self.reading_paused = NEVER;
+                self.stall(now, StallCause::AppNotReading);
+            }
+            _ => {}
+        }
+    }
+
+    // ----- timers ------------------------------------------------------------------
+
+    /// The next instant [`handle_timeout`](Self::handle_timeout) must be called at, `None`
+    /// once dead.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_due()
+            .map(|due| self.epoch + Duration::from_nanos(due))
+    }
+
+    /// Processes every deadline reached by `now`: judges probes, decides whether to probe.
+    ///
+    /// A call later than the stall tolerance past [`poll_timeout`](Self::poll_timeout)
+    /// means this side was stalled: nothing is judged, a fresh probe is wanted instead.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(due) = self.next_due() else {
+            return;
+        };
+        let now = self.stamp(now);
+        if now < due {
+            return;
+        }
+        let reading = self.reading_paused == NEVER;
+        if reading && now > due.saturating_add(self.timing.stall_tolerance) {
+            self.stall(now, StallCause::TimerLate);
+        }
+        if !reading
+            && now
+                >= self
+                    .reading_paused
+                    .saturating_add(self.timing.max_read_stall)
+        {
+            self.die(Death::AppNotReading);
+            return;
+        }
+        if now >= self.queued_at.saturating_add(self.timing.max_write_stall) {
+            self.die(Death::WriteStalled);
+            return;
+        }
+        if reading && self.judge(now) {
+            return;
+        }
+        if now >= self.next_tick {
+            self.tick(now);
+        }
+    }
+
+    // ----- outputs -----------------------------------------------------------------
+
+    /// The nonce of a probe to send now, if one is wanted and a slot is free. The probe
+    /// counts as queued from `now` until [`on_probe_written`](Self::on_probe_written).
+    pub fn poll_probe(&mut self, now: Instant) -> Option<u64> {
+        if self.dead.is_some() || !self.want_probe {
+            return None;
+        }
+        if self.in_flight() >= usize::from(self.timing.max_in_flight) {
+            // Make room only by abandoning a probe that can no longer be judged: one
+            // already missed, or one written before a local stall.
+            let oldest = self.slots[slot_index(self.oldest)];
+            let written = oldest.written != NEVER;
+            if !(written && (oldest.judged || oldest.written < self.verdict_floor)) {
+                return None;
+            }
+            self.slots[slot_index(self.oldest)] = Slot::default();
+            self.oldest = self.oldest.wrapping_add(1);
+        }
+        let nonce = self.next_nonce;
+        self.next_nonce = nonce.wrapping_add(1);
+        self.slots[slot_index(nonce)] = Slot::default();
+        self.want_probe = false;
+        if self.queued_at == NEVER {
+            self.queued_at = self.stamp(now);
+        }
+        Some(nonce)
+    }
+
+    // ----- private -----------------------------------------------------------------
+
+    fn stamp(&self, now: Instant) -> Nanos {
+        nanos(now.saturating_duration_since(self.epoch))
+    }
+
+    fn next_due(&self) -> Option<Nanos> {
+        if self.dead.is_some() {
+            return None;
+        }
+        let mut at = self.next_tick;
+        if self.reading_paused != NEVER {
+            at = at.min(
+                self.reading_paused
+                    .saturating_add(self.timing.max_read_stall),
+            );
+        } else {
+            let mut n = self.oldest;
+            while n != self.next_nonce {
+                if let Some(deadline) = self.deadline_of(&self.slots[slot_index(n)]) {
+                    at = at.min(deadline);
+                }
+                n = n.wrapping_add(1);
+            }
+        }
+        Some(at.min(self.queued_at.saturating_add(self.timing.max_write_stall)))
+    }
+
+    fn stall(&mut self, now: Nanos, cause: StallCause) {
+        self.verdict_floor = now;
+        self.health = Health::LocalStall(cause);
+        self.want_probe = true;
+    }
+
+    fn die(&mut self, death: Death) {
+        self.dead = Some(death);
+        self.want_probe = false;
+    }
+
+    /// Judges every written, unjudged probe whose deadline passed; returns `true` if dead.
+    fn judge(&mut self, now: Nanos) -> bool {
+        let mut n = self.oldest;
+        while n != self.next_nonce {
+            let index = slot_index(n);
+            if let Some(deadline) = self.deadline_of(&self.slots[index]) {
+                if now >= deadline {
+                    self.slots[index].judged = true;
+                    self.misses = self.misses.saturating_add(1);
+                    if self.misses >= self.timing.misses_to_dead {
+                        self.die(Death::HeartbeatTimeout);
+                        return true;
+                    }
+                    self.health = Health::Suspect;
+                    self.want_probe = true;
+                }
+            }
+            n = n.wrapping_add(1);
+        }
+        false
+    }
+
+    /// The deadline of a written, unjudged probe that counts for the verdict.
+    fn deadline_of(&self, slot: &Slot) -> Option<Nanos> {
+        if slot.written == NEVER || slot.judged || slot.written < self.verdict_floor {
+            return None;
+        }
+        let timeout = nanos(self.timeout());
+        let saved_by_activity =
+            self.timing.verdict == Verdict::Activity && self.last_inbound > slot.written;
+        let wait = if saved_by_activity {
+            timeout.max(self.timing.round_trip_deadline)
+        } else {
+            timeout
+        };
+        Some(slot.written.saturating_add(wait))
+    }
+
+    /// One interval shortened by up to `jitter`, at random.
+    fn jittered(&mut self) -> Nanos {
+        let draw = unit(splitmix64(&mut self.rng));
+        scale(
+            self.timing.interval,
+            1.0 - f64::from(self.timing.jitter) * draw,
+        )
+    }
+
+    fn tick(&mut self, now: Nanos) {
+        if self.queued_at != NEVER {
+            // A probe is still waiting for the writer: do not queue another behind it.
+            self.next_tick = now + self.jittered();
+            return;
+        }
+        let idle = scale(self.timing.interval, 1.0 - f64::from(self.timing.jitter));
+        let idle_in = now.saturating_sub(self.last_data) >= idle;
+        let idle_out = now.saturating_sub(self.last_outbound) >= idle;
+        let stale_proof = now.saturating_sub(self.last_proof) >= self.timing.round_trip_deadline;
+        if self.first_tick || idle_in || idle_out || stale_proof {
+            self.first_tick = false;
+            self.want_probe = true;
+            self.next_tick = now + self.jittered();
+        } else {
+            // Busy link: come back when it could first have gone idle. Each candidate is
+            // later than `now` because none of the conditions above held.
+            let data = self.last_data + self.jittered();
+            let out = self.last_outbound + self.jittered();
+            let proof = self.last_proof + self.timing.round_trip_deadline;
+            self.next_tick = data.min(out).min(proof);
+        }
+    }
+
+    fn is_in_flight(&self, nonce: u64) -> bool {
+        nonce.wrapping_sub(self.oldest) < self.next_nonce.wrapping_sub(self.oldest)
+    }
+
+    fn has_unwritten(&self) -> bool {
+        let mut n = self.oldest;
+        while n != self.next_nonce {
+            if self.slots[slot_index(n)].written == NEVER {
+                return true;
+            }
+            n = n.wrapping_add(1);
+        }
+        false
+    }
+}
+
+/// `nanos * factor`, for factors in `[0, 1]`.
+fn scale(nanos: Nanos, factor: f64) -> Nanos {
+    // The product is at most `nanos`, so the conversion back cannot overflow.
+    (nanos as f64 * factor) as Nanos
+}
+
+fn in_flight(oldest: u64, next: u64) -> usize {
+    // At most MAX_IN_FLIGHT by construction, so the conversion cannot saturate.
+    usize::try_from(next.wrapping_sub(oldest)).unwrap_or(usize::MAX)
+}
+
+fn slot_index(nonce: u64) -> usize {
+    // The remainder is below MAX_IN_FLIGHT, so it always fits.
+    (nonce % MAX_IN_FLIGHT as u64) as usize
+}
+
+/// SplitMix64 step: a small, seedable generator for jitter (not for anything secret).
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Maps 64 random bits to `[0, 1)`.
+pub(crate) fn unit(bits: u64) -> f64 {
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::responder::ProbeRateLimit;
+
+    const SEC: Duration = Duration::from_secs(1);
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Drives one keepalive against a scripted peer on a virtual clock.
+    struct Harness {
+        k: Keepalive,
+        now: Instant,
+        /// Every probe written: (nonce, when).
+        written: Vec<(u64, Instant)>,
+        /// Pongs in flight to us: (arrival, nonce).
+        pongs: Vec<(Instant, u64)>,
+        /// Round trip of the peer's answers; `None` = the peer does not answer.
+        rtt: Option<Duration>,
+        /// Inbound data every this often, if set.
+        data_every: Option<Duration>,
+        next_data: Instant,
+    }
+
+    impl Harness {
+        fn new(config: &KeepaliveConfig) -> Self {
+            let now = Instant::now();
+            Harness {
+                k: Keepalive::new(config, now, 1).unwrap(),
+                now,
+                written: Vec::new(),
+                pongs: Vec::new(),
+                rtt: Some(50 * MS),
+                data_every: None,
+                next_data: now,
+            }
+        }
+
+        fn flush_probes(&mut self) {
+            while let Some(nonce) = self.k.poll_probe(self.now) {
+                self.k.on_probe_written(self.now, nonce);
+                self.written.push((nonce, self.now));
+                if let Some(rtt) = self.rtt {
+                    self.pongs.push((self.now + rtt, nonce));
+                }
+            }
+        }
+
+        /// Runs until `until` or death; returns the time of death.
+        fn run(&mut self, until: Instant) -> Option<Instant> {
+            loop {
+                if self.k.dead().is_some() {
+                    return Some(self.now);
+                }
+                let timer = self.k.poll_timeout().unwrap();
+                let pong = self.pongs.iter().map(|p| p.0).min();
+                let data = self.data_every.map(|_| self.next_data);
+                let next = [Some(timer), pong, data]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap();
+                if next > until {
+                    self.now = until;
+                    return None;
+                }
+                self.now = next;
+                if pong == Some(next) {
+                    let i = self.pongs.iter().position(|p| p.0 == next).unwrap();
+                    let (_, nonce) = self.pongs.remove(i);
+                    self.k.on_pong(next, nonce);
+                } else if data == Some(next) {
+                    self.k.on_inbound(next);
+                    self.next_data = next + self.data_every.unwrap();
+                } else {
+                    self.k.handle_timeout(next);
+                }
+                self.flush_probes();
+            }
+        }
+    }
+
+    fn config() -> KeepaliveConfig {
+        KeepaliveConfig::default()
+    }
+
+    #[test]
+    fn healthy_peer_for_a_virtual_day_never_dies() {
+        let mut h = Harness::new(&config());
+        let day = h.now + 86_400 * SEC;
+        assert_eq!(h.run(day), None);
+        assert_eq!(h.k.health(), Health::Healthy);
+        // One probe per interval shortened by up to 10 %: between 4320 and 4800 a day.
+        assert!(
+            (4320..=4800).contains(&h.written.len()),
+            "{}",
+            h.written.len()
+        );
+        assert_eq!(h.k.rtt().smoothed(), Some(50 * MS));
+    }
+
+    #[test]
+    fn silent_peer_is_dead_within_interval_plus_timeouts_and_never_before_the_timeout() {
+        let mut h = Harness::new(&config());
+        assert_eq!(h.run(h.now + 100 * SEC), None);
+        h.rtt = None;
+        let last_pong = h.written.last().unwrap().1 + 50 * MS;
+        let dead_at = h.run(h.now + 3600 * SEC).unwrap();
+        assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
+        let timeout = h.k.timeout();
+        assert_eq!(timeout, 10 * SEC);
+        // interval (20 s) + two pong timeouts (10 s each).
+        assert!(dead_at - last_pong <= 40 * SEC, "{:?}", dead_at - last_pong);
+        // Two misses, each a whole timeout after its probe was written.
+        let unanswered: Vec<_> = h.written.iter().filter(|w| w.1 > last_pong).collect();
+        assert!(unanswered.len() >= 2);
+        assert_eq!(unanswered[1].1, unanswered[0].1 + timeout);
+        assert_eq!(dead_at, unanswered[1].1 + timeout);
+    }
+
+    #[test]
+    fn first_miss_exactly_at_the_timeout_not_one_tick_before() {
+        let mut h = Harness::new(&config());
+        h.rtt = None;
+        let first = h.k.poll_timeout().unwrap();
+        h.run(first);
+        let (_, written) = h.written[0];
+        h.run(written + 10 * SEC - Duration::from_nanos(1));
+        assert_eq!(h.k.health(), Health::Healthy);
+        h.run(written + 10 * SEC);
+        assert_eq!(h.k.health(), Health::Suspect);
+        assert_eq!(h.k.misses(), 1);
+        // The extra probe went out at once.
+        assert_eq!(h.written.len(), 2);
+        assert_eq!(h.written[1].1, written + 10 * SEC);
+    }
+
+    #[test]
+    fn peer_streaming_data_without_pongs_dies_by_the_round_trip_deadline() {
+        let mut h = Harness::new(&config());
+        h.rtt = None;
+        h.data_every = Some(SEC);
+        let dead_at = h.run(h.now + 3600 * SEC).unwrap();
+        let first = h.written[0].1;
+        // Activity saves each probe from its 10 s timeout, but not from the 40 s
+        // round-trip deadline. The outbound side is idle, so a probe goes out every
+        // interval: the second miss is the second probe's deadline.
+        assert_eq!(dead_at, h.written[1].1 + 40 * SEC);
+        assert!(dead_at >= first + 40 * SEC && dead_at <= first + 80 * SEC);
+        assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
+
+        let mut strict = config();
+        strict.verdict(Verdict::RoundTrip);
+        let mut h = Harness::new(&strict);
+        h.rtt = None;
+        h.data_every = Some(SEC);
+        let dead_at = h.run(h.now + 3600 * SEC).unwrap();
+        assert_eq!(dead_at, h.written[0].1 + 20 * SEC);
+    }
+
+    #[test]
+    fn mismatched_and_unsolicited_pongs_never_count_as_round_trip_proof() {
+        let mut strict = config();
+        strict.verdict(Verdict::RoundTrip);
+        let mut h = Harness::new(&strict);
+        h.rtt = None;
+        let first = h.k.poll_timeout().unwrap();
+        h.run(first);
+        let (nonce, written) = h.written[0];
+        // A nonce never sent, one far ahead, and one from before this connection.
+        for (i, bogus) in [nonce + 1, nonce + 1000, nonce.wrapping_sub(1)]
+            .iter()
+            .enumerate()
+        {
+            let at = written + SEC * (i as u32 + 1);
+            assert_eq!(h.k.on_pong(at, *bogus), PongOutcome::Mismatched);
+        }
+        let dead_at = h.run(written + 3600 * SEC).unwrap();
+        assert_eq!(dead_at, written + 20 * SEC);
+    }
+
+    #[test]
+    fn pong_for_a_queued_but_unwritten_probe_is_mismatched() {
+        let mut k = Keepalive::new(&config(), Instant::now(), 3).unwrap();
+        let at = k.poll_timeout().unwrap();
+        k.handle_timeout(at);
+        let nonce = k.poll_probe(at).unwrap();
+        assert_eq!(k.on_pong(at + MS, nonce), PongOutcome::Mismatched);
+        assert_eq!(k.in_flight(), 1);
+    }
+
+    #[test]
+    fn late_pong_after_death_never_resurrects() {
+        let mut h = Harness::new(&config());
+        h.rtt = None;
+        let dead_at = h.run(h.now + 3600 * SEC).unwrap();
+        for (nonce, _) in h.written.clone() {
+            assert_eq!(h.k.on_pong(dead_at + SEC, nonce), PongOutcome::Ignored);
+        }
+        assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
+        assert_eq!(h.k.poll_timeout(), None);
+        assert_eq!(h.k.poll_probe(dead_at + SEC), None);
+    }
+
+    #[test]
+    fn late_pong_before_death_recovers_and_is_sampled() {
+        let mut h = Harness::new(&config());
+        h.rtt = Some(12 * SEC);
+        let first = h.k.poll_timeout().unwrap();
+        h.run(first + 10 * SEC);
+        assert_eq!(h.k.health(), Health::Suspect);
+        h.run(first + 12 * SEC);
+        assert_eq!(h.k.health(), Health::Healthy);
+        assert_eq!(h.k.rtt().last(), Some(12 * SEC));
+        // 12 s + 4 * 6 s = 36 s, capped at the 30 s ceiling.
+        assert_eq!(h.k.timeout(), 30 * SEC);
+    }
+
+    #[test]
+    fn a_pong_acknowledges_its_probe_and_all_earlier_ones() {
+        let mut cfg = config();
+        cfg.max_in_flight(3);
+        let t0 = Instant::now();
+        let mut k = Keepalive::new(&cfg, t0, 5).unwrap();
+        let mut nonces = Vec::new();
+        for i in 0..3 {
+            k.want_probe = true;
+            let at = t0 + SEC * i;
+            let nonce = k.poll_probe(at).unwrap();
+            k.on_probe_written(at, nonce);
+            nonces.push(nonce);
+        }
+        k.want_probe = true;
+        assert_eq!(k.poll_probe(t0 + 3 * SEC), None, "at most 3 in flight");
+        assert_eq!(k.in_flight(), 3);
+        let outcome = k.on_pong(t0 + 4 * SEC, nonces[1]);
+        assert_eq!(
+            outcome,
+            PongOutcome::Acked {
+                nonce: nonces[1],
+                rtt: Some(3 * SEC)
+            }
+        );
+        assert_eq!(k.in_flight(), 1);
+        assert_eq!(k.on_pong(t0 + 4 * SEC, nonces[0]), PongOutcome::Mismatched);
+    }
+
+    #[test]
+    fn adaptive_timeout_follows_a_growing_rtt_without_false_deaths() {
+        let mut cfg = config();
+        cfg.interval(5 * SEC)
+            .pong_timeout(SEC)
+            .max_pong_timeout(30 * SEC)
+            .round_trip_deadline(30 * SEC);
+        let mut h = Harness::new(&cfg);
+        let mut timeouts = Vec::new();
+        for step in 1..=40u32 {
+            // RTT grows by 100 ms per minute, up to 4 s.
+            h.rtt = Some(100 * MS * step);
+            assert_eq!(h.run(h.now + 60 * SEC), None, "died at rtt {:?}", h.rtt);
+            timeouts.push(h.k.timeout());
+        }
+        assert_eq!(timeouts[0], SEC);
+        assert!(timeouts.windows(2).all(|w| w[1] >= w[0]));
+        assert!(timeouts[39] > 4 * SEC, "{:?}", timeouts[39]);
+        assert_eq!(h.k.rtt().min(), Some(100 * MS));
+    }
+
+    #[test]
+    fn late_timer_is_a_local_stall_no_death_and_one_fresh_probe() {
+        let mut cfg = config();
+        cfg.max_in_flight(1);
+        let mut k = Keepalive::new(&cfg, Instant::now(), 9).unwrap();
+        let at = k.poll_timeout().unwrap();
+        k.handle_timeout(at);
+        let old = k.poll_probe(at).unwrap();
+        k.on_probe_written(at, old);
+        // The runtime was blocked for three timeouts; the pong sits unread meanwhile.
+        let woke = at + 30 * SEC;
+        k.handle_timeout(woke);
+        assert_eq!(k.health(), Health::LocalStall(StallCause::TimerLate));
+        assert_eq!(k.dead(), None);
+        assert_eq!(k.misses(), 0);
+        let fresh = k.poll_probe(woke).expect("a fresh probe first");
+        assert_eq!(k.poll_probe(woke), None, "no burst after a stall");
+        k.on_probe_written(woke, fresh);
+        // The queued pong of the old probe was abandoned to make room: mismatched.
+        assert_eq!(k.on_pong(woke, old), PongOutcome::Mismatched);
+        assert_eq!(
+            k.on_pong(woke + 40 * MS, fresh),
+            PongOutcome::Acked {
+                nonce: fresh,
+                rtt: Some(40 * MS)
+            }
+        );
+        assert_eq!(k.health(), Health::Healthy);
+    }
+
+    #[test]
+    fn queued_pong_after_stall_acks_without_an_rtt_sample() {
+        let mut k = Keepalive::new(&config(), Instant::now(), 9).unwrap();
+        let at = k.poll_timeout().unwrap();
+        k.handle_timeout(at);
+        let old = k.poll_probe(at).unwrap();
+        k.on_probe_written(at, old);
+        let woke = at + 30 * SEC;
+        k.handle_timeout(woke);
+        assert_eq!(
+            k.on_pong(woke, old),
+            PongOutcome::Acked {
+                nonce: old,
+                rtt: None
+            }
+        );
+        assert_eq!(k.rtt().last(), None);
+        assert_eq!(k.health(), Health::Healthy);
+    }
+
+    #[test]
+    fn probe_waiting_for_the_writer_is_not_judged_until_the_write_stall_limit() {
+        let mut k = Keepalive::new(&config(), Instant::now(), 2).unwrap();
+        let at = k.poll_timeout().unwrap();
+        k.handle_timeout(at);
+        assert!(k.poll_probe(at).is_some());
+        // Never written: its pong clock never starts, so no miss...
+        let mut now = at;
+        while now < at + 30 * SEC - MS {
+            now = k.poll_timeout().unwrap().min(at + 30 * SEC - MS);
+            k.handle_timeout(now);
+            assert_eq!(k.poll_probe(now), None, "no probe queued behind it");
+        }
+        assert_eq!(k.dead(), None);
+        assert_eq!(k.health(), Health::Healthy);
+        // ...until the write-stall limit, exactly.
+        assert_eq!(k.poll_timeout(), Some(at + 30 * SEC));
+        k.handle_timeout(at + 30 * SEC);
+        assert_eq!(k.dead(), Some(CloseReason::WriteStalled));
+    }
+
+    #[test]
+    fn app_not_reading_is_no_heartbeat_death_but_closes_at_its_own_limit() {
+        let mut h = Harness::new(&config());
+        h.run(h.now + 60 * SEC);
+        h.rtt = None;
+        let paused = h.now;
+        h.k.set_reading_paused(paused, true);
+        assert_eq!(h.k.health(), Health::LocalStall(StallCause::AppNotReading));
+        assert_eq!(h.run(paused + 30 * SEC - MS), None);
+        assert_eq!(h.k.misses(), 0);
+        assert_eq!(h.run(paused + 30 * SEC), Some(paused + 30 * SEC));
+        assert_eq!(h.k.dead(), Some(CloseReason::AppNotReading));
+    }
+
+    #[test]
+    fn resumed_reading_sends_a_fresh_probe_before_judging() {
+        let mut h = Harness::new(&config());
+        h.run(h.now + 60 * SEC);
+        let paused = h.now;
+        h.k.set_reading_paused(paused, true);
+        h.run(paused + 20 * SEC);
+        let before = h.written.len();
+        h.k.set_reading_paused(paused + 20 * SEC, false);
+        h.flush_probes();
+        assert_eq!(h.written.len(), before + 1);
+        h.run(paused + 21 * SEC);
+        assert_eq!(h.k.health(), Health::Healthy);
+    }
+
+    #[test]
+    fn never_more_probes_in_flight_than_allowed() {
+        let mut cfg = config();
+        cfg.max_in_flight(1).misses_to_dead(4);
+        let mut h = Harness::new(&cfg);
+        h.rtt = None;
+        let dead_at = h.run(h.now + 3600 * SEC).unwrap();
+        assert_eq!(h.written.len(), 4);
+        assert!(h.k.in_flight() <= 1);
+        assert_eq!(dead_at, h.written[0].1 + 40 * SEC);
+    }
+
+    #[test]
+    fn busy_link_probes_only_to_prove_the_round_trip() {
+        let mut h = Harness::new(&config());
+        h.data_every = Some(SEC);
+        let start = h.now;
+        let mut now = start;
+        // The application writes every second too.
+        while now < start + 1000 * SEC {
+            now += SEC;
+            h.run(now);
+            h.k.on_outbound(now);
+        }
+        // One probe per 40 s round-trip deadline (plus the first), not one per 20 s.
+        assert!((25..=27).contains(&h.written.len()), "{}", h.written.len());
+    }
+
+    #[test]
+    fn inbound_busy_outbound_idle_still_writes_once_per_interval() {
+        let mut h = Harness::new(&config());
+        h.data_every = Some(SEC);
+        h.run(h.now + 1000 * SEC);
+        assert!((50..=56).contains(&h.written.len()), "{}", h.written.len());
+        let gaps = h.written.windows(2).map(|w| w[1].1 - w[0].1);
+        assert!(gaps.into_iter().all(|g| g <= 20 * SEC));
+    }
+
+    #[test]
+    fn first_probe_phase_is_spread_over_the_interval() {
+        let t0 = Instant::now();
+        let mut buckets = [0u32; 10];
+        for seed in 0..1000 {
+            let k = Keepalive::new(&config(), t0, seed).unwrap();
+            let phase = k.poll_timeout().unwrap() - t0;
+            assert!(phase < 20 * SEC);
+            buckets[(phase.as_secs() / 2) as usize] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&b| (60..=140).contains(&b)),
+            "{buckets:?}"
+        );
+    }
+
+    #[test]
+    fn per_connection_state_is_small() {
+        // Pinned: times are nanosecond offsets from one epoch and the four probe slots
+        // are inline, so nothing is allocated per connection or per probe. Growing this
+        // should be a decision, not an accident.
+        let size = std::mem::size_of::<Keepalive>();
+        assert!(size <= 320, "Keepalive grew to {size} bytes");
+        assert!(std::mem::size_of::<ProbeRateLimit>() <= 40);
+    }
+}

@@ -1,0 +1,586 @@
+//! The supervisor: a spawned task that owns the transport, and the handle the application
+//! keeps (send, receive, watch the state, take the events, steer reconnection).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::PollSender;
+
+use crate::backoff::{Backoff, ReconnectConfig};
+use crate::close::{CloseReason, Failure};
+use crate::config::KeepaliveConfig;
+use crate::error::Error;
+use crate::keepalive::splitmix64;
+use crate::link::{run_link, Command, Ctx, End, Shared};
+use crate::outbox::{Outbox, OutboxConfig};
+use crate::probe::Probe;
+use crate::responder::ResponderConfig;
+use crate::retry::{Decision, DefaultRetryPolicy, RetryPolicy};
+use crate::state::{Event, LinkState};
+use crate::transport::Transport;
+
+/// Commands in flight from the handle to the task; `Wake`s beyond it are redundant.
+const COMMAND_CAPACITY: usize = 16;
+
+/// Everything a supervisor is configured with.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_heartbeat::{KeepaliveConfig, SupervisorConfig};
+///
+/// let mut keepalive = KeepaliveConfig::default();
+/// keepalive.interval(Duration::from_secs(5));
+/// let mut config = SupervisorConfig::default();
+/// config.keepalive(Some(keepalive)).inbound_capacity(16).seed(Some(1));
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorConfig {
+    keepalive: Option<KeepaliveConfig>,
+    reconnect: ReconnectConfig,
+    outbox: OutboxConfig,
+    responder: ResponderConfig,
+    close_grace: Duration,
+    inbound_capacity: usize,
+    event_capacity: usize,
+    seed: Option<u64>,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            keepalive: Some(KeepaliveConfig::default()),
+            reconnect: ReconnectConfig::default(),
+            outbox: OutboxConfig::default(),
+            responder: ResponderConfig::default(),
+            close_grace: Duration::from_secs(1),
+            inbound_capacity: 256,
+            event_capacity: 64,
+            seed: None,
+        }
+    }
+}
+
+impl SupervisorConfig {
+    /// Keepalive probing of the peer. Default on, with [`KeepaliveConfig::default`];
+    /// `None` only answers the peer's probes (a server that leaves probing to clients).
+    pub fn keepalive(&mut self, keepalive: Option<KeepaliveConfig>) -> &mut Self {
+        self.keepalive = keepalive;
+        self
+    }
+
+    /// Reconnection of a client supervisor. Default [`ReconnectConfig::default`].
+    pub fn reconnect(&mut self, reconnect: ReconnectConfig) -> &mut Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// Bounds of the outbox, which holds outbound messages until the transport takes
+    /// them. Default [`OutboxConfig::default`].
+    pub fn outbox(&mut self, outbox: OutboxConfig) -> &mut Self {
+        self.outbox = outbox;
+        self
+    }
+
+    /// Limits on the peer's probes. Default [`ResponderConfig::default`].
+    pub fn responder(&mut self, responder: ResponderConfig) -> &mut Self {
+        self.responder = responder;
+        self
+    }
+
+    /// How long a closing connection may take to flush its close message and see the
+    /// peer's end before the transport is dropped. Default 1 s (short: after a heartbeat
+    /// death the peer is presumed gone).
+    pub fn close_grace(&mut self, grace: Duration) -> &mut Self {
+        self.close_grace = grace;
+        self
+    }
+
+    /// Inbound messages buffered for the application; when full, reading from the
+    /// transport pauses (backpressure). Default 256; at least 1.
+    pub fn inbound_capacity(&mut self, capacity: usize) -> &mut Self {
+        self.inbound_capacity = capacity;
+        self
+    }
+
+    /// Events buffered for the application; when full, new events are dropped and
+    /// counted. Default 64; at least 1.
+    pub fn event_capacity(&mut self, capacity: usize) -> &mut Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Seed of the jitter and nonce generator. Default `None`: drawn from the OS.
+    /// Fix it for reproducible tests.
+    pub fn seed(&mut self, seed: Option<u64>) -> &mut Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks every part.
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(keepalive) = &self.keepalive {
+            keepalive.validate()?;
+        }
+        self.reconnect.validate()?;
+        self.outbox.validate()?;
+        self.responder.validate()?;
+        if self.inbound_capacity == 0 {
+            return Err(Error::InvalidConfig {
+                field: "inbound_capacity",
+                problem: "must be at least 1",
+            });
+        }
+        if self.event_capacity == 0 {
+            return Err(Error::InvalidConfig {
+                field: "event_capacity",
+                problem: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The application's handle on a supervised connection.
+///
+/// Dropping it stops the supervisor task at once: the transport is dropped and no task
+/// or timer is left behind. [`close`](Self::close) closes gracefully instead.
+///
+/// See the crate documentation for a client and a server talking through supervisors.
+pub struct Supervisor<M> {
+    shared: Arc<Shared<M>>,
+    commands: mpsc::Sender<Command>,
+    inbound: mpsc::Receiver<M>,
+    events: Option<mpsc::Receiver<Event>>,
+    state: watch::Receiver<LinkState>,
+    len: fn(&M) -> usize,
+    reconnects: bool,
+    task: Option<JoinHandle<()>>,
+}
+
+impl<M> std::fmt::Debug for Supervisor<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("state", &*self.state.borrow())
+            .field("reconnects", &self.reconnects)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Send + 'static> Supervisor<M> {
+    /// Spawns a reconnecting client: `connect` opens a transport (it maps its own errors
+    /// to a [`Failure`] that says whether to retry), the default retry policy decides,
+    /// and the outbox is flushed as soon as a connection is open.
+    ///
+    /// Must be called within a tokio runtime.
+    pub fn connect<T, E, P, C, CFut>(
+        config: &SupervisorConfig,
+        probe: P,
+        connect: C,
+    ) -> Result<Self, Error>
+    where
+        T: Transport<M, E>,
+        E: std::error::Error + Send + 'static,
+        P: Probe<M>,
+        C: FnMut() -> CFut + Send + 'static,
+        CFut: Future<Output = Result<T, Failure>> + Send + 'static,
+    {
+        let policy = DefaultRetryPolicy::new(config.reconnect.restart_floor);
+        Self::connect_with(config, probe, connect, |t| async move { Ok(t) }, policy)
+    }
+
+    /// Like [`connect`](Self::connect), with an `on_connected` hook and a retry policy.
+    ///
+    /// The hook gets each new transport before anything from the outbox is written
+    /// (to authenticate or resubscribe) and hands it back; an error from it counts as a
+    /// failed attempt.
+    pub fn connect_with<T, E, P, C, CFut, H, HFut, R>(
+        config: &SupervisorConfig,
+        probe: P,
+        connect: C,
+        on_connected: H,
+        policy: R,
+    ) -> Result<Self, Error>
+    where
+        T: Transport<M, E>,
+        E: std::error::Error + Send + 'static,
+        P: Probe<M>,
+        C: FnMut() -> CFut + Send + 'static,
+        CFut: Future<Output = Result<T, Failure>> + Send + 'static,
+        H: FnMut(T) -> HFut + Send + 'static,
+        HFut: Future<Output = Result<T, Failure>> + Send + 'static,
+        R: RetryPolicy,
+    {
+        let (handle, ctx) = Self::parts(config, probe, true)?;
+        let reconnect = config.reconnect;
+        let task = tokio::spawn(run_client(ctx, reconnect, connect, on_connected, policy));
+        Ok(handle.with_task(task))
+    }
+
+    /// Spawns a supervisor for one accepted transport (the server side): it answers the
+    /// peer's probes at once, strikes peers that probe too often, probes the peer if the
+    /// keepalive is on, and closes the connection when the peer is dead. It never
+    /// reconnects.
+    ///
+    /// Must be called within a tokio runtime.
+    ///
+    /// ```
+    /// use futures::{SinkExt, StreamExt};
+    /// use tether_heartbeat::{Supervisor, SupervisorConfig, TextProbe};
+    /// use tokio_util::codec::{Framed, LinesCodec};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (server_io, client_io) = tokio::io::duplex(1024);
+    /// let mut config = SupervisorConfig::default();
+    /// config.keepalive(None); // answer probes, do not send any
+    /// let server_io = Framed::new(server_io, LinesCodec::new());
+    /// let _server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
+    ///
+    /// // A browser-like peer sends the agreed message; the answer comes at once.
+    /// let mut peer = Framed::new(client_io, LinesCodec::new());
+    /// peer.send("ping 42").await.unwrap();
+    /// assert_eq!(peer.next().await.unwrap().unwrap(), "pong 42");
+    /// # }
+    /// ```
+    pub fn accept<T, E, P>(config: &SupervisorConfig, probe: P, transport: T) -> Result<Self, Error>
+    where
+        T: Transport<M, E>,
+        E: std::error::Error + Send + 'static,
+        P: Probe<M>,
+    {
+        let (handle, ctx) = Self::parts(config, probe, false)?;
+        let task = tokio::spawn(run_accepted(ctx, transport));
+        Ok(handle.with_task(task))
+    }
+
+    fn parts<P: Probe<M>>(
+        config: &SupervisorConfig,
+        probe: P,
+        reconnects: bool,
+    ) -> Result<(Self, Ctx<M, P>), Error> {
+        config.validate()?;
+        let mut rng = config.seed.unwrap_or_else(rand::random);
+        let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_capacity);
+        let (event_tx, event_rx) = mpsc::channel(config.event_capacity);
+        let initial = if reconnects {
+            LinkState::Connecting { attempt: 0 }
+        } else {
+            LinkState::Open(crate::keepalive::Health::Healthy)
+        };
+        let (state_tx, state_rx) = watch::channel(initial);
+        let shared = Arc::new(Shared::new(Outbox::new(&config.outbox), event_tx, state_tx));
+        let ctx = Ctx {
+            probe,
+            shared: Arc::clone(&shared),
+            commands: command_rx,
+            inbound: PollSender::new(inbound_tx),
+            keepalive: config.keepalive,
+            responder: config.responder,
+            close_grace: config.close_grace,
+            rng: splitmix64(&mut rng),
+        };
+        let handle = Supervisor {
+            shared,
+            commands: command_tx,
+            inbound: inbound_rx,
+            events: Some(event_rx),
+            state: state_rx,
+            len: P::len,
+            reconnects,
+            task: None,
+        };
+        Ok((handle, ctx))
+    }
+
+    fn with_task(mut self, task: JoinHandle<()>) -> Self {
+        self.task = Some(task);
+        self
+    }
+
+    /// Accepts `message` into the outbox; it is written as soon as the link can take it,
+    /// after every message accepted before it.
+    ///
+    /// A full outbox refuses it with [`Error::OutboxFull`] (or, with
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest), drops the oldest messages
+    /// and reports them in an [`Event::OutboxOverflow`]). After the supervisor stopped,
+    /// [`Error::Closed`].
+    pub fn send(&self, message: M) -> Result<(), Error> {
+        if let LinkState::Closed(reason) = &*self.state.borrow() {
+            return Err(Error::Closed {
+                reason: reason.clone(),
+            });
+        }
+        let len = (self.len)(&message);
+        let pushed = self
+            .shared
+            .outbox()
+            .push(Instant::now().into_std(), message, len);
+        match pushed {
+            Ok(dropped) => {
+                if dropped > 0 {
+                    self.shared
+                        .emit(Event::OutboxOverflow { messages: dropped });
+                }
+                // A full command queue already holds a wake-up for the task.
+                let _ = self.commands.try_send(Command::Wake);
+                Ok(())
+            }
+            Err(error) => {
+                if matches!(error, Error::OutboxFull { .. }) {
+                    self.shared.emit(Event::OutboxOverflow { messages: 1 });
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The next inbound application message; `None` once the supervisor stopped and
+    /// everything received was read.
+    pub async fn recv(&mut self) -> Option<M> {
+        self.inbound.recv().await
+    }
+
+    /// A receiver of the state, starting with the current one.
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
+    }
+
+    /// Takes the event receiver (only the first call gets it).
+    pub fn events(&mut self) -> Option<mpsc::Receiver<Event>> {
+        self.events.take()
+    }
+
+    /// Events dropped because the event channel was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.shared.events_dropped()
+    }
+
+    /// Messages waiting in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        self.shared.outbox().len()
+    }
+
+    /// Closes the current connection (gracefully) and connects again at once, skipping
+    /// any backoff wait.
+    pub async fn reconnect_now(&self) -> Result<(), Error> {
+        self.command(Command::ReconnectNow).await
+    }
+
+    /// Closes the current connection (gracefully) and stays disconnected until
+    /// [`resume`](Self::resume). The outbox keeps accepting messages.
+    pub async fn pause(&self) -> Result<(), Error> {
+        self.command(Command::Pause).await
+    }
+
+    /// Connects again after [`pause`](Self::pause).
+    pub async fn resume(&self) -> Result<(), Error> {
+        self.command(Command::Resume).await
+    }
+
+    /// Closes gracefully (close message, short grace) and waits for the task to end.
+    /// Returns the reason the supervisor stopped with.
+    pub async fn close(mut self) -> CloseReason {
+        // A send error means the task already ended; its final state says why.
+        let _ = self.commands.send(Command::Close).await;
+        if let Some(task) = self.task.take() {
+            // A join error is a cancellation or a panic; either way the task is gone.
+            let _ = task.await;
+        }
+        match &*self.state.borrow() {
+            LinkState::Closed(reason) => reason.clone(),
+            _ => CloseReason::Local,
+        }
+    }
+
+    async fn command(&self, command: Command) -> Result<(), Error> {
+        if !self.reconnects {
+            return Err(Error::NotReconnecting);
+        }
+        if self.commands.send(command).await.is_err() {
+            let reason = match &*self.state.borrow() {
+                LinkState::Closed(reason) => reason.clone(),
+                _ => CloseReason::Local,
+            };
+            return Err(Error::Closed { reason });
+        }
+        Ok(())
+    }
+}
+
+/// The inbound application messages, as a stream (the same as [`Supervisor::recv`]).
+impl<M> futures_core::Stream for Supervisor<M> {
+    type Item = M;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<M>> {
+        self.get_mut().inbound.poll_recv(cx)
+    }
+}
+
+impl<M> Drop for Supervisor<M> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn run_accepted<T, M, E, P>(mut ctx: Ctx<M, P>, transport: T)
+where
+    T: Transport<M, E>,
+    M: Send + 'static,
+    E: std::error::Error + 'static,
+    P: Probe<M>,
+{
+    let reason = match run_link(&mut ctx, transport).await {
+        End::Failed(Failure::Local(reason)) => reason,
+        End::Failed(failure) => CloseReason::Ended(Box::new(failure)),
+        End::Close | End::ReconnectNow | End::Pause | End::HandleDropped => CloseReason::Local,
+    };
+    ctx.shared.set_state(LinkState::Closed(reason));
+}
+
+/// What the client does after a wait or a link.
+enum Next {
+    Connect,
+    Failed(Failure),
+    Pause,
+    Stop(CloseReason),
+}
+
+async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
+    mut ctx: Ctx<M, P>,
+    config: ReconnectConfig,
+    mut connect: C,
+    mut on_connected: H,
+    mut policy: R,
+) where
+    T: Transport<M, E>,
+    M: Send + 'static,
+    E: std::error::Error + 'static,
+    P: Probe<M>,
+    C: FnMut() -> CFut,
+    CFut: Future<Output = Result<T, Failure>>,
+    H: FnMut(T) -> HFut,
+    HFut: Future<Output = Result<T, Failure>>,
+    R: RetryPolicy,
+{
+    let mut backoff = Backoff::new(&config, splitmix64(&mut ctx.rng));
+    let mut down_since: Option<Instant> = None;
+    let mut ever_connected = false;
+    let mut paused = false;
+    let reason = loop {
+        if paused {
+            ctx.shared.set_state(LinkState::Paused);
+            match wait_for_resume(&mut ctx).await {
+                Next::Stop(reason) => break reason,
+                _ => paused = false,
+            }
+        }
+        ctx.shared.set_state(LinkState::Connecting {
+            attempt: backoff.attempt(),
+        });
+        let attempt = async {
+            let transport = connect().await?;
+            on_connected(transport).await
+        };
+        let next = match with_commands(&mut ctx, attempt).await {
+            Err(next) => next,
+            Ok(Err(failure)) => Next::Failed(failure),
+            Ok(Ok(transport)) => {
+                let now = Instant::now();
+                backoff.on_connected(now.into_std());
+                match down_since.take() {
+                    Some(since) if ever_connected => ctx.shared.emit(Event::Reconnected {
+                        downtime: now - since,
+                        attempts: backoff.attempt(),
+                    }),
+                    _ => ctx.shared.emit(Event::Connected),
+                }
+                ever_connected = true;
+                let end = run_link(&mut ctx, transport).await;
+                backoff.on_disconnected(Instant::now().into_std());
+                match end {
+                    End::Failed(failure) => Next::Failed(failure),
+                    End::ReconnectNow => Next::Connect,
+                    End::Pause => Next::Pause,
+                    End::Close | End::HandleDropped => Next::Stop(CloseReason::Local),
+                }
+            }
+        };
+        let now = Instant::now();
+        let failure = match next {
+            Next::Stop(reason) => break reason,
+            Next::Connect => {
+                down_since.get_or_insert(now);
+                continue;
+            }
+            Next::Pause => {
+                down_since.get_or_insert(now);
+                paused = true;
+                continue;
+            }
+            Next::Failed(failure) => failure,
+        };
+        let since = *down_since.get_or_insert(now);
+        tracing::debug!(%failure, "connection lost or attempt failed");
+        ctx.shared.emit(Event::Disconnected(failure.clone()));
+        let floor = match policy.decide(&failure, backoff.attempt() + 1) {
+            Decision::Fatal => break CloseReason::Fatal(Box::new(failure)),
+            Decision::Retry { floor } => floor,
+        };
+        let out_of_retries = config
+            .max_retries
+            .is_some_and(|max| backoff.attempt() >= max);
+        let out_of_time = config.max_elapsed.is_some_and(|max| now - since >= max);
+        if out_of_retries || out_of_time {
+            break CloseReason::RetriesExhausted(Box::new(failure));
+        }
+        let attempt = backoff.attempt() + 1;
+        let delay = backoff.next_delay(floor);
+        ctx.shared
+            .set_state(LinkState::Reconnecting { attempt, delay });
+        ctx.shared.emit(Event::Reconnecting { attempt, delay });
+        match with_commands(&mut ctx, tokio::time::sleep(delay)).await {
+            Ok(()) | Err(Next::Connect) | Err(Next::Failed(_)) => {}
+            Err(Next::Pause) => paused = true,
+            Err(Next::Stop(reason)) => break reason,
+        }
+    };
+    tracing::info!(%reason, "supervisor stopped");
+    ctx.shared.set_state(LinkState::Closed(reason));
+}
+
+/// Runs `work` while answering commands; a command that interrupts it wins.
+async fn with_commands<M, P, F: Future>(ctx: &mut Ctx<M, P>, work: F) -> Result<F::Output, Next> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            output = &mut work => return Ok(output),
+            command = ctx.commands.recv() => match command {
+                None | Some(Command::Close) => return Err(Next::Stop(CloseReason::Local)),
+                Some(Command::ReconnectNow) => return Err(Next::Connect),
+                Some(Command::Pause) => return Err(Next::Pause),
+                Some(Command::Wake | Command::Resume) => {}
+            },
+        }
+    }
+}
+
+async fn wait_for_resume<M, P>(ctx: &mut Ctx<M, P>) -> Next {
+    loop {
+        match ctx.commands.recv().await {
+            None | Some(Command::Close) => return Next::Stop(CloseReason::Local),
+            Some(Command::Resume | Command::ReconnectNow) => return Next::Connect,
+            Some(Command::Wake | Command::Pause) => {}
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! What the supervisor can drive: any stream and sink of messages.
+
+use futures_core::Stream;
+use futures_sink::Sink;
+
+/// A message transport: a `Stream` of `Result<M, E>` and a `Sink<M>` with the same error,
+/// owned by the supervisor task. Implemented for every such type, for instance
+/// `Framed<TcpStream, LinesCodec>` or the facade's `WebSocket<S>`.
+pub trait Transport<M, E>:
+    Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin + Send + 'static
+{
+}
+
+impl<T, M, E> Transport<M, E> for T where
+    T: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin + Send + 'static
+{
+}
