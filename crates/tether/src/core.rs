@@ -284,13 +284,22 @@ impl<S: Transport> Core<S> {
         }
     }
 
-    /// Ready once the stream has ended (driven by someone else, the split reader).
+    /// Ready once the closing handshake is over: the stream has ended, or the reader has been
+    /// handed the peer's close (or the failure), after which this call finishes the transport
+    /// itself, so a reader that stops at the close does not hold the writer up.
     pub(crate) fn poll_ended(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<CloseFrame>, Error>> {
         if self.ended {
             return Poll::Ready(Ok(self.peer_close.clone().flatten()));
+        }
+        if self.protocol.state() == State::Closed
+            && (self.peer_close.is_some() || self.error_reported)
+        {
+            let finished = ready!(self.poll_finish(cx));
+            self.end();
+            return Poll::Ready(finished.map(|()| self.peer_close.clone().flatten()));
         }
         if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             return Poll::Ready(Err(err));
@@ -301,6 +310,22 @@ impl<S: Transport> Core<S> {
         }
         self.end_waiter = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// Without waiting: writes what the transport takes now and shuts it down, once the
+    /// closing handshake is over and nobody is left to drive it (a split reader dropped after
+    /// the close). The transport would otherwise stay open until the writer is dropped too.
+    pub(crate) fn finish_now(&mut self) {
+        if self.ended || self.protocol.state() != State::Closed {
+            return;
+        }
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let _ = self.poll_write_out(&mut cx);
+        if !self.shutdown {
+            let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+            self.shutdown = true;
+        }
+        self.end();
     }
 
     /// Writes the buffer (moving the parked message in when there is room) with as few writes
