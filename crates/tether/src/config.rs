@@ -153,3 +153,40 @@ impl Config {
         &self.handshake
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_finite_and_documented() {
+        let config = Config::default();
+        assert_eq!(config.write_buffer_limit(), 128 << 10);
+        assert_eq!(config.close_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(config.handshake_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(config.max_frame_payload(), 16 << 20);
+        assert_eq!(config.max_message_size(), 16 << 20);
+        assert_eq!(config.handshake().get_max_header_bytes(), 16 << 10);
+        assert_eq!(config.handshake().get_max_headers(), 64);
+    }
+
+    #[test]
+    fn setters_reach_the_layer_configs() {
+        let mut config = Config::default();
+        config
+            .set_max_frame_payload(10)
+            .set_max_message_size(20)
+            .set_max_header_bytes(30)
+            .set_max_headers(4)
+            .set_handshake_timeout(None)
+            .set_close_timeout(None)
+            .set_write_buffer_limit(50);
+        assert_eq!(config.codec().max_frame_payload(), 10);
+        assert_eq!(config.codec().max_message_size(), 20);
+        assert_eq!(config.handshake().get_max_header_bytes(), 30);
+        assert_eq!(config.handshake().get_max_headers(), 4);
+        assert_eq!(config.handshake_timeout(), None);
+        assert_eq!(config.close_timeout(), None);
+        assert_eq!(config.write_buffer_limit(), 50);
+    }
+}

@@ -458,3 +458,85 @@ impl<S: Transport> Core<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    fn server(io: tokio::io::DuplexStream) -> Core<tokio::io::DuplexStream> {
+        Core::new(io, Role::Server, &Config::default(), BytesMut::new())
+    }
+
+    #[tokio::test]
+    async fn leftover_bytes_are_decoded_before_reading() {
+        let (_peer, io) = tokio::io::duplex(64);
+        // RFC 6455 §5.7: a masked "Hello", as if read together with the handshake.
+        let leftover = BytesMut::from(
+            &[
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+            ][..],
+        );
+        let mut core = Core::new(io, Role::Server, &Config::default(), leftover);
+        let message = poll_fn(|cx| core.poll_next(cx)).await;
+        assert_eq!(message.unwrap().unwrap(), Message::text("Hello"));
+    }
+
+    #[tokio::test]
+    async fn idle_connection_holds_no_buffer_memory() {
+        let (mut peer, io) = tokio::io::duplex(64);
+        let mut core = server(io);
+        peer.write_all(&[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ])
+        .await
+        .unwrap();
+        let message = poll_fn(|cx| core.poll_next(cx)).await;
+        assert_eq!(message.unwrap().unwrap(), Message::text("Hello"));
+        // The next poll finds nothing to read and goes idle.
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        assert!(core.poll_next(&mut cx).is_pending());
+        assert_eq!(core.protocol.read_buffer().capacity(), 0);
+        assert_eq!(core.protocol.write_buffer().capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn parked_message_goes_out_before_later_ones() {
+        let (mut peer, io) = tokio::io::duplex(1);
+        let mut config = Config::default();
+        config.set_write_buffer_limit(10);
+        let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
+        assert!(core
+            .offer(Message::binary(vec![1u8; 20]))
+            .unwrap()
+            .is_none());
+        assert!(
+            core.offer(Message::binary(vec![2u8; 20]))
+                .unwrap()
+                .is_none(),
+            "parked"
+        );
+        let third = core.offer(Message::binary(vec![3u8; 1])).unwrap();
+        assert_eq!(
+            third,
+            Some(Message::binary(vec![3u8; 1])),
+            "the slot is taken"
+        );
+        let reading = tokio::spawn(async move {
+            let mut all = vec![0u8; 44];
+            tokio::io::AsyncReadExt::read_exact(&mut peer, &mut all)
+                .await
+                .unwrap();
+            all
+        });
+        poll_fn(|cx| core.poll_flush(cx)).await.unwrap();
+        let all = reading.await.unwrap();
+        assert_eq!(&all[..2], [0x82, 20]);
+        assert!(all[2..22].iter().all(|&b| b == 1));
+        assert_eq!(&all[22..24], [0x82, 20]);
+        assert!(all[24..].iter().all(|&b| b == 2));
+    }
+}
