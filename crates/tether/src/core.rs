@@ -161,7 +161,15 @@ impl<S: Transport> Core<S> {
                     self.end();
                     return Poll::Ready(Some(Err(Error::AbnormalClosure)));
                 }
-                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Ok(n)) => {
+                    // One read may hold many frames, or a piece of one (拆包/粘包).
+                    tracing::trace!(
+                        bytes = n,
+                        buffered = self.protocol.read_buffer().len(),
+                        "read"
+                    );
+                    continue;
+                }
                 Poll::Ready(Err(err)) => {
                     self.end();
                     return Poll::Ready(Some(Err(err.into())));
@@ -346,6 +354,7 @@ impl<S: Transport> Core<S> {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             buf.advance(n);
+            tracing::trace!(bytes = n, left = buf.len(), "wrote");
             self.unflushed = true;
         }
         let buf = self.protocol.write_buffer();
