@@ -117,6 +117,14 @@ impl<S: Transport> Core<S> {
         if self.ended {
             return Poll::Ready(None);
         }
+        // Closing: the deadline holds even if the peer keeps the read side busy. (Once both
+        // close frames are through, `poll_finish` decides what the deadline means.)
+        if self.protocol.state() == State::Closing {
+            if let Some(err) = self.poll_deadline(cx) {
+                self.end();
+                return Poll::Ready(Some(Err(err)));
+            }
+        }
         loop {
             if !self.error_reported {
                 match self.protocol.poll_message() {
