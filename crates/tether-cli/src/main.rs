@@ -10,7 +10,8 @@
 //!
 //! `serve` and `connect` are built on the `tether` facade; `demo` drives the layers below it
 //! (`tether-handshake`, `tether-codec`) directly, because showing their bytes is its point.
-//! Logs go to stderr (`-v` debug with a line per message, `-vv` trace, or `RUST_LOG`).
+//! Logs go to stderr (`-v` debug with a line per message, for `serve` also a line per frame;
+//! `-vv` trace, or `RUST_LOG`).
 //!
 //! Each subcommand lives in its own module with a clap `Args` struct and an
 //! `async fn run(Args) -> anyhow::Result<ExitCode>`; this file only parses and dispatches.
@@ -32,7 +33,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tether", version, about)]
 struct Cli {
-    /// More log detail on stderr: -v debug (a line per message in and out), -vv trace.
+    /// More log detail on stderr: -v debug (a line per message in and out; with serve, a
+    /// line per frame too), -vv trace.
     /// RUST_LOG, when set, decides instead.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -54,7 +56,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose);
+    // `serve -v` logs every frame: the server is where a learner watches the traffic.
+    logging::init(cli.verbose, matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return logging::fail(&anyhow::Error::from(err)),

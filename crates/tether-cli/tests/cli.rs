@@ -220,6 +220,59 @@ async fn serve_echoes_what_connect_sends_and_both_exit_0() {
     assert!(status.success(), "serve exited {status:?}\n{log}");
     assert!(log.contains("connection opened"), "{log}");
     assert!(log.contains("connection closed"), "{log}");
+    assert!(
+        !log.contains("frame received"),
+        "frames only with -v:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn serve_verbose_logs_a_line_per_frame_with_its_header_fields() {
+    let serve = Serve::start(&["-v"]).await;
+    let mut ws = tether::connect(&serve.url).await.expect("connected");
+    ws.send(Message::text("hi")).await.expect("sent");
+    let echo = bounded("the echo", ws.next())
+        .await
+        .expect("a message")
+        .expect("no error");
+    assert_eq!(echo, Message::text("hi"));
+    ws.close(CloseCode::NORMAL, "bye").await.expect("closed");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    // RFC 6455 §5.2: the client's frame arrives masked, the server's echo goes unmasked.
+    let frame_line = |needle: &[&str]| {
+        log.lines()
+            .any(|line| needle.iter().all(|part| line.contains(part)))
+    };
+    assert!(
+        frame_line(&[
+            "frame received",
+            "fin=true",
+            "opcode=Text",
+            "masked=true",
+            "len=2"
+        ]),
+        "{log}"
+    );
+    assert!(
+        frame_line(&[
+            "frame queued",
+            "fin=true",
+            "opcode=Text",
+            "masked=false",
+            "len=2"
+        ]),
+        "{log}"
+    );
+    // The close: "bye" plus the 2-byte code, each way.
+    assert!(
+        frame_line(&["frame received", "opcode=Close", "len=5"]),
+        "{log}"
+    );
+    assert!(
+        frame_line(&["frame queued", "opcode=Close", "len=5"]),
+        "{log}"
+    );
 }
 
 #[tokio::test]
