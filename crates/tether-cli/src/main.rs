@@ -22,7 +22,9 @@ mod connect;
 mod demo;
 mod logging;
 mod pem;
+mod pki;
 mod serve;
+mod tap;
 mod tls_demo;
 
 use std::process::ExitCode;
