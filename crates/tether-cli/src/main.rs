@@ -2,7 +2,7 @@
 //! the tutorial.
 //!
 //! ```text
-//! tether demo    [--burst N] [--large BYTES]          the tutorial, live on loopback
+//! tether demo    [--burst N] [--large BYTES] [--no-tls | --cipher SUITE]   the tutorial, live
 //! tether serve   [--addr 127.0.0.1:9001] [--broadcast] [--tls-cert FILE --tls-key FILE]
 //! tether connect URL [--echo] [--header 'K: V']... [--subprotocol P]... [--ca FILE]
 //! tether tls-demo [--connect HOST:PORT | --listen ADDR --cert FILE --key FILE]   TLS 1.2, step by step
@@ -50,7 +50,8 @@ enum Command {
     Serve(serve::Args),
     /// Connect to a WebSocket server: stdin lines out, messages to stdout (or --echo).
     Connect(connect::Args),
-    /// Walk through the WebSocket tutorial live on loopback: Upgrade, frames, 粘包/拆包, close.
+    /// Walk through the WebSocket tutorial live on loopback: TLS, Upgrade, frames, 粘包/拆包,
+    /// close.
     Demo(demo::Args),
     /// Walk through a real TLS 1.2 handshake, every step annotated.
     TlsDemo(tls_demo::TlsDemoArgs),
