@@ -983,7 +983,13 @@ where
         let (echo, _) = self.server.flush().await?;
         self.say.frames("server ->", &echo)?;
         self.server.io.shutdown().await?;
-        self.say.fact("server", "closed TCP")?;
+        let closed = if self.taps.is_some() {
+            // TeachingTlsStream's shutdown sends close_notify (RFC 5246 §7.2.1), then the FIN.
+            "closed TLS (close_notify) and TCP"
+        } else {
+            "closed TCP"
+        };
+        self.say.fact("server", closed)?;
         let (at_client, _) = self.client.receive(1).await?;
         ensure!(
             matches!(&at_client[..], [Message::Close(Some(_))]),
