@@ -9,7 +9,8 @@ const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// Default for [`Config::set_fragment_overhead`]: 64 bytes per continuation frame.
 const DEFAULT_FRAGMENT_OVERHEAD: usize = 64;
 
-/// Limits and options for decoding; the same value works for both roles.
+/// Limits and options for decoding, and how long messages are cut when sent; the same value
+/// works for both roles.
 ///
 /// Every limit is checked against the frame header, before the payload is buffered, so a
 /// peer announcing a huge frame costs nothing.

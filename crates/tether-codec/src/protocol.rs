@@ -608,6 +608,7 @@ impl fmt::Debug for Protocol {
             .field("state", &self.state())
             .field("buffered_in", &self.read_buf.len())
             .field("buffered_out", &self.write_buf.len())
+            .field("sending_fragments", &self.sending.is_some())
             .field("error", &self.error)
             .finish_non_exhaustive()
     }

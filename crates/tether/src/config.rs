@@ -120,7 +120,8 @@ impl Config {
         self
     }
 
-    /// Replaces the codec limits at once (frame, message, fragment overhead).
+    /// Replaces the codec limits at once (frame, message, fragment overhead, send fragment
+    /// size).
     pub fn set_codec(&mut self, codec: tether_codec::Config) -> &mut Self {
         self.codec = codec;
         self
