@@ -289,7 +289,14 @@ impl<S: Transport> Core<S> {
         if let Some(err) = self.deferred.take() {
             return Poll::Ready(Err(err));
         }
-        self.poll_write_out(cx)
+        let written = ready!(self.poll_write_out(cx));
+        // A parked message (or fragment) refused when it moved into the buffer is reported by
+        // the flush that moved it, so the `send` that parked it, if still awaited, gets its own
+        // error rather than the next call.
+        Poll::Ready(match self.deferred.take() {
+            Some(err) => Err(err),
+            None => written,
+        })
     }
 
     /// Queues a close frame unless one was sent already.

@@ -371,6 +371,34 @@ mod tests {
         assert_eq!(message, Message::binary(vec![7u8; 3 * 8192]));
     }
 
+    /// RFC 6455 §8.1 under backpressure: a parked text fragment that would make the message
+    /// invalid is refused to the `send_fragment` that parked it; the message stays open.
+    #[tokio::test(start_paused = true)]
+    async fn parked_invalid_text_fragment_fails_its_own_send() {
+        let mut config = Config::default();
+        config.set_write_buffer_limit(4096);
+        let (mut client, mut server) = pair(1024, &config);
+        let first = timeout(
+            Duration::from_secs(1),
+            client.send_fragment(OpCode::Text, vec![b'a'; 8192], false),
+        );
+        assert!(first.await.is_err(), "waits while the peer does not read");
+        let reader = tokio::spawn(async move { server.next().await });
+        let refused = client
+            .send_fragment(OpCode::Continuation, &b"\xff"[..], false)
+            .await;
+        assert!(matches!(
+            refused,
+            Err(Error::Protocol(tether_codec::Error::InvalidTextFragment))
+        ));
+        client
+            .send_fragment(OpCode::Continuation, &b"b"[..], true)
+            .await
+            .unwrap();
+        let message = reader.await.unwrap().unwrap().unwrap();
+        assert_eq!(message, Message::text("a".repeat(8192) + "b"));
+    }
+
     /// RFC 6455 §5.5.2: a split reader answers pings while the writer is between fragments.
     #[tokio::test]
     async fn split_reader_pongs_between_the_writers_fragments() {
