@@ -10,9 +10,12 @@
         With --reject STATUS every handshake is refused with that HTTP status.
 
     python py_peer.py client URL [--subprotocols a,b] [--ca CERT] [--expect-status N]
+                                 [--count-fragments]
         Runs a scripted conversation against an echo server at URL and prints `ok <check>` per
         check; exits 1 with `FAIL <why>` on the first mismatch. With --expect-status, only checks
-        that the handshake is refused with that status.
+        that the handshake is refused with that status. With --count-fragments, also sends a
+        1 MiB text and binary message and prints `ok fragments <text|binary> <n>`: the number
+        of frames the echo arrived in.
 """
 import argparse
 import asyncio
@@ -118,6 +121,16 @@ async def run_client(args):
         waiter = await ws.ping(b"are you there")
         await asyncio.wait_for(waiter, 5)
         print("ok ping", flush=True)
+        if args.count_fragments:
+            size = 1 << 20
+            text = "é" * (size // 2)
+            data = bytes((i * 7 + 3) & 0xFF for i in range(size))
+            for label, msg, raw in (("text", text, text.encode()), ("binary", data, data)):
+                await ws.send(msg)
+                frames = [f async for f in ws.recv_streaming(decode=False)]
+                if b"".join(frames) != raw:
+                    fail(f"{label} echo in fragments differs")
+                print(f"ok fragments {label} {len(frames)}", flush=True)
         await ws.close(4001, "bye from python")
         if ws.close_code != 4001 or ws.close_reason != "bye from python":
             fail(f"close echoed as {ws.close_code} {ws.close_reason!r}")
@@ -136,6 +149,7 @@ def main():
     c.add_argument("--subprotocols")
     c.add_argument("--ca")
     c.add_argument("--expect-status", type=int)
+    c.add_argument("--count-fragments", action="store_true")
     args = p.parse_args()
     asyncio.run(run_server(args) if args.mode == "server" else run_client(args))
 

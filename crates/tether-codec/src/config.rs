@@ -1,5 +1,7 @@
 //! Limits and options of the codec.
 
+use std::num::NonZeroUsize;
+
 /// Default for [`Config::set_max_frame_payload`]: 16 MiB.
 const DEFAULT_MAX_FRAME_PAYLOAD: usize = 16 << 20;
 /// Default for [`Config::set_max_message_size`]: 16 MiB.
@@ -7,7 +9,8 @@ const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// Default for [`Config::set_fragment_overhead`]: 64 bytes per continuation frame.
 const DEFAULT_FRAGMENT_OVERHEAD: usize = 64;
 
-/// Limits and options for decoding; the same value works for both roles.
+/// Limits and options for decoding, and how long messages are cut when sent; the same value
+/// works for both roles.
 ///
 /// Every limit is checked against the frame header, before the payload is buffered, so a
 /// peer announcing a huge frame costs nothing.
@@ -26,6 +29,7 @@ pub struct Config {
     max_message_size: usize,
     fragment_overhead: usize,
     rsv1_allowed: bool,
+    send_fragment_size: Option<NonZeroUsize>,
 }
 
 impl Default for Config {
@@ -35,6 +39,7 @@ impl Default for Config {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             fragment_overhead: DEFAULT_FRAGMENT_OVERHEAD,
             rsv1_allowed: false,
+            send_fragment_size: None,
         }
     }
 }
@@ -78,6 +83,29 @@ impl Config {
         self
     }
 
+    /// Largest payload of one sent data frame, in bytes; a longer text or binary message (or
+    /// fragment) goes out as fragments of this size (RFC 6455 §5.4). Default `None`: every
+    /// message is one frame.
+    ///
+    /// Applies to sent messages only. Small fragments let control frames (a pong, a heartbeat
+    /// ping) go out between them instead of waiting behind a large message in the same queue;
+    /// the peer still receives one message.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use tether_codec::{Config, Message, Protocol};
+    ///
+    /// let mut config = Config::default();
+    /// config.set_send_fragment_size(NonZeroUsize::new(2));
+    /// let mut server = Protocol::server(config);
+    /// server.send(Message::binary(vec![1, 2, 3])).unwrap();
+    /// assert_eq!(&server.write_buffer()[..], [0x02, 2, 1, 2, 0x80, 1, 3]);
+    /// ```
+    pub fn set_send_fragment_size(&mut self, bytes: Option<NonZeroUsize>) -> &mut Self {
+        self.send_fragment_size = bytes;
+        self
+    }
+
     /// See [`Config::set_max_frame_payload`].
     pub fn max_frame_payload(&self) -> usize {
         self.max_frame_payload
@@ -91,6 +119,11 @@ impl Config {
     /// See [`Config::set_fragment_overhead`].
     pub fn fragment_overhead(&self) -> usize {
         self.fragment_overhead
+    }
+
+    /// See [`Config::set_send_fragment_size`].
+    pub fn send_fragment_size(&self) -> Option<NonZeroUsize> {
+        self.send_fragment_size
     }
 
     /// See [`Config::set_rsv1_allowed`].

@@ -100,6 +100,23 @@ pub enum Error {
     /// The local application tried to send a close code that may not appear on the wire.
     #[error("close code {0} may not be sent")]
     UnsendableCloseCode(u16),
+    /// The local application started a new data message (a text or binary
+    /// [`send`](crate::Protocol::send) or first fragment) while its fragmented message was still
+    /// open: RFC 6455 §5.4 lets only control frames go between the fragments of a message.
+    #[error("a fragmented message is still being sent; finish it before the next data message")]
+    MessageInProgress,
+    /// The local application sent a continuation fragment with no fragmented message open.
+    #[error("no fragmented message is being sent; start one with a text or binary fragment")]
+    NoMessageInProgress,
+    /// The local application asked to send a fragment with a control or reserved opcode: only
+    /// data messages are fragmented (RFC 6455 §5.4, §5.5).
+    #[error("{0:?} cannot be sent as a fragment")]
+    NotADataOpcode(OpCode),
+    /// The local application sent a text fragment after which the message can no longer be
+    /// valid UTF-8 (RFC 6455 §8.1), or a final fragment that ends inside a code point. Nothing
+    /// was queued; the message is still open.
+    #[error("text fragment would make the message invalid UTF-8")]
+    InvalidTextFragment,
     /// A frame handed to an encoder whose masking does not fit the role (clients mask, servers
     /// do not; RFC 6455 §5.1).
     #[error("frame masking does not match the role")]
@@ -138,6 +155,10 @@ impl Error {
             Error::Closed
             | Error::ControlPayloadTooLong { .. }
             | Error::UnsendableCloseCode(_)
+            | Error::MessageInProgress
+            | Error::NoMessageInProgress
+            | Error::NotADataOpcode(_)
+            | Error::InvalidTextFragment
             | Error::MaskMismatch
             | Error::Io(_) => None,
         }

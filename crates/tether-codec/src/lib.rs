@@ -7,8 +7,8 @@
 //! RFC 6455 asks of an endpoint after the opening handshake.
 //!
 //! **It does**: parse and write frame headers ([`FrameHeader`]) and whole frames ([`Frame`]),
-//! mask and unmask payloads ([`apply_mask`]), reassemble fragmented messages with incremental
-//! UTF-8 validation, parse and build close frames ([`CloseFrame`], [`CloseCode`]), enforce size limits from the header
+//! mask and unmask payloads ([`apply_mask`]), reassemble fragmented messages and send them
+//! ([`Protocol::send_fragment`]) with incremental UTF-8 validation, parse and build close frames ([`CloseFrame`], [`CloseCode`]), enforce size limits from the header
 //! before buffering ([`Config`]), and run the protocol: auto-pong, closing handshake, a close
 //! frame with the right code for every violation ([`Protocol`]). tokio-util codecs wrap it for
 //! `Framed` ([`FrameCodec`], [`MessageCodec`]).

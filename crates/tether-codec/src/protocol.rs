@@ -12,7 +12,7 @@ use crate::mask::apply_mask;
 use crate::message::Message;
 use crate::opcode::OpCode;
 use crate::role::Role;
-use crate::utf8::{Utf8Bytes, Utf8Validator};
+use crate::utf8::{Utf8Bytes, Utf8Stream, Utf8Validator};
 
 /// An empty read buffer holding more capacity than this is released after a message, so an idle
 /// connection does not keep the memory its largest message needed.
@@ -57,7 +57,8 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send + Sync>;
 ///   way, before the first socket read.
 /// - Events: [`Protocol::poll_message`], called until it returns `Ok(None)`: one read may hold
 ///   many messages.
-/// - Commands: [`Protocol::send`], [`Protocol::close`].
+/// - Commands: [`Protocol::send`], [`Protocol::send_fragment`] (a data message in pieces),
+///   [`Protocol::close`].
 /// - Output: [`Protocol::write_buffer`], drained by the driver with as few writes as it can;
 ///   its length is the backpressure signal. Pongs and close replies land there too.
 ///
@@ -98,9 +99,18 @@ pub struct Protocol {
     pending: Option<FrameHeader>,
     /// A fragmented data message in progress.
     assembly: Option<Assembly>,
+    /// A fragmented data message we are sending, open until its final fragment.
+    sending: Option<Sending>,
     close_sent: bool,
     close_received: bool,
     error: Option<Error>,
+}
+
+/// The kind of the fragmented message being sent, with what its continuations need.
+#[derive(Debug, Clone, Copy)]
+enum Sending {
+    Binary,
+    Text(Utf8Stream),
 }
 
 /// A fragmented message being reassembled.
@@ -139,6 +149,7 @@ impl Protocol {
             mask_source,
             pending: None,
             assembly: None,
+            sending: None,
             close_sent: false,
             close_received: false,
             error: None,
@@ -262,12 +273,15 @@ impl Protocol {
 
     /// Queues a message or control frame into the write buffer.
     ///
-    /// Text and binary messages go out as one frame. `Message::Close` starts the closing
-    /// handshake like [`Protocol::close`].
+    /// Text and binary messages go out as one frame, or as fragments of at most
+    /// [`Config::set_send_fragment_size`] bytes when that is set. Control frames may be sent
+    /// while a fragmented message is open ([`Protocol::send_fragment`]); they go between its
+    /// fragments. `Message::Close` starts the closing handshake like [`Protocol::close`].
     ///
     /// # Errors
     ///
     /// [`Error::Closed`] once a close was sent or the connection failed;
+    /// [`Error::MessageInProgress`] for a text or binary message while a fragmented one is open;
     /// [`Error::ControlPayloadTooLong`] for a ping, pong or close over 125 bytes;
     /// [`Error::UnsendableCloseCode`] for a close code that may not go on the wire.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
@@ -275,8 +289,13 @@ impl Protocol {
             return Err(Error::Closed);
         }
         match message {
-            Message::Text(text) => self.write(OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => self.write(OpCode::Binary, &data),
+            // RFC 6455 §5.4: "The fragments of one message MUST NOT be interleaved between the
+            // fragments of another message".
+            Message::Text(_) | Message::Binary(_) if self.sending.is_some() => {
+                return Err(Error::MessageInProgress)
+            }
+            Message::Text(text) => self.write_data(OpCode::Text, text.as_bytes(), true),
+            Message::Binary(data) => self.write_data(OpCode::Binary, &data, true),
             Message::Ping(data) | Message::Pong(data) if data.len() > MAX_CONTROL_PAYLOAD => {
                 return Err(Error::ControlPayloadTooLong { len: data.len() })
             }
@@ -291,6 +310,76 @@ impl Protocol {
                 self.write_close(frame.code, frame.reason.as_bytes());
             }
         }
+        Ok(())
+    }
+
+    /// Queues one fragment of a data message (RFC 6455 §5.4), for a message whose size is not
+    /// known in advance or to keep frames small.
+    ///
+    /// The first fragment carries the message's opcode ([`OpCode::Text`] or
+    /// [`OpCode::Binary`]), every later one [`OpCode::Continuation`]; `fin` marks the last (a
+    /// message of one fragment with `fin` is an ordinary message). Until the last fragment, no
+    /// other data message may be sent, but pings, pongs (automatic ones included) and a close
+    /// may go between the fragments. A close abandons the open message.
+    ///
+    /// Text fragments need not be valid UTF-8 on their own, only the whole message: each
+    /// fragment is checked as it comes, and the one after which the text can no longer be valid
+    /// (or a final fragment ending inside a code point) is refused. A client masks every
+    /// fragment with its own key. With [`Config::set_send_fragment_size`] set, a longer
+    /// fragment goes out as several.
+    ///
+    /// ```
+    /// use tether_codec::{Config, Message, OpCode, Protocol};
+    ///
+    /// let mut server = Protocol::server(Config::default());
+    /// let euro = "€".as_bytes();
+    /// server.send_fragment(OpCode::Text, &euro[..1], false).unwrap(); // half a code point
+    /// server.send(Message::Ping("still here".into())).unwrap(); // control frames may go between
+    /// server.send_fragment(OpCode::Continuation, &euro[1..], true).unwrap();
+    /// let wire = server.write_buffer().split();
+    /// assert_eq!(&wire[..3], [0x01, 0x01, 0xe2]); // FIN clear, text
+    /// assert_eq!(&wire[15..], [0x80, 0x02, 0x82, 0xac]); // FIN set, continuation
+    ///
+    /// let mut keys = 0u8;
+    /// let mut client = Protocol::client(Config::default(), move || { keys += 1; [keys; 4] });
+    /// client.receive_data(&wire);
+    /// assert_eq!(client.poll_message().unwrap(), Some(Message::Ping("still here".into())));
+    /// assert_eq!(client.poll_message().unwrap(), Some(Message::text("€")));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Local usage errors, after which nothing was queued and the state is unchanged:
+    /// [`Error::Closed`] once a close was sent or the connection failed;
+    /// [`Error::MessageInProgress`] for a text or binary fragment while a message is open;
+    /// [`Error::NoMessageInProgress`] for a continuation without one;
+    /// [`Error::NotADataOpcode`] for a control or reserved opcode;
+    /// [`Error::InvalidTextFragment`] for text that cannot become valid UTF-8.
+    pub fn send_fragment(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        if self.close_sent || self.error.is_some() {
+            return Err(Error::Closed);
+        }
+        // RFC 6455 §5.4: "a single frame with the FIN bit clear and an opcode other than 0,
+        // followed by zero or more frames with the FIN bit clear and the opcode set to 0, and
+        // terminated by a single frame with the FIN bit set and an opcode of 0".
+        let mut sending = match (opcode, self.sending) {
+            (OpCode::Text | OpCode::Binary, Some(_)) => return Err(Error::MessageInProgress),
+            (OpCode::Text, None) => Sending::Text(Utf8Stream::default()),
+            (OpCode::Binary, None) => Sending::Binary,
+            (OpCode::Continuation, Some(sending)) => sending,
+            (OpCode::Continuation, None) => return Err(Error::NoMessageInProgress),
+            (other, _) => return Err(Error::NotADataOpcode(other)),
+        };
+        if let Sending::Text(utf8) = &mut sending {
+            utf8.feed(payload, fin)?;
+        }
+        self.write_data(opcode, payload, fin);
+        self.sending = (!fin).then_some(sending);
         Ok(())
     }
 
@@ -471,10 +560,31 @@ impl Protocol {
         self.close_sent = true;
     }
 
+    /// Writes a data frame, cut into fragments of the configured send size if it is larger; the
+    /// last piece carries `fin`.
+    fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+        match self.config.send_fragment_size() {
+            Some(size) if payload.len() > size.get() => {
+                let mut pieces = payload.chunks(size.get()).peekable();
+                let mut opcode = opcode;
+                while let Some(piece) = pieces.next() {
+                    let last = pieces.peek().is_none();
+                    self.write_fin(opcode, piece, fin && last);
+                    opcode = OpCode::Continuation;
+                }
+            }
+            _ => self.write_fin(opcode, payload, fin),
+        }
+    }
+
     fn write(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.write_fin(opcode, payload, true);
+    }
+
+    fn write_fin(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
         let mask = self.mask_source.as_mut().map(|next| next());
         let header = FrameHeader {
-            fin: true,
+            fin,
             rsv1: false,
             rsv2: false,
             rsv3: false,
@@ -500,6 +610,7 @@ impl fmt::Debug for Protocol {
             .field("state", &self.state())
             .field("buffered_in", &self.read_buf.len())
             .field("buffered_out", &self.write_buf.len())
+            .field("sending_fragments", &self.sending.is_some())
             .field("error", &self.error)
             .finish_non_exhaustive()
     }
@@ -804,5 +915,196 @@ mod tests {
         assert!(server.poll_message().unwrap().is_some());
         assert_eq!(server.poll_message().unwrap(), None);
         assert_eq!(server.read_buffer().capacity(), 0);
+    }
+
+    /// Every frame header in `wire` with its payload (unmasked), in order.
+    fn frames_in(mut wire: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
+        let mut frames = Vec::new();
+        while let Some((header, used)) = FrameHeader::parse(wire).unwrap() {
+            let len = header.payload_len as usize;
+            let mut payload = wire[used..used + len].to_vec();
+            if let Some(key) = header.mask {
+                apply_mask(&mut payload, key);
+            }
+            frames.push((header, payload));
+            wire = &wire[used + len..];
+        }
+        assert!(wire.is_empty(), "trailing bytes");
+        frames
+    }
+
+    /// Takes what `protocol` queued: opcode, FIN and unmasked payload of each frame.
+    fn sent_shape(protocol: &mut Protocol) -> Vec<(OpCode, bool, Vec<u8>)> {
+        let wire = protocol.write_buffer().split();
+        frames_in(&wire)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, h.fin, p))
+            .collect()
+    }
+
+    #[test]
+    fn rfc6455_5_4_fragments_go_out_in_order_with_fin_on_the_last() {
+        let mut server = server_with(&Config::default());
+        server.send_fragment(OpCode::Binary, b"ab", false).unwrap();
+        server
+            .send_fragment(OpCode::Continuation, b"", false)
+            .unwrap();
+        server
+            .send_fragment(OpCode::Continuation, b"c", true)
+            .unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [
+                (OpCode::Binary, false, b"ab".to_vec()),
+                (OpCode::Continuation, false, vec![]),
+                (OpCode::Continuation, true, b"c".to_vec()),
+            ]
+        );
+        // The message is over: a new one may start.
+        server.send(Message::text("next")).unwrap();
+    }
+
+    #[test]
+    fn rfc6455_5_4_no_new_data_message_while_one_is_open() {
+        let mut server = server_with(&Config::default());
+        assert!(matches!(
+            server.send_fragment(OpCode::Continuation, b"x", true),
+            Err(Error::NoMessageInProgress)
+        ));
+        assert!(matches!(
+            server.send_fragment(OpCode::Ping, b"x", true),
+            Err(Error::NotADataOpcode(OpCode::Ping))
+        ));
+        server.send_fragment(OpCode::Text, b"a", false).unwrap();
+        let queued = server.write_buffer_len();
+        assert!(matches!(
+            server.send(Message::binary(vec![1])),
+            Err(Error::MessageInProgress)
+        ));
+        assert!(matches!(
+            server.send_fragment(OpCode::Text, b"b", true),
+            Err(Error::MessageInProgress)
+        ));
+        assert_eq!(server.write_buffer_len(), queued, "refusals queue nothing");
+        // Local misuse is not a protocol failure: no close code, the connection stays open.
+        assert_eq!(Error::MessageInProgress.close_code(), None);
+        assert_eq!(server.state(), State::Open);
+        server.send(Message::Pong(Bytes::new())).unwrap();
+        server
+            .send_fragment(OpCode::Continuation, b"b", true)
+            .unwrap();
+    }
+
+    #[test]
+    fn rfc6455_5_3_client_masks_each_fragment_with_a_fresh_key() {
+        let mut next = 0u8;
+        let mut client = Protocol::client(Config::default(), move || {
+            next += 1;
+            [next; 4]
+        });
+        client
+            .send_fragment(OpCode::Binary, &[0, 0], false)
+            .unwrap();
+        client
+            .send_fragment(OpCode::Continuation, &[0], true)
+            .unwrap();
+        let frames = frames_in(&client.write_buffer().split());
+        let keys: Vec<_> = frames.iter().map(|(h, _)| h.mask).collect();
+        assert_eq!(keys, [Some([1; 4]), Some([2; 4])]);
+    }
+
+    #[test]
+    fn rfc6455_5_5_auto_pong_goes_between_fragments() {
+        let mut server = server_with(&Config::default());
+        server.send_fragment(OpCode::Text, b"he", false).unwrap();
+        server.receive_data(&from_client(Frame::new(OpCode::Ping, "p")));
+        assert!(matches!(
+            server.poll_message().unwrap(),
+            Some(Message::Ping(_))
+        ));
+        server
+            .send_fragment(OpCode::Continuation, b"llo", true)
+            .unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [
+                (OpCode::Text, false, b"he".to_vec()),
+                (OpCode::Pong, true, b"p".to_vec()),
+                (OpCode::Continuation, true, b"llo".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc6455_8_1_invalid_text_fragment_is_refused_and_the_message_stays_open() {
+        let mut server = server_with(&Config::default());
+        let euro = "€".as_bytes();
+        server
+            .send_fragment(OpCode::Text, &euro[..1], false)
+            .unwrap();
+        let queued = server.write_buffer_len();
+        assert!(matches!(
+            server.send_fragment(OpCode::Continuation, b"x", false),
+            Err(Error::InvalidTextFragment)
+        ));
+        assert!(matches!(
+            server.send_fragment(OpCode::Continuation, &euro[1..2], true),
+            Err(Error::InvalidTextFragment)
+        ));
+        assert_eq!(server.write_buffer_len(), queued);
+        assert_eq!(Error::InvalidTextFragment.close_code(), None);
+        server
+            .send_fragment(OpCode::Continuation, &euro[1..], true)
+            .unwrap();
+        let mut client = Protocol::client(Config::default(), || KEY);
+        client.receive_data(&server.write_buffer().split());
+        assert_eq!(client.poll_message().unwrap(), Some(Message::text("€")));
+    }
+
+    #[test]
+    fn rfc6455_7_close_ends_an_open_fragmented_message() {
+        let mut server = server_with(&Config::default());
+        server.send_fragment(OpCode::Binary, b"a", false).unwrap();
+        server.close(CloseCode::NORMAL, "").unwrap();
+        assert!(matches!(
+            server.send_fragment(OpCode::Continuation, b"b", true),
+            Err(Error::Closed)
+        ));
+    }
+
+    #[test]
+    fn send_fragment_size_at_and_past_the_limit() {
+        let mut config = Config::default();
+        config.set_send_fragment_size(std::num::NonZeroUsize::new(4));
+        let mut server = server_with(&config);
+        server.send(Message::binary(vec![9u8; 4])).unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [(OpCode::Binary, true, vec![9u8; 4])]
+        );
+        server.send(Message::text("abcde")).unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [
+                (OpCode::Text, false, b"abcd".to_vec()),
+                (OpCode::Continuation, true, b"e".to_vec())
+            ]
+        );
+        // A long explicit fragment is cut too, and only the message's last piece has FIN.
+        server
+            .send_fragment(OpCode::Binary, &[1u8; 9], false)
+            .unwrap();
+        server
+            .send_fragment(OpCode::Continuation, &[], true)
+            .unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [
+                (OpCode::Binary, false, vec![1u8; 4]),
+                (OpCode::Continuation, false, vec![1u8; 4]),
+                (OpCode::Continuation, false, vec![1u8]),
+                (OpCode::Continuation, true, vec![]),
+            ]
+        );
     }
 }

@@ -160,6 +160,61 @@ impl Utf8Validator {
     }
 }
 
+/// Validates a text message that is being sent fragment by fragment, without keeping it: only
+/// the unfinished code point at the end of the last fragment (at most three bytes) is carried.
+///
+/// The sender's mirror of [`Utf8Validator`]: a fragment is refused exactly where a receiver
+/// would fail the connection (RFC 6455 §8.1), and a refused fragment leaves the state as it was.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Utf8Stream {
+    carry: [u8; 3],
+    carried: u8,
+}
+
+impl Utf8Stream {
+    /// Checks the next fragment of the text; with `fin`, it is the last one and may not end in
+    /// the middle of a code point.
+    pub(crate) fn feed(&mut self, fragment: &[u8], fin: bool) -> Result<(), Error> {
+        let carried = usize::from(self.carried);
+        let mut rest = fragment;
+        if carried > 0 {
+            // Finish the carried code point with up to 4 - carried bytes of the fragment: a code
+            // point is at most four bytes, so the outcome is then certain unless the fragment
+            // ran out first.
+            let take = rest.len().min(4 - carried);
+            let mut joined = [0u8; 4];
+            joined[..carried].copy_from_slice(&self.carry[..carried]);
+            joined[carried..carried + take].copy_from_slice(&rest[..take]);
+            let joined = &joined[..carried + take];
+            match simdutf8::compat::from_utf8(joined) {
+                Ok(_) => rest = &rest[take..],
+                Err(err) if err.error_len().is_some() => return Err(Error::InvalidTextFragment),
+                Err(err) if err.valid_up_to() >= carried => {
+                    rest = &rest[err.valid_up_to() - carried..];
+                }
+                // Still unfinished: the fragment is shorter than what the code point needs.
+                Err(_) if fin => return Err(Error::InvalidTextFragment),
+                Err(_) => {
+                    self.carry[..joined.len()].copy_from_slice(joined);
+                    self.carried = joined.len() as u8;
+                    return Ok(());
+                }
+            }
+        }
+        match simdutf8::compat::from_utf8(rest) {
+            Ok(_) => self.carried = 0,
+            Err(err) if err.error_len().is_none() && !fin => {
+                // An unfinished code point is at most three bytes.
+                let tail = &rest[err.valid_up_to()..];
+                self.carry[..tail.len()].copy_from_slice(tail);
+                self.carried = tail.len() as u8;
+            }
+            Err(_) => return Err(Error::InvalidTextFragment),
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +242,59 @@ mod tests {
             v.feed(b"\xed\xa0", false),
             Err(Error::InvalidUtf8)
         ));
+    }
+
+    /// Feeds `pieces` to a fresh stream; the index of the first refused piece, if any.
+    fn stream_refuses_at(pieces: &[&[u8]]) -> Option<usize> {
+        let mut stream = Utf8Stream::default();
+        for (i, piece) in pieces.iter().enumerate() {
+            let before = (stream.carry, stream.carried);
+            if stream.feed(piece, i + 1 == pieces.len()).is_err() {
+                assert_eq!(
+                    (stream.carry, stream.carried),
+                    before,
+                    "refusal changes nothing"
+                );
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn rfc6455_8_1_sent_text_cut_anywhere_is_valid() {
+        let text = "aé€😀z".as_bytes();
+        for a in 0..=text.len() {
+            for b in a..=text.len() {
+                assert_eq!(
+                    stream_refuses_at(&[&text[..a], &text[a..b], &text[b..]]),
+                    None,
+                    "cut at {a} and {b}"
+                );
+            }
+        }
+        // A four-byte code point one byte per fragment.
+        let emoji = "😀".as_bytes();
+        assert_eq!(
+            stream_refuses_at(&[&emoji[..1], &emoji[1..2], &emoji[2..3], &emoji[3..]]),
+            None
+        );
+    }
+
+    #[test]
+    fn rfc6455_8_1_sent_text_refused_where_certainly_invalid() {
+        let euro = "€".as_bytes();
+        // Truncated at the end of the final fragment.
+        assert_eq!(stream_refuses_at(&[b"ok", &euro[..2]]), Some(1));
+        assert_eq!(stream_refuses_at(&[&euro[..1], &euro[1..2], b""]), Some(2));
+        // A bad continuation byte after a carried lead byte fails on that fragment.
+        assert_eq!(stream_refuses_at(&[&euro[..1], b"a", b"b"]), Some(1));
+        // A surrogate start is certain before it is complete.
+        assert_eq!(stream_refuses_at(&[b"\xed", b"\xa0", b"\x80"]), Some(1));
+        // An invalid byte after a completed carried code point, in the same fragment.
+        assert_eq!(
+            stream_refuses_at(&[&euro[..2], &[euro[2], b'x', 0xff], b""]),
+            Some(1)
+        );
     }
 }

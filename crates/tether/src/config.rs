@@ -66,6 +66,17 @@ impl Config {
         self
     }
 
+    /// Largest payload of one sent data frame, in bytes: a longer text or binary message goes
+    /// out as fragments of this size (RFC 6455 §5.4), received by the peer as one message.
+    /// Default `None`: each message is one frame.
+    ///
+    /// Applies to sent messages. With it, automatic pongs and heartbeat pings can go out
+    /// between the fragments of a large message instead of after all of it.
+    pub fn set_send_fragment_size(&mut self, bytes: Option<std::num::NonZeroUsize>) -> &mut Self {
+        self.codec.set_send_fragment_size(bytes);
+        self
+    }
+
     /// Most bytes of the HTTP head in the opening handshake, in either role. Default 16 KiB:
     /// browsers send well under 4 KiB, cookies included; a larger head is refused (431).
     pub fn set_max_header_bytes(&mut self, bytes: usize) -> &mut Self {
@@ -109,7 +120,8 @@ impl Config {
         self
     }
 
-    /// Replaces the codec limits at once (frame, message, fragment overhead).
+    /// Replaces the codec limits at once (frame, message, fragment overhead, send fragment
+    /// size).
     pub fn set_codec(&mut self, codec: tether_codec::Config) -> &mut Self {
         self.codec = codec;
         self
@@ -119,6 +131,11 @@ impl Config {
     pub fn set_handshake(&mut self, handshake: tether_handshake::Config) -> &mut Self {
         self.handshake = handshake;
         self
+    }
+
+    /// See [`Config::set_send_fragment_size`].
+    pub fn send_fragment_size(&self) -> Option<std::num::NonZeroUsize> {
+        self.codec.send_fragment_size()
     }
 
     /// See [`Config::set_max_frame_payload`].
@@ -169,6 +186,7 @@ mod tests {
         assert_eq!(config.handshake_timeout(), Some(Duration::from_secs(10)));
         assert_eq!(config.max_frame_payload(), 16 << 20);
         assert_eq!(config.max_message_size(), 16 << 20);
+        assert_eq!(config.send_fragment_size(), None);
         assert_eq!(config.handshake().get_max_header_bytes(), 16 << 10);
         assert_eq!(config.handshake().get_max_headers(), 64);
     }
@@ -183,7 +201,8 @@ mod tests {
             .set_max_headers(4)
             .set_handshake_timeout(None)
             .set_close_timeout(None)
-            .set_write_buffer_limit(50);
+            .set_write_buffer_limit(50)
+            .set_send_fragment_size(std::num::NonZeroUsize::new(60));
         assert_eq!(config.codec().max_frame_payload(), 10);
         assert_eq!(config.codec().max_message_size(), 20);
         assert_eq!(config.handshake().get_max_header_bytes(), 30);
@@ -191,5 +210,9 @@ mod tests {
         assert_eq!(config.handshake_timeout(), None);
         assert_eq!(config.close_timeout(), None);
         assert_eq!(config.write_buffer_limit(), 50);
+        assert_eq!(
+            config.codec().send_fragment_size().map(|n| n.get()),
+            Some(60)
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use tether_codec::{CloseFrame, Message, Protocol, Role, State};
+use bytes::{Buf, Bytes, BytesMut};
+use tether_codec::{CloseFrame, Message, OpCode, Protocol, Role, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -27,6 +27,30 @@ const IDLE_WRITE_CAPACITY: usize = 64 << 10;
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {}
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport for S {}
 
+/// What the application queues: a whole message, or one fragment of a data message
+/// ([`Protocol::send_fragment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    Message(Message),
+    /// Opcode, payload and FIN of the fragment.
+    Fragment(OpCode, Bytes, bool),
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        match self {
+            Outgoing::Message(message) => message.len(),
+            Outgoing::Fragment(_, data, _) => data.len(),
+        }
+    }
+}
+
+impl From<Message> for Outgoing {
+    fn from(message: Message) -> Self {
+        Outgoing::Message(message)
+    }
+}
+
 pub(crate) struct Core<S> {
     io: S,
     protocol: Protocol,
@@ -35,9 +59,9 @@ pub(crate) struct Core<S> {
     /// Armed when the connection leaves [`State::Open`]: the closing handshake must be over by
     /// then.
     deadline: Option<Pin<Box<Sleep>>>,
-    /// A message accepted by `send` while the write buffer was full; it goes into the buffer
-    /// before anything else once there is room. At most one, so memory stays bounded.
-    parked: Option<Message>,
+    /// A message (or fragment) accepted by `send` while the write buffer was full; it goes into
+    /// the buffer before anything else once there is room. At most one, so memory stays bounded.
+    parked: Option<Outgoing>,
     /// An error met while moving the parked message into the buffer, for the next write call.
     deferred: Option<Error>,
     /// Bytes were written but the transport was not flushed since.
@@ -73,7 +97,7 @@ impl<S> Core<S> {
 
     /// Bytes waiting to be written, counting a parked message.
     pub(crate) fn buffered(&self) -> usize {
-        self.protocol.write_buffer_len() + self.parked.as_ref().map_or(0, Message::len)
+        self.protocol.write_buffer_len() + self.parked.as_ref().map_or(0, Outgoing::len)
     }
 }
 
@@ -198,7 +222,11 @@ impl<S: Transport> Core<S> {
 
     /// Takes `message` now if nothing is parked: into the write buffer when it is below the
     /// limit, else into the parked slot. Gives it back when the slot is taken.
-    pub(crate) fn offer(&mut self, message: Message) -> Result<Option<Message>, Error> {
+    pub(crate) fn offer(
+        &mut self,
+        message: impl Into<Outgoing>,
+    ) -> Result<Option<Outgoing>, Error> {
+        let message = message.into();
         if let Some(err) = self.deferred.take() {
             return Err(err);
         }
@@ -240,11 +268,16 @@ impl<S: Transport> Core<S> {
     }
 
     /// Appends `message` to the write buffer (no I/O).
-    pub(crate) fn start_send(&mut self, message: Message) -> Result<(), Error> {
+    pub(crate) fn start_send(&mut self, message: impl Into<Outgoing>) -> Result<(), Error> {
         if self.ended {
             return Err(Error::Closed);
         }
-        self.protocol.send(message)?;
+        match message.into() {
+            Outgoing::Message(message) => self.protocol.send(message)?,
+            Outgoing::Fragment(opcode, data, fin) => {
+                self.protocol.send_fragment(opcode, &data, fin)?
+            }
+        }
         if self.protocol.state() != State::Open {
             self.arm_deadline();
         }
@@ -256,7 +289,14 @@ impl<S: Transport> Core<S> {
         if let Some(err) = self.deferred.take() {
             return Poll::Ready(Err(err));
         }
-        self.poll_write_out(cx)
+        let written = ready!(self.poll_write_out(cx));
+        // A parked message (or fragment) refused when it moved into the buffer is reported by
+        // the flush that moved it, so the `send` that parked it, if still awaited, gets its own
+        // error rather than the next call.
+        Poll::Ready(match self.deferred.take() {
+            Some(err) => Err(err),
+            None => written,
+        })
     }
 
     /// Queues a close frame unless one was sent already.
@@ -539,7 +579,7 @@ mod tests {
         let third = core.offer(Message::binary(vec![3u8; 1])).unwrap();
         assert_eq!(
             third,
-            Some(Message::binary(vec![3u8; 1])),
+            Some(Message::binary(vec![3u8; 1]).into()),
             "the slot is taken"
         );
         let reading = tokio::spawn(async move {

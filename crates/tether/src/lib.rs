@@ -81,7 +81,7 @@ pub use split::{WebSocketReader, WebSocketWriter};
 pub use transport::MaybeTls;
 pub use websocket::WebSocket;
 
-pub use tether_codec::{CloseCode, CloseFrame, Message, Role, State, Utf8Bytes};
+pub use tether_codec::{CloseCode, CloseFrame, Message, OpCode, Role, State, Utf8Bytes};
 pub use tether_handshake::{Accept, PlainRequest, Rejection, UpgradeRequest};
 
 pub use bytes::Bytes;

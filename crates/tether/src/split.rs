@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
+use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::{waker, ArcWake, AtomicWaker};
-use tether_codec::{CloseCode, CloseFrame, Message, State};
+use tether_codec::{CloseCode, CloseFrame, Message, OpCode, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::core::Core;
+use crate::core::{Core, Outgoing};
 use crate::error::Error;
 
 /// The receiving half of a split [`WebSocket`](crate::WebSocket): a [`Stream`] of messages.
@@ -150,7 +151,27 @@ where
     ///
     /// As for [`WebSocket::send`](crate::WebSocket::send).
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        let offered = self.shared.lock().offer(message);
+        self.send_outgoing(message.into())
+    }
+
+    /// Sends one fragment of a data message. Same contract and cancel safety as
+    /// [`WebSocket::send_fragment`](crate::WebSocket::send_fragment); the reader keeps
+    /// answering pings between the fragments.
+    ///
+    /// # Errors
+    ///
+    /// As for [`WebSocket::send_fragment`](crate::WebSocket::send_fragment).
+    pub fn send_fragment(
+        &mut self,
+        opcode: OpCode,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.send_outgoing(Outgoing::Fragment(opcode, data.into(), fin))
+    }
+
+    fn send_outgoing(&mut self, item: Outgoing) -> impl Future<Output = Result<(), Error>> + '_ {
+        let offered = self.shared.lock().offer(item);
         async move {
             let mut held = offered?;
             poll_fn(|cx| {

@@ -5,14 +5,14 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tether_codec::{CloseCode, CloseFrame, Message, Role, State};
+use tether_codec::{CloseCode, CloseFrame, Message, OpCode, Role, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
-use crate::core::Core;
+use crate::core::{Core, Outgoing};
 use crate::error::Error;
 use crate::split::{split, WebSocketReader, WebSocketWriter};
 
@@ -29,6 +29,8 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///   as messages too (a heartbeat watches pongs that way).
 /// - **Writing**: messages are appended to one write buffer and written in batches: `feed`
 ///   (or `start_send`) appends, `flush` writes. [`WebSocket::send`] appends and flushes.
+///   [`WebSocket::send_fragment`] sends a data message in pieces (RFC 6455 §5.4), and
+///   [`Config::set_send_fragment_size`] cuts every long message automatically.
 /// - **Backpressure**: while the buffer holds [`Config::set_write_buffer_limit`] bytes or
 ///   more, `send` and `Sink::poll_ready` write first and wait until the peer took enough.
 /// - **Closing**: [`WebSocket::close`] sends a close frame and waits for the peer's, bounded
@@ -39,7 +41,7 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///
 /// - `next()` (`poll_next`): cancel safe. Bytes read stay in the connection's buffer; a
 ///   message is only taken out when it is returned.
-/// - [`WebSocket::send`]: cancel safe. The message is taken when `send` is called, before the
+/// - [`WebSocket::send`] and [`WebSocket::send_fragment`]: cancel safe. The message is taken when `send` is called, before the
 ///   future is polled: into the write buffer, or (when the buffer is full) into a one-message
 ///   slot that is written before anything else. Dropping the future leaves it queued; it goes
 ///   out with the next flush, send or read. Only when a previous cancelled send still
@@ -153,7 +155,70 @@ where
     /// [`Error::Closed`] after a close was sent or the connection ended; a protocol error for
     /// an oversized control payload or an unsendable close code; I/O errors.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        let offered = self.core.offer(message);
+        self.send_outgoing(message.into())
+    }
+
+    /// Sends one fragment of a data message (RFC 6455 §5.4): for a message whose size is not
+    /// known in advance, or to keep frames small so control frames go out between them.
+    ///
+    /// The first fragment has [`OpCode::Text`] or [`OpCode::Binary`], the following ones
+    /// [`OpCode::Continuation`]; `fin` marks the last. Between the first and the last, pings,
+    /// pongs (the automatic ones too) and a close may be sent, but no other data message. Text
+    /// fragments may cut code points; the text as a whole must be UTF-8, and a fragment after
+    /// which it cannot be is refused. The peer receives one message.
+    ///
+    /// Backpressure, flushing and cancel safety as for [`WebSocket::send`]: the fragment is
+    /// taken when this is called.
+    ///
+    /// ```
+    /// use tether::{accept, ClientBuilder, Message, OpCode, StreamExt};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let (client_io, server_io) = tokio::io::duplex(64 << 10);
+    /// let server = tokio::spawn(async move {
+    ///     let mut ws = accept(server_io).await?;
+    ///     while let Some(message) = ws.next().await {
+    ///         let message = message?; // the ping between the fragments comes first
+    ///         if message.is_data() {
+    ///             ws.send(message).await?;
+    ///         }
+    ///     }
+    ///     Ok::<_, tether::Error>(())
+    /// });
+    /// let mut ws = ClientBuilder::new().handshake(client_io, "ws://localhost/").await?;
+    /// // A stream of unknown length, sent as it comes; "é" is cut between two fragments.
+    /// let euro = "é".as_bytes();
+    /// ws.send_fragment(OpCode::Text, &b"caf"[..], false).await?;
+    /// ws.send_fragment(OpCode::Continuation, &euro[..1], false).await?;
+    /// ws.send(Message::Ping("between".into())).await?;
+    /// ws.send_fragment(OpCode::Continuation, &euro[1..], false).await?;
+    /// ws.send_fragment(OpCode::Continuation, &b""[..], true).await?;
+    /// assert_eq!(ws.next().await.unwrap()?, Message::Pong("between".into()));
+    /// assert_eq!(ws.next().await.unwrap()?, Message::text("café"));
+    /// ws.close(tether::CloseCode::NORMAL, "").await?;
+    /// server.await??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`WebSocket::send`], and [`Error::Protocol`] with a local usage error of the
+    /// codec (no close frame is sent for those): `MessageInProgress` for a new text or binary
+    /// fragment or message while one is open, `NoMessageInProgress` for a continuation
+    /// without one, `NotADataOpcode`, `InvalidTextFragment`.
+    pub fn send_fragment(
+        &mut self,
+        opcode: OpCode,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.send_outgoing(Outgoing::Fragment(opcode, data.into(), fin))
+    }
+
+    fn send_outgoing(&mut self, item: Outgoing) -> impl Future<Output = Result<(), Error>> + '_ {
+        let offered = self.core.offer(item);
         async move {
             let mut held = offered?;
             poll_fn(|cx| {
@@ -250,5 +315,139 @@ impl<S> fmt::Debug for WebSocket<S> {
             .field("protocol", self.core.protocol())
             .field("subprotocol", &self.subprotocol)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use tokio::io::DuplexStream;
+    use tokio::time::timeout;
+
+    use super::*;
+
+    fn pair(
+        pipe: usize,
+        client_config: &Config,
+    ) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
+        let (a, b) = tokio::io::duplex(pipe);
+        (
+            WebSocket::from_raw(a, Role::Client, client_config, BytesMut::new(), None),
+            WebSocket::from_raw(b, Role::Server, &Config::default(), BytesMut::new(), None),
+        )
+    }
+
+    /// RFC 6455 §5.4 under backpressure: fragments wait for a peer that does not read, and a
+    /// cancelled `send_fragment` leaves its fragment queued in order.
+    #[tokio::test(start_paused = true)]
+    async fn send_fragment_waits_for_the_peer_and_is_cancel_safe() {
+        let mut config = Config::default();
+        config.set_write_buffer_limit(4096);
+        let (mut client, mut server) = pair(1024, &config);
+        let piece = Bytes::from(vec![7u8; 8192]);
+        let wait = Duration::from_secs(1);
+        let first = timeout(
+            wait,
+            client.send_fragment(OpCode::Binary, piece.clone(), false),
+        );
+        assert!(first.await.is_err(), "waits while the peer does not read");
+        let second = timeout(
+            wait,
+            client.send_fragment(OpCode::Continuation, piece.clone(), false),
+        );
+        assert!(second.await.is_err(), "the buffer is full: parked");
+        assert!(
+            client.buffered_amount() > 8192 + 4096,
+            "both cancelled fragments queued"
+        );
+        let reader = tokio::spawn(async move { server.next().await });
+        client
+            .send_fragment(OpCode::Continuation, piece.clone(), true)
+            .await
+            .unwrap();
+        let message = reader.await.unwrap().unwrap().unwrap();
+        assert_eq!(message, Message::binary(vec![7u8; 3 * 8192]));
+    }
+
+    /// RFC 6455 §8.1 under backpressure: a parked text fragment that would make the message
+    /// invalid is refused to the `send_fragment` that parked it; the message stays open.
+    #[tokio::test(start_paused = true)]
+    async fn parked_invalid_text_fragment_fails_its_own_send() {
+        let mut config = Config::default();
+        config.set_write_buffer_limit(4096);
+        let (mut client, mut server) = pair(1024, &config);
+        let first = timeout(
+            Duration::from_secs(1),
+            client.send_fragment(OpCode::Text, vec![b'a'; 8192], false),
+        );
+        assert!(first.await.is_err(), "waits while the peer does not read");
+        let reader = tokio::spawn(async move { server.next().await });
+        let refused = client
+            .send_fragment(OpCode::Continuation, &b"\xff"[..], false)
+            .await;
+        assert!(matches!(
+            refused,
+            Err(Error::Protocol(tether_codec::Error::InvalidTextFragment))
+        ));
+        client
+            .send_fragment(OpCode::Continuation, &b"b"[..], true)
+            .await
+            .unwrap();
+        let message = reader.await.unwrap().unwrap().unwrap();
+        assert_eq!(message, Message::text("a".repeat(8192) + "b"));
+    }
+
+    /// RFC 6455 §5.5.2: a split reader answers pings while the writer is between fragments.
+    #[tokio::test]
+    async fn split_reader_pongs_between_the_writers_fragments() {
+        let (mut client, server) = pair(64 << 10, &Config::default());
+        let (mut reader, mut writer) = server.split();
+        writer
+            .send_fragment(OpCode::Text, &b"first half, "[..], false)
+            .await
+            .unwrap();
+        client.send(Message::Ping("mid".into())).await.unwrap();
+        assert_eq!(
+            reader.next().await.unwrap().unwrap(),
+            Message::Ping("mid".into())
+        );
+        writer
+            .send_fragment(OpCode::Continuation, &b"second half"[..], true)
+            .await
+            .unwrap();
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::Pong("mid".into())
+        );
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::text("first half, second half")
+        );
+        // Misuse is reported to the caller and fails nothing.
+        assert!(matches!(
+            writer
+                .send_fragment(OpCode::Continuation, &b"x"[..], true)
+                .await,
+            Err(Error::Protocol(tether_codec::Error::NoMessageInProgress))
+        ));
+        writer.send(Message::text("still open")).await.unwrap();
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::text("still open")
+        );
+    }
+
+    /// With a send fragment size, a long text message (cut through code points; the codec tests
+    /// check the frames) arrives whole.
+    #[tokio::test]
+    async fn send_fragment_size_cuts_long_messages() {
+        let mut config = Config::default();
+        config.set_send_fragment_size(std::num::NonZeroUsize::new(1000));
+        let (mut client, mut server) = pair(64 << 10, &config);
+        let text = "ü".repeat(2500);
+        client.send(Message::text(text.clone())).await.unwrap();
+        assert_eq!(server.next().await.unwrap().unwrap(), Message::text(text));
     }
 }

@@ -3,10 +3,12 @@
 //! - `rfc_examples`: the byte examples of RFC 6455 §5.7, decoded and encoded.
 //! - `errors`: one test per protocol violation, asserting the error and the close code sent.
 //! - `properties`: proptest round trips, split/stick invariance, fragmentation, UTF-8, masking.
+//! - `sending`: fragmented messages sent by a `Protocol` and received whole by its peer.
 //! - `framed`: the tokio-util codecs under `Framed` over an in-memory duplex pipe.
 
 mod errors;
 mod framed;
 mod properties;
 mod rfc_examples;
+mod sending;
 mod support;

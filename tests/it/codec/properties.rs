@@ -11,7 +11,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::support::{
     arb_control_payload, arb_message, arb_payload, arb_text, client, feed_in_pieces, feed_whole,
-    server, Received,
+    peer, ranges, server, Received,
 };
 
 /// The error part of a result, comparable (errors are not `PartialEq`: they may hold I/O errors).
@@ -54,25 +54,6 @@ fn arb_frame(role: Role) -> impl Strategy<Value = Frame> {
             Role::Server => frame,
         },
     )
-}
-
-fn peer(role: Role) -> Role {
-    match role {
-        Role::Client => Role::Server,
-        Role::Server => Role::Client,
-    }
-}
-
-/// Splits `len` bytes at `cuts` into consecutive ranges (some possibly empty).
-fn ranges(len: usize, cuts: &[usize]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&len)) {
-        let cut = cut.clamp(start, len);
-        out.push(start..cut);
-        start = cut;
-    }
-    out
 }
 
 /// Encodes a fragmented message: first frame with `opcode`, the rest continuations, with

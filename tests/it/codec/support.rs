@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use tether_codec::{
-    apply_mask, CloseCode, CloseFrame, Config, Error, FrameHeader, Message, OpCode, Protocol,
+    apply_mask, CloseCode, CloseFrame, Config, Error, FrameHeader, Message, OpCode, Protocol, Role,
 };
 
 /// A deterministic source of masking keys (tests only; production uses a CSPRNG).
@@ -23,6 +23,26 @@ pub(super) fn client(config: &Config) -> Protocol {
 
 pub(super) fn server(config: &Config) -> Protocol {
     Protocol::server(config.clone())
+}
+
+/// The other side of a connection.
+pub(super) fn peer(role: Role) -> Role {
+    match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    }
+}
+
+/// Splits `len` bytes at `cuts` into consecutive ranges (some possibly empty).
+pub(super) fn ranges(len: usize, cuts: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&len)) {
+        let cut = cut.clamp(start, len);
+        out.push(start..cut);
+        start = cut;
+    }
+    out
 }
 
 /// What a receiver made of some input: the messages in order, then the error if it failed.

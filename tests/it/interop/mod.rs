@@ -1,6 +1,9 @@
 //! Interop with real, independently written peers: Python `websockets` and Node `ws`, each as
 //! a client of our server and as a server for our client.
+//!
+//! - `fragments`: fragmented messages sent by our client and our server (RFC 6455 §5.4).
 
+mod fragments;
 mod peer;
 
 use std::time::Duration;
