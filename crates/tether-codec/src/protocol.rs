@@ -616,7 +616,6 @@ impl fmt::Debug for Protocol {
     }
 }
 
-/// A complete text or binary message from its unmasked payload.
 /// The frame-level log line (`tether serve -v`): the header's fields, not the payload. When
 /// `trace` is off for this crate the macro is one cached level check.
 #[inline]
@@ -631,6 +630,7 @@ fn trace_frame(role: Role, header: &FrameHeader, what: &'static str) {
     );
 }
 
+/// A complete text or binary message from its unmasked payload.
 fn data_message(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
     if opcode == OpCode::Text {
         Ok(Message::Text(Utf8Bytes::try_from(payload.freeze())?))
