@@ -66,13 +66,15 @@ impl Config {
         self
     }
 
-    /// Most bytes of the HTTP head in the opening handshake, in either role. Default 16 KiB.
+    /// Most bytes of the HTTP head in the opening handshake, in either role. Default 16 KiB:
+    /// browsers send well under 4 KiB, cookies included; a larger head is refused (431).
     pub fn set_max_header_bytes(&mut self, bytes: usize) -> &mut Self {
         self.handshake.max_header_bytes(bytes);
         self
     }
 
-    /// Most header fields of the HTTP head in the opening handshake. Default 64.
+    /// Most header fields of the HTTP head in the opening handshake, in either role.
+    /// Default 64: a browser's Upgrade carries about 15.
     pub fn set_max_headers(&mut self, count: usize) -> &mut Self {
         self.handshake.max_headers(count);
         self
@@ -80,7 +82,8 @@ impl Config {
 
     /// Time allowed for opening a connection: for a client the TCP connect, the TLS handshake
     /// and the HTTP Upgrade each; for a server the TLS handshake and the HTTP Upgrade each.
-    /// `None` turns it off. Default 10 seconds.
+    /// `None` turns it off. Default 10 seconds: generous for a slow network, short enough
+    /// that a peer holding a half-open handshake (slowloris) costs little.
     pub fn set_handshake_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.handshake.handshake_timeout(timeout);
         self
@@ -151,5 +154,42 @@ impl Config {
     /// The handshake part of this configuration.
     pub fn handshake(&self) -> &tether_handshake::Config {
         &self.handshake
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_finite_and_documented() {
+        let config = Config::default();
+        assert_eq!(config.write_buffer_limit(), 128 << 10);
+        assert_eq!(config.close_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(config.handshake_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(config.max_frame_payload(), 16 << 20);
+        assert_eq!(config.max_message_size(), 16 << 20);
+        assert_eq!(config.handshake().get_max_header_bytes(), 16 << 10);
+        assert_eq!(config.handshake().get_max_headers(), 64);
+    }
+
+    #[test]
+    fn setters_reach_the_layer_configs() {
+        let mut config = Config::default();
+        config
+            .set_max_frame_payload(10)
+            .set_max_message_size(20)
+            .set_max_header_bytes(30)
+            .set_max_headers(4)
+            .set_handshake_timeout(None)
+            .set_close_timeout(None)
+            .set_write_buffer_limit(50);
+        assert_eq!(config.codec().max_frame_payload(), 10);
+        assert_eq!(config.codec().max_message_size(), 20);
+        assert_eq!(config.handshake().get_max_header_bytes(), 30);
+        assert_eq!(config.handshake().get_max_headers(), 4);
+        assert_eq!(config.handshake_timeout(), None);
+        assert_eq!(config.close_timeout(), None);
+        assert_eq!(config.write_buffer_limit(), 50);
     }
 }

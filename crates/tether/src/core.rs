@@ -117,6 +117,14 @@ impl<S: Transport> Core<S> {
         if self.ended {
             return Poll::Ready(None);
         }
+        // Closing: the deadline holds even if the peer keeps the read side busy. (Once both
+        // close frames are through, `poll_finish` decides what the deadline means.)
+        if self.protocol.state() == State::Closing {
+            if let Some(err) = self.poll_deadline(cx) {
+                self.end();
+                return Poll::Ready(Some(Err(err)));
+            }
+        }
         loop {
             if !self.error_reported {
                 match self.protocol.poll_message() {
@@ -161,7 +169,15 @@ impl<S: Transport> Core<S> {
                     self.end();
                     return Poll::Ready(Some(Err(Error::AbnormalClosure)));
                 }
-                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Ok(n)) => {
+                    // One read may hold many frames, or a piece of one (拆包/粘包).
+                    tracing::trace!(
+                        bytes = n,
+                        buffered = self.protocol.read_buffer().len(),
+                        "read"
+                    );
+                    continue;
+                }
                 Poll::Ready(Err(err)) => {
                     self.end();
                     return Poll::Ready(Some(Err(err.into())));
@@ -284,13 +300,22 @@ impl<S: Transport> Core<S> {
         }
     }
 
-    /// Ready once the stream has ended (driven by someone else, the split reader).
+    /// Ready once the closing handshake is over: the stream has ended, or the reader has been
+    /// handed the peer's close (or the failure), after which this call finishes the transport
+    /// itself, so a reader that stops at the close does not hold the writer up.
     pub(crate) fn poll_ended(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<CloseFrame>, Error>> {
         if self.ended {
             return Poll::Ready(Ok(self.peer_close.clone().flatten()));
+        }
+        if self.protocol.state() == State::Closed
+            && (self.peer_close.is_some() || self.error_reported)
+        {
+            let finished = ready!(self.poll_finish(cx));
+            self.end();
+            return Poll::Ready(finished.map(|()| self.peer_close.clone().flatten()));
         }
         if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             return Poll::Ready(Err(err));
@@ -301,6 +326,22 @@ impl<S: Transport> Core<S> {
         }
         self.end_waiter = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// Without waiting: writes what the transport takes now and shuts it down, once the
+    /// closing handshake is over and nobody is left to drive it (a split reader dropped after
+    /// the close). The transport would otherwise stay open until the writer is dropped too.
+    pub(crate) fn finish_now(&mut self) {
+        if self.ended || self.protocol.state() != State::Closed {
+            return;
+        }
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let _ = self.poll_write_out(&mut cx);
+        if !self.shutdown {
+            let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+            self.shutdown = true;
+        }
+        self.end();
     }
 
     /// Writes the buffer (moving the parked message in when there is room) with as few writes
@@ -321,6 +362,7 @@ impl<S: Transport> Core<S> {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             buf.advance(n);
+            tracing::trace!(bytes = n, left = buf.len(), "wrote");
             self.unflushed = true;
         }
         let buf = self.protocol.write_buffer();
@@ -431,5 +473,87 @@ impl<S: Transport> Core<S> {
         if let Some(waker) = self.end_waiter.take() {
             waker.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    fn server(io: tokio::io::DuplexStream) -> Core<tokio::io::DuplexStream> {
+        Core::new(io, Role::Server, &Config::default(), BytesMut::new())
+    }
+
+    #[tokio::test]
+    async fn leftover_bytes_are_decoded_before_reading() {
+        let (_peer, io) = tokio::io::duplex(64);
+        // RFC 6455 §5.7: a masked "Hello", as if read together with the handshake.
+        let leftover = BytesMut::from(
+            &[
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+            ][..],
+        );
+        let mut core = Core::new(io, Role::Server, &Config::default(), leftover);
+        let message = poll_fn(|cx| core.poll_next(cx)).await;
+        assert_eq!(message.unwrap().unwrap(), Message::text("Hello"));
+    }
+
+    #[tokio::test]
+    async fn idle_connection_holds_no_buffer_memory() {
+        let (mut peer, io) = tokio::io::duplex(64);
+        let mut core = server(io);
+        peer.write_all(&[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ])
+        .await
+        .unwrap();
+        let message = poll_fn(|cx| core.poll_next(cx)).await;
+        assert_eq!(message.unwrap().unwrap(), Message::text("Hello"));
+        // The next poll finds nothing to read and goes idle.
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        assert!(core.poll_next(&mut cx).is_pending());
+        assert_eq!(core.protocol.read_buffer().capacity(), 0);
+        assert_eq!(core.protocol.write_buffer().capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn parked_message_goes_out_before_later_ones() {
+        let (mut peer, io) = tokio::io::duplex(1);
+        let mut config = Config::default();
+        config.set_write_buffer_limit(10);
+        let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
+        assert!(core
+            .offer(Message::binary(vec![1u8; 20]))
+            .unwrap()
+            .is_none());
+        assert!(
+            core.offer(Message::binary(vec![2u8; 20]))
+                .unwrap()
+                .is_none(),
+            "parked"
+        );
+        let third = core.offer(Message::binary(vec![3u8; 1])).unwrap();
+        assert_eq!(
+            third,
+            Some(Message::binary(vec![3u8; 1])),
+            "the slot is taken"
+        );
+        let reading = tokio::spawn(async move {
+            let mut all = vec![0u8; 44];
+            tokio::io::AsyncReadExt::read_exact(&mut peer, &mut all)
+                .await
+                .unwrap();
+            all
+        });
+        poll_fn(|cx| core.poll_flush(cx)).await.unwrap();
+        let all = reading.await.unwrap();
+        assert_eq!(&all[..2], [0x82, 20]);
+        assert!(all[2..22].iter().all(|&b| b == 1));
+        assert_eq!(&all[22..24], [0x82, 20]);
+        assert!(all[24..].iter().all(|&b| b == 2));
     }
 }

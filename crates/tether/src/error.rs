@@ -86,3 +86,30 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_errors_map_to_facade_variants() {
+        assert!(matches!(
+            Error::from(tether_codec::Error::Closed),
+            Error::Closed
+        ));
+        let io = tether_codec::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(
+            matches!(Error::from(io), Error::Io(err) if err.kind() == std::io::ErrorKind::BrokenPipe)
+        );
+        let err = Error::from(tether_codec::Error::MaskedFrame);
+        assert!(matches!(
+            err,
+            Error::Protocol(tether_codec::Error::MaskedFrame)
+        ));
+        assert_eq!(
+            err.close_code(),
+            Some(tether_codec::CloseCode::PROTOCOL_ERROR)
+        );
+        assert_eq!(Error::Closed.close_code(), None);
+    }
+}

@@ -42,6 +42,8 @@ struct Shared<S> {
     /// Wakes both halves; every poll of the connection uses it.
     waker: Waker,
     reader_alive: AtomicBool,
+    /// `Core::finish_now`, kept here because `Drop` cannot require the transport bounds.
+    finish_now: fn(&mut Core<S>),
 }
 
 #[derive(Default)]
@@ -57,13 +59,17 @@ impl ArcWake for Wakers {
     }
 }
 
-pub(crate) fn split<S>(core: Core<S>) -> (WebSocketReader<S>, WebSocketWriter<S>) {
+pub(crate) fn split<S>(core: Core<S>) -> (WebSocketReader<S>, WebSocketWriter<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let wakers = Arc::new(Wakers::default());
     let shared = Arc::new(Shared {
         core: Mutex::new(core),
         waker: waker(wakers.clone()),
         wakers,
         reader_alive: AtomicBool::new(true),
+        finish_now: Core::finish_now,
     });
     (
         WebSocketReader {
@@ -116,6 +122,8 @@ where
 impl<S> Drop for WebSocketReader<S> {
     fn drop(&mut self) {
         self.shared.reader_alive.store(false, Ordering::Release);
+        let finish_now = self.shared.finish_now;
+        finish_now(&mut self.shared.lock());
         // A writer waiting for the reader to finish the close must now drive it itself.
         self.shared.wakers.writer.wake();
     }

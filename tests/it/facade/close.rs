@@ -112,3 +112,21 @@ async fn close_with_an_unsendable_code_sends_nothing() {
     assert_eq!(client.state(), tether::State::Open);
     assert_eq!(client.buffered_amount(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_timeout_holds_against_a_peer_that_keeps_sending() {
+    let (mut client, mut raw) = raw_server(&close_timeout(2), 1 << 16).await;
+    // The raw server ignores our close and sends a text frame every 100 ms.
+    let chatter = tokio::spawn(async move {
+        let frame = unmasked(OpCode::Text, b"still talking");
+        while raw.write_all(&frame).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let start = Instant::now();
+    let result = client.close(CloseCode::NORMAL, "").await;
+    assert!(matches!(result, Err(Error::CloseTimeout(_))), "{result:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert!(client.next().await.is_none());
+    chatter.abort();
+}

@@ -118,3 +118,23 @@ async fn invalid_urls_are_refused_before_connecting() {
         assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn handshake_timeout_against_a_silent_server() {
+    // The kernel completes the TCP connection from the backlog; nobody ever answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let mut config = tether::Config::default();
+    config.set_handshake_timeout(Some(Duration::from_secs(3)));
+    let start = tokio::time::Instant::now();
+    let err = tether::ClientBuilder::new()
+        .config(config)
+        .connect(&url)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Handshake(tether::handshake::Error::Timeout(d)) if d == Duration::from_secs(3)),
+        "{err:?}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+}

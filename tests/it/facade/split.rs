@@ -112,3 +112,33 @@ async fn writer_closes_alone_once_the_reader_is_dropped() {
     assert_eq!(answer.unwrap().code, CloseCode::GOING_AWAY);
     server_side.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn writer_close_completes_when_the_reader_stops_at_the_close() {
+    let (mut client, server) = pair(4096).await;
+    let (mut reader, mut writer) = server.split();
+    let reading = tokio::spawn(async move {
+        // A common loop: stop at the close message, never poll to the end.
+        while let Some(Ok(message)) = reader.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+        reader
+    });
+    let client_side = tokio::spawn(async move {
+        while let Some(message) = client.next().await {
+            message.unwrap();
+        }
+    });
+    let start = tokio::time::Instant::now();
+    let answer = writer.close(CloseCode::NORMAL, "").await.unwrap();
+    assert_eq!(answer.unwrap().code, CloseCode::NORMAL);
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no wait for the close timeout"
+    );
+    let _reader = reading.await.unwrap();
+    client_side.await.unwrap();
+}
