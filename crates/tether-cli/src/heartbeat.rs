@@ -103,7 +103,9 @@ fn log_event(peer: &str, event: &Event) {
             tracing::warn!(%peer, "local stall ({cause:?}): the verdict waits");
         }
         Event::Dead(reason) => tracing::warn!(%peer, "peer declared dead: {reason}; closing"),
-        Event::Strike { strikes } => tracing::warn!(%peer, "peer probes too often (strike {strikes})"),
+        Event::Strike { strikes } => {
+            tracing::warn!(%peer, "peer probes too often (strike {strikes})")
+        }
         Event::Connected => tracing::info!(%peer, "connected"),
         Event::Disconnected(failure) => tracing::warn!(%peer, "disconnected: {failure}"),
         Event::Reconnecting { attempt, delay } => {

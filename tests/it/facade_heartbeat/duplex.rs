@@ -10,7 +10,8 @@ use tokio::io::DuplexStream;
 use tokio::time::Instant;
 
 use super::support::{
-    answering, client_config, drain_until_close, echo_supervised, next_event, Frozen, LIMIT,
+    answering, client_config, closed_state, drain_until_close, echo_supervised, next_event, Frozen,
+    LIMIT,
 };
 
 const URL: &str = "ws://heartbeat.test/";
@@ -178,12 +179,7 @@ async fn the_server_side_keepalive_reaps_a_silent_client_within_its_bound() {
         .expect("client handshake");
     let conn = server.await.expect("server task");
     let opened = Instant::now();
-    let mut state = conn.state();
-    let closed = tokio::time::timeout(LIMIT, state.wait_for(|s| matches!(s, LinkState::Closed(_))))
-        .await
-        .expect("reaped in time")
-        .expect("state")
-        .clone();
+    let closed = closed_state(conn.state()).await;
     let reaped = opened.elapsed();
     assert_eq!(closed, LinkState::Closed(CloseReason::HeartbeatTimeout));
     assert!(reaped >= 2 * timeout, "reaped too early: {reaped:?}");

@@ -9,7 +9,9 @@ use tether::http::{header, HeaderValue, StatusCode};
 use tether::{connect_supervised, Message, PingProbe, Rejection, Server};
 use tokio::time::Instant;
 
-use super::support::{answering, client_config, echo_supervised, next_event, Frozen, LIMIT};
+use super::support::{
+    answering, client_config, closed_state, echo_supervised, next_event, Frozen, LIMIT,
+};
 
 /// A tether server on loopback whose first `freeze` connections stop answering after the
 /// Upgrade (kept open, never read) and whose others are supervised echo connections.
@@ -110,12 +112,7 @@ async fn a_403_refusal_is_fatal_and_stops_the_client() {
     let url = refusing(StatusCode::FORBIDDEN, None).await;
     let config = client_config(Duration::from_secs(1), Duration::from_secs(1));
     let client = connect_supervised(&url, &config).expect("supervised client");
-    let mut state = client.state();
-    let closed = tokio::time::timeout(LIMIT, state.wait_for(|s| matches!(s, LinkState::Closed(_))))
-        .await
-        .expect("stopped in time")
-        .expect("state")
-        .clone();
+    let closed = closed_state(client.state()).await;
     assert_eq!(
         closed,
         LinkState::Closed(CloseReason::Fatal(Box::new(Failure::Http {

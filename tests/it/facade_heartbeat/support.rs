@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use tether::heartbeat::{Event, KeepaliveConfig, ReconnectConfig, SupervisorConfig};
+use tether::heartbeat::{Event, KeepaliveConfig, LinkState, ReconnectConfig, SupervisorConfig};
 use tether::{MaybeTls, Message, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Every wait on an event is bounded (in virtual time under a paused clock).
 pub(super) const LIMIT: Duration = Duration::from_secs(30);
@@ -52,6 +52,15 @@ pub(super) async fn next_event(
     })
     .await
     .expect("event within the limit")
+}
+
+/// The state a supervisor stops in; panics after [`LIMIT`].
+pub(super) async fn closed_state(mut state: watch::Receiver<LinkState>) -> LinkState {
+    tokio::time::timeout(LIMIT, state.wait_for(|s| matches!(s, LinkState::Closed(_))))
+        .await
+        .expect("stopped within the limit")
+        .expect("state")
+        .clone()
 }
 
 /// Echoes the application messages of a supervised server connection until it ends.
