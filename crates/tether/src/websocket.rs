@@ -45,6 +45,10 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///   out with the next flush, send or read. Only when a previous cancelled send still
 ///   occupies the slot does the new future hold its message until the slot is free.
 /// - [`WebSocket::flush`]: cancel safe; bytes written stay written, the rest stays queued.
+/// - `Sink` (`SinkExt::feed`, `SinkExt::send` from futures): `start_send` appends the whole
+///   frame or nothing, so no cancellation tears a frame. The futures-util `Feed`/`Send`
+///   futures own their message until `poll_ready` lets it in; dropping them before that
+///   drops the message unsent. Prefer [`WebSocket::send`] in a `select!`.
 /// - [`WebSocket::close`]: cancel safe in that the close frame is queued when `close` is
 ///   called; the handshake continues with the next read or close.
 ///
