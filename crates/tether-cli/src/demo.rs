@@ -1,37 +1,46 @@
 //! `tether demo`: the tutorial, live on loopback, one step after another.
 //!
 //! A server task listens on `127.0.0.1:0`, a client connects, and the demo drives both ends
-//! through the layers under the facade directly (`tether::handshake` for the Upgrade,
-//! `tether::codec`'s [`Protocol`] for frames), so it can show every byte: the HTTP Upgrade
-//! request and its 101 answer verbatim, each frame with its header fields named, and how TCP
-//! reads line up (or do not) with messages. The bytes really cross the kernel's TCP stack;
-//! both ends are driven from one place only so the narration comes out in order.
+//! through the layers under the facade directly (the teaching TLS, `tether::handshake` for
+//! the Upgrade, `tether::codec`'s [`Protocol`] for frames), so it can show every byte: the
+//! five steps of the TLS handshake, the HTTP Upgrade request and its 101 answer verbatim, each
+//! frame with its header fields named, and how reads line up (or do not) with messages. The
+//! bytes really cross the kernel's TCP stack; both ends are driven from one place only so the
+//! narration comes out in order.
 //!
 //! ```text
 //!   step 1  listen, connect              one TCP connection (WebSocket 介绍)
-//!   step 2  GET + Upgrade  ->  101       websocket 和 http 区别
-//!   step 3  frames both ways, annotated  全双工 full duplex (fragments, ping/pong too)
-//!   step 4  N messages -> 1 TCP read     粘包 stuck packets
-//!   step 5  1 message  -> many reads     拆包 split packets
-//!   step 6  close 1000 <-> close 1000    closing handshake
+//!   step 2  TLS 1.2 handshake, 5 steps   https原理 (skipped with --no-tls)
+//!   step 3  GET + Upgrade  ->  101       websocket 和 http 区别
+//!   step 4  frames both ways, annotated  全双工 full duplex (fragments, ping/pong too)
+//!   step 5  N messages -> 1 read         粘包 stuck packets
+//!   step 6  1 message  -> many reads     拆包 split packets
+//!   step 7  close 1000 <-> close 1000    closing handshake
 //!           summary
 //! ```
 //!
+//! Over TLS a TCP read no longer lines up with WebSocket bytes (records add a header, a nonce
+//! and a tag, and the TLS layer reads whole records). So the reads the 粘包/拆包 steps count
+//! are those of the decrypted stream, the reads the codec sees; a wiretap under TLS counts
+//! the TCP reads and bytes, and the steps print both.
+//!
 //! Adding a step: a step is an async function that starts with [`Narrator::step`] (steps are
 //! numbered as they run) and leaves a line for the summary with [`Narrator::remember`].
-//! Steps before the Upgrade work on the two raw streams: [`walk`] calls [`step_connect`] and
-//! then [`step_upgrade`], which runs over any `AsyncRead + AsyncWrite`, so a step that wraps
-//! both ends (TLS) fits between them. Steps after the Upgrade are methods of [`Demo`], called
+//! Steps before the Upgrade work on the two raw streams: [`walk`] calls [`step_connect`],
+//! [`step_tls`] (which wraps both ends) and then [`step_upgrade`], which runs over any
+//! `AsyncRead + AsyncWrite`. Steps after the Upgrade are methods of [`Demo`], called
 //! from [`Demo::walk`].
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
 use bytes::{Bytes, BytesMut};
 use rand::{Rng as _, SeedableRng as _};
+use rustls_pki_types::ServerName;
 use tether::codec::{
     CloseCode, Config as CodecConfig, Frame, FrameHeader, Message, OpCode, Protocol, State,
 };
@@ -39,10 +48,16 @@ use tether::handshake::{
     Accept, ClientHandshake, ClientRequest, Config as HandshakeConfig, Incoming, Key,
     ServerHandshake,
 };
+use tether_teaching_tls::{
+    CipherSuite, Connection, Event, Step as TlsStep, TeachingTlsStream, Transcript,
+    MAX_FRAGMENT_LEN,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::annotate::{self, describe, thousands, FrameView};
+use crate::pki::DemoPki;
+use crate::tap::{Seen, Tap, Wiretap};
 
 /// Bytes asked for per socket read: the reads of the 拆包 step are at most this large.
 const READ_CHUNK: usize = 64 << 10;
@@ -60,6 +75,17 @@ const DEFAULT_BURST: u16 = 10;
 /// Size of the 拆包 message: 1 MiB, many times a socket read.
 const DEFAULT_LARGE: u32 = 1 << 20;
 
+/// The name the demo server's certificate is for, and the host of the `wss://` URL. The
+/// client connects to loopback and asks for this name, as a browser asks for the name it
+/// resolved.
+const DEMO_NAME: &str = "demo.tether.test";
+/// The server's preference: the tutorial's flow (RSA key transport) first.
+const SERVER_SUITES: [CipherSuite; 3] = [
+    CipherSuite::RSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+];
+
 /// Options of `tether demo`; the defaults are what the tutorial needs.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
@@ -70,6 +96,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_LARGE,
           value_parser = clap::value_parser!(u32).range(128 << 10..=16 << 20))]
     large: u32,
+    /// Skip the TLS step: the WebSocket runs over plain TCP (ws:// instead of wss://).
+    #[arg(long, conflicts_with = "cipher")]
+    no_tls: bool,
+    /// Offer only this TLS suite: RSA (the tutorial's flow, the default choice), ECDHE or
+    /// CHACHA. By default the client offers all three and the server picks RSA.
+    #[arg(long, value_name = "SUITE", value_parser = parse_suite)]
+    cipher: Option<CipherSuite>,
 }
 
 impl Default for Args {
@@ -77,8 +110,21 @@ impl Default for Args {
         Args {
             burst: DEFAULT_BURST,
             large: DEFAULT_LARGE,
+            no_tls: false,
+            cipher: None,
         }
     }
+}
+
+fn parse_suite(name: &str) -> Result<CipherSuite, String> {
+    CipherSuite::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown cipher suite {name:?}: the teaching TLS speaks {}",
+            CipherSuite::SUPPORTED
+                .map(|s| s.name().unwrap_or("?"))
+                .join(", ")
+        )
+    })
 }
 
 /// Runs the demo, printing to stdout.
@@ -95,8 +141,15 @@ pub(crate) async fn walk<W: Write>(args: &Args, out: W) -> Result<()> {
     say.title("Tether demo: the WebSocket tutorial, live on loopback")?;
     let started = Instant::now();
     let (client_io, server_io, addr) = step_connect(&mut say).await?;
-    // A step that wraps both streams (TLS) goes here: the Upgrade runs over any stream.
-    let mut demo = step_upgrade(say, args, &addr.to_string(), client_io, server_io).await?;
+    if args.no_tls {
+        let url = format!("ws://{addr}/tutorial");
+        let mut demo = step_upgrade(say, args, &url, client_io, server_io, None).await?;
+        demo.walk().await?;
+        return demo.summary(started);
+    }
+    let (client_io, server_io, taps) = step_tls(&mut say, args, client_io, server_io).await?;
+    let url = format!("wss://{DEMO_NAME}:{}/tutorial", addr.port());
+    let mut demo = step_upgrade(say, args, &url, client_io, server_io, Some(taps)).await?;
     demo.walk().await?;
     demo.summary(started)
 }
@@ -128,14 +181,212 @@ async fn step_connect<W: Write>(
     Ok((client_io, server_io, addr))
 }
 
-/// Step 2: the HTTP Upgrade over the connection, both messages shown verbatim. The server
-/// side runs in its own task; `host` is what the client asks for.
+/// A TCP stream under the teaching TLS, with a wiretap counting its reads and bytes.
+type TlsOverTcp = TeachingTlsStream<Tap<TcpStream>>;
+
+/// The wiretaps on the TCP streams under TLS: what the kernel carried, as opposed to what
+/// the codec read from the decrypted stream.
+struct Taps {
+    client: Arc<Wiretap>,
+    server: Arc<Wiretap>,
+}
+
+/// The TLS step: both ends of the TCP connection are wrapped in the teaching TLS, the
+/// handshake runs for real (a certificate made now, the client trusting its CA and checking
+/// it), and the tutorial's five steps are listed as the two transcripts recorded them.
+async fn step_tls<W: Write>(
+    say: &mut Narrator<W>,
+    args: &Args,
+    client_tcp: TcpStream,
+    server_tcp: TcpStream,
+) -> Result<(TlsOverTcp, TlsOverTcp, Taps)> {
+    say.step("HTTPS first: the TLS 1.2 handshake in five steps (https原理)")?;
+    say.text(
+        "wss:// is WebSocket inside TLS. Before the first WebSocket byte, client and server\n\
+         agree on keys, as the tutorial's fifth part describes; the teaching TLS runs that\n\
+         handshake here for real (`tether tls-demo` shows every byte of it).",
+    )?;
+    let pki = DemoPki::generate(DEMO_NAME)?;
+    say.fact(
+        "keys",
+        &format!(
+            "made now: a demo CA, and a certificate for {DEMO_NAME} it signed (RSA-2048);\n\
+             {:w$}the client trusts that CA and nothing else",
+            "",
+            w = LABEL + 4
+        ),
+    )?;
+    let mut server_config = pki.server_config()?;
+    server_config.set_cipher_suites(SERVER_SUITES.to_vec());
+    let offer = args
+        .cipher
+        .map_or_else(|| CipherSuite::SUPPORTED.to_vec(), |suite| vec![suite]);
+    let client_config = pki.client_config(offer)?;
+    let taps = Taps {
+        client: Wiretap::counting(),
+        server: Wiretap::counting(),
+    };
+    let name = ServerName::try_from(DEMO_NAME)?.to_owned();
+    let mut client = TeachingTlsStream::new(
+        Connection::client(Arc::new(client_config), name)?,
+        Tap::new(client_tcp, taps.client.clone()),
+    );
+    let mut server = TeachingTlsStream::new(
+        Connection::server(Arc::new(server_config)),
+        Tap::new(server_tcp, taps.server.clone()),
+    );
+    let (client_done, server_done) = tokio::join!(client.handshake(), server.handshake());
+    client_done.context("the client's TLS handshake failed")?;
+    server_done.context("the server's TLS handshake failed")?;
+    for (label, line) in handshake_lines(client.transcript(), server.transcript())? {
+        say.fact(label, &line)?;
+    }
+    let seen = taps.client.seen();
+    say.fact(
+        "wire",
+        &format!(
+            "handshake: {} B client -> server, {} B server -> client; from here on every\n\
+             {:w$}byte below travels inside encrypted TLS records",
+            thousands(seen.sent_len),
+            thousands(seen.received_len),
+            "",
+            w = LABEL + 4
+        ),
+    )?;
+    let suite = client
+        .connection()
+        .cipher_suite()
+        .context("no suite after the handshake")?;
+    say.remember(
+        "tls",
+        &format!("{suite}, certificate for {DEMO_NAME} checked, Finished verified both ways"),
+    );
+    say.tls = true;
+    Ok((client, server, taps))
+}
+
+/// The tutorial's five steps as they happened, read from the client's and the server's
+/// transcripts: a line per step, continued on unlabelled lines. Fails if an event is
+/// missing, so nothing is listed that did not happen.
+fn handshake_lines(
+    client: &Transcript,
+    server: &Transcript,
+) -> Result<Vec<(&'static str, String)>> {
+    let hello = event(client, TlsStep::OfferCiphers, "ClientHello")?;
+    let chosen = event(server, TlsStep::ChooseCipher, "ServerHello")?;
+    let certificate = event(client, TlsStep::ChooseCipher, "Certificate")?;
+    let checked = event(client, TlsStep::CheckCertificate, "certificate accepted")?;
+    let premaster = event(client, TlsStep::Premaster, "ClientKeyExchange")?;
+    let recovered = event(server, TlsStep::Premaster, "ClientKeyExchange")?;
+    let client_finished = event(client, TlsStep::ClientFinished, "Finished (encrypted)")?;
+    let server_checks = event(server, TlsStep::ServerFinished, "Finished (decrypted)")?;
+    event(server, TlsStep::ServerFinished, "Finished (encrypted)")?;
+    let client_checks = event(client, TlsStep::ClientVerifies, "Finished (decrypted)")?;
+    let complete = event(client, TlsStep::ClientVerifies, "handshake complete")?;
+
+    let ephemeral = premaster.title.ends_with("(ECDHE)");
+    let (sent, computed) = if ephemeral {
+        let share = event(client, TlsStep::ChooseCipher, "ServerKeyExchange")?;
+        (
+            format!(
+                "server's X25519 key share: signature {}\n\
+                 {:w$}premaster: X25519 key agreement, {}",
+                field(share, "signature")?,
+                "",
+                field(premaster, "note")?,
+                w = LABEL + 4
+            ),
+            "premaster: X25519(server secret, client public), the same value".to_owned(),
+        )
+    } else {
+        (
+            format!(
+                "premaster: 48 random bytes, sent as {}",
+                field(premaster, "EncryptedPreMasterSecret")?
+            ),
+            format!("premaster {}", field(recovered, "decryption")?),
+        )
+    };
+    Ok(vec![
+        (
+            "1 offer",
+            format!("client offered {}", field(hello, "cipher_suites")?),
+        ),
+        (
+            "2 choose",
+            format!("server chose {}", field(chosen, "cipher_suite")?),
+        ),
+        (
+            "",
+            format!(
+                "and sent its certificate: {} for {}",
+                field(certificate, "leaf size")?,
+                field(certificate, "leaf DNS names")?
+            ),
+        ),
+        (
+            "3 client",
+            format!(
+                "certificate {}: its chain {}",
+                field(checked, "name")?,
+                field(checked, "chain")?
+            ),
+        ),
+        ("", sent),
+        (
+            "",
+            format!(
+                "sent Finished, encrypted: {}",
+                field(client_finished, "verify_data")?
+            ),
+        ),
+        ("4 server", computed),
+        (
+            "",
+            format!("client's Finished {}", field(server_checks, "check")?),
+        ),
+        ("", "sent its own Finished, encrypted".to_owned()),
+        (
+            "5 client",
+            format!("server's Finished {}", field(client_checks, "check")?),
+        ),
+        ("records", field(complete, "from now on")?.to_owned()),
+    ])
+}
+
+/// The first event of `step` whose title starts with `title`.
+fn event<'a>(transcript: &'a Transcript, step: TlsStep, title: &str) -> Result<&'a Event> {
+    transcript
+        .events()
+        .iter()
+        .find(|e| e.step == step && e.title.starts_with(title))
+        .with_context(|| {
+            format!(
+                "the TLS transcript has no {title:?} in step {}",
+                step.number()
+            )
+        })
+}
+
+/// The value of the field `name` of `event`.
+fn field<'a>(event: &'a Event, name: &str) -> Result<&'a str> {
+    event
+        .fields
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.value.as_str())
+        .with_context(|| format!("{} has no field {name:?}", event.title))
+}
+
+/// Step 2 (3 over TLS): the HTTP Upgrade over the connection, both messages shown
+/// verbatim. The server side runs in its own task; `url` is what the client asks for.
 async fn step_upgrade<W, C, S>(
     mut say: Narrator<W>,
     args: &Args,
-    host: &str,
+    url: &str,
     client_io: C,
     server_io: S,
+    taps: Option<Taps>,
 ) -> Result<Demo<W, C, S>>
 where
     W: Write,
@@ -149,7 +400,10 @@ where
          after the 101 answer both sides may send at any time.",
     )?;
     let server_task = tokio::spawn(upgrade_server(server_io));
-    let mut request = ClientRequest::new(format!("ws://{host}/tutorial").parse()?)?;
+    if say.tls {
+        say.text("Over TLS the bytes below are what each side encrypts and decrypts.")?;
+    }
+    let mut request = ClientRequest::new(url.parse()?)?;
     request.subprotocol(SUBPROTOCOL);
     let key = Key::random()?;
     let (client_io, response_len, client_leftover, subprotocol) =
@@ -223,6 +477,7 @@ where
         server,
         burst: usize::from(args.burst),
         large: args.large as usize,
+        taps,
     })
 }
 
@@ -232,6 +487,8 @@ pub(crate) struct Narrator<W> {
     steps: usize,
     /// One line per finished step, for the summary.
     notes: Vec<(String, String)>,
+    /// Whether the WebSocket runs inside TLS: frames are then not on the wire as shown.
+    tls: bool,
 }
 
 impl<W: Write> Narrator<W> {
@@ -240,6 +497,7 @@ impl<W: Write> Narrator<W> {
             out,
             steps: 0,
             notes: Vec::new(),
+            tls: false,
         }
     }
 
@@ -298,9 +556,14 @@ impl<W: Write> Narrator<W> {
             self.fact(
                 direction,
                 &format!(
-                    "{} frame, {} bytes on the wire",
+                    "{} frame, {} bytes {}",
                     annotate::opcode_name(frame.header.opcode),
-                    frame.wire_len()
+                    frame.wire_len(),
+                    if self.tls {
+                        "inside TLS"
+                    } else {
+                        "on the wire"
+                    }
                 ),
             )?;
             self.detail("bytes", &annotate::hex(bytes, 16))?;
@@ -408,6 +671,8 @@ pub(crate) struct Demo<W, C, S> {
     server: Peer<S>,
     burst: usize,
     large: usize,
+    /// The TCP under TLS, when the demo runs over TLS.
+    taps: Option<Taps>,
 }
 
 /// What the server task hands back after the Upgrade.
@@ -515,13 +780,25 @@ where
     /// 粘包: a burst of small messages in one write, read by the server in one read.
     async fn step_stuck_packets(&mut self) -> Result<()> {
         let count = self.burst;
-        self.say
-            .step("Stuck packets (粘包): many messages, one TCP read")?;
-        self.say.text(
-            "TCP carries a byte stream, not messages. Small writes are merged on the way, so\n\
-             one read may hold many messages. The length in each frame header says where each\n\
-             one ends, so the decoder cuts them apart again.",
-        )?;
+        if self.taps.is_some() {
+            self.say
+                .step("Stuck packets (粘包): many messages, one read")?;
+            self.say.text(
+                "TCP carries a byte stream, not messages, and TLS on top keeps it a stream:\n\
+                 small writes are merged (here into one TLS record), so one read may hold many\n\
+                 messages. The codec reads the decrypted stream; the length in each frame\n\
+                 header says where each message ends, so the decoder cuts them apart again.",
+            )?;
+        } else {
+            self.say
+                .step("Stuck packets (粘包): many messages, one TCP read")?;
+            self.say.text(
+                "TCP carries a byte stream, not messages. Small writes are merged on the way, so\n\
+                 one read may hold many messages. The length in each frame header says where each\n\
+                 one ends, so the decoder cuts them apart again.",
+            )?;
+        }
+        let mark = self.tcp_mark();
         for i in 1..=count {
             self.client
                 .protocol
@@ -555,6 +832,7 @@ where
                     .join(", ")
             ),
         )?;
+        self.say_tcp_under_tls(mark, wire.len(), writes)?;
         let (found, _) = annotate::frames(&wire)?;
         for (frame, message) in found.iter().zip(&messages) {
             self.say.detail(
@@ -580,14 +858,27 @@ where
     /// 拆包: one large message that arrives in many reads and is decoded intact.
     async fn step_split_packets(&mut self) -> Result<()> {
         let size = self.large;
-        self.say
-            .step("Split packets (拆包): one large message, many TCP reads")?;
+        let reads = if self.taps.is_some() {
+            "reads"
+        } else {
+            "TCP reads"
+        };
+        self.say.step(&format!(
+            "Split packets (拆包): one large message, many {reads}"
+        ))?;
         self.say.text(
             "Data larger than the free space of the TCP send buffer is split (要发送的数据大于TCP\n\
              发送缓冲区剩余空间大小,会发生拆包). The decoder keeps what it has and waits until\n\
              the header's length is complete.",
         )?;
+        if self.taps.is_some() {
+            self.say.text(
+                "Over TLS the message is cut twice: into records of at most 16 KiB, and by TCP.\n\
+                 The codec sees neither cut, only the decrypted stream, in pieces.",
+            )?;
+        }
         let payload = Bytes::from(pattern(size));
+        let mark = self.tcp_mark();
         self.client
             .protocol
             .send(Message::Binary(payload.clone()))?;
@@ -617,10 +908,15 @@ where
                 thousands(wire.len()),
                 writes,
                 plural(writes),
-                if writes == 1 {
-                    "the send buffer had room for all of it; TCP still cuts it into segments"
-                } else {
-                    "each call, the send buffer took what fitted"
+                match (&self.taps, writes) {
+                    (Some(_), _) => format!(
+                        "TLS takes at most {} B per call, one record each (RFC 5246 §6.2.1)",
+                        thousands(MAX_FRAGMENT_LEN)
+                    ),
+                    (None, 1) => "the send buffer had room for all of it; TCP still cuts it into \
+                                  segments"
+                        .to_owned(),
+                    (None, _) => "each call, the send buffer took what fitted".to_owned(),
                 }
             ),
         )?;
@@ -644,6 +940,7 @@ where
                 thousands(READ_CHUNK)
             ),
         )?;
+        self.say_tcp_under_tls(mark, wire.len(), writes)?;
         if let Some(first) = reads.first() {
             self.say.detail(
                 "first",
@@ -686,7 +983,13 @@ where
         let (echo, _) = self.server.flush().await?;
         self.say.frames("server ->", &echo)?;
         self.server.io.shutdown().await?;
-        self.say.fact("server", "closed TCP")?;
+        let closed = if self.taps.is_some() {
+            // TeachingTlsStream's shutdown sends close_notify (RFC 5246 §7.2.1), then the FIN.
+            "closed TLS (close_notify) and TCP"
+        } else {
+            "closed TCP"
+        };
+        self.say.fact("server", closed)?;
         let (at_client, _) = self.client.receive(1).await?;
         ensure!(
             matches!(&at_client[..], [Message::Close(Some(_))]),
@@ -729,6 +1032,53 @@ where
             self.say.fact(&label, &value)?;
         }
         Ok(())
+    }
+
+    /// What the TCP under TLS carried so far: the client's and the server's wiretap.
+    fn tcp_mark(&self) -> Option<(Seen, Seen)> {
+        self.taps
+            .as_ref()
+            .map(|taps| (taps.client.seen(), taps.server.seen()))
+    }
+
+    /// Over TLS, what TCP carried since `mark` for `frames` bytes of WebSocket frames that
+    /// the client wrote in `writes` calls: the reads the step counted are of the decrypted
+    /// stream, and these are the TCP reads under it.
+    fn say_tcp_under_tls(
+        &mut self,
+        mark: Option<(Seen, Seen)>,
+        frames: usize,
+        writes: usize,
+    ) -> Result<()> {
+        let (Some((client_before, server_before)), Some((client, server))) =
+            (mark, self.tcp_mark())
+        else {
+            return Ok(());
+        };
+        let sent = client.sent_len - client_before.sent_len;
+        let reads = server.reads - server_before.reads;
+        let received = server.received_len - server_before.received_len;
+        self.say.fact(
+            "under TLS",
+            &format!(
+                "client: {writes} write{} into TLS -> {} B on TCP ({} B of frames + {} B of\n\
+                 {:w$}record headers, explicit nonces and tags)",
+                plural(writes),
+                thousands(sent),
+                thousands(frames),
+                thousands(sent.saturating_sub(frames)),
+                "",
+                w = LABEL + 4
+            ),
+        )?;
+        self.say.fact(
+            "",
+            &format!(
+                "server: {reads} TCP read{} of {} B; the reads above are of the decrypted stream",
+                plural(reads),
+                thousands(received)
+            ),
+        )
     }
 
     async fn client_to_server(&mut self, message: Message) -> Result<Message> {
@@ -892,13 +1242,141 @@ mod tests {
         );
     }
 
+    /// The number between the first `before` and the next `after`, commas removed.
+    fn number(text: &str, before: &str, after: &str) -> usize {
+        let start = text
+            .find(before)
+            .unwrap_or_else(|| panic!("no {before:?} in:\n{text}"))
+            + before.len();
+        let len = text[start..]
+            .find(after)
+            .unwrap_or_else(|| panic!("no {after:?} after {before:?} in:\n{text}"));
+        text[start..start + len]
+            .trim()
+            .replace(',', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number between {before:?} and {after:?}:\n{text}"))
+    }
+
+    fn assert_in_order(text: &str, parts: &[&str]) {
+        let mut from = 0;
+        for part in parts {
+            let at = text[from..]
+                .find(part)
+                .unwrap_or_else(|| panic!("{part:?} missing or out of order:\n{text}"));
+            from += at + part.len();
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc5246_the_five_tls_steps_are_listed_before_the_upgrade() {
+        let args = Args {
+            large: 128 << 10,
+            ..Args::default()
+        };
+        let text = narration(&args).await;
+        assert_in_order(
+            &text,
+            &[
+                "Step 2  HTTPS first: the TLS 1.2 handshake in five steps",
+                "certificate for demo.tether.test",
+                "1 offer      client offered [",
+                "TLS_RSA_WITH_AES_128_GCM_SHA256 (0x009c)]",
+                "2 choose     server chose TLS_RSA_WITH_AES_128_GCM_SHA256 (0x009c)",
+                "3 client     certificate valid for demo.tether.test: its chain leads to a configured trust anchor",
+                "premaster: 48 random bytes, sent as 256 bytes, RSA PKCS#1 v1.5",
+                "sent Finished, encrypted: ",
+                "4 server     premaster decrypted with the server's private key",
+                "client's Finished matches PRF(master, \"client finished\"",
+                "5 client     server's Finished matches PRF(master, \"server finished\"",
+                "records      application data is encrypted with AES-128-GCM",
+                "Step 3  The Upgrade",
+                "> host: demo.tether.test:",
+                "text frame, 20 bytes inside TLS",
+                "tls          TLS_RSA_WITH_AES_128_GCM_SHA256 (0x009c), certificate for demo.tether.test checked",
+            ],
+        );
+        assert!(!text.contains("on the wire"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn rfc5246_ecdhe_is_listed_as_a_signed_key_agreement() {
+        let args = Args {
+            large: 128 << 10,
+            cipher: Some(CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+            ..Args::default()
+        };
+        let text = narration(&args).await;
+        assert_in_order(
+            &text,
+            &[
+                "server chose TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "server's X25519 key share: signature verified with the certificate's RSA key",
+                "premaster: X25519 key agreement, the premaster never travels",
+                "4 server     premaster: X25519(server secret, client public)",
+                "records      application data is encrypted with AES-128-GCM",
+            ],
+        );
+        assert!(!text.contains("PKCS#1"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_tls_event_is_an_error_not_a_line() {
+        let empty = Transcript::default();
+        assert!(handshake_lines(&empty, &empty).is_err());
+    }
+
+    /// Over TLS the reads the 粘包/拆包 steps count are reads of the decrypted stream: their
+    /// sizes add up to the WebSocket bytes, while TCP carried those bytes plus 29 bytes per
+    /// AES-128-GCM record (RFC 5246 §6.2.3.3, RFC 5288 §3: 5 header, 8 nonce, 16 tag).
+    #[tokio::test]
+    async fn over_tls_the_counted_reads_are_of_the_decrypted_stream() {
+        let args = Args {
+            large: 128 << 10,
+            ..Args::default()
+        };
+        let text = narration(&args).await;
+        // 粘包: one write of ten frames is one record, and one record is one decrypted read.
+        let frames = number(
+            &text,
+            "10 messages queued, ",
+            " bytes written in 1 write call",
+        );
+        assert_eq!(frames, 160);
+        assert!(
+            text.contains(&format!("1 read -> 10 messages (read sizes: {frames} B)")),
+            "{text}"
+        );
+        let tcp = number(&text, "client: 1 write into TLS -> ", " B on TCP");
+        assert_eq!(tcp, frames + 29);
+        assert_eq!(number(&text, "server: 1 TCP read of ", " B;"), tcp);
+
+        // 拆包: 131,072 B + a 14-byte header (64-bit length, mask key), in records of at most 16,384 B.
+        let split = &text[text.find("Split packets").expect("the 拆包 step")..];
+        let writes = number(split, "131,086 bytes written in ", " write calls");
+        assert_eq!(writes, (131_086usize).div_ceil(MAX_FRAGMENT_LEN));
+        let tcp = number(split, "writes into TLS -> ", " B on TCP");
+        assert_eq!(tcp, 131_086 + 29 * writes);
+        assert_eq!(number(split, "TCP reads of ", " B;"), tcp);
+        // At most 64 KiB asked per read: at least 3 reads, whatever TCP did.
+        assert!(
+            number(split, "server       ", " reads -> 1 message") >= 3,
+            "{split}"
+        );
+        assert!(text.contains("decoded intact: 131,072 bytes"), "{text}");
+    }
+
     #[tokio::test]
     async fn burst_is_one_read_and_large_message_many_reads() {
+        // Plain TCP: here the counted reads are the socket's.
         let args = Args {
             burst: 1000,
             large: 128 << 10,
+            no_tls: true,
+            cipher: None,
         };
         let text = narration(&args).await;
+        assert!(!text.contains("TLS"), "{text}");
         // 1000 frames of 21 bytes fit in one loopback segment of the client's single write.
         assert!(text.contains("1 read -> 1000 messages"), "{text}");
         assert!(text.contains("all 1000 decoded, in order"), "{text}");

@@ -2,7 +2,7 @@
 //! the tutorial.
 //!
 //! ```text
-//! tether demo    [--burst N] [--large BYTES]          the tutorial, live on loopback
+//! tether demo    [--burst N] [--large BYTES] [--no-tls | --cipher SUITE]   the tutorial, live
 //! tether serve   [--addr 127.0.0.1:9001] [--broadcast] [--tls-cert FILE --tls-key FILE]
 //!                [--heartbeat 20s [--heartbeat-timeout 10s]]
 //! tether connect URL [--echo] [--header 'K: V']... [--subprotocol P]... [--ca FILE]
@@ -12,7 +12,8 @@
 //!
 //! `serve` and `connect` are built on the `tether` facade; `demo` drives the layers below it
 //! (`tether-handshake`, `tether-codec`) directly, because showing their bytes is its point.
-//! Logs go to stderr (`-v` debug with a line per message, `-vv` trace, or `RUST_LOG`).
+//! Logs go to stderr (`-v` debug with a line per message, for `serve` also a line per frame;
+//! `-vv` trace, or `RUST_LOG`).
 //!
 //! Each subcommand lives in its own module with a clap `Args` struct and an
 //! `async fn run(Args) -> anyhow::Result<ExitCode>`; this file only parses and dispatches.
@@ -24,7 +25,9 @@ mod demo;
 mod heartbeat;
 mod logging;
 mod pem;
+mod pki;
 mod serve;
+mod tap;
 mod tls_demo;
 
 use std::process::ExitCode;
@@ -35,7 +38,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tether", version, about)]
 struct Cli {
-    /// More log detail on stderr: -v debug (a line per message in and out), -vv trace.
+    /// More log detail on stderr: -v debug (a line per message in and out; with serve, a
+    /// line per frame too), -vv trace.
     /// RUST_LOG, when set, decides instead.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -49,7 +53,8 @@ enum Command {
     Serve(serve::Args),
     /// Connect to a WebSocket server: stdin lines out, messages to stdout (or --echo).
     Connect(connect::Args),
-    /// Walk through the WebSocket tutorial live on loopback: Upgrade, frames, 粘包/拆包, close.
+    /// Walk through the WebSocket tutorial live on loopback: TLS, Upgrade, frames, 粘包/拆包,
+    /// close.
     Demo(demo::Args),
     /// Walk through a real TLS 1.2 handshake, every step annotated.
     TlsDemo(tls_demo::TlsDemoArgs),
@@ -57,7 +62,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose);
+    // `serve -v` logs every frame: the server is where a learner watches the traffic.
+    logging::init(cli.verbose, matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return logging::fail(&anyhow::Error::from(err)),

@@ -14,7 +14,8 @@
 //!
 //! The bound address is printed on stdout as `listening on ws://ADDR/` before anything is
 //! accepted, so a script can start it on port 0 and read the port. Connections and closes are
-//! logged on stderr; `-v` adds a line per message. Ctrl-C (or SIGTERM) stops accepting, closes
+//! logged on stderr; `-v` adds a line per message and one per frame received or queued (FIN,
+//! opcode, mask, payload length, from `tether-codec`). Ctrl-C (or SIGTERM) stops accepting, closes
 //! every connection with 1001 and exits 0.
 
 use std::io::Write as _;

@@ -8,18 +8,19 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::pki::DemoPki;
+use crate::tap::{Tap, Wiretap};
 use tether_teaching_tls::{
     decrypt_recording, CipherSuite, ClientConfig, Connection, KeyLog, KeyLogFile, RenderOptions,
     ServerConfig, ServerKey, StolenSecret, TeachingTlsStream,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Arguments of `tether tls-demo`.
@@ -82,7 +83,8 @@ fn render(label: &str, show_secrets: bool) -> RenderOptions {
     o
 }
 
-fn key_log() -> Option<Arc<dyn KeyLog>> {
+/// The key log named by `SSLKEYLOGFILE`, if set, so Wireshark can decrypt a capture.
+pub(crate) fn key_log() -> Option<Arc<dyn KeyLog>> {
     KeyLogFile::from_env().map(|k| Arc::new(k) as Arc<dyn KeyLog>)
 }
 
@@ -230,7 +232,7 @@ async fn loopback_demo(suites: Vec<CipherSuite>) -> anyhow::Result<ExitCode> {
         out,
         "Generating a demo CA and a server certificate for {NAME} (RSA-2048)..."
     )?;
-    let pki = DemoPki::generate()?;
+    let pki = DemoPki::generate(NAME)?;
 
     // The tutorial's flow is the RSA suite; show it unless the user picked one.
     let first = if suites.contains(&CipherSuite::RSA_WITH_AES_128_GCM_SHA256) {
@@ -276,17 +278,8 @@ fn report_eavesdrop(
     rec: &Recording,
     key: &ServerKey,
 ) -> anyhow::Result<()> {
-    let to_server = rec
-        .to_server
-        .lock()
-        .map_err(|_| anyhow!("recorder poisoned"))?
-        .clone();
-    let to_client = rec
-        .to_client
-        .lock()
-        .map_err(|_| anyhow!("recorder poisoned"))?
-        .clone();
-    match decrypt_recording(&to_server, &to_client, StolenSecret::ServerKey(key)) {
+    let seen = rec.wiretap.seen();
+    match decrypt_recording(&seen.sent, &seen.received, StolenSecret::ServerKey(key)) {
         Ok(d) => writeln!(
             out,
             "  {}: DECRYPTED with the stolen key\n      client said {:?}\n      server said {:?}",
@@ -299,56 +292,12 @@ fn report_eavesdrop(
     Ok(())
 }
 
-/// A certificate authority and a server certificate it signed, made for the demo.
-struct DemoPki {
-    ca: CertificateDer<'static>,
-    chain: Vec<CertificateDer<'static>>,
-    key: ServerKey,
-}
-
-impl DemoPki {
-    fn generate() -> anyhow::Result<Self> {
-        use rsa::pkcs8::EncodePrivateKey;
-        let rsa_pkcs8 = || -> anyhow::Result<Vec<u8>> {
-            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
-            Ok(key.to_pkcs8_der()?.as_bytes().to_vec())
-        };
-        let ca_der = rsa_pkcs8()?;
-        let server_der = rsa_pkcs8()?;
-        let ca_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-            &PrivatePkcs8KeyDer::from(ca_der),
-            &rcgen::PKCS_RSA_SHA256,
-        )?;
-        let server_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-            &PrivatePkcs8KeyDer::from(server_der.clone()),
-            &rcgen::PKCS_RSA_SHA256,
-        )?;
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Tether demo CA");
-        let ca = ca_params.self_signed(&ca_key)?;
-        let leaf = rcgen::CertificateParams::new(vec![NAME.to_owned()])?.signed_by(
-            &server_key,
-            &ca,
-            &ca_key,
-        )?;
-        let key = ServerKey::from_der(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_der)))?;
-        Ok(Self {
-            ca: ca.der().clone(),
-            chain: vec![leaf.der().clone()],
-            key,
-        })
-    }
-}
-
 /// The bytes of one session, as a wiretap saw them.
 #[derive(Clone)]
 struct Recording {
     suite: CipherSuite,
-    to_server: Arc<Mutex<Vec<u8>>>,
-    to_client: Arc<Mutex<Vec<u8>>>,
+    /// The client's transport: sent is what went to the server.
+    wiretap: Arc<Wiretap>,
 }
 
 /// Runs one loopback session with `suite`: handshake, two requests and their echoes.
@@ -356,8 +305,7 @@ struct Recording {
 async fn session(pki: &DemoPki, suite: CipherSuite, verbose: bool) -> anyhow::Result<Recording> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let mut server_config = ServerConfig::new(pki.chain.clone(), pki.key.clone())?;
-    server_config.set_key_log(key_log());
+    let server_config = pki.server_config()?;
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await?;
         let mut tls = TeachingTlsStream::new(Connection::server(Arc::new(server_config)), tcp);
@@ -376,21 +324,12 @@ async fn session(pki: &DemoPki, suite: CipherSuite, verbose: bool) -> anyhow::Re
         Ok::<_, anyhow::Error>(tls.transcript().clone())
     });
 
-    let mut client_config = ClientConfig::default();
-    client_config
-        .add_root(pki.ca.clone())?
-        .set_cipher_suites(vec![suite])
-        .set_key_log(key_log());
+    let client_config = pki.client_config(vec![suite])?;
     let recording = Recording {
         suite,
-        to_server: Arc::default(),
-        to_client: Arc::default(),
+        wiretap: Wiretap::recording(),
     };
-    let tap = Tap {
-        inner: TcpStream::connect(addr).await?,
-        sent: recording.to_server.clone(),
-        received: recording.to_client.clone(),
-    };
+    let tap = Tap::new(TcpStream::connect(addr).await?, recording.wiretap.clone());
     let name = ServerName::try_from(NAME)?.to_owned();
     let mut tls = TeachingTlsStream::new(Connection::client(Arc::new(client_config), name)?, tap);
     tls.handshake().await?;
@@ -418,55 +357,4 @@ async fn session(pki: &DemoPki, suite: CipherSuite, verbose: bool) -> anyhow::Re
         write!(out, "{}", server_transcript.render(&render("server", true)))?;
     }
     Ok(recording)
-}
-
-/// A transport that copies every byte each way into a recording: the wiretap.
-struct Tap {
-    inner: TcpStream,
-    sent: Arc<Mutex<Vec<u8>>>,
-    received: Arc<Mutex<Vec<u8>>>,
-}
-
-fn append(log: &Mutex<Vec<u8>>, bytes: &[u8]) {
-    // A poisoned lock only loses the demo's recording, never the session.
-    if let Ok(mut log) = log.lock() {
-        log.extend_from_slice(bytes);
-    }
-}
-
-impl AsyncRead for Tap {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        append(&this.received, &buf.filled()[before..]);
-        r
-    }
-}
-
-impl AsyncWrite for Tap {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r {
-            append(&this.sent, &buf[..*n]);
-        }
-        r
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }

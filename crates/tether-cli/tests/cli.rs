@@ -171,38 +171,76 @@ where
     url
 }
 
-#[tokio::test]
-async fn demo_walks_every_step_and_exits_0() {
-    let output = run(tether().arg("demo")).await;
-    assert!(output.status.success(), "{}", explain(&output));
-    let stdout = text(&output.stdout);
-    let steps = [
-        "Step 1  A server starts, a client connects",
-        "Step 2  The Upgrade",
-        "< HTTP/1.1 101 Switching Protocols",
-        "Step 3  Messages both ways",
-        "MASK=1 key=",
-        "Step 4  Stuck packets (粘包)",
-        "1 read -> 10 messages",
-        "Step 5  Split packets (拆包)",
-        "decoded intact: 1,048,576 bytes",
-        "Step 6  Closing handshake",
-        "Summary",
-    ];
+fn assert_in_order(stdout: &str, parts: &[&str]) {
     let mut from = 0;
-    for step in steps {
+    for part in parts {
         let at = stdout[from..]
-            .find(step)
-            .unwrap_or_else(|| panic!("{step:?} missing or out of order:\n{stdout}"));
-        from += at + step.len();
+            .find(part)
+            .unwrap_or_else(|| panic!("{part:?} missing or out of order:\n{stdout}"));
+        from += at + part.len();
     }
 }
 
 #[tokio::test]
-async fn demo_refuses_a_burst_past_its_limit() {
+async fn demo_walks_every_step_and_exits_0() {
+    let output = run(tether().arg("demo")).await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_in_order(
+        &text(&output.stdout),
+        &[
+            "Step 1  A server starts, a client connects",
+            // The teaching TLS before the Upgrade: the tutorial's five steps, as they happened.
+            "Step 2  HTTPS first: the TLS 1.2 handshake in five steps",
+            "1 offer      client offered",
+            "2 choose     server chose TLS_RSA_WITH_AES_128_GCM_SHA256",
+            "3 client     certificate valid for demo.tether.test",
+            "premaster: 48 random bytes, sent as 256 bytes",
+            "4 server     premaster decrypted with the server's private key",
+            "client's Finished matches",
+            "5 client     server's Finished matches",
+            "records      application data is encrypted with AES-128-GCM",
+            "Step 3  The Upgrade",
+            "< HTTP/1.1 101 Switching Protocols",
+            "Step 4  Messages both ways",
+            "MASK=1 key=",
+            "Step 5  Stuck packets (粘包)",
+            "1 read -> 10 messages",
+            "Step 6  Split packets (拆包)",
+            "decoded intact: 1,048,576 bytes",
+            "Step 7  Closing handshake",
+            "Summary",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn demo_without_tls_runs_the_websocket_over_plain_tcp() {
+    let output = run(tether().args(["demo", "--no-tls", "--large", "131072"])).await;
+    assert!(output.status.success(), "{}", explain(&output));
+    let stdout = text(&output.stdout);
+    assert_in_order(
+        &stdout,
+        &[
+            "Step 2  The Upgrade",
+            "> GET /tutorial HTTP/1.1",
+            "bytes on the wire",
+            "Step 4  Stuck packets (粘包): many messages, one TCP read",
+            "Step 6  Closing handshake",
+        ],
+    );
+    assert!(!stdout.contains("TLS"), "{stdout}");
+}
+
+#[tokio::test]
+async fn demo_refuses_a_burst_past_its_limit_and_an_unknown_suite() {
     let output = run(tether().args(["demo", "--burst", "1001"])).await;
     assert_eq!(output.status.code(), Some(2), "{}", explain(&output));
     assert!(text(&output.stderr).contains("--burst"));
+    let output = run(tether().args(["demo", "--cipher", "RC4"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", explain(&output));
+    assert!(text(&output.stderr).contains("unknown cipher suite"));
+    let output = run(tether().args(["demo", "--no-tls", "--cipher", "RSA"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", explain(&output));
 }
 
 #[tokio::test]
@@ -220,6 +258,59 @@ async fn serve_echoes_what_connect_sends_and_both_exit_0() {
     assert!(status.success(), "serve exited {status:?}\n{log}");
     assert!(log.contains("connection opened"), "{log}");
     assert!(log.contains("connection closed"), "{log}");
+    assert!(
+        !log.contains("frame received"),
+        "frames only with -v:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn serve_verbose_logs_a_line_per_frame_with_its_header_fields() {
+    let serve = Serve::start(&["-v"]).await;
+    let mut ws = tether::connect(&serve.url).await.expect("connected");
+    ws.send(Message::text("hi")).await.expect("sent");
+    let echo = bounded("the echo", ws.next())
+        .await
+        .expect("a message")
+        .expect("no error");
+    assert_eq!(echo, Message::text("hi"));
+    ws.close(CloseCode::NORMAL, "bye").await.expect("closed");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    // RFC 6455 §5.2: the client's frame arrives masked, the server's echo goes unmasked.
+    let frame_line = |needle: &[&str]| {
+        log.lines()
+            .any(|line| needle.iter().all(|part| line.contains(part)))
+    };
+    assert!(
+        frame_line(&[
+            "frame received",
+            "fin=true",
+            "opcode=Text",
+            "masked=true",
+            "len=2"
+        ]),
+        "{log}"
+    );
+    assert!(
+        frame_line(&[
+            "frame queued",
+            "fin=true",
+            "opcode=Text",
+            "masked=false",
+            "len=2"
+        ]),
+        "{log}"
+    );
+    // The close: "bye" plus the 2-byte code, each way.
+    assert!(
+        frame_line(&["frame received", "opcode=Close", "len=5"]),
+        "{log}"
+    );
+    assert!(
+        frame_line(&["frame queued", "opcode=Close", "len=5"]),
+        "{log}"
+    );
 }
 
 #[tokio::test]

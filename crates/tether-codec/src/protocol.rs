@@ -247,6 +247,7 @@ impl Protocol {
                 return Ok(None);
             }
             self.pending = None;
+            trace_frame(self.role, &header, "frame received");
             let mut payload = buf.split_to(len);
             if let Some(key) = header.mask {
                 apply_mask(&mut payload, key);
@@ -481,6 +482,7 @@ impl Protocol {
             mask,
             payload_len: payload.len() as u64,
         };
+        trace_frame(self.role, &header, "frame queued");
         write_frame(&mut self.write_buf, header, payload);
     }
 
@@ -504,6 +506,20 @@ impl fmt::Debug for Protocol {
 }
 
 /// A complete text or binary message from its unmasked payload.
+/// The frame-level log line (`tether serve -v`): the header's fields, not the payload. When
+/// `trace` is off for this crate the macro is one cached level check.
+#[inline]
+fn trace_frame(role: Role, header: &FrameHeader, what: &'static str) {
+    tracing::trace!(
+        role = ?role,
+        fin = header.fin,
+        opcode = ?header.opcode,
+        masked = header.mask.is_some(),
+        len = header.payload_len,
+        "{what}"
+    );
+}
+
 fn data_message(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
     if opcode == OpCode::Text {
         Ok(Message::Text(Utf8Bytes::try_from(payload.freeze())?))
