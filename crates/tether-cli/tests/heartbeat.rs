@@ -184,3 +184,38 @@ async fn heartbeat_flags_are_checked_before_anything_connects() {
         assert_eq!(status.code(), Some(2), "{args:?}: a usage error\n{log}");
     }
 }
+
+#[tokio::test]
+async fn demo_ends_with_the_heartbeat_step_and_its_summary_line() {
+    let (status, _) = {
+        let mut demo = Process::spawn(&["demo"]);
+        let mut stdout = Vec::new();
+        loop {
+            let line = tokio::time::timeout(LIMIT, demo.stdout.next_line())
+                .await
+                .expect("demo output in time")
+                .expect("stdout read");
+            match line {
+                Some(line) => stdout.push(line),
+                None => break,
+            }
+        }
+        let stdout = stdout.join("\n");
+        let mut from = 0;
+        for line in [
+            "Closing handshake",
+            "Heartbeat: a silent server is detected and replaced",
+            "server declared dead: close 1011",
+            "connected again",
+            "Summary",
+            "heartbeat    rtt",
+        ] {
+            let at = stdout[from..]
+                .find(line)
+                .unwrap_or_else(|| panic!("{line:?} missing or out of order:\n{stdout}"));
+            from += at + line.len();
+        }
+        demo.finish().await
+    };
+    assert!(status.success(), "{status:?}");
+}
