@@ -4,9 +4,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::heartbeat::{CloseReason, Event, LinkState, Probe, SupervisorConfig};
-use tether::{accept, ClientBuilder, Message, PingProbe, TextPingProbe};
-use tokio::io::DuplexStream;
+use tether::heartbeat::{
+    CloseReason, Event, Failure, LinkState, Probe, ReconnectConfig, SupervisorConfig,
+};
+use tether::{accept, Accept, ClientBuilder, CloseCode, Message, PingProbe, TextPingProbe};
+use tokio::io::{AsyncWriteExt as _, DuplexStream};
 use tokio::time::Instant;
 
 use super::support::{
@@ -190,4 +192,97 @@ async fn the_server_side_keepalive_reaps_a_silent_client_within_its_bound() {
     let (code, pings) = drain_until_close(&mut client).await;
     assert_eq!(code, Some(1011));
     assert_eq!(pings, 2);
+}
+
+/// Opens pipes whose server end runs `serve` on the raw stream after the Upgrade.
+fn raw_after_upgrade<F, Fut>(
+    serve: F,
+) -> impl FnMut() -> std::future::Ready<std::io::Result<DuplexStream>>
+where
+    F: Fn(DuplexStream) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    move || {
+        let (client_io, server_io) = tokio::io::duplex(4096);
+        let serve = serve.clone();
+        tokio::spawn(async move {
+            let config = tether::handshake::Config::default();
+            let served = tether::handshake::server(server_io, &config, |_| Ok(Accept::new())).await;
+            if let Ok(tether::handshake::Served::WebSocket(io, _)) = served {
+                serve(io).await;
+            }
+        });
+        std::future::ready(Ok(client_io))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc6455_5_1_a_server_that_masks_its_frames_is_a_fatal_failure_not_a_retry() {
+    // RFC 6455 §5.1: "A client MUST close a connection if it detects a masked frame."
+    // Reconnecting would meet the same server: the supervisor stops instead.
+    let open = raw_after_upgrade(|mut io: DuplexStream| async move {
+        let masked_hi = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        io.write_all(&masked_hi).await.expect("frame written");
+        // The pipe stays open: the client's verdict, not an end of stream, stops it.
+        std::future::pending::<()>().await;
+    });
+    let config = client_config(Duration::from_secs(5), Duration::from_secs(2));
+    let client = ClientBuilder::new()
+        .supervise_with(URL, &config, PingProbe::new(), open)
+        .expect("supervised client");
+    let closed = closed_state(client.state()).await;
+    assert!(
+        matches!(
+            &closed,
+            LinkState::Closed(CloseReason::Fatal(failure))
+                if matches!(**failure, Failure::Other { retryable: false, .. })
+        ),
+        "{closed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc6455_7_4_1_a_policy_close_is_fatal_and_a_try_again_later_close_waits_its_floor() {
+    for (code, fatal) in [
+        (CloseCode::POLICY_VIOLATION, true),
+        (CloseCode::TRY_AGAIN_LATER, false),
+    ] {
+        let open = move || {
+            let (client_io, server_io) = tokio::io::duplex(4096);
+            tokio::spawn(async move {
+                let mut ws = accept(server_io).await.expect("server handshake");
+                let _ = ws.close(code, "go away").await;
+            });
+            std::future::ready(Ok(client_io))
+        };
+        let mut config = client_config(Duration::from_secs(5), Duration::from_secs(2));
+        let mut reconnect = ReconnectConfig::default();
+        reconnect
+            .initial_delay(Duration::from_millis(100))
+            .restart_floor(Duration::from_secs(3));
+        config.reconnect(reconnect);
+        let mut client = ClientBuilder::new()
+            .supervise_with(URL, &config, PingProbe::new(), open)
+            .expect("supervised client");
+        let mut events = client.events().expect("events");
+        let closed_by_peer = Failure::Closed { code: Some(code.0) };
+        if fatal {
+            let closed = closed_state(client.state()).await;
+            assert_eq!(
+                closed,
+                LinkState::Closed(CloseReason::Fatal(Box::new(closed_by_peer)))
+            );
+        } else {
+            next_event(&mut events, |e| {
+                *e == Event::Disconnected(closed_by_peer.clone())
+            })
+            .await;
+            let Event::Reconnecting { delay, .. } =
+                next_event(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await
+            else {
+                unreachable!()
+            };
+            assert!(delay >= Duration::from_secs(3), "{delay:?}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tether::heartbeat::{CloseReason, Event, Failure, LinkState};
 use tether::http::{header, HeaderValue, StatusCode};
-use tether::{connect_supervised, Message, PingProbe, Rejection, Server};
+use tether::{connect_supervised, Message, PingProbe, Rejection, Server, TextPingProbe};
 use tokio::time::Instant;
 
 use super::support::{
@@ -139,4 +139,32 @@ async fn an_invalid_url_is_refused_before_anything_is_spawned() {
         connect_supervised("ws://127.0.0.1:1/", &invalid),
         Err(tether::Error::Heartbeat(_))
     ));
+}
+
+#[tokio::test]
+async fn agreed_text_probe_over_tcp_measures_round_trips_and_keeps_pongs_from_the_app() {
+    let server = Server::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}/", server.local_addr().expect("addr"));
+    tokio::spawn(server.serve(|ws, _conn| async move {
+        let conn = ws
+            .supervise(&answering(), TextPingProbe::default())
+            .expect("supervise");
+        echo_supervised(conn).await;
+    }));
+    let config = client_config(Duration::from_millis(100), Duration::from_millis(500));
+    let mut client = tether::ClientBuilder::new()
+        .connect_supervised(&url, &config, TextPingProbe::default())
+        .expect("supervised client");
+    let mut events = client.events().expect("events");
+    for _ in 0..3 {
+        next_event(&mut events, |e| {
+            matches!(e, Event::ProbeAcked { rtt: Some(_), .. })
+        })
+        .await;
+    }
+    client.send(Message::text("hello")).expect("outbox");
+    // Only the application's message comes back: no "ping"/"pong" text reached either app.
+    let echoed = tokio::time::timeout(LIMIT, client.recv()).await;
+    assert_eq!(echoed.expect("echo in time"), Some(Message::text("hello")));
+    assert_eq!(client.close().await, CloseReason::Local);
 }
