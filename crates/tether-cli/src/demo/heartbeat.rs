@@ -61,7 +61,7 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
     say.fact(
         "setup",
         &format!(
-            "server {server_addr}, client through a proxy at {proxy_addr} that can stop forwarding"
+            "server ws://{server_addr}, client through a proxy at {proxy_addr} that can stop forwarding"
         ),
     )?;
     say.fact(
