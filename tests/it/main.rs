@@ -4,6 +4,7 @@
 
 mod codec;
 mod facade;
+mod facade_heartbeat;
 mod handshake;
 mod heartbeat;
 mod interop;

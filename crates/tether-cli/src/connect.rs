@@ -6,6 +6,12 @@
 //! - `--echo`: stdin is not read; every received message is sent back unchanged (text stays
 //!   text, binary stays binary) until the server closes.
 //!
+//! - `--heartbeat 5s [--heartbeat-timeout 2s]`: the connection runs under the heartbeat
+//!   supervisor, which probes the server with Ping frames, logs every round trip and change
+//!   of state on stderr, and closes the connection (1011) when the answers stop. The
+//!   timeout floor defaults to the interval.
+//! - `--reconnect`: connect again with backoff after every loss or heartbeat death.
+//!
 //! Exit status 0 after a normal close (the server's close code is 1000, or it answered our
 //! close without a code). Otherwise 1, with the close code and reason (or the error) on stderr.
 
@@ -14,15 +20,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use tether::heartbeat::{CloseReason, Failure, LinkState, ReconnectConfig, SupervisorConfig};
 use tether::http::{HeaderName, HeaderValue};
 use tether::{
-    ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, SinkExt as _, StreamExt as _,
-    WebSocket,
+    ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, PingProbe, SinkExt as _,
+    StreamExt as _, WebSocket,
 };
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
 use crate::annotate::describe;
+use crate::heartbeat::{log_until_stopped, HeartbeatArgs};
 
 /// How long, after our close frame, the server may take to answer it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -46,6 +54,13 @@ pub(crate) struct Args {
     /// PEM file of the certificate authorities to trust for wss:// instead of the Mozilla roots.
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+    #[command(flatten)]
+    heartbeat: HeartbeatArgs,
+    /// Connect again, with backoff, whenever the connection is lost or the server stops
+    /// answering the heartbeat (default heartbeat 20s unless --heartbeat is given); lines
+    /// typed while disconnected are kept and sent, in order, once connected.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 /// Connects, talks until the connection ends, and turns how it ended into the exit status.
@@ -59,6 +74,9 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(ca) = &args.ca {
         builder.root_store(crate::pem::root_store(ca)?)?;
+    }
+    if args.reconnect || args.heartbeat.heartbeat.is_some() {
+        return supervised(&args, &builder).await;
     }
     let mut ws = builder
         .connect(&args.url)
@@ -77,6 +95,92 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             Err(why) => crate::logging::fail(&anyhow::Error::msg(why)),
         },
     )
+}
+
+/// The conversation under a heartbeat supervisor (`--heartbeat`, `--reconnect`): the same
+/// stdin and stdout (or `--echo`), with round trips, state changes, deaths and
+/// reconnections logged on stderr.
+///
+/// Exit status 0 when stdin ends (we close) or the server closes with 1000 and no
+/// reconnection was asked for; otherwise 1 with the reason the supervisor stopped.
+async fn supervised(args: &Args, builder: &ClientBuilder) -> Result<ExitCode> {
+    let mut config = SupervisorConfig::default();
+    config.keepalive(Some(args.heartbeat.keepalive().unwrap_or_default()));
+    if !args.reconnect {
+        let mut reconnect = ReconnectConfig::default();
+        reconnect.max_retries(Some(0));
+        config.reconnect(reconnect);
+    }
+    let mut client = builder
+        .connect_supervised(&args.url, &config, PingProbe::new())
+        .with_context(|| format!("cannot connect to {}", args.url))?;
+    let logging = client
+        .events()
+        .map(|events| tokio::spawn(log_until_stopped(args.url.clone(), events, client.state())));
+    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
+    let mut stdout = tokio::io::stdout();
+    let stdin_open = !args.echo;
+    let reason = loop {
+        // Both branches are cancel safe: `next_segment` keeps a partial line buffered, the
+        // supervisor's inbound queue keeps its messages.
+        tokio::select! {
+            line = lines.next_segment(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    if let Err(err) = client.send(line_message(line)) {
+                        break Err(err.to_string());
+                    }
+                }
+                Ok(None) => break Ok(client.close().await),
+                Err(err) => break Err(format!("stdin: {err}")),
+            },
+            received = client.recv() => match received {
+                Some(message) if args.echo => {
+                    if let Err(err) = client.send(message) {
+                        break Err(err.to_string());
+                    }
+                }
+                Some(message) => {
+                    if let Err(err) = print(&mut stdout, &message).await {
+                        break Err(format!("stdout: {err}"));
+                    }
+                }
+                None => {
+                    let state = client.state().borrow().clone();
+                    break match state {
+                        LinkState::Closed(reason) => Ok(reason),
+                        other => Err(format!("supervisor stopped while {other:?}")),
+                    };
+                }
+            },
+        }
+    };
+    if let Some(logging) = logging {
+        // The logger ends with the supervisor; an error means it was cancelled.
+        let _ = logging.await;
+    }
+    Ok(
+        match reason.and_then(|reason| supervised_verdict(&reason)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => crate::logging::fail(&anyhow::Error::msg(why)),
+        },
+    )
+}
+
+/// Whether a supervised conversation ended normally: closed by us, or by the server with
+/// 1000 when no reconnection was asked for.
+fn supervised_verdict(reason: &CloseReason) -> Result<(), String> {
+    match reason {
+        CloseReason::Local => Ok(()),
+        CloseReason::RetriesExhausted(failure) | CloseReason::Fatal(failure)
+            if **failure
+                == Failure::Closed {
+                    code: Some(CloseCode::NORMAL.0),
+                } =>
+        {
+            Ok(())
+        }
+        other => Err(format!("connection ended: {other}")),
+    }
 }
 
 /// How a conversation ended.

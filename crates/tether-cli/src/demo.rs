@@ -16,6 +16,7 @@
 //!   step 5  N messages -> 1 read         粘包 stuck packets
 //!   step 6  1 message  -> many reads     拆包 split packets
 //!   step 7  close 1000 <-> close 1000    closing handshake
+//!   step 8  probes, silence, reconnect   心跳检测 heartbeat (facade; see `heartbeat`)
 //!           summary
 //! ```
 //!
@@ -54,6 +55,8 @@ use tether_teaching_tls::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod heartbeat;
 
 use crate::annotate::{self, describe, thousands, FrameView};
 use crate::pki::DemoPki;
@@ -694,7 +697,8 @@ where
         self.step_messages().await?;
         self.step_stuck_packets().await?;
         self.step_split_packets().await?;
-        self.step_close().await
+        self.step_close().await?;
+        heartbeat::step_heartbeat(&mut self.say).await
     }
 
     /// Full duplex: messages each way, every frame annotated, a ping, both sides at once.

@@ -7,6 +7,11 @@
 //!                   └─ plain HTTP GET (no Upgrade) ─► a small HTML page saying how to connect
 //! ```
 //!
+//! With `--heartbeat 20s` (and optionally `--heartbeat-timeout`) each connection runs under
+//! the heartbeat supervisor: clients are probed with Ping frames, the agreed text message
+//! `ping <n>` is answered `pong <n>` at once, a client that stops answering is closed with
+//! 1011, and every round trip and change of state is logged.
+//!
 //! The bound address is printed on stdout as `listening on ws://ADDR/` before anything is
 //! accepted, so a script can start it on port 0 and read the port. Connections and closes are
 //! logged on stderr; `-v` adds a line per message and one per frame received or queued (FIN,
@@ -20,15 +25,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use tether::heartbeat::{CloseReason, LinkState, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
-    CloseCode, Connection, MaybeTls, Message, PlainRequest, Rejection, Server, ServerSocket,
-    SinkExt as _, StreamExt as _, WebSocketWriter,
+    CloseCode, Connection, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
+    ServerSocket, SinkExt as _, StreamExt as _, WebSocketWriter,
 };
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use crate::annotate::describe;
+use crate::heartbeat::{log_until_stopped, HeartbeatArgs};
 
 /// Messages a broadcast client may fall behind before it skips the oldest (and a warning is
 /// logged): bounds the memory a slow reader costs.
@@ -51,6 +58,8 @@ pub(crate) struct Args {
     /// PEM private key of the certificate (needs --tls-cert).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    heartbeat: HeartbeatArgs,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -82,9 +91,23 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     } else {
         Mode::Echo
     };
+    let supervision = args.heartbeat.keepalive().map(|keepalive| {
+        let mut config = SupervisorConfig::default();
+        config.keepalive(Some(keepalive));
+        config
+    });
     server
         .serve_until(
-            move |ws, conn| handle(ws, conn, mode.clone()),
+            move |ws, conn| {
+                let mode = mode.clone();
+                let supervision = supervision.clone();
+                async move {
+                    match supervision {
+                        Some(config) => handle_supervised(ws, conn, mode, config).await,
+                        None => handle(ws, conn, mode).await,
+                    }
+                }
+            },
             shutdown_signal(),
         )
         .await?;
@@ -186,6 +209,96 @@ async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
         (Ok(()), None) => tracing::info!(%peer, "connection closed"),
         (Err(err), _) => tracing::info!(%peer, error = %err, "connection failed"),
     }
+}
+
+/// One connection under a heartbeat supervisor (`--heartbeat`): it probes the client with
+/// Ping frames (browsers answer those by themselves), answers the agreed text message
+/// `ping <n>` with `pong <n>` at once (for scripts that cannot send Ping frames), and closes
+/// the connection with 1011 when the client stops answering. Round trips and state changes
+/// are logged.
+async fn handle_supervised(
+    ws: ServerSocket,
+    conn: Connection,
+    mode: Mode,
+    config: SupervisorConfig,
+) {
+    let peer = conn.peer_addr();
+    tracing::info!(%peer, path = conn.request().uri().path(), "connection opened, heartbeat on");
+    let probe = PingProbe::new().answer_text("ping", "pong");
+    let mut supervised = match ws.supervise(&config, probe) {
+        Ok(supervised) => supervised,
+        Err(err) => {
+            tracing::warn!(%peer, error = %err, "cannot supervise the connection");
+            return;
+        }
+    };
+    let logging = supervised.events().map(|events| {
+        tokio::spawn(log_until_stopped(
+            peer.to_string(),
+            events,
+            supervised.state(),
+        ))
+    });
+    let mut inbox = match &mode {
+        Mode::Broadcast(hub) => Some(hub.subscribe()),
+        Mode::Echo => None,
+    };
+    let shutting_down = loop {
+        let published = async {
+            match inbox.as_mut() {
+                Some(inbox) => inbox.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        // Both branches are cancel safe: the supervisor's inbound queue and a broadcast
+        // receiver keep their place.
+        let outgoing = tokio::select! {
+            biased;
+            () = conn.shutdown() => break true,
+            received = supervised.recv() => match received {
+                Some(message) => {
+                    tracing::debug!(%peer, "received {}", describe(&message));
+                    match &mode {
+                        Mode::Echo => message,
+                        Mode::Broadcast(hub) => {
+                            // An error means no receiver, impossible while `inbox` lives.
+                            let _ = hub.send(message);
+                            continue;
+                        }
+                    }
+                }
+                None => break false,
+            },
+            published = published => match published {
+                Ok(message) => message,
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(%peer, skipped, "slow client skipped messages");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break false,
+            },
+        };
+        tracing::debug!(%peer, "sent {}", describe(&outgoing));
+        if let Err(err) = supervised.send(outgoing) {
+            tracing::warn!(%peer, error = %err, "closing: the client does not keep up");
+            break false;
+        }
+    };
+    let reason = if shutting_down {
+        supervised.close().await
+    } else {
+        let state = supervised.state().borrow().clone();
+        drop(supervised);
+        match state {
+            LinkState::Closed(reason) => reason,
+            _ => CloseReason::Local,
+        }
+    };
+    if let Some(logging) = logging {
+        // The logger ends with the supervisor; an error means it was cancelled.
+        let _ = logging.await;
+    }
+    tracing::info!(%peer, "connection closed: {reason}");
 }
 
 /// Queues `message` without flushing; waits only while the write buffer is full.

@@ -66,11 +66,16 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Classifies a transport error: an [`std::io::Error`] anywhere in its `source` chain
-    /// becomes [`Failure::Io`], anything else a retryable [`Failure::Other`].
+    /// Classifies a transport error: a [`Failure`] anywhere in its `source` chain is taken
+    /// as it is (a transport that knows its errors says so, the facade does), an
+    /// [`std::io::Error`] becomes [`Failure::Io`], anything else a retryable
+    /// [`Failure::Other`].
     pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Failure {
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(err) = current {
+            if let Some(failure) = err.downcast_ref::<Failure>() {
+                return failure.clone();
+            }
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
                 return Failure::Io(io.kind());
             }
@@ -96,6 +101,10 @@ impl std::fmt::Display for Failure {
         }
     }
 }
+
+/// A transport error type can name its [`Failure`] by returning it from `source()`;
+/// [`Failure::from_error`] finds it there.
+impl std::error::Error for Failure {}
 
 /// Why the supervisor (or this side of one connection) closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +191,14 @@ mod tests {
         assert_eq!(
             Failure::from_error(&err),
             Failure::Io(std::io::ErrorKind::ConnectionReset)
+        );
+        #[derive(Debug, thiserror::Error)]
+        #[error("knows its failure")]
+        struct Knows(#[source] Failure);
+        let knows = Knows(Failure::Closed { code: Some(1008) });
+        assert_eq!(
+            Failure::from_error(&knows),
+            Failure::Closed { code: Some(1008) }
         );
         let fmt = std::fmt::Error;
         assert!(matches!(

@@ -153,7 +153,7 @@ impl ClientBuilder {
         self.upgrade(io, &request).await
     }
 
-    fn request(&self, url: &str) -> Result<ClientRequest, Error> {
+    pub(crate) fn request(&self, url: &str) -> Result<ClientRequest, Error> {
         let invalid = |reason: String| Error::InvalidUrl {
             url: url.to_owned(),
             reason,

@@ -56,6 +56,9 @@ pub enum Error {
     /// with 426 Upgrade Required.
     #[error("plain http request instead of a websocket upgrade")]
     NotWebSocket,
+    /// A heartbeat supervisor refused its configuration.
+    #[error("heartbeat: {0}")]
+    Heartbeat(#[from] tether_heartbeat::Error),
 }
 
 impl From<tether_codec::Error> for Error {

@@ -8,7 +8,11 @@
 //!
 //! **It does**: the async driver (batched reads and writes, automatic pongs, the closing
 //! handshake with a timeout, the server closing TCP first), backpressure with a bounded write
-//! buffer, [`WebSocket::split`] into halves for two tasks, TLS through rustls.
+//! buffer, [`WebSocket::split`] into halves for two tasks, TLS through rustls. The heartbeat
+//! ([`heartbeat`]) wired to WebSockets: [`connect_supervised`] gives a client that probes the
+//! server ([`PingProbe`], or the agreed text message of [`TextPingProbe`]), declares it dead
+//! when the answers stop and reconnects with backoff; [`WebSocket::supervise`] turns the
+//! keepalive on for one server connection.
 //!
 //! **It does not**: parse frames or HTTP itself (that is [`codec`] and [`handshake`], both
 //! re-exported), compress (no permessage-deflate yet), or run an HTTP server beyond a fixed
@@ -66,6 +70,7 @@ mod client;
 mod config;
 mod core;
 mod error;
+mod keepalive;
 mod mask;
 mod server;
 mod split;
@@ -76,6 +81,7 @@ pub use accept::{accept, accept_config, accept_with, Accepted};
 pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;
+pub use keepalive::{connect_supervised, PingProbe, TextPingProbe};
 pub use server::{Connection, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};
 pub use transport::MaybeTls;
