@@ -41,11 +41,14 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///
 /// - `next()` (`poll_next`): cancel safe. Bytes read stay in the connection's buffer; a
 ///   message is only taken out when it is returned.
-/// - [`WebSocket::send`] and [`WebSocket::send_fragment`]: cancel safe. The message is taken when `send` is called, before the
-///   future is polled: into the write buffer, or (when the buffer is full) into a one-message
-///   slot that is written before anything else. Dropping the future leaves it queued; it goes
+/// - [`WebSocket::send`] and [`WebSocket::send_fragment`]: cancel safe. The message is taken
+///   when `send` is called, before the future is polled: into the write buffer, or (when the
+///   buffer is full) into a one-message slot that is written before anything else. Dropping the future leaves it queued; it goes
 ///   out with the next flush, send or read. Only when a previous cancelled send still
-///   occupies the slot does the new future hold its message until the slot is free.
+///   occupies the slot does the new future hold its message until the slot is free; dropping
+///   that future drops its message unsent (never a partial frame). That is the price of a
+///   bound: a peer that stops reading, met by a `select!` loop that keeps cancelling sends,
+///   costs at most the write buffer limit plus one message, not one message per attempt.
 /// - [`WebSocket::flush`]: cancel safe; bytes written stay written, the rest stays queued.
 /// - `Sink` (`SinkExt::feed`, `SinkExt::send` from futures): `start_send` appends the whole
 ///   frame or nothing, so no cancellation tears a frame. The futures-util `Feed`/`Send`
