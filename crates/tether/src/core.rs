@@ -267,6 +267,22 @@ impl<S: Transport> Core<S> {
         }
     }
 
+    /// The body of a `send` future: lets `held` (what `offer` gave back) in once there is
+    /// room, then flushes. Shared by `WebSocket::send` and `WebSocketWriter::send`.
+    pub(crate) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        held: &mut Option<Outgoing>,
+    ) -> Poll<Result<(), Error>> {
+        if held.is_some() {
+            ready!(self.poll_ready(cx))?;
+            if let Some(message) = held.take() {
+                self.start_send(message)?;
+            }
+        }
+        self.poll_flush(cx)
+    }
+
     /// Appends `message` to the write buffer (no I/O).
     pub(crate) fn start_send(&mut self, message: impl Into<Outgoing>) -> Result<(), Error> {
         if self.ended {

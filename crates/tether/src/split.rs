@@ -177,13 +177,7 @@ where
             poll_fn(|cx| {
                 let shared = &self.shared;
                 shared.poll_with(&shared.wakers.writer, cx, |core, cx| {
-                    if held.is_some() {
-                        ready!(core.poll_ready(cx))?;
-                        if let Some(message) = held.take() {
-                            core.start_send(message)?;
-                        }
-                    }
-                    core.poll_flush(cx)
+                    core.poll_send(cx, &mut held)
                 })
             })
             .await

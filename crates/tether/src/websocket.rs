@@ -224,16 +224,7 @@ where
         let offered = self.core.offer(item);
         async move {
             let mut held = offered?;
-            poll_fn(|cx| {
-                if held.is_some() {
-                    ready!(self.core.poll_ready(cx))?;
-                    if let Some(message) = held.take() {
-                        self.core.start_send(message)?;
-                    }
-                }
-                self.core.poll_flush(cx)
-            })
-            .await
+            poll_fn(|cx| self.core.poll_send(cx, &mut held)).await
         }
     }
 
