@@ -285,7 +285,10 @@ async fn handle_supervised(
         }
     };
     let reason = if shutting_down {
-        supervised.close().await
+        // As in `handle`: 1001, going away (RFC 6455 §7.4.1).
+        supervised
+            .close_with(CloseCode::GOING_AWAY.0, "server shutting down")
+            .await
     } else {
         let state = supervised.state().borrow().clone();
         drop(supervised);

@@ -516,7 +516,18 @@ async fn serve_broadcast_relays_each_message_to_every_client() {
 
 #[tokio::test]
 async fn rfc6455_7_4_1_serve_closes_clients_with_1001_when_terminated() {
-    let serve = Serve::start(&[]).await;
+    closes_with_1001_when_terminated(&[]).await;
+}
+
+#[tokio::test]
+async fn rfc6455_7_4_1_serve_with_heartbeat_closes_clients_with_1001_when_terminated() {
+    closes_with_1001_when_terminated(&["--heartbeat", "20s"]).await;
+}
+
+/// Starts `tether serve` with `args`, connects, stops the server with SIGTERM and checks the
+/// client got a close frame with 1001 (going away).
+async fn closes_with_1001_when_terminated(args: &[&str]) {
+    let serve = Serve::start(args).await;
     let mut ws = tether::connect(&serve.url).await.expect("connected");
     let reading = tokio::spawn(async move {
         let mut close = None;

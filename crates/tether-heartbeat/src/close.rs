@@ -149,6 +149,11 @@ impl CloseReason {
         }
     }
 
+    /// The close code and text this side sends for this reason, if any.
+    pub(crate) fn close_message(&self) -> Option<(u16, &'static str)> {
+        self.close_code().map(|code| (code, self.close_text()))
+    }
+
     /// The short text sent with [`close_code`](Self::close_code) (fits a close frame).
     pub fn close_text(&self) -> &'static str {
         match self {

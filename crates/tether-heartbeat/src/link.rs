@@ -84,11 +84,12 @@ impl<M> Shared<M> {
 }
 
 /// What the handle asks of the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
     /// The outbox has something new.
     Wake,
-    Close,
+    /// Close, with this code and text instead of those of [`CloseReason::Local`].
+    Close(Option<(u16, Box<str>)>),
     ReconnectNow,
     Pause,
     Resume,
@@ -250,27 +251,34 @@ where
     }
 
     fn poll_commands(&mut self, cx: &mut Context<'_>) {
-        loop {
-            let end = match self.ctx.commands.poll_recv(cx) {
+        let mut custom = None;
+        let end = loop {
+            match self.ctx.commands.poll_recv(cx) {
                 Poll::Pending => return,
-                Poll::Ready(None) => End::HandleDropped,
-                Poll::Ready(Some(Command::Wake | Command::Resume)) => continue,
-                Poll::Ready(Some(Command::Close)) => End::Close,
-                Poll::Ready(Some(Command::ReconnectNow)) => End::ReconnectNow,
-                Poll::Ready(Some(Command::Pause)) => End::Pause,
-            };
-            self.begin_close(CloseReason::Local, end);
-            return;
-        }
+                Poll::Ready(None) => break End::HandleDropped,
+                Poll::Ready(Some(Command::Wake | Command::Resume)) => {}
+                Poll::Ready(Some(Command::Close(with))) => {
+                    custom = with;
+                    break End::Close;
+                }
+                Poll::Ready(Some(Command::ReconnectNow)) => break End::ReconnectNow,
+                Poll::Ready(Some(Command::Pause)) => break End::Pause,
+            }
+        };
+        let close = match &custom {
+            Some((code, text)) => Some((*code, &**text)),
+            None => CloseReason::Local.close_message(),
+        };
+        self.begin_close(close, end);
     }
 
-    fn begin_close(&mut self, reason: CloseReason, end: End) {
+    /// Starts closing: `close` is the code and text of the close message to send, if any
+    /// (the probe may still have no message for them).
+    fn begin_close(&mut self, close: Option<(u16, &str)>, end: End) {
         if self.closing.is_some() {
             return;
         }
-        let message = reason
-            .close_code()
-            .and_then(|code| self.ctx.probe.close(code, reason.close_text()));
+        let message = close.and_then(|(code, text)| self.ctx.probe.close(code, text));
         self.restore_pending();
         self.closing = Some(Closing {
             end,
@@ -305,7 +313,7 @@ where
         if let Some(reason) = core.dead() {
             tracing::warn!(%reason, misses = core.misses(), "peer declared dead, closing");
             self.ctx.shared.emit(Event::Dead(reason.clone()));
-            self.begin_close(reason.clone(), End::Failed(Failure::Local(reason)));
+            self.begin_close(reason.close_message(), End::Failed(Failure::Local(reason)));
             return;
         }
         let health = core.health();
@@ -441,7 +449,7 @@ where
                     }
                     Poll::Ready(Err(_)) => {
                         // The application dropped its receiver: the handle is gone.
-                        self.begin_close(CloseReason::Local, End::HandleDropped);
+                        self.begin_close(CloseReason::Local.close_message(), End::HandleDropped);
                         return Ok(true);
                     }
                     Poll::Pending => {
@@ -517,7 +525,7 @@ where
                 }
                 if verdict == RateVerdict::Close {
                     let reason = CloseReason::ProbeFlood;
-                    self.begin_close(reason.clone(), End::Failed(Failure::Local(reason)));
+                    self.begin_close(reason.close_message(), End::Failed(Failure::Local(reason)));
                 } else if let Some(answer) = self.ctx.probe.answer(&message) {
                     self.reply = Some(answer);
                 }

@@ -385,9 +385,61 @@ impl<M: Send + 'static> Supervisor<M> {
 
     /// Closes gracefully (close message, short grace) and waits for the task to end.
     /// Returns the reason the supervisor stopped with.
-    pub async fn close(mut self) -> CloseReason {
+    ///
+    /// The close message carries [`CloseReason::Local`]'s code and text (1000, normal
+    /// closure); [`close_with`](Self::close_with) chooses them.
+    pub async fn close(self) -> CloseReason {
+        self.stop(Command::Close(None)).await
+    }
+
+    /// Like [`close`](Self::close), with this close code and text in the close message:
+    /// 1001 (going away) when a server shuts down, say (RFC 6455 §7.4.1).
+    ///
+    /// The probe builds the message ([`Probe::close`]); when it cannot (for WebSocket, a
+    /// code not allowed on the wire or a text over 123 bytes), the transport is dropped after
+    /// the grace without one. The supervisor stops with [`CloseReason::Local`] all the same.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use tether_heartbeat::{code, CloseReason, Inbound, Probe, Supervisor, SupervisorConfig};
+    /// use tether_heartbeat::TextProbe;
+    /// use tokio_util::codec::{Framed, LinesCodec};
+    ///
+    /// /// The text probe, with a close message of its own: `close <code> <text>`.
+    /// struct Lines(TextProbe);
+    ///
+    /// impl Probe<String> for Lines {
+    ///     fn probe(&mut self, nonce: u64) -> String { self.0.probe(nonce) }
+    ///     fn classify(&mut self, message: &String) -> Inbound { self.0.classify(message) }
+    ///     fn answer(&mut self, probe: &String) -> Option<String> { self.0.answer(probe) }
+    ///     fn close(&mut self, code: u16, text: &str) -> Option<String> {
+    ///         Some(format!("close {code} {text}"))
+    ///     }
+    ///     fn len(message: &String) -> usize { message.len() }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (server_io, client_io) = tokio::io::duplex(1024);
+    /// let mut config = SupervisorConfig::default();
+    /// config.keepalive(None);
+    /// let server_io = Framed::new(server_io, LinesCodec::new());
+    /// let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
+    ///
+    /// let mut peer = Framed::new(client_io, LinesCodec::new());
+    /// let reason = server.close_with(code::GOING_AWAY, "server shutting down").await;
+    /// assert_eq!(reason, CloseReason::Local);
+    /// let close = peer.next().await.unwrap().unwrap();
+    /// assert_eq!(close, "close 1001 server shutting down");
+    /// # }
+    /// ```
+    pub async fn close_with(self, code: u16, text: &str) -> CloseReason {
+        self.stop(Command::Close(Some((code, text.into())))).await
+    }
+
+    async fn stop(mut self, command: Command) -> CloseReason {
         // A send error means the task already ended; its final state says why.
-        let _ = self.commands.send(Command::Close).await;
+        let _ = self.commands.send(command).await;
         if let Some(task) = self.task.take() {
             // A join error is a cancellation or a panic; either way the task is gone.
             let _ = task.await;
@@ -566,7 +618,7 @@ async fn with_commands<M, P, F: Future>(ctx: &mut Ctx<M, P>, work: F) -> Result<
         tokio::select! {
             output = &mut work => return Ok(output),
             command = ctx.commands.recv() => match command {
-                None | Some(Command::Close) => return Err(Next::Stop(CloseReason::Local)),
+                None | Some(Command::Close(_)) => return Err(Next::Stop(CloseReason::Local)),
                 Some(Command::ReconnectNow) => return Err(Next::Connect),
                 Some(Command::Pause) => return Err(Next::Pause),
                 Some(Command::Wake | Command::Resume) => {}
@@ -578,9 +630,94 @@ async fn with_commands<M, P, F: Future>(ctx: &mut Ctx<M, P>, work: F) -> Result<
 async fn wait_for_resume<M, P>(ctx: &mut Ctx<M, P>) -> Next {
     loop {
         match ctx.commands.recv().await {
-            None | Some(Command::Close) => return Next::Stop(CloseReason::Local),
+            None | Some(Command::Close(_)) => return Next::Stop(CloseReason::Local),
             Some(Command::Resume | Command::ReconnectNow) => return Next::Connect,
             Some(Command::Wake | Command::Pause) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use tokio_util::codec::{Framed, LinesCodec};
+
+    use super::*;
+    use crate::close::code;
+    use crate::probe::{Inbound, TextProbe};
+
+    /// The text probe with a close message: `close <code> <text>`.
+    struct Lines(TextProbe);
+
+    impl Probe<String> for Lines {
+        fn probe(&mut self, nonce: u64) -> String {
+            self.0.probe(nonce)
+        }
+        fn classify(&mut self, message: &String) -> Inbound {
+            self.0.classify(message)
+        }
+        fn answer(&mut self, probe: &String) -> Option<String> {
+            self.0.answer(probe)
+        }
+        fn close(&mut self, code: u16, text: &str) -> Option<String> {
+            Some(format!("close {code} {text}"))
+        }
+        fn len(message: &String) -> usize {
+            message.len()
+        }
+    }
+
+    /// A server-side supervisor closed by `close`, and the first line its peer reads.
+    async fn closed_by<F>(close: impl FnOnce(Supervisor<String>) -> F) -> (CloseReason, String)
+    where
+        F: Future<Output = CloseReason>,
+    {
+        let (server_io, client_io) = tokio::io::duplex(1024);
+        let mut config = SupervisorConfig::default();
+        config.seed(Some(3));
+        let server_io = Framed::new(server_io, LinesCodec::new());
+        let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
+        let mut peer = Framed::new(client_io, LinesCodec::new());
+        let reason = close(server).await;
+        let line = peer.next().await.unwrap().unwrap();
+        (reason, line)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rfc6455_7_4_1_close_with_sends_the_given_code_and_text() {
+        let (reason, line) =
+            closed_by(
+                |s| async move { s.close_with(code::GOING_AWAY, "server shutting down").await },
+            )
+            .await;
+        assert_eq!(reason, CloseReason::Local);
+        assert_eq!(line, "close 1001 server shutting down");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_sends_normal_closure() {
+        let (reason, line) = closed_by(Supervisor::close).await;
+        assert_eq!(reason, CloseReason::Local);
+        assert_eq!(line, "close 1000 closing");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_with_while_reconnecting_stops_at_once() {
+        let mut config = SupervisorConfig::default();
+        config.seed(Some(5));
+        let client =
+            Supervisor::<String>::connect(&config, Lines(TextProbe::default()), || async {
+                Err::<Framed<tokio::io::DuplexStream, LinesCodec>, _>(Failure::Timeout)
+            })
+            .unwrap();
+        let mut state = client.state();
+        state
+            .wait_for(|s| matches!(s, LinkState::Reconnecting { .. }))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let reason = client.close_with(code::GOING_AWAY, "bye").await;
+        assert_eq!(reason, CloseReason::Local);
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 }

@@ -4,85 +4,43 @@
 //! that other tests running in parallel do not blur the count, the measuring test runs in a
 //! child process of this test binary that runs only it.
 
-use std::alloc::System;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use tether::{connect, CloseCode, Message, Server};
 use tokio::sync::Barrier;
 
-use super::support::echo;
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+use super::support::{allocator_stats, as_measuring_child, echo, measure_in_child};
 
 const CLIENTS: usize = 1000;
-/// Set in the child process, which does the measuring.
-const CHILD_ENV: &str = "TETHER_LOAD_CHILD";
-const CHILD_TEST: &str = "facade::load::child_thousand_clients";
 
 /// Heap bytes allocated and not yet freed, process-wide.
 fn live_bytes() -> i64 {
-    let stats = GLOBAL.stats();
+    let stats = allocator_stats();
     stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
 }
 
 #[test]
 fn thousand_concurrent_clients_echo_and_memory_returns_to_baseline() {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = std::process::Command::new(exe)
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn the measuring child");
-    // Bounded wait: poll the child, kill it past the deadline.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().expect("child status").is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the load child did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().expect("child output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("load-child ok"),
-        "load child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    measure_in_child(
+        "facade::load::child_thousand_clients",
+        Duration::from_secs(120),
     );
 }
 
-// The child reports to the parent test through its standard output.
-#[allow(clippy::print_stdout)]
 #[test]
 #[ignore = "run by thousand_concurrent_clients_echo_and_memory_returns_to_baseline in a child process"]
 fn child_thousand_clients() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        // Run among other tests the count would be meaningless; the parent runs this alone.
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(measure());
-    println!("load-child ok");
+    as_measuring_child(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(measure());
+    });
 }
 
 #[allow(clippy::print_stdout)] // the figures go to the parent's failure message

@@ -1,9 +1,13 @@
-//! Shared pieces of the facade and interop tests: an echo server on loopback, certificates.
+//! Shared pieces of the facade, interop and heartbeat tests: an echo server on loopback,
+//! certificates, and a counting allocator with a way to measure in a child process.
 
+use std::alloc::System;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
+use stats_alloc::{Stats, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tether::{Message, Server, ServerSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -106,4 +110,75 @@ impl TestCert {
             roots,
         }
     }
+}
+
+/// Counts every allocation of this test binary (process-wide), for the memory and
+/// allocation tests. Read it with [`allocator_stats`].
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Set in a measuring child process (see [`measure_in_child`]).
+const CHILD_ENV: &str = "TETHER_MEASURING_CHILD";
+/// Printed by a measuring child that finished its body.
+const CHILD_OK: &str = "measuring-child ok";
+
+/// The counting allocator's totals so far, process-wide.
+pub(crate) fn allocator_stats() -> Stats {
+    GLOBAL.stats()
+}
+
+/// Runs the ignored test `name` (its full path, `area::module::test`) alone, in a child
+/// process of this test binary, and fails unless it passed within `limit`.
+///
+/// The counting allocator is process-wide, so a measurement taken among other tests running
+/// in parallel would count their allocations too; the child runs nothing else. The child
+/// test wraps its body in [`as_measuring_child`].
+pub(crate) fn measure_in_child(name: &str, limit: Duration) {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the measuring child");
+    // Bounded wait: poll the child, kill it past the deadline.
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("child status").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the measuring child {name} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("child output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The marker also catches a renamed test, which `--exact` would silently skip.
+    assert!(
+        output.status.success() && stdout.contains(CHILD_OK),
+        "measuring child {name} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+/// Runs `body` if this process is a measuring child started by [`measure_in_child`], and
+/// tells the parent it finished; does nothing in an ordinary test run (`--include-ignored`),
+/// where other tests would blur the count.
+// The child reports to the parent test through its standard output.
+#[allow(clippy::print_stdout)]
+pub(crate) fn as_measuring_child(body: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    body();
+    println!("{CHILD_OK}");
 }

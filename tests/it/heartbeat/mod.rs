@@ -1,5 +1,6 @@
 //! Integration and property tests for the heartbeat layer.
 
+mod alloc;
 mod fake;
 mod mass;
 mod property;
