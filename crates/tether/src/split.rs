@@ -184,6 +184,16 @@ where
         }
     }
 
+    /// Waits until a message can be taken straight into the write buffer. Same contract as
+    /// [`WebSocket::ready`](crate::WebSocket::ready): cancel safe and holding no message.
+    ///
+    /// # Errors
+    ///
+    /// As for [`WebSocket::ready`](crate::WebSocket::ready).
+    pub async fn ready(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_core(cx, |core, cx| core.poll_ready(cx))).await
+    }
+
     /// Writes everything queued and flushes the transport. Cancel safe.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_core(cx, |core, cx| core.poll_flush(cx))).await

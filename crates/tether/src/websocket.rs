@@ -49,6 +49,7 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///   that future drops its message unsent (never a partial frame). That is the price of a
 ///   bound: a peer that stops reading, met by a `select!` loop that keeps cancelling sends,
 ///   costs at most the write buffer limit plus one message, not one message per attempt.
+///   Await [`WebSocket::ready`] in the `select!` instead, then `send`: nothing is lost.
 /// - [`WebSocket::flush`]: cancel safe; bytes written stay written, the rest stays queued.
 /// - `Sink` (`SinkExt::feed`, `SinkExt::send` from futures): `start_send` appends the whole
 ///   frame or nothing, so no cancellation tears a frame. The futures-util `Feed`/`Send`
@@ -226,6 +227,42 @@ where
             let mut held = offered?;
             poll_fn(|cx| self.core.poll_send(cx, &mut held)).await
         }
+    }
+
+    /// Waits until a message can be taken straight into the write buffer: nothing parked and
+    /// the buffer below its limit (writing to make room meanwhile). Cancel safe, and it holds
+    /// no message, so it is the lossless way to wait for room in a `select!` loop: once it
+    /// returns `Ok`, a [`WebSocket::send`] called before anything else takes its message into
+    /// the buffer at once, and dropping that send future loses nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::{accept, ClientBuilder, Message};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let (client_io, server_io) = tokio::io::duplex(64 << 10);
+    /// let server = tokio::spawn(async move { accept(server_io).await });
+    /// let mut ws = ClientBuilder::new().handshake(client_io, "ws://localhost/").await?;
+    /// let _server = server.await??;
+    /// tokio::select! {
+    ///     ready = ws.ready() => {
+    ///         ready?;
+    ///         // Taken into the write buffer now: even dropped unpolled, it goes out.
+    ///         drop(ws.send(Message::text("queued")));
+    ///     }
+    ///     () = tokio::time::sleep(Duration::from_secs(5)) => unreachable!("the buffer is empty"),
+    /// }
+    /// assert!(ws.buffered_amount() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once a close was sent or the connection ended; I/O errors.
+    pub async fn ready(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.core.poll_ready(cx)).await
     }
 
     /// Writes everything queued and flushes the transport. Cancel safe.

@@ -61,3 +61,53 @@ async fn dropped_send_futures_still_deliver_their_messages() {
         ]
     );
 }
+
+/// The lossless select! pattern: `ready()` is the branch that may be cancelled, and the send
+/// that follows takes its message at once, so even a send future dropped unpolled loses
+/// nothing, however often the wait for room is cancelled.
+#[tokio::test]
+async fn cancelled_ready_then_dropped_send_loses_no_message() {
+    const MESSAGES: u8 = 40;
+    let (mut client, mut server) = pair(64).await;
+    // Reads until the client goes away, so a lost message shows as a short list, not a hang.
+    let reading = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(Ok(message)) = server.next().await {
+            got.push(message);
+        }
+        got
+    });
+    let mut cancelled = 0u32;
+    for i in 0..MESSAGES {
+        loop {
+            tokio::select! {
+                biased;
+                ready = client.ready() => {
+                    ready.unwrap();
+                    drop(client.send(Message::binary(vec![i; 10_000])));
+                    break;
+                }
+                () = tokio::task::yield_now() => cancelled += 1,
+            }
+        }
+    }
+    client.flush().await.unwrap();
+    drop(client);
+    let got = reading.await.unwrap();
+    // Each message as the byte it repeats, so a loss shows as a short, readable list.
+    let got: Vec<u8> = got
+        .iter()
+        .map(|message| match message {
+            Message::Binary(data) if data.len() == 10_000 && data.iter().all(|b| *b == data[0]) => {
+                data[0]
+            }
+            other => panic!("unexpected message of {} bytes", other.len()),
+        })
+        .collect();
+    let expected: Vec<u8> = (0..MESSAGES).collect();
+    assert_eq!(got, expected, "every message arrives, in order");
+    assert!(
+        cancelled > 0,
+        "the buffer filled up, so some waits for room were cancelled"
+    );
+}
