@@ -66,11 +66,13 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+mod accept_error;
 mod client;
 mod config;
 mod core;
 mod error;
 mod keepalive;
+mod load;
 mod mask;
 mod server;
 mod split;
@@ -82,6 +84,7 @@ pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;
 pub use keepalive::{connect_supervised, PingProbe, TextPingProbe};
+pub use load::ServerStats;
 pub use server::{Connection, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};
 pub use transport::MaybeTls;

@@ -7,18 +7,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tether_handshake::{Accept, PlainRequest, Rejection, UpgradeRequest};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::accept::{accept_config, upgrade_required, Accepted};
+use crate::accept_error::{classify, AcceptFailure, Backoff};
 use crate::client::within;
 use crate::config::Config;
 use crate::error::Error;
+use crate::load::{
+    overloaded_answer, refuse, ServerStats, DEFAULT_MAX_CONNECTIONS, DEFAULT_RETRY_AFTER,
+    REFUSAL_SLOTS,
+};
 use crate::transport::MaybeTls;
 use crate::websocket::WebSocket;
 
@@ -69,6 +75,9 @@ pub struct Server {
     decide: Decide,
     plain: Plain,
     grace_period: Duration,
+    max_connections: usize,
+    retry_after: Duration,
+    stats: ServerStats,
 }
 
 /// What a [`Server`] callback learns about its connection besides the WebSocket.
@@ -123,6 +132,9 @@ impl Server {
             decide: Arc::new(|_| Ok(Accept::new())),
             plain: Arc::new(|_| upgrade_required()),
             grace_period: DEFAULT_GRACE_PERIOD,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            retry_after: DEFAULT_RETRY_AFTER,
+            stats: ServerStats::default(),
         }
     }
 
@@ -175,6 +187,51 @@ impl Server {
         self
     }
 
+    /// Most connections served at once. Default: 900.
+    ///
+    /// A connection counts from accept (before TLS and the handshake) until its callback
+    /// returns, so the limit bounds the sockets, tasks and buffers that connections hold,
+    /// half-open handshakes and slowloris clients included (the handshake timeout of
+    /// [`Config::set_handshake_timeout`] then frees their places). The default stays under
+    /// the common limit of 1024 descriptors per process with room for the rest of the
+    /// process; raise it together with `ulimit -n`.
+    ///
+    /// Over the limit the server refuses rather than stops accepting, because a client left
+    /// in the kernel's backlog only learns of the overload from its own timeout, while a
+    /// refused one learns at once and when to come back. The refusal is cheap and bounded:
+    /// the fixed answer `503 Service Unavailable` with [`Retry-After`](Server::retry_after)
+    /// is written without reading the request and without a handshake, by one of at most 32
+    /// refusal tasks, each done within a second. When all 32 are busy (a flood), the server
+    /// stops accepting until one is free: the flood waits in the kernel's backlog and costs
+    /// no memory here. A TLS server closes refused connections without an answer (an HTTP
+    /// answer would need the TLS handshake the limit is there to avoid).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let mut server = tether::Server::bind("127.0.0.1:0").await?;
+    /// server.max_connections(10_000).retry_after(std::time::Duration::from_secs(30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_connections(&mut self, limit: usize) -> &mut Self {
+        self.max_connections = limit;
+        self
+    }
+
+    /// The `Retry-After` of the 503 answer over [`Server::max_connections`], rounded up to
+    /// whole seconds. Default: 5 seconds.
+    pub fn retry_after(&mut self, delay: Duration) -> &mut Self {
+        self.retry_after = delay;
+        self
+    }
+
+    /// Live counts of this server's connections (current, peak, refused), readable while
+    /// it serves.
+    pub fn stats(&self) -> ServerStats {
+        self.stats.clone()
+    }
+
     /// Serves until the listener fails; see [`Server::serve_until`].
     ///
     /// # Errors
@@ -194,11 +251,16 @@ impl Server {
     /// those still running.
     ///
     /// Failed handshakes and TLS errors are logged (tracing, debug) and cost only their own
-    /// connection.
+    /// connection. Over [`Server::max_connections`] connections are refused (503). A failed
+    /// accept never ends serving unless the listener itself is unusable: a failure that
+    /// belongs to one connection (ECONNABORTED, EPERM...) is logged at debug and skipped, a
+    /// shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM, or an unknown error) is logged as a warning
+    /// and pauses accepting for 10 ms, doubling up to 1 s while it lasts.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if accepting fails for good (not for per-connection errors).
+    /// [`Error::Io`] if the listener is unusable (EBADF, ENOTSOCK, EINVAL); never for
+    /// per-connection errors.
     pub async fn serve_until<H, F>(
         self,
         handler: H,
@@ -210,60 +272,135 @@ impl Server {
     {
         let handler = Arc::new(handler);
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        let mut tasks = Tasks {
+            open: JoinSet::new(),
+            refusing: JoinSet::new(),
+            max_connections: self.max_connections,
+            answer: (self.tls.is_none()).then(|| overloaded_answer(self.retry_after)),
+            stats: self.stats,
+        };
         let shared = Arc::new(PerConnection {
             config: self.config,
             tls: self.tls,
             decide: self.decide,
             plain: self.plain,
         });
+        let mut backoff = Backoff::new();
+        let mut paused: Option<Instant> = None;
         tokio::pin!(shutdown);
         let result = loop {
+            let room = paused.is_none() && tasks.has_room();
             tokio::select! {
                 () = &mut shutdown => break Ok(()),
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                accepted = self.listener.accept() => match accepted {
+                Some(_) = tasks.open.join_next(), if !tasks.open.is_empty() => tasks.recount(),
+                Some(_) = tasks.refusing.join_next(), if !tasks.refusing.is_empty() => {
+                    tasks.recount();
+                }
+                () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)),
+                    if paused.is_some() => paused = None,
+                accepted = self.listener.accept(), if room => match accepted {
                     Ok((tcp, peer_addr)) => {
-                        let shared = shared.clone();
-                        let handler = handler.clone();
-                        let stopped = stopped.clone();
-                        tasks.spawn(async move {
-                            if let Some((ws, request)) = shared.open(tcp, peer_addr).await {
-                                let conn = Connection {
-                                    peer_addr,
-                                    request: Arc::new(request),
-                                    shutdown: stopped,
-                                };
-                                handler(ws, conn).await;
-                            }
-                        });
-                    }
-                    Err(err) if is_transient(&err) => {
-                        tracing::debug!(error = %err, "accept failed; continuing");
-                        if is_fd_shortage(&err) {
-                            // Out of descriptors: give running connections a moment to end
-                            // instead of spinning on accept.
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        backoff.reset();
+                        tasks.reap();
+                        if tasks.at_limit() {
+                            tasks.refuse(tcp, peer_addr);
+                        } else {
+                            let shared = shared.clone();
+                            let (handler, stopped) = (handler.clone(), stopped.clone());
+                            tasks.open.spawn(async move {
+                                if let Some((ws, request)) = shared.open(tcp, peer_addr).await {
+                                    let request = Arc::new(request);
+                                    let shutdown = stopped;
+                                    handler(ws, Connection { peer_addr, request, shutdown }).await;
+                                }
+                            });
+                            tasks.recount();
                         }
                     }
-                    Err(err) => break Err(err.into()),
+                    Err(err) => match classify(&err) {
+                        AcceptFailure::Connection => {
+                            tracing::debug!(error = %err, "accept failed for one connection");
+                        }
+                        AcceptFailure::Shortage => {
+                            let pause = backoff.pause();
+                            tracing::warn!(error = %err, ?pause, "accept failed; pausing");
+                            paused = Some(Instant::now() + pause);
+                        }
+                        AcceptFailure::Listener => {
+                            tracing::error!(error = %err, "listener unusable; stopping");
+                            break Err(err.into());
+                        }
+                    },
                 },
             }
         };
         drop(self.listener);
         let _ = stop.send(true);
-        let drain = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(self.grace_period, drain)
-            .await
-            .is_err()
-        {
+        tasks.finish(self.grace_period).await;
+        result
+    }
+}
+
+/// The accept loop's tasks: connections counted against the limit, and refusals in flight.
+struct Tasks {
+    open: JoinSet<()>,
+    refusing: JoinSet<()>,
+    max_connections: usize,
+    /// The 503 answer, or `None` on a TLS server (answering would need the TLS handshake the
+    /// limit is there to avoid: the connection is closed unanswered).
+    answer: Option<Bytes>,
+    stats: ServerStats,
+}
+
+impl Tasks {
+    /// Whether an accepted connection can be served or refused; when neither, the loop
+    /// leaves new connections in the kernel's backlog.
+    fn has_room(&self) -> bool {
+        self.open.len() < self.max_connections || self.refusing.len() < REFUSAL_SLOTS
+    }
+
+    /// Removes the tasks that have ended but were not joined yet, so that a place freed
+    /// just now is not refused.
+    fn reap(&mut self) {
+        while self.open.try_join_next().is_some() {}
+        while self.refusing.try_join_next().is_some() {}
+        self.recount();
+    }
+
+    /// Whether a new connection is over the limit.
+    fn at_limit(&self) -> bool {
+        self.open.len() >= self.max_connections
+    }
+
+    /// Refuses `tcp`: a 503 written by a task of its own, bounded in time, or on a TLS server
+    /// an immediate close.
+    fn refuse(&mut self, tcp: TcpStream, peer: SocketAddr) {
+        tracing::debug!(%peer, limit = self.max_connections, "at the connection limit; refusing");
+        self.stats.count_refused();
+        if let Some(answer) = &self.answer {
+            self.refusing.spawn(refuse(tcp, answer.clone()));
+            self.recount();
+        }
+    }
+
+    /// Publishes the counts after a task was added or reaped.
+    fn recount(&self) {
+        self.stats.set_connections(self.open.len());
+        self.stats.set_refusing(self.refusing.len());
+    }
+
+    /// After the loop: refusals are dropped (aborted), connections get the grace period.
+    async fn finish(mut self, grace_period: Duration) {
+        self.refusing.shutdown().await;
+        let drain = async { while self.open.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace_period, drain).await.is_err() {
             tracing::debug!(
-                running = tasks.len(),
+                running = self.open.len(),
                 "grace period over; aborting connections"
             );
-            tasks.shutdown().await;
+            self.open.shutdown().await;
         }
-        result
+        self.recount();
     }
 }
 
@@ -333,27 +470,13 @@ impl PerConnection {
     }
 }
 
-/// Accept errors that concern one connection or a passing shortage, not the listener.
-fn is_transient(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted | WouldBlock
-    ) || is_fd_shortage(err)
-}
-
-/// EMFILE or ENFILE: the process or the system is out of file descriptors.
-fn is_fd_shortage(err: &std::io::Error) -> bool {
-    err.raw_os_error()
-        .is_some_and(|code| code == 23 || code == 24)
-}
-
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.listener.local_addr().ok())
             .field("tls", &self.tls.is_some())
             .field("config", &self.config)
+            .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
     }
 }

@@ -46,7 +46,9 @@ fn child_thousand_clients() {
 #[allow(clippy::print_stdout)] // the figures go to the parent's failure message
 async fn measure() {
     let active = Arc::new(AtomicUsize::new(0));
-    let server = Server::bind("127.0.0.1:0").await.unwrap();
+    let mut server = Server::bind("127.0.0.1:0").await.unwrap();
+    // Above the default limit of 900 connections.
+    server.max_connections(CLIENTS);
     let url = format!("ws://{}/", server.local_addr().unwrap());
     let counter = active.clone();
     let serving = tokio::spawn(server.serve(move |ws, _| {

@@ -1,0 +1,184 @@
+//! `Server` against clients that hold connections without finishing a handshake (half-open,
+//! slowloris) and floods of connections over the limit: the live count never passes the
+//! limit, the extra connections get 503 + Retry-After at a bounded cost, the slow ones are cut
+//! by the handshake timeout, and the server serves a legitimate client afterwards.
+//!
+//! Paused clock over real loopback sockets: loopback delivers a write before the call returns,
+//! so the runtime only advances time when every task waits for a timer.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tether::{connect, CloseCode, Config, Error, Message, ServerStats};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::facade::support::EchoServer;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most refusals a server runs at once (documented on `Server::max_connections`).
+const REFUSAL_SLOTS: usize = 32;
+
+/// An echo server limited to `limit` connections, with a 10 s handshake timeout and a
+/// Retry-After of 7 s, and its counters.
+async fn limited_server(limit: usize) -> (EchoServer, ServerStats) {
+    let mut stats = None;
+    let server = EchoServer::start(|server| {
+        let mut config = Config::default();
+        config.set_handshake_timeout(Some(HANDSHAKE_TIMEOUT));
+        server
+            .config(config)
+            .max_connections(limit)
+            .retry_after(Duration::from_secs(7));
+        stats = Some(server.stats());
+    })
+    .await;
+    (server, stats.expect("setup ran"))
+}
+
+/// Trickles a request head one byte a second without ever ending it, until the server cuts
+/// the connection; returns when it did. The server must not answer.
+async fn slowloris(mut tcp: TcpStream) -> Instant {
+    let (mut read, mut write) = tcp.split();
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".iter().copied();
+    let trickle = async {
+        for byte in head.chain(std::iter::repeat(b'a')) {
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let cut = async {
+        let mut buf = [0; 64];
+        match read.read(&mut buf).await {
+            Ok(0) | Err(_) => {}
+            Ok(n) => panic!("a slow client got an answer: {:?}", &buf[..n]),
+        }
+    };
+    tokio::select! {
+        () = cut => {}
+        () = trickle => {}
+    }
+    Instant::now()
+}
+
+/// Connects and sends nothing; returns when the server cuts the connection, unanswered.
+async fn half_open(mut tcp: TcpStream) -> Instant {
+    let mut buf = [0; 64];
+    match tcp.read(&mut buf).await {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("a silent client got an answer: {:?}", &buf[..n]),
+    }
+    Instant::now()
+}
+
+/// Everything the server sends until it ends its side.
+async fn answer_of(tcp: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.expect("the answer");
+    String::from_utf8(answer).expect("an http answer")
+}
+
+/// A full WebSocket round trip: proof that the server serves this client.
+async fn echo_round_trip(url: &str) {
+    let mut ws = connect(url).await.expect("served");
+    ws.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("still here")
+    );
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn slowloris_and_half_open_at_the_limit_are_cut_and_the_rest_get_503() {
+    let (server, stats) = limited_server(4).await;
+    let url = server.url("ws", "127.0.0.1");
+    let start = Instant::now();
+    // Three attackers and one legitimate client fill the four places. The server accepts in
+    // connect order, so each counts before the next arrives.
+    let mut attackers = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        attackers.push(tokio::spawn(slowloris(tcp)));
+    }
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    attackers.push(tokio::spawn(half_open(tcp)));
+    // At the limit: the fourth is served.
+    let mut legitimate = connect(&url)
+        .await
+        .expect("the fourth connection is served");
+
+    // Past the limit: a WebSocket client reads 503 and when to come back...
+    match connect(&url).await {
+        Err(Error::Handshake(tether::handshake::Error::UnexpectedStatus(response))) => {
+            assert_eq!(response.status.as_u16(), 503);
+            assert_eq!(response.headers["retry-after"], "7");
+        }
+        other => panic!("expected 503 over the limit, got {other:?}"),
+    }
+    // ... and so does a client that sent nothing: the refusal does not wait for a request.
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let answer = answer_of(&mut silent).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO, "refusals are immediate");
+
+    // The handshake timeout cuts every attacker, at the timeout, unanswered.
+    for attacker in attackers {
+        let cut = attacker.await.unwrap() - start;
+        assert!(
+            (HANDSHAKE_TIMEOUT..HANDSHAKE_TIMEOUT + Duration::from_secs(1)).contains(&cut),
+            "cut after {cut:?}"
+        );
+    }
+    // Their places are free again: a new client is served, the old one still is.
+    echo_round_trip(&url).await;
+    legitimate.send(Message::text("hi")).await.unwrap();
+    assert_eq!(
+        legitimate.next().await.unwrap().unwrap(),
+        Message::text("hi")
+    );
+    legitimate.close(CloseCode::NORMAL, "").await.unwrap();
+
+    assert_eq!(stats.peak_connections(), 4, "never more than the limit");
+    assert_eq!(stats.refused(), 2);
+    server.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_over_the_limit_costs_at_most_32_refusals_at_once() {
+    let (server, stats) = limited_server(1).await;
+    let holder = TcpStream::connect(server.addr).await.unwrap();
+    // 80 clients that send nothing and never close: each refusal holds its slot for its
+    // whole second, so the flood is refused 32 at a time and the rest waits in the backlog.
+    let start = Instant::now();
+    let mut flood = Vec::new();
+    for _ in 0..80 {
+        flood.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    for tcp in &mut flood {
+        let answer = answer_of(tcp).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("retry-after: 7\r\n"), "{answer}");
+    }
+    // Three rounds (32 + 32 + 16), one refusal time apart.
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(stats.peak_refusing(), REFUSAL_SLOTS);
+    assert_eq!(stats.refused(), 80);
+    assert_eq!(stats.peak_connections(), 1);
+
+    // The flood over, the holder cut by the handshake timeout: the server serves again.
+    half_open(holder).await;
+    echo_round_trip(&server.url("ws", "127.0.0.1")).await;
+    assert_eq!(stats.peak_connections(), 1);
+    server.stop().await;
+}
