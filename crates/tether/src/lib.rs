@@ -74,6 +74,7 @@ mod error;
 mod keepalive;
 mod load;
 mod mask;
+mod origin;
 mod server;
 mod split;
 mod transport;

@@ -25,6 +25,7 @@ use crate::load::{
     overloaded_answer, refuse, ServerStats, DEFAULT_MAX_CONNECTIONS, DEFAULT_RETRY_AFTER,
     REFUSAL_SLOTS,
 };
+use crate::origin::AllowedOrigins;
 use crate::transport::MaybeTls;
 use crate::websocket::WebSocket;
 
@@ -39,6 +40,20 @@ pub type ServerSocket = WebSocket<MaybeTls<TcpStream>>;
 
 /// A WebSocket server on a TCP listener: one task per connection, each running the handshake
 /// (after TLS, if configured) and then the application's callback.
+///
+/// # What a client can cost it
+///
+/// Every cost is bounded by default: at most [`max_connections`](Server::max_connections)
+/// connections (900) with cheap, bounded 503 refusals over it; each connection within its
+/// [`Config`] (handshake timeout for TLS and the Upgrade, header bytes and count, message and
+/// frame size, write buffer, close timeout, and the idle timeout when set there); accept
+/// errors pause the loop instead of ending it. [`stats`](Server::stats) shows the counts.
+///
+/// # Origin
+///
+/// By default every `Origin` is accepted, which is right for servers that do not trust
+/// cookies; a server that authenticates browsers by cookie must list its origins with
+/// [`allow_origins`](Server::allow_origins) (cross-site WebSocket hijacking).
 ///
 /// ```
 /// use futures_util::{SinkExt, StreamExt};
@@ -78,6 +93,7 @@ pub struct Server {
     max_connections: usize,
     retry_after: Duration,
     stats: ServerStats,
+    origins: Option<AllowedOrigins>,
 }
 
 /// What a [`Server`] callback learns about its connection besides the WebSocket.
@@ -135,6 +151,7 @@ impl Server {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             retry_after: DEFAULT_RETRY_AFTER,
             stats: ServerStats::default(),
+            origins: None,
         }
     }
 
@@ -167,6 +184,34 @@ impl Server {
         decide: impl Fn(&UpgradeRequest) -> Result<Accept, Rejection> + Send + Sync + 'static,
     ) -> &mut Self {
         self.decide = Arc::new(decide);
+        self
+    }
+
+    /// Accepts WebSocket requests only from these origins (`scheme://host[:port]`, as
+    /// browsers send them, compared without ASCII case); a request from another origin is
+    /// answered `403 Forbidden` before [`Server::decide`] sees it. A request without `Origin`
+    /// passes: it does not come from a browser. Default: every origin.
+    ///
+    /// The default suits servers that do not rely on cookies or other credentials a browser
+    /// adds by itself (public feeds, token-authenticated APIs). A server that authenticates
+    /// browsers by cookie needs this list: otherwise any web page a logged-in visitor opens
+    /// can open a WebSocket to it with the visitor's cookies and act as them (cross-site
+    /// WebSocket hijacking). Non-browser clients can send any `Origin`, so this protects
+    /// browser users, not the server against other clients.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let mut server = tether::Server::bind("127.0.0.1:0").await?;
+    /// server.allow_origins(["https://app.example", "http://localhost:8080"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn allow_origins(
+        &mut self,
+        origins: impl IntoIterator<Item = impl Into<String>>,
+    ) -> &mut Self {
+        self.origins = Some(AllowedOrigins::new(origins));
         self
     }
 
@@ -284,6 +329,7 @@ impl Server {
             tls: self.tls,
             decide: self.decide,
             plain: self.plain,
+            origins: self.origins,
         });
         let mut backoff = Backoff::new();
         let mut paused: Option<Instant> = None;
@@ -317,19 +363,9 @@ impl Server {
                             tasks.recount();
                         }
                     }
-                    Err(err) => match classify(&err) {
-                        AcceptFailure::Connection => {
-                            tracing::debug!(error = %err, "accept failed for one connection");
-                        }
-                        AcceptFailure::Shortage => {
-                            let pause = backoff.pause();
-                            tracing::warn!(error = %err, ?pause, "accept failed; pausing");
-                            paused = Some(Instant::now() + pause);
-                        }
-                        AcceptFailure::Listener => {
-                            tracing::error!(error = %err, "listener unusable; stopping");
-                            break Err(err.into());
-                        }
+                    Err(err) => match after_accept_error(err, &mut backoff) {
+                        Ok(pause) => paused = pause,
+                        Err(err) => break Err(err),
                     },
                 },
             }
@@ -338,6 +374,29 @@ impl Server {
         let _ = stop.send(true);
         tasks.finish(self.grace_period).await;
         result
+    }
+}
+
+/// Logs a failed accept and says what to do: `Ok(None)` accept again now, `Ok(Some(t))`
+/// pause until `t`, `Err` stop serving.
+fn after_accept_error(
+    err: std::io::Error,
+    backoff: &mut Backoff,
+) -> Result<Option<Instant>, Error> {
+    match classify(&err) {
+        AcceptFailure::Connection => {
+            tracing::debug!(error = %err, "accept failed for one connection");
+            Ok(None)
+        }
+        AcceptFailure::Shortage => {
+            let pause = backoff.pause();
+            tracing::warn!(error = %err, ?pause, "accept failed; pausing");
+            Ok(Some(Instant::now() + pause))
+        }
+        AcceptFailure::Listener => {
+            tracing::error!(error = %err, "listener unusable; stopping");
+            Err(err.into())
+        }
     }
 }
 
@@ -410,6 +469,7 @@ struct PerConnection {
     tls: Option<TlsAcceptor>,
     decide: Decide,
     plain: Plain,
+    origins: Option<AllowedOrigins>,
 }
 
 impl PerConnection {
@@ -440,7 +500,12 @@ impl PerConnection {
             }
             None => MaybeTls::Plain(tcp),
         };
-        let decide = &self.decide;
+        let decide = |request: &UpgradeRequest| {
+            if let Some(origins) = &self.origins {
+                origins.check(request)?;
+            }
+            (self.decide)(request)
+        };
         // Boxed so that the handshake's buffers are freed when it is done instead of staying
         // in the connection task's state for the connection's lifetime.
         let accepting = Box::pin(accept_config(io, &self.config, |request| decide(request)));

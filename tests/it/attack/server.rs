@@ -182,3 +182,58 @@ async fn a_flood_over_the_limit_costs_at_most_32_refusals_at_once() {
     assert_eq!(stats.peak_connections(), 1);
     server.stop().await;
 }
+
+/// Connects with `origin` (if any) to a server that allows only `https://app.example`.
+async fn connect_from(url: &str, origin: Option<&'static str>) -> Result<(), Error> {
+    let mut client = tether::ClientBuilder::new();
+    if let Some(origin) = origin {
+        client.header(
+            tether::http::header::ORIGIN,
+            tether::http::HeaderValue::from_static(origin),
+        );
+    }
+    let mut ws = client.connect(url).await?;
+    ws.close(CloseCode::NORMAL, "").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rfc6455_10_2_cross_site_origins_get_403_and_non_browsers_pass() {
+    let server = EchoServer::start(|server| {
+        server.allow_origins(["https://app.example"]);
+    })
+    .await;
+    let url = server.url("ws", "127.0.0.1");
+    // A page of the application's own origin, in any case.
+    connect_from(&url, Some("https://app.example"))
+        .await
+        .unwrap();
+    connect_from(&url, Some("HTTPS://App.Example"))
+        .await
+        .unwrap();
+    // A foreign page a logged-in visitor opened: 403, the callback never runs.
+    for foreign in [
+        "https://evil.example",
+        "https://app.example.evil.example",
+        "null",
+    ] {
+        match connect_from(&url, Some(foreign)).await {
+            Err(Error::Handshake(tether::handshake::Error::UnexpectedStatus(response))) => {
+                assert_eq!(response.status.as_u16(), 403, "{foreign}");
+            }
+            other => panic!("{foreign}: expected 403, got {other:?}"),
+        }
+    }
+    // No Origin: not a browser, so no visitor's cookies to abuse; accepted.
+    connect_from(&url, None).await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn by_default_every_origin_is_accepted() {
+    let server = EchoServer::start(|_| {}).await;
+    connect_from(&server.url("ws", "127.0.0.1"), Some("https://evil.example"))
+        .await
+        .unwrap();
+    server.stop().await;
+}
