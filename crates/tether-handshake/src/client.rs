@@ -2,15 +2,16 @@
 
 use bytes::{Bytes, BytesMut};
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
-    SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING,
+    UPGRADE,
 };
 use http::{HeaderValue, Response, StatusCode, Version};
 
 use crate::accept_key::Key;
 use crate::config::Config;
 use crate::error::{BadResponse, Error, UnexpectedResponse};
-use crate::field::{elements, extension_name, has_token, header_map, single};
+use crate::extension::{parse_extension_header, parse_extensions};
+use crate::field::{has_token, header_map, single};
 use crate::head::{check_complete, header_slots, http_version, HeadBuffer};
 use crate::request::ClientRequest;
 
@@ -93,10 +94,13 @@ impl ClientHandshake {
             state: State::ExpectResponse(HeadBuffer::new(config.get_max_header_bytes())),
             accept: key.accept(),
             offered_subprotocols: request.subprotocols().to_vec(),
+            // ClientRequest::encode checked that each offer is an extension list.
             offered_extensions: request
                 .extensions()
                 .iter()
-                .map(|offer| extension_name(offer).to_owned())
+                .filter_map(|offer| parse_extensions(offer).ok())
+                .flatten()
+                .map(|offer| offer.name().to_owned())
                 .collect(),
             max_headers: config.get_max_headers(),
             max_body_prefix: config.get_max_body_prefix(),
@@ -193,18 +197,16 @@ impl ClientHandshake {
         }
         // Item 5: "... indicates the use of an extension that was not present in the client's
         // handshake ..., the client MUST _Fail the WebSocket Connection_."
-        let extensions: Vec<String> = elements(headers, SEC_WEBSOCKET_EXTENSIONS)
-            .map(str::to_owned)
-            .collect();
-        let offered = |e: &String| {
-            let name = extension_name(e);
+        let selected = parse_extension_header(headers).map_err(BadResponse::Extensions)?;
+        let offered = |e: &crate::Extension| {
             self.offered_extensions
                 .iter()
-                .any(|o| o.eq_ignore_ascii_case(name))
+                .any(|o| o.eq_ignore_ascii_case(e.name()))
         };
-        if !extensions.iter().all(offered) {
+        if !selected.iter().all(offered) {
             return Err(BadResponse::Extension.into());
         }
+        let extensions = selected.iter().map(ToString::to_string).collect();
         // Item 6: a subprotocol "that was not present in the client's handshake". The server
         // selects one (RFC 6455 §4.2.2 step 5, /subprotocol/), so a list is invalid too.
         let subprotocol = match single(headers, SEC_WEBSOCKET_PROTOCOL) {
@@ -348,6 +350,13 @@ mod tests {
         );
         let foreign = response("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n");
         assert_eq!(bad(&foreign), Some(BadResponse::Extension));
+        let malformed = response("Sec-WebSocket-Extensions: permessage-deflate;\r\n");
+        assert!(matches!(
+            bad(&malformed),
+            Some(BadResponse::Extensions(
+                crate::BadExtension::ExpectedToken { .. }
+            ))
+        ));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use crate::extension::BadExtension;
 use crate::rejection::Rejection;
 
 /// Everything that can go wrong during an opening handshake, in either role.
@@ -129,6 +130,9 @@ pub enum BadRequest {
     /// A `Sec-WebSocket-Protocol` element is not a token.
     #[error("sec-websocket-protocol must be a list of tokens")]
     Subprotocol,
+    /// `Sec-WebSocket-Extensions` does not follow RFC 6455 §9.1.
+    #[error("bad sec-websocket-extensions: {0}")]
+    Extensions(BadExtension),
 }
 
 /// Why a 101 response is not a valid answer to our request (RFC 6455 §4.1).
@@ -153,6 +157,9 @@ pub enum BadResponse {
     /// The server uses an extension that was not offered.
     #[error("the server selected an extension that was not offered")]
     Extension,
+    /// `Sec-WebSocket-Extensions` does not follow RFC 6455 §9.1.
+    #[error("bad sec-websocket-extensions: {0}")]
+    Extensions(BadExtension),
 }
 
 /// A response other than 101, as far as the client read it.

@@ -16,7 +16,8 @@
 //! peer that trickles a huge header cannot make the reader re-parse it on every read.
 //!
 //! It does not frame messages (that is `tether-codec`), open sockets or TLS (that is the
-//! `tether` facade), or implement any extension: it only negotiates their names.
+//! `tether` facade), or implement any extension: it parses the `Sec-WebSocket-Extensions`
+//! grammar ([`parse_extensions`]) and negotiates names.
 //!
 //! ```text
 //!  client                                             server
@@ -71,6 +72,7 @@ mod config;
 #[cfg(feature = "tokio")]
 mod driver;
 mod error;
+mod extension;
 mod field;
 mod head;
 mod rejection;
@@ -83,6 +85,9 @@ pub use config::Config;
 #[cfg(feature = "tokio")]
 pub use driver::{client, server, Served};
 pub use error::{BadRequest, BadResponse, Error, UnexpectedResponse};
+pub use extension::{
+    parse_extensions, BadExtension, Extension, ExtensionParam, MAX_EXTENSIONS, MAX_EXTENSION_PARAMS,
+};
 pub use rejection::Rejection;
 pub use request::ClientRequest;
 pub use server::{Accept, Incoming, PlainRequest, ServerHandshake, ServerOutcome, UpgradeRequest};

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use crate::accept_key::Key;
 use crate::error::Error;
+use crate::extension::parse_extensions;
 use crate::field::{encode_headers, is_token};
 
 /// What a client asks for: the `ws://` or `wss://` URI, subprotocols and extensions to offer,
@@ -219,7 +220,10 @@ impl ClientRequest {
             }
         }
         for offer in &self.extensions {
-            if offer.trim().is_empty() || HeaderValue::from_str(offer).is_err() {
+            // RFC 6455 §9.1: each offer must be an extension with its parameters, so that the
+            // server reads the list as it was meant.
+            let parsed = parse_extensions(offer);
+            if !parsed.is_ok_and(|list| !list.is_empty()) || HeaderValue::from_str(offer).is_err() {
                 return Err(Error::InvalidRequest {
                     reason: "an extension offer is not a valid header value",
                 });

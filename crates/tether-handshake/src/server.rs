@@ -11,9 +11,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 use crate::accept_key::{accept_key, is_valid_key};
 use crate::config::Config;
 use crate::error::{BadRequest, Error};
-use crate::field::{
-    elements, encode_headers, extension_name, has_token, header_map, is_token, single,
-};
+use crate::extension::{parse_extension_header, parse_extensions, Extension};
+use crate::field::{elements, encode_headers, has_token, header_map, is_token, single};
 use crate::head::{check_complete, header_slots, http_version, HeadBuffer};
 
 /// Reads a client's request as it arrives, in any number of pieces.
@@ -80,7 +79,7 @@ pub struct PlainRequest {
 pub struct UpgradeRequest {
     request: Request<()>,
     subprotocols: Vec<String>,
-    extensions: Vec<String>,
+    extensions: Vec<Extension>,
     leftover: BytesMut,
 }
 
@@ -156,9 +155,10 @@ impl ServerHandshake {
         let subprotocols = elements(request.headers(), SEC_WEBSOCKET_PROTOCOL)
             .map(str::to_owned)
             .collect();
-        let extensions = elements(request.headers(), SEC_WEBSOCKET_EXTENSIONS)
-            .map(str::to_owned)
-            .collect();
+        // RFC 6455 §4.2.1 item 9: "Optionally, a |Sec-WebSocket-Extensions| header field, with
+        // a list of values indicating which extensions the client would like to speak."
+        let extensions =
+            parse_extension_header(request.headers()).map_err(BadRequest::Extensions)?;
         Ok(Some(Incoming::Upgrade(UpgradeRequest {
             request,
             subprotocols,
@@ -179,8 +179,9 @@ impl UpgradeRequest {
         &self.subprotocols
     }
 
-    /// The offered extensions, each with its parameters.
-    pub fn extensions(&self) -> &[String] {
+    /// The offered extensions, each with its parameters, in the client's order (RFC 6455
+    /// §9.1 grammar, checked: a malformed offer is answered 400).
+    pub fn extensions(&self) -> &[Extension] {
         &self.extensions
     }
 
@@ -202,12 +203,14 @@ impl UpgradeRequest {
             }
         }
         for chosen in &accept.extensions {
-            let name = extension_name(chosen);
-            let offered = self
-                .extensions
-                .iter()
-                .any(|o| extension_name(o).eq_ignore_ascii_case(name));
-            if !offered || HeaderValue::from_str(chosen).is_err() {
+            let offered = match parse_extensions(chosen).as_deref() {
+                Ok([one]) => self
+                    .extensions
+                    .iter()
+                    .any(|o| o.name().eq_ignore_ascii_case(one.name())),
+                _ => false,
+            };
+            if !offered {
                 return Err(Error::InvalidAccept {
                     reason: "the extension was not offered",
                 });
@@ -678,5 +681,36 @@ mod tests {
         assert!(text.contains("sec-websocket-protocol: superchat\r\n"));
         assert!(text.contains("sec-websocket-extensions: permessage-deflate\r\n"));
         assert!(text.ends_with("set-cookie: a=b\r\n\r\n"));
+    }
+
+    #[test]
+    fn rfc6455_9_1_extension_offers_are_parsed_across_lines() {
+        let offered = with_line(
+            "Sec-WebSocket-Version:",
+            "Sec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=\"10\"\r\n\
+             Sec-WebSocket-Extensions: x-two",
+        );
+        let request = upgrade(&offered);
+        let names: Vec<_> = request.extensions().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            names,
+            ["permessage-deflate; client_max_window_bits=10", "x-two"]
+        );
+    }
+
+    #[test]
+    fn rfc6455_9_1_malformed_extension_offer_is_answered_400() {
+        let malformed = with_line(
+            "Sec-WebSocket-Version:",
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: x; a=\"b,c\", y",
+        );
+        assert!(matches!(
+            receive(&malformed),
+            Err(Error::BadRequest(BadRequest::Extensions(
+                crate::BadExtension::ValueNotToken { .. }
+            )))
+        ));
+        assert_eq!(status_of(&malformed), StatusCode::BAD_REQUEST);
     }
 }
