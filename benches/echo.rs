@@ -129,7 +129,13 @@ async fn serve_tungstenite(tcp: TcpStream) -> Duration {
 }
 
 async fn serve_fastwebsockets(tcp: TcpStream) -> Duration {
-    let served = tether::handshake::server(tcp, &Default::default(), |_| Ok(tether::Accept::new()))
+    let served =
+        tether::handshake::server(
+            tcp,
+            &Default::default(),
+            None,
+            |_| Ok(tether::Accept::new()),
+        )
         .await
         .expect("handshake for fastwebsockets");
     let tether::handshake::Served::WebSocket(tcp, outcome) = served else {

@@ -91,7 +91,7 @@ impl ClientHandshake {
     ) -> Result<Self, Error> {
         request.encode(key, dst)?;
         Ok(ClientHandshake {
-            state: State::ExpectResponse(HeadBuffer::new(config.get_max_header_bytes())),
+            state: State::ExpectResponse(HeadBuffer::new(config.max_header_bytes())),
             accept: key.accept(),
             offered_subprotocols: request.subprotocols().to_vec(),
             // ClientRequest::encode checked that each offer is an extension list.
@@ -102,8 +102,8 @@ impl ClientHandshake {
                 .flatten()
                 .map(|offer| offer.name().to_owned())
                 .collect(),
-            max_headers: config.get_max_headers(),
-            max_body_prefix: config.get_max_body_prefix(),
+            max_headers: config.max_headers(),
+            max_body_prefix: config.max_body_prefix(),
         })
     }
 
@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn body_prefix_at_the_limit_and_one_past_it() {
         let mut config = Config::default();
-        config.max_body_prefix(4);
+        config.set_max_body_prefix(4);
         let key = Key::from_bytes([1; 16]);
         let request = ClientRequest::new("ws://a.test/".parse().unwrap()).unwrap();
         for (body, kept) in [("abcd", "abcd"), ("abcde", "abcd")] {
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn response_head_limit_applies_to_the_client() {
         let mut config = Config::default();
-        config.max_header_bytes(32);
+        config.set_max_header_bytes(32);
         let request = ClientRequest::new("ws://a.test/".parse().unwrap()).unwrap();
         let mut handshake = ClientHandshake::start(
             &request,

@@ -24,6 +24,11 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// ... for at most this long, so the answer is not lost to a connection reset.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 
+/// A time limit for the async helpers when the caller has no better one: 10 seconds,
+/// generous for a slow network, short enough that a peer holding a half-open handshake
+/// (slowloris) costs little.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What [`server`] did with a connection.
 #[derive(Debug)]
 pub enum Served<S> {
@@ -34,22 +39,29 @@ pub enum Served<S> {
 }
 
 /// Runs the client handshake for `request` over `io` with a fresh random key: sends the
-/// request, reads and validates the answer, all within
-/// [`Config::handshake_timeout`]. Returns the stream and what was agreed, including the bytes
+/// request, reads and validates the answer, all within `timeout` (`None`: no limit), else
+/// fails with [`Error::Timeout`]. Returns the stream and what was agreed, including the bytes
 /// read past the response head.
 ///
 /// ```
-/// use tether_handshake::{client, server, Accept, ClientRequest, Config, Served};
+/// use tether_handshake::{
+///     client, server, Accept, ClientRequest, Config, Served, DEFAULT_HANDSHAKE_TIMEOUT,
+/// };
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 /// let (client_io, server_io) = tokio::io::duplex(4096);
 /// let config = Config::default();
 /// let serving = tokio::spawn(async move {
-///     server(server_io, &Config::default(), |_| Ok(Accept::new().with_subprotocol("chat"))).await
+///     let timeout = Some(DEFAULT_HANDSHAKE_TIMEOUT);
+///     server(server_io, &Config::default(), timeout, |_| {
+///         Ok(Accept::new().with_subprotocol("chat"))
+///     })
+///     .await
 /// });
 /// let mut request = ClientRequest::new("ws://localhost/echo".parse()?)?;
 /// request.subprotocol("chat");
-/// let (_stream, outcome) = client(client_io, &request, &config).await?;
+/// let timeout = Some(DEFAULT_HANDSHAKE_TIMEOUT);
+/// let (_stream, outcome) = client(client_io, &request, &config, timeout).await?;
 /// assert_eq!(outcome.subprotocol.as_deref(), Some("chat"));
 /// assert!(matches!(serving.await?, Ok(Served::WebSocket(..))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -60,12 +72,13 @@ pub async fn client<S>(
     mut io: S,
     request: &ClientRequest,
     config: &Config,
+    timeout: Option<Duration>,
 ) -> Result<(S, ClientOutcome), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let key = Key::random()?;
-    with_timeout(config.get_handshake_timeout(), async {
+    with_timeout(timeout, async {
         let mut out = BytesMut::new();
         let mut handshake = ClientHandshake::start(request, &key, config, &mut out)?;
         io.write_all(&out).await?;
@@ -84,7 +97,8 @@ where
     .await
 }
 
-/// Runs the server handshake over `io`, within [`Config::handshake_timeout`].
+/// Runs the server handshake over `io`, within `timeout` (`None`: no limit), else fails with
+/// [`Error::Timeout`].
 ///
 /// Reads the request; if it is a valid WebSocket request, calls `decide` with it, which
 /// returns an [`Accept`] (subprotocol, extensions, extra header fields) or its own
@@ -98,12 +112,17 @@ where
 /// sending (at most 64 KiB for at most a second, so the close does not reset the connection
 /// before the answer is read) and returns the error ([`Error::Rejected`] for the
 /// application's own). On timeout or I/O error it drops the stream.
-pub async fn server<S, F>(mut io: S, config: &Config, decide: F) -> Result<Served<S>, Error>
+pub async fn server<S, F>(
+    mut io: S,
+    config: &Config,
+    timeout: Option<Duration>,
+    decide: F,
+) -> Result<Served<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,
 {
-    with_timeout(config.get_handshake_timeout(), async {
+    with_timeout(timeout, async {
         let mut handshake = ServerHandshake::new(config);
         let mut chunk = [0; READ_CHUNK];
         let request = loop {
@@ -198,16 +217,22 @@ mod tests {
         b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-    fn config(timeout: u64) -> Config {
-        let mut config = Config::default();
-        config.handshake_timeout(Some(Duration::from_secs(timeout)));
-        config
+    const DEFAULT: Option<Duration> = Some(DEFAULT_HANDSHAKE_TIMEOUT);
+
+    fn secs(timeout: u64) -> Option<Duration> {
+        Some(Duration::from_secs(timeout))
     }
 
     #[tokio::test(start_paused = true)]
     async fn silent_client_times_out() {
         let (_client, server_io) = duplex(1024);
-        let result = server(server_io, &config(5), |_| Ok(Accept::new())).await;
+        let result = server(
+            server_io,
+            &Config::default(),
+            secs(5),
+            |_| Ok(Accept::new()),
+        )
+        .await;
         assert!(matches!(result, Err(Error::Timeout(d)) if d == Duration::from_secs(5)));
     }
 
@@ -215,8 +240,15 @@ mod tests {
     async fn slowloris_client_times_out_at_the_deadline() {
         let (mut client_io, server_io) = duplex(1024);
         let start = tokio::time::Instant::now();
-        let serving =
-            tokio::spawn(async move { server(server_io, &config(5), |_| Ok(Accept::new())).await });
+        let serving = tokio::spawn(async move {
+            server(
+                server_io,
+                &Config::default(),
+                secs(5),
+                |_| Ok(Accept::new()),
+            )
+            .await
+        });
         // One byte a second, never a blank line: the deadline holds for the whole handshake,
         // not per read.
         let trickle = async {
@@ -240,7 +272,7 @@ mod tests {
     async fn silent_server_times_out() {
         let (client_io, _server) = duplex(1024);
         let request = ClientRequest::new("ws://a/".parse().unwrap()).unwrap();
-        let result = client(client_io, &request, &config(3)).await;
+        let result = client(client_io, &request, &Config::default(), secs(3)).await;
         assert!(matches!(result, Err(Error::Timeout(_))));
     }
 
@@ -252,7 +284,13 @@ mod tests {
             .unwrap()
             .replace("Version: 13", "Version: 8");
         client_io.write_all(version_8.as_bytes()).await.unwrap();
-        let result = server(server_io, &Config::default(), |_| Ok(Accept::new())).await;
+        let result = server(
+            server_io,
+            &Config::default(),
+            DEFAULT,
+            |_| Ok(Accept::new()),
+        )
+        .await;
         assert!(matches!(result, Err(Error::UnsupportedVersion { .. })));
         let mut answer = String::new();
         client_io.read_to_string(&mut answer).await.unwrap();
@@ -267,7 +305,7 @@ mod tests {
     async fn application_rejection_is_sent_and_reported() {
         let (client_io, server_io) = duplex(4096);
         let serving = tokio::spawn(async move {
-            server(server_io, &Config::default(), |request| {
+            server(server_io, &Config::default(), DEFAULT, |request| {
                 assert_eq!(request.origin().unwrap(), "https://evil.test");
                 Err(Rejection::new(StatusCode::FORBIDDEN).with_body("foreign origin\n"))
             })
@@ -278,7 +316,7 @@ mod tests {
             http::header::ORIGIN,
             http::HeaderValue::from_static("https://evil.test"),
         );
-        let result = client(client_io, &request, &Config::default()).await;
+        let result = client(client_io, &request, &Config::default(), DEFAULT).await;
         let Err(Error::UnexpectedStatus(response)) = result else {
             panic!("expected a 403, got {result:?}");
         };
@@ -299,7 +337,13 @@ mod tests {
         // including the 24 KB past the point where it gave up.
         let (mut client_io, server_io) = duplex(1024);
         let serving = tokio::spawn(async move {
-            server(server_io, &Config::default(), |_| Ok(Accept::new())).await
+            server(
+                server_io,
+                &Config::default(),
+                DEFAULT,
+                |_| Ok(Accept::new()),
+            )
+            .await
         });
         let huge = format!("GET / HTTP/1.1\r\nX-Huge: {}", "h".repeat(40 * 1024));
         client_io.write_all(huge.as_bytes()).await.unwrap();
@@ -317,7 +361,7 @@ mod tests {
     async fn invalid_accept_is_answered_with_500() {
         let (mut client_io, server_io) = duplex(4096);
         client_io.write_all(VALID).await.unwrap();
-        let result = server(server_io, &Config::default(), |_| {
+        let result = server(server_io, &Config::default(), DEFAULT, |_| {
             Ok(Accept::new().with_subprotocol("never-offered"))
         })
         .await;
@@ -340,6 +384,7 @@ mod tests {
         let served = server(
             server_io,
             &Config::default(),
+            DEFAULT,
             |_| -> Result<Accept, Rejection> { panic!("not a websocket request") },
         )
         .await;
@@ -361,7 +406,13 @@ mod tests {
         let (mut client_io, server_io) = duplex(4096);
         client_io.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         drop(client_io);
-        let result = server(server_io, &Config::default(), |_| Ok(Accept::new())).await;
+        let result = server(
+            server_io,
+            &Config::default(),
+            DEFAULT,
+            |_| Ok(Accept::new()),
+        )
+        .await;
         assert!(matches!(result, Err(Error::ConnectionClosed)));
     }
 }

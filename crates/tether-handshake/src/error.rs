@@ -17,14 +17,14 @@ use crate::rejection::Rejection;
 #[non_exhaustive]
 pub enum Error {
     /// The HTTP head (start line, header fields and the blank line) is longer than
-    /// [`Config::max_header_bytes`](crate::Config::max_header_bytes). A server answers 431.
+    /// [`Config::set_max_header_bytes`](crate::Config::set_max_header_bytes). A server answers 431.
     #[error("http head longer than the limit of {limit} bytes")]
     HeadTooLarge {
         /// The configured limit, in bytes.
         limit: usize,
     },
     /// The HTTP head has more header fields than
-    /// [`Config::max_headers`](crate::Config::max_headers). A server answers 431.
+    /// [`Config::set_max_headers`](crate::Config::set_max_headers). A server answers 431.
     #[error("more than the limit of {limit} header fields")]
     TooManyHeaders {
         /// The configured limit, in header fields.
@@ -89,8 +89,8 @@ pub enum Error {
     /// The peer closed the connection before the handshake completed.
     #[error("connection closed before the handshake completed")]
     ConnectionClosed,
-    /// The handshake did not complete within
-    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    /// The handshake did not complete within the timeout given to the async
+    /// [`client`](crate::client) or [`server`](crate::server) helper.
     #[error("handshake did not complete within {0:?}")]
     Timeout(Duration),
     /// The handshake already produced its outcome; it takes no more input.
@@ -171,7 +171,7 @@ pub struct UnexpectedResponse {
     /// All header fields (e.g. `WWW-Authenticate`, `Location`).
     pub headers: HeaderMap,
     /// The first bytes of the body, at most
-    /// [`Config::max_body_prefix`](crate::Config::max_body_prefix) of them, raw (not de-chunked).
+    /// [`Config::set_max_body_prefix`](crate::Config::set_max_body_prefix) of them, raw (not de-chunked).
     pub body: Bytes,
 }
 

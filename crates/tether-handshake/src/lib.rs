@@ -11,9 +11,9 @@
 //!   (400, 403, 426, 431). Plain HTTP requests are handed back ([`Incoming::Plain`]).
 //!
 //! Bytes that arrive after the HTTP head (the peer's first frames) are returned as
-//! `leftover`, never dropped. Header bytes, header count and (in the async helpers) time are
-//! bounded by a [`Config`]. The head is parsed once, when its blank line has arrived, so a
-//! peer that trickles a huge header cannot make the reader re-parse it on every read.
+//! `leftover`, never dropped. Header bytes and header count are bounded by a [`Config`], time
+//! by the timeout the async helpers take. The head is parsed once, when its blank line has
+//! arrived, so a peer that trickles a huge header cannot make the reader re-parse it on every read.
 //!
 //! It does not frame messages (that is `tether-codec`), open sockets or TLS (that is the
 //! `tether` facade), or implement any extension: it parses the `Sec-WebSocket-Extensions`
@@ -83,7 +83,7 @@ pub use accept_key::{accept_key, Key};
 pub use client::{ClientHandshake, ClientOutcome};
 pub use config::Config;
 #[cfg(feature = "tokio")]
-pub use driver::{client, server, Served};
+pub use driver::{client, server, Served, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use error::{BadRequest, BadResponse, Error, UnexpectedResponse};
 pub use extension::{
     parse_extensions, BadExtension, Extension, ExtensionParam, MAX_EXTENSIONS, MAX_EXTENSION_PARAMS,

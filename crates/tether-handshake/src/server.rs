@@ -120,8 +120,8 @@ impl ServerHandshake {
     /// A handshake that reads a request within `config`'s header limits.
     pub fn new(config: &Config) -> Self {
         ServerHandshake {
-            head: HeadBuffer::new(config.get_max_header_bytes()),
-            max_headers: config.get_max_headers(),
+            head: HeadBuffer::new(config.max_header_bytes()),
+            max_headers: config.max_headers(),
             finished: false,
         }
     }
@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn generous_header_limit_still_parses_and_counts() {
         let mut config = Config::default();
-        config.max_headers(usize::MAX);
+        config.set_max_headers(usize::MAX);
         let incoming = ServerHandshake::new(&config).receive(VALID.as_bytes());
         assert!(matches!(incoming, Ok(Some(Incoming::Upgrade(_)))));
     }
@@ -588,11 +588,11 @@ mod tests {
     fn header_count_at_the_limit_and_one_past_it() {
         // The valid request has five fields.
         let mut config = Config::default();
-        config.max_headers(5);
+        config.set_max_headers(5);
         assert!(ServerHandshake::new(&config)
             .receive(VALID.as_bytes())
             .is_ok());
-        config.max_headers(4);
+        config.set_max_headers(4);
         let err = ServerHandshake::new(&config)
             .receive(VALID.as_bytes())
             .unwrap_err();
@@ -606,12 +606,12 @@ mod tests {
     #[test]
     fn header_bytes_at_the_limit_and_one_past_it() {
         let mut config = Config::default();
-        config.max_header_bytes(VALID.len());
+        config.set_max_header_bytes(VALID.len());
         let mut handshake = ServerHandshake::new(&config);
         assert!(handshake
             .receive(format!("{VALID}extra").as_bytes())
             .is_ok());
-        config.max_header_bytes(VALID.len() - 1);
+        config.set_max_header_bytes(VALID.len() - 1);
         let err = ServerHandshake::new(&config)
             .receive(VALID.as_bytes())
             .unwrap_err();

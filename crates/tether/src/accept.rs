@@ -92,7 +92,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,
 {
-    match tether_handshake::server(io, config.handshake(), decide).await? {
+    match tether_handshake::server(io, config.handshake(), config.handshake_timeout(), decide)
+        .await?
+    {
         Served::WebSocket(io, outcome) => {
             let ws = WebSocket::from_raw(
                 io,

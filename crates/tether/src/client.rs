@@ -181,6 +181,7 @@ impl ClientBuilder {
             io,
             request,
             self.config.handshake(),
+            self.config.handshake_timeout(),
         ))
         .await?;
         Ok(WebSocket::from_raw(

@@ -8,12 +8,14 @@ const DEFAULT_WRITE_BUFFER_LIMIT: usize = 128 << 10;
 /// Default for [`Config::set_close_timeout`]: 5 seconds, long enough for a peer across the
 /// world to answer a close, short enough that a vanished peer does not hold a connection.
 const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`Config::set_handshake_timeout`]: the handshake crate's 10 seconds.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = tether_handshake::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// Limits and timeouts of a WebSocket connection, the same type for clients and servers.
 ///
 /// It gathers the frame and message limits of the codec ([`tether_codec::Config`]), the
 /// handshake limits ([`tether_handshake::Config`]) and what the async driver adds itself: the
-/// write buffer's high-water mark (backpressure) and the close timeout. Every limit is finite
+/// handshake timeout, the write buffer's high-water mark (backpressure) and the close timeout. Every limit is finite
 /// by default.
 ///
 /// ```
@@ -33,6 +35,7 @@ const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Config {
     codec: tether_codec::Config,
     handshake: tether_handshake::Config,
+    handshake_timeout: Option<Duration>,
     write_buffer_limit: usize,
     close_timeout: Option<Duration>,
 }
@@ -42,6 +45,7 @@ impl Default for Config {
         Config {
             codec: tether_codec::Config::default(),
             handshake: tether_handshake::Config::default(),
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             write_buffer_limit: DEFAULT_WRITE_BUFFER_LIMIT,
             close_timeout: Some(DEFAULT_CLOSE_TIMEOUT),
         }
@@ -80,14 +84,14 @@ impl Config {
     /// Most bytes of the HTTP head in the opening handshake, in either role. Default 16 KiB:
     /// browsers send well under 4 KiB, cookies included; a larger head is refused (431).
     pub fn set_max_header_bytes(&mut self, bytes: usize) -> &mut Self {
-        self.handshake.max_header_bytes(bytes);
+        self.handshake.set_max_header_bytes(bytes);
         self
     }
 
     /// Most header fields of the HTTP head in the opening handshake, in either role.
     /// Default 64: a browser's Upgrade carries about 15.
     pub fn set_max_headers(&mut self, count: usize) -> &mut Self {
-        self.handshake.max_headers(count);
+        self.handshake.set_max_headers(count);
         self
     }
 
@@ -96,7 +100,7 @@ impl Config {
     /// `None` turns it off. Default 10 seconds: generous for a slow network, short enough
     /// that a peer holding a half-open handshake (slowloris) costs little.
     pub fn set_handshake_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.handshake.handshake_timeout(timeout);
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -127,7 +131,8 @@ impl Config {
         self
     }
 
-    /// Replaces the handshake limits at once (header bytes and count, body prefix, timeout).
+    /// Replaces the handshake limits at once (header bytes and count, body prefix); the
+    /// handshake timeout is [`Config::set_handshake_timeout`]'s.
     pub fn set_handshake(&mut self, handshake: tether_handshake::Config) -> &mut Self {
         self.handshake = handshake;
         self
@@ -150,7 +155,7 @@ impl Config {
 
     /// See [`Config::set_handshake_timeout`].
     pub fn handshake_timeout(&self) -> Option<Duration> {
-        self.handshake.get_handshake_timeout()
+        self.handshake_timeout
     }
 
     /// See [`Config::set_write_buffer_limit`].
@@ -187,8 +192,8 @@ mod tests {
         assert_eq!(config.max_frame_payload(), 16 << 20);
         assert_eq!(config.max_message_size(), 16 << 20);
         assert_eq!(config.send_fragment_size(), None);
-        assert_eq!(config.handshake().get_max_header_bytes(), 16 << 10);
-        assert_eq!(config.handshake().get_max_headers(), 64);
+        assert_eq!(config.handshake().max_header_bytes(), 16 << 10);
+        assert_eq!(config.handshake().max_headers(), 64);
     }
 
     #[test]
@@ -205,8 +210,8 @@ mod tests {
             .set_send_fragment_size(std::num::NonZeroUsize::new(60));
         assert_eq!(config.codec().max_frame_payload(), 10);
         assert_eq!(config.codec().max_message_size(), 20);
-        assert_eq!(config.handshake().get_max_header_bytes(), 30);
-        assert_eq!(config.handshake().get_max_headers(), 4);
+        assert_eq!(config.handshake().max_header_bytes(), 30);
+        assert_eq!(config.handshake().max_headers(), 4);
         assert_eq!(config.handshake_timeout(), None);
         assert_eq!(config.close_timeout(), None);
         assert_eq!(config.write_buffer_limit(), 50);

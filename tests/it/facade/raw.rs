@@ -17,10 +17,14 @@ pub(crate) async fn raw_client(
     let server =
         tokio::spawn(async move { accept_config(server_io, &config, |_| Ok(Accept::new())).await });
     let request = ClientRequest::new("ws://localhost/".parse().unwrap()).unwrap();
-    let (raw, outcome) =
-        tether_handshake::client(client_io, &request, &tether_handshake::Config::default())
-            .await
-            .expect("raw client handshake");
+    let (raw, outcome) = tether_handshake::client(
+        client_io,
+        &request,
+        &tether_handshake::Config::default(),
+        Some(tether_handshake::DEFAULT_HANDSHAKE_TIMEOUT),
+    )
+    .await
+    .expect("raw client handshake");
     assert!(outcome.leftover.is_empty());
     match server.await.unwrap().expect("server handshake") {
         Accepted::WebSocket(ws, _) => (raw, *ws),
@@ -35,9 +39,12 @@ pub(crate) async fn raw_server(
 ) -> (WebSocket<DuplexStream>, DuplexStream) {
     let (client_io, server_io) = tokio::io::duplex(capacity);
     let server = tokio::spawn(async move {
-        tether_handshake::server(server_io, &tether_handshake::Config::default(), |_| {
-            Ok(Accept::new())
-        })
+        tether_handshake::server(
+            server_io,
+            &tether_handshake::Config::default(),
+            Some(tether_handshake::DEFAULT_HANDSHAKE_TIMEOUT),
+            |_| Ok(Accept::new()),
+        )
         .await
     });
     let ws = ClientBuilder::new()

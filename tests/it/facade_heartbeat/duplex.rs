@@ -207,7 +207,8 @@ where
         let serve = serve.clone();
         tokio::spawn(async move {
             let config = tether::handshake::Config::default();
-            let served = tether::handshake::server(server_io, &config, |_| Ok(Accept::new())).await;
+            let served =
+                tether::handshake::server(server_io, &config, None, |_| Ok(Accept::new())).await;
             if let Ok(tether::handshake::Served::WebSocket(io, _)) = served {
                 serve(io).await;
             }

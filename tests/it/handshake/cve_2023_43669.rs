@@ -13,7 +13,7 @@ use tether_handshake::{Config, Error, Incoming, ServerHandshake};
 fn trickled_huge_header_costs_linear_work() {
     const HEADER: usize = 256 * 1024;
     let mut config = Config::default();
-    config.max_header_bytes(HEADER + 1024);
+    config.set_max_header_bytes(HEADER + 1024);
     let mut handshake = ServerHandshake::new(&config);
     let started = Instant::now();
     for &byte in b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " {
@@ -35,7 +35,7 @@ fn trickled_huge_header_costs_linear_work() {
 #[test]
 fn trickled_header_past_the_limit_is_refused_at_the_limit() {
     let mut config = Config::default();
-    config.max_header_bytes(1000);
+    config.set_max_header_bytes(1000);
     let mut handshake = ServerHandshake::new(&config);
     let mut fed = 0;
     let err = loop {

@@ -5,12 +5,16 @@ use std::time::Duration;
 use http::{header, HeaderValue, StatusCode};
 use tether_handshake::{
     client, server, Accept, ClientRequest, Config, Error, Rejection, Served, UpgradeRequest,
+    DEFAULT_HANDSHAKE_TIMEOUT,
 };
 use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const VALID: &str = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The async helpers' time limit in these tests, unless a test is about it.
+const TIMEOUT: Option<Duration> = Some(DEFAULT_HANDSHAKE_TIMEOUT);
 
 /// The application's decision in these tests: the first offered subprotocol, the `chat`
 /// resource only, and a token check.
@@ -51,7 +55,9 @@ where
 {
     let serving = tokio::spawn(async move {
         let Served::WebSocket(mut io, outcome) =
-            server(server_io, &Config::default(), decide).await.unwrap()
+            server(server_io, &Config::default(), TIMEOUT, decide)
+                .await
+                .unwrap()
         else {
             panic!("a websocket request was served as plain http");
         };
@@ -62,7 +68,7 @@ where
         read_until_len(&mut io, &mut first, 11).await;
         assert_eq!(first, b"from client");
     });
-    let (mut io, outcome) = client(client_io, &chat_request(), &Config::default())
+    let (mut io, outcome) = client(client_io, &chat_request(), &Config::default(), TIMEOUT)
         .await
         .unwrap();
     assert_eq!(outcome.response.status(), StatusCode::SWITCHING_PROTOCOLS);
@@ -113,7 +119,13 @@ async fn leftover_is_exactly_what_followed_the_head() {
         .await
         .unwrap();
     let Ok(Served::WebSocket(_, outcome)) =
-        server(server_io, &Config::default(), |_| Ok(Accept::new())).await
+        server(
+            server_io,
+            &Config::default(),
+            TIMEOUT,
+            |_| Ok(Accept::new()),
+        )
+        .await
     else {
         panic!("the handshake failed");
     };
@@ -129,7 +141,7 @@ async fn answer_to(
     client_io.write_all(request.as_bytes()).await.unwrap();
     // Done sending, as a client that waits for the answer is.
     client_io.shutdown().await.unwrap();
-    let result = server(server_io, config, decide).await;
+    let result = server(server_io, config, TIMEOUT, decide).await;
     let mut answer = String::new();
     if result.is_err() {
         client_io.read_to_string(&mut answer).await.unwrap();
@@ -207,7 +219,7 @@ async fn oversized_request_over_tcp_still_gets_its_431() {
         let addr = listener.local_addr().unwrap();
         let serving = tokio::spawn(async move {
             let (io, _) = listener.accept().await.unwrap();
-            server(io, &Config::default(), decide).await
+            server(io, &Config::default(), TIMEOUT, decide).await
         });
         let mut client_io = TcpStream::connect(addr).await.unwrap();
         let huge = format!(
@@ -232,12 +244,15 @@ async fn oversized_request_over_tcp_still_gets_its_431() {
 async fn origin_check_answers_403() {
     let (client_io, server_io) = duplex(4096);
     let serving = tokio::spawn(async move {
-        server(server_io, &Config::default(), |request| {
-            match request.origin().map(HeaderValue::as_bytes) {
+        server(
+            server_io,
+            &Config::default(),
+            TIMEOUT,
+            |request| match request.origin().map(HeaderValue::as_bytes) {
                 Some(b"https://good.test") => Ok(Accept::new()),
                 _ => Err(Rejection::new(StatusCode::FORBIDDEN)),
-            }
-        })
+            },
+        )
         .await
     });
     let mut request = ClientRequest::new("ws://localhost/".parse().unwrap()).unwrap();
@@ -246,7 +261,7 @@ async fn origin_check_answers_403() {
         HeaderValue::from_static("https://evil.test"),
     );
     let Err(Error::UnexpectedStatus(response)) =
-        client(client_io, &request, &Config::default()).await
+        client(client_io, &request, &Config::default(), TIMEOUT).await
     else {
         panic!("expected a 403");
     };
@@ -273,7 +288,7 @@ async fn client_reports_a_redirect_with_its_location() {
         server_io
     });
     let Err(Error::UnexpectedStatus(response)) =
-        client(client_io, &request, &Config::default()).await
+        client(client_io, &request, &Config::default(), TIMEOUT).await
     else {
         panic!("expected the redirect");
     };
@@ -291,10 +306,9 @@ async fn request_that_never_ends_times_out() {
         .write_all(VALID.trim_end_matches("\r\n").as_bytes())
         .await
         .unwrap();
-    let mut config = Config::default();
-    config.handshake_timeout(Some(Duration::from_secs(10)));
     let started = tokio::time::Instant::now();
-    let result = server(server_io, &config, decide).await;
+    let ten_seconds = Some(Duration::from_secs(10));
+    let result = server(server_io, &Config::default(), ten_seconds, decide).await;
     assert!(matches!(result, Err(Error::Timeout(_))));
     assert_eq!(started.elapsed(), Duration::from_secs(10));
 }
@@ -313,9 +327,11 @@ async fn handshake_just_inside_the_timeout_succeeds_and_just_outside_fails() {
             let _ = client_io.write_all(last.as_bytes()).await;
             client_io
         });
-        let mut config = Config::default();
-        config.handshake_timeout(Some(Duration::from_secs(10)));
-        let result = server(server_io, &config, |_| Ok(Accept::new())).await;
+        let ten_seconds = Some(Duration::from_secs(10));
+        let result = server(server_io, &Config::default(), ten_seconds, |_| {
+            Ok(Accept::new())
+        })
+        .await;
         assert_eq!(result.is_ok(), succeeds, "{delay:?}: {result:?}");
         drop(trickle.await.unwrap());
     }
@@ -324,10 +340,9 @@ async fn handshake_just_inside_the_timeout_succeeds_and_just_outside_fails() {
 #[tokio::test(start_paused = true)]
 async fn no_timeout_waits_as_long_as_it_takes() {
     let (_client_io, server_io) = duplex(4096);
-    let mut config = Config::default();
-    config.handshake_timeout(None);
+    let config = Config::default();
     tokio::select! {
-        result = server(server_io, &config, decide) => panic!("gave up without a timeout: {result:?}"),
+        result = server(server_io, &config, None, decide) => panic!("gave up without a timeout: {result:?}"),
         () = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
     }
 }
