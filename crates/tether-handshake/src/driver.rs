@@ -223,6 +223,11 @@ mod tests {
         Some(Duration::from_secs(timeout))
     }
 
+    /// The server helper with the defaults, accepting every request.
+    async fn accept_all<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<Served<S>, Error> {
+        server(io, &Config::default(), DEFAULT, |_| Ok(Accept::new())).await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn silent_client_times_out() {
         let (_client, server_io) = duplex(1024);
@@ -284,13 +289,7 @@ mod tests {
             .unwrap()
             .replace("Version: 13", "Version: 8");
         client_io.write_all(version_8.as_bytes()).await.unwrap();
-        let result = server(
-            server_io,
-            &Config::default(),
-            DEFAULT,
-            |_| Ok(Accept::new()),
-        )
-        .await;
+        let result = accept_all(server_io).await;
         assert!(matches!(result, Err(Error::UnsupportedVersion { .. })));
         let mut answer = String::new();
         client_io.read_to_string(&mut answer).await.unwrap();
@@ -336,15 +335,7 @@ mod tests {
         // A tiny pipe: the client can only finish writing its 40 KB if the server reads it all,
         // including the 24 KB past the point where it gave up.
         let (mut client_io, server_io) = duplex(1024);
-        let serving = tokio::spawn(async move {
-            server(
-                server_io,
-                &Config::default(),
-                DEFAULT,
-                |_| Ok(Accept::new()),
-            )
-            .await
-        });
+        let serving = tokio::spawn(async move { accept_all(server_io).await });
         let huge = format!("GET / HTTP/1.1\r\nX-Huge: {}", "h".repeat(40 * 1024));
         client_io.write_all(huge.as_bytes()).await.unwrap();
         client_io.shutdown().await.unwrap();
@@ -406,13 +397,7 @@ mod tests {
         let (mut client_io, server_io) = duplex(4096);
         client_io.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         drop(client_io);
-        let result = server(
-            server_io,
-            &Config::default(),
-            DEFAULT,
-            |_| Ok(Accept::new()),
-        )
-        .await;
+        let result = accept_all(server_io).await;
         assert!(matches!(result, Err(Error::ConnectionClosed)));
     }
 }
