@@ -237,3 +237,70 @@ async fn by_default_every_origin_is_accepted() {
         .unwrap();
     server.stop().await;
 }
+
+/// Set in the child process of [`accept_survives_running_out_of_descriptors`].
+#[cfg(target_os = "linux")]
+const FD_CHILD_ENV: &str = "TETHER_FD_CHILD";
+
+/// EMFILE needs a low descriptor limit, which only a child process can have without touching
+/// this one: the child test runs under `ulimit -n 64`, bounded to a minute by `timeout`.
+#[test]
+#[cfg(target_os = "linux")]
+fn accept_survives_running_out_of_descriptors() {
+    let exe = std::env::current_exe().expect("test binary path");
+    let output = std::process::Command::new("timeout")
+        .args(["60", "sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args([
+            "attack::server::child_out_of_descriptors",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FD_CHILD_ENV, "1")
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+#[cfg(target_os = "linux")]
+#[ignore = "run by accept_survives_running_out_of_descriptors under a low descriptor limit"]
+async fn child_out_of_descriptors() {
+    if std::env::var_os(FD_CHILD_ENV).is_none() {
+        return;
+    }
+    let (server, stats) = limited_server(10).await;
+    let url = server.url("ws", "127.0.0.1");
+    // Take every free descriptor, then give one back for the client's socket: the server's
+    // accept has none left and fails with EMFILE.
+    let mut burned = Vec::new();
+    let emfile = loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => burned.push(file),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(emfile.raw_os_error(), Some(24), "EMFILE: {emfile}");
+    assert!(burned.len() > 8, "only {} descriptors free", burned.len());
+    burned.pop();
+    let client = tokio::spawn(async move { echo_round_trip(&url).await });
+    // Let the accept loop meet EMFILE a few times (10 ms, 20 ms, 40 ms... pauses).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(stats.connections(), 0, "no descriptor to accept with");
+    assert!(!client.is_finished());
+    // Descriptors free again: the waiting client is accepted and served.
+    burned.truncate(burned.len() - 8);
+    tokio::time::timeout(Duration::from_secs(10), client)
+        .await
+        .expect("served once descriptors are free")
+        .unwrap();
+    assert_eq!(stats.peak_connections(), 1);
+    server.stop().await;
+}
