@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::facade::support::EchoServer;
+use crate::facade::support::{EchoServer, TestCert};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -179,6 +179,48 @@ async fn a_flood_over_the_limit_costs_at_most_32_refusals_at_once() {
     // The flood over, the holder cut by the handshake timeout: the server serves again.
     half_open(holder).await;
     echo_round_trip(&server.url("ws", "127.0.0.1")).await;
+    assert_eq!(stats.peak_connections(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_the_limit_a_tls_server_closes_without_a_tls_handshake() {
+    let cert = TestCert::new();
+    let tls = cert.server.clone();
+    let mut stats = None;
+    let server = EchoServer::start(|server| {
+        server.tls(tls).max_connections(1);
+        stats = Some(server.stats());
+    })
+    .await;
+    let stats = stats.expect("setup ran");
+    let start = Instant::now();
+    // The one place: a client that never starts its TLS handshake.
+    let holder = TcpStream::connect(server.addr).await.unwrap();
+    // Past it: closed at once, with nothing written (an HTTP 503 would need TLS first).
+    let mut refused = TcpStream::connect(server.addr).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = refused.read_to_end(&mut answer).await;
+    assert!(answer.is_empty(), "{answer:?}");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!((stats.refused(), stats.peak_refusing()), (1, 0));
+
+    // The holder is cut by the handshake timeout (TLS part), then a wss client is served.
+    let cut = half_open(holder).await - start;
+    assert_eq!(
+        cut,
+        Duration::from_secs(10),
+        "the default handshake timeout"
+    );
+    let mut client = tether::ClientBuilder::new();
+    client.root_store(cert.roots.clone()).unwrap();
+    let mut ws = client
+        .connect(&server.url("wss", "localhost"))
+        .await
+        .unwrap();
+    ws.send(Message::text("over tls")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("over tls"));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
     assert_eq!(stats.peak_connections(), 1);
     server.stop().await;
 }
