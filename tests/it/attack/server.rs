@@ -3,8 +3,10 @@
 //! limit, the extra connections get 503 + Retry-After at a bounded cost, the slow ones are cut
 //! by the handshake timeout, and the server serves a legitimate client afterwards.
 //!
-//! Paused clock over real loopback sockets: loopback delivers a write before the call returns,
-//! so the runtime only advances time when every task waits for a timer.
+//! Real time with short timeouts: a paused clock advances whenever the runtime is idle, and
+//! under load the kernel can hold a loopback connection back for a moment, which a paused
+//! clock turns into minutes. Timing assertions are therefore "not before the timeout, and
+//! within a bounded slack after it".
 
 use std::time::Duration;
 
@@ -16,18 +18,22 @@ use tokio::time::Instant;
 
 use crate::facade::support::{EchoServer, TestCert};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How late a timeout may act on a loaded machine and still count as acting on time.
+const SLACK: Duration = Duration::from_secs(3);
+/// Time between two bytes of a slowloris client.
+const TRICKLE: Duration = Duration::from_millis(100);
 
 /// The most refusals a server runs at once (documented on `Server::max_connections`).
 const REFUSAL_SLOTS: usize = 32;
 
-/// An echo server limited to `limit` connections, with a 10 s handshake timeout and a
+/// An echo server limited to `limit` connections, with this handshake timeout and a
 /// Retry-After of 7 s, and its counters.
-async fn limited_server(limit: usize) -> (EchoServer, ServerStats) {
+async fn limited_server(limit: usize, timeout: Duration) -> (EchoServer, ServerStats) {
     let mut stats = None;
     let server = EchoServer::start(|server| {
         let mut config = Config::default();
-        config.set_handshake_timeout(Some(HANDSHAKE_TIMEOUT));
+        config.set_handshake_timeout(Some(timeout));
         server
             .config(config)
             .max_connections(limit)
@@ -38,7 +44,7 @@ async fn limited_server(limit: usize) -> (EchoServer, ServerStats) {
     (server, stats.expect("setup ran"))
 }
 
-/// Trickles a request head one byte a second without ever ending it, until the server cuts
+/// Trickles a request head one byte per [`TRICKLE`] without ever ending it, until the server cuts
 /// the connection; returns when it did. The server must not answer.
 async fn slowloris(mut tcp: TcpStream) -> Instant {
     let (mut read, mut write) = tcp.split();
@@ -48,7 +54,7 @@ async fn slowloris(mut tcp: TcpStream) -> Instant {
             if write.write_all(&[byte]).await.is_err() {
                 break;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(TRICKLE).await;
         }
     };
     let cut = async {
@@ -93,9 +99,9 @@ async fn echo_round_trip(url: &str) {
     ws.close(CloseCode::NORMAL, "").await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn slowloris_and_half_open_at_the_limit_are_cut_and_the_rest_get_503() {
-    let (server, stats) = limited_server(4).await;
+    let (server, stats) = limited_server(4, HANDSHAKE_TIMEOUT).await;
     let url = server.url("ws", "127.0.0.1");
     let start = Instant::now();
     // Three attackers and one legitimate client fill the four places. The server accepts in
@@ -127,13 +133,16 @@ async fn slowloris_and_half_open_at_the_limit_are_cut_and_the_rest_get_503() {
         answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{answer}"
     );
-    assert_eq!(start.elapsed(), Duration::ZERO, "refusals are immediate");
+    assert!(
+        start.elapsed() < HANDSHAKE_TIMEOUT,
+        "refused at once, not after a timeout"
+    );
 
     // The handshake timeout cuts every attacker, at the timeout, unanswered.
     for attacker in attackers {
         let cut = attacker.await.unwrap() - start;
         assert!(
-            (HANDSHAKE_TIMEOUT..HANDSHAKE_TIMEOUT + Duration::from_secs(1)).contains(&cut),
+            (HANDSHAKE_TIMEOUT..HANDSHAKE_TIMEOUT + SLACK).contains(&cut),
             "cut after {cut:?}"
         );
     }
@@ -151,9 +160,10 @@ async fn slowloris_and_half_open_at_the_limit_are_cut_and_the_rest_get_503() {
     server.stop().await;
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_flood_over_the_limit_costs_at_most_32_refusals_at_once() {
-    let (server, stats) = limited_server(1).await;
+    // A handshake timeout longer than the flood: the one place stays taken throughout.
+    let (server, stats) = limited_server(1, Duration::from_secs(60)).await;
     let holder = TcpStream::connect(server.addr).await.unwrap();
     // 80 clients that send nothing and never close: each refusal holds its slot for its
     // whole second, so the flood is refused 32 at a time and the rest waits in the backlog.
@@ -170,26 +180,40 @@ async fn a_flood_over_the_limit_costs_at_most_32_refusals_at_once() {
         );
         assert!(answer.contains("retry-after: 7\r\n"), "{answer}");
     }
-    // Three rounds (32 + 32 + 16), one refusal time apart.
-    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    // Three rounds (32 + 32 + 16), each after the previous one's refusal time (1 s).
+    let elapsed = start.elapsed();
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(2) + SLACK).contains(&elapsed),
+        "{elapsed:?}"
+    );
     assert_eq!(stats.peak_refusing(), REFUSAL_SLOTS);
     assert_eq!(stats.refused(), 80);
     assert_eq!(stats.peak_connections(), 1);
 
-    // The flood over, the holder cut by the handshake timeout: the server serves again.
-    half_open(holder).await;
+    // The flood over and the holder gone (its handshake ends on EOF), the server serves again.
+    drop(holder);
+    let freed = async {
+        while stats.connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(SLACK, freed)
+        .await
+        .expect("the holder's place is freed");
     echo_round_trip(&server.url("ws", "127.0.0.1")).await;
     assert_eq!(stats.peak_connections(), 1);
     server.stop().await;
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn over_the_limit_a_tls_server_closes_without_a_tls_handshake() {
     let cert = TestCert::new();
     let tls = cert.server.clone();
     let mut stats = None;
     let server = EchoServer::start(|server| {
-        server.tls(tls).max_connections(1);
+        let mut config = Config::default();
+        config.set_handshake_timeout(Some(HANDSHAKE_TIMEOUT));
+        server.config(config).tls(tls).max_connections(1);
         stats = Some(server.stats());
     })
     .await;
@@ -202,15 +226,14 @@ async fn over_the_limit_a_tls_server_closes_without_a_tls_handshake() {
     let mut answer = Vec::new();
     let _ = refused.read_to_end(&mut answer).await;
     assert!(answer.is_empty(), "{answer:?}");
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(start.elapsed() < HANDSHAKE_TIMEOUT, "closed at once");
     assert_eq!((stats.refused(), stats.peak_refusing()), (1, 0));
 
     // The holder is cut by the handshake timeout (TLS part), then a wss client is served.
     let cut = half_open(holder).await - start;
-    assert_eq!(
-        cut,
-        Duration::from_secs(10),
-        "the default handshake timeout"
+    assert!(
+        (HANDSHAKE_TIMEOUT..HANDSHAKE_TIMEOUT + SLACK).contains(&cut),
+        "cut after {cut:?}"
     );
     let mut client = tether::ClientBuilder::new();
     client.root_store(cert.roots.clone()).unwrap();
@@ -318,7 +341,7 @@ async fn child_out_of_descriptors() {
     if std::env::var_os(FD_CHILD_ENV).is_none() {
         return;
     }
-    let (server, stats) = limited_server(10).await;
+    let (server, stats) = limited_server(10, Duration::from_secs(10)).await;
     let url = server.url("ws", "127.0.0.1");
     // Take every free descriptor, then give one back for the client's socket: the server's
     // accept has none left and fails with EMFILE.
