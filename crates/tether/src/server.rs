@@ -277,11 +277,11 @@ impl Server {
         self.stats.clone()
     }
 
-    /// Serves until the listener fails; see [`Server::serve_until`].
+    /// Serves until the listener becomes unusable; see [`Server::serve_until`].
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if accepting fails for good.
+    /// [`Error::Io`] if the listener is unusable (EBADF, ENOTSOCK, EINVAL).
     pub async fn serve<H, F>(self, handler: H) -> Result<(), Error>
     where
         H: Fn(ServerSocket, Connection) -> F + Send + Sync + 'static,
