@@ -129,15 +129,14 @@ async fn serve_tungstenite(tcp: TcpStream) -> Duration {
 }
 
 async fn serve_fastwebsockets(tcp: TcpStream) -> Duration {
-    let served =
-        tether::handshake::server(
-            tcp,
-            &Default::default(),
-            None,
-            |_| Ok(tether::Accept::new()),
-        )
-        .await
-        .expect("handshake for fastwebsockets");
+    let served = tether::handshake::server(
+        tcp,
+        &Default::default(),
+        Some(tether::handshake::DEFAULT_HANDSHAKE_TIMEOUT),
+        |_| Ok(tether::Accept::new()),
+    )
+    .await
+    .expect("handshake for fastwebsockets");
     let tether::handshake::Served::WebSocket(tcp, outcome) = served else {
         panic!("expected an upgrade");
     };

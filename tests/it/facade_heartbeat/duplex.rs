@@ -207,8 +207,9 @@ where
         let serve = serve.clone();
         tokio::spawn(async move {
             let config = tether::handshake::Config::default();
+            let timeout = Some(tether::handshake::DEFAULT_HANDSHAKE_TIMEOUT);
             let served =
-                tether::handshake::server(server_io, &config, None, |_| Ok(Accept::new())).await;
+                tether::handshake::server(server_io, &config, timeout, |_| Ok(Accept::new())).await;
             if let Ok(tether::handshake::Served::WebSocket(io, _)) = served {
                 serve(io).await;
             }
