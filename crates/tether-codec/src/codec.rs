@@ -74,6 +74,22 @@ impl Encoder<Frame> for FrameCodec {
 /// in front of the next encoded message. To flush the close echo after receiving
 /// `Message::Close`, send a `Message::Close` too: once closed, encoding one only flushes.
 ///
+/// # Memory and backpressure
+///
+/// Decoding never makes the codec hold more than one reply: only the latest Ping is answered
+/// (RFC 6455 §5.5.3), so a peer that floods pings and never reads costs one pending Pong
+/// (at most 131 bytes), plus the close echo. Everything else that is written comes from
+/// `encode`, that is from the application's sends, and `Framed`'s `Sink::poll_ready` flushes
+/// its write buffer once it passes its backpressure boundary.
+///
+/// What a `Decoder` cannot do is stop `Framed` from reading while the write side is stalled:
+/// `decode` does not see `Framed`'s write buffer, and refusing to decode until it drains would
+/// stall an application that only reads. The contract is therefore the application's: one
+/// task that awaits each `send` before polling the stream again (an echo loop) reads nothing
+/// while its send waits, and TCP pushes back on the peer. An application that reads and
+/// writes from separate tasks, and wants reading to stop while writes wait, should use the
+/// `tether` facade's `WebSocket`, which does that.
+///
 /// ```
 /// use bytes::BytesMut;
 /// use tether_codec::{Config, Message, MessageCodec};
@@ -179,6 +195,23 @@ mod tests {
             Err(Error::MaskMismatch)
         ));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_ping_flood_leaves_one_pong_for_the_next_encode() {
+        let mut codec = MessageCodec::server(Config::default());
+        let mut wire = BytesMut::new();
+        for i in 0..1000u32 {
+            // A masked ping with a one-byte payload (mask of zeros).
+            wire.extend_from_slice(&[0x89, 0x81, 0, 0, 0, 0, i as u8]);
+        }
+        while let Some(message) = codec.decode(&mut wire).unwrap() {
+            assert!(matches!(message, Message::Ping(_)));
+            assert!(codec.protocol().write_buffer_len() <= 3, "one pong owed at most");
+        }
+        let mut out = BytesMut::new();
+        codec.encode(Message::text("x"), &mut out).unwrap();
+        assert_eq!(&out[..], [0x8a, 0x01, 231, 0x81, 0x01, b'x']);
     }
 
     #[test]

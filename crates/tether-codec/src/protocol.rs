@@ -101,9 +101,43 @@ pub struct Protocol {
     assembly: Option<Assembly>,
     /// A fragmented data message we are sending, open until its final fragment.
     sending: Option<Sending>,
+    /// The answer to the latest Ping, not yet in the write buffer (RFC 6455 §5.5.3).
+    pong: PendingPong,
     close_sent: bool,
     close_received: bool,
     error: Option<Error>,
+}
+
+/// At most one Pong waiting to be written: the payload of the most recent Ping.
+///
+/// Held inline (a Ping's payload is at most 125 bytes) rather than as a slice of the read
+/// buffer, so a pending answer neither allocates nor pins the read buffer's memory.
+#[derive(Clone, Copy)]
+struct PendingPong {
+    payload: [u8; MAX_CONTROL_PAYLOAD],
+    /// `None`: no Pong is owed.
+    len: Option<u8>,
+}
+
+impl PendingPong {
+    const NONE: PendingPong = PendingPong {
+        payload: [0; MAX_CONTROL_PAYLOAD],
+        len: None,
+    };
+
+    /// Owes a Pong carrying `payload`, replacing any older one. `payload` comes from a Ping
+    /// whose header passed the 125-byte control frame check.
+    fn replace(&mut self, payload: &[u8]) {
+        let len = payload.len().min(MAX_CONTROL_PAYLOAD);
+        self.payload[..len].copy_from_slice(&payload[..len]);
+        // len <= 125 fits a u8.
+        self.len = u8::try_from(len).ok();
+    }
+
+    /// The payload owed, if any.
+    fn get(&self) -> Option<&[u8]> {
+        self.len.map(|len| &self.payload[..usize::from(len)])
+    }
 }
 
 /// The kind of the fragmented message being sent, with what its continuations need.
@@ -150,6 +184,7 @@ impl Protocol {
             pending: None,
             assembly: None,
             sending: None,
+            pong: PendingPong::NONE,
             close_sent: false,
             close_received: false,
             error: None,
@@ -402,13 +437,26 @@ impl Protocol {
 
     /// The bytes waiting to be written to the socket; the driver writes and consumes them
     /// (for example with `AsyncWriteExt::write_buf`).
+    ///
+    /// The answer to the latest Ping is kept aside until the buffer is empty (or another frame
+    /// is queued, which it then precedes): a call on an empty buffer puts it in. So a driver
+    /// that writes until this is empty sends every Pong it owes, and a peer that pings without
+    /// reading makes the buffer hold at most one Pong (RFC 6455 §5.5.3).
     pub fn write_buffer(&mut self) -> &mut BytesMut {
+        if self.write_buf.is_empty() {
+            self.queue_pong();
+        }
         &mut self.write_buf
     }
 
-    /// How many bytes wait to be written: the backpressure signal for the driver.
+    /// How many bytes wait to be written, the pending Pong included: the backpressure signal
+    /// for the driver.
     pub fn write_buffer_len(&self) -> usize {
-        self.write_buf.len()
+        let pong = self.pong.get().map_or(0, |payload| {
+            let mask = if self.mask_source.is_some() { 4 } else { 0 };
+            2 + mask + payload.len()
+        });
+        self.write_buf.len() + pong
     }
 
     /// Releases the capacity of empty buffers; call when the connection goes idle.
@@ -505,8 +553,13 @@ impl Protocol {
             OpCode::Ping => {
                 // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
                 // frame in response ... [with] identical Application data".
+                // RFC 6455 §5.5.3: "If an endpoint receives a Ping frame and has not yet sent
+                // Pong frame(s) in response to previous Ping frame(s), the endpoint MAY elect
+                // to send a Pong frame for only the most recently processed Ping frame."
+                // So a peer that pings without reading costs one pending Pong, not one per Ping:
+                // it waits in `pong` until the write buffer drains or another frame is queued.
                 if !self.close_sent {
-                    self.write(OpCode::Pong, &payload);
+                    self.pong.replace(&payload);
                 }
                 Ok(Some(Message::Ping(payload.freeze())))
             }
@@ -581,7 +634,22 @@ impl Protocol {
         self.write_fin(opcode, payload, true);
     }
 
+    /// Queues a frame, after the Pong still owed: a Pong answers a Ping received before
+    /// anything queued now, and nothing may follow a close.
     fn write_fin(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+        self.queue_pong();
+        self.write_frame(opcode, payload, fin);
+    }
+
+    /// Moves the pending Pong, if any, into the write buffer.
+    fn queue_pong(&mut self) {
+        let pong = std::mem::replace(&mut self.pong, PendingPong::NONE);
+        if let Some(payload) = pong.get() {
+            self.write_frame(OpCode::Pong, payload, true);
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
         let mask = self.mask_source.as_mut().map(|next| next());
         let header = FrameHeader {
             fin,
@@ -611,6 +679,7 @@ impl fmt::Debug for Protocol {
             .field("buffered_in", &self.read_buf.len())
             .field("buffered_out", &self.write_buf.len())
             .field("sending_fragments", &self.sending.is_some())
+            .field("pong_owed", &self.pong.len.is_some())
             .field("error", &self.error)
             .finish_non_exhaustive()
     }
@@ -655,6 +724,13 @@ mod tests {
         out
     }
 
+    /// Bytes a server would send for `frame`.
+    fn unmasked(frame: Frame) -> BytesMut {
+        let mut out = BytesMut::new();
+        frame.encode(&mut out);
+        out
+    }
+
     fn server_with(config: &Config) -> Protocol {
         Protocol::server(config.clone())
     }
@@ -689,6 +765,69 @@ mod tests {
             Some(Message::Ping(Bytes::from_static(b"abc")))
         );
         assert_eq!(&server.write_buffer()[..], b"\x8a\x03abc");
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_only_the_latest_ping_is_answered_while_the_buffer_is_full() {
+        let mut server = server_with(&Config::default());
+        server.send(Message::binary(vec![1u8; 1000])).unwrap();
+        let data = server.write_buffer_len();
+        // A peer that pings without reading: the buffer is never drained meanwhile.
+        for i in 0..10_000u32 {
+            let mut payload = vec![b'p'; 121];
+            payload.extend_from_slice(&i.to_be_bytes());
+            server.receive_data(&from_client(Frame::new(OpCode::Ping, payload)));
+            assert!(server.poll_message().unwrap().is_some());
+            assert_eq!(server.write_buffer_len(), data + 2 + 125, "one pong owed");
+        }
+        assert_eq!(server.write_buffer().len(), data, "not queued behind the data");
+        let wire = server.write_buffer().split();
+        assert_eq!(wire.len(), data);
+        // Drained: the pong for the latest ping goes in, alone.
+        let pong = server.write_buffer().split();
+        let frames = frames_in(&pong);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0.opcode, OpCode::Pong);
+        assert_eq!(&frames[0].1[121..], 9_999u32.to_be_bytes());
+        assert_eq!(server.write_buffer_len(), 0);
+        assert!(server.write_buffer().is_empty(), "answered once");
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_pending_pong_goes_before_the_next_frame() {
+        let mut server = server_with(&Config::default());
+        server.send(Message::text("first")).unwrap();
+        server.receive_data(&from_client(Frame::new(OpCode::Ping, "a")));
+        server.receive_data(&from_client(Frame::new(OpCode::Ping, "b")));
+        while server.poll_message().unwrap().is_some() {}
+        server.send(Message::text("second")).unwrap();
+        server.close(CloseCode::NORMAL, "").unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [
+                (OpCode::Text, true, b"first".to_vec()),
+                (OpCode::Pong, true, b"b".to_vec()),
+                (OpCode::Text, true, b"second".to_vec()),
+                (OpCode::Close, true, b"\x03\xe8".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_pending_pong_precedes_close_and_nothing_follows_it() {
+        let mut client = Protocol::client(Config::default(), || KEY);
+        client.send(Message::binary(vec![0u8; 10])).unwrap();
+        client.receive_data(&unmasked(Frame::new(OpCode::Ping, "x")));
+        assert!(client.poll_message().unwrap().is_some());
+        assert_eq!(client.write_buffer_len(), 16 + 2 + 4 + 1, "masked pong counted");
+        client.close(CloseCode::NORMAL, "").unwrap();
+        client.receive_data(&unmasked(Frame::new(OpCode::Ping, "y")));
+        assert!(client.poll_message().unwrap().is_some());
+        let shape = sent_shape(&mut client);
+        assert_eq!(shape[1], (OpCode::Pong, true, b"x".to_vec()));
+        assert_eq!(shape[2].0, OpCode::Close);
+        assert_eq!(shape.len(), 3);
+        assert!(client.write_buffer().is_empty(), "no pong after the close");
     }
 
     #[test]

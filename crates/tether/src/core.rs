@@ -183,9 +183,23 @@ impl<S: Transport> Core<S> {
                 self.end();
                 return Poll::Ready(finished.err().map(Err));
             }
-            if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
-                self.end();
-                return Poll::Ready(Some(Err(err)));
+            match self.poll_write_out(cx) {
+                Poll::Ready(Err(err)) => {
+                    self.end();
+                    return Poll::Ready(Some(Err(err)));
+                }
+                // DESIGN.md, "What a peer controls is bounded": while the write buffer is at
+                // its limit, read nothing more. The peer's further frames (pings, messages the
+                // application would answer) stay in its socket and TCP pushes back on it; the
+                // write waker brings us back once the peer takes bytes.
+                Poll::Pending if self.buffered() >= self.write_limit => {
+                    if let Some(err) = self.poll_deadline(cx) {
+                        self.end();
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    return Poll::Pending;
+                }
+                _ => {}
             }
             match self.poll_read(cx) {
                 Poll::Ready(Ok(0)) => {
@@ -335,7 +349,10 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<CloseFrame>, Error>> {
-        if let Err(err) = ready!(self.poll_write_out(cx)) {
+        // Get the close frame out first, but never wait on the write alone: a peer that does
+        // not read would hold us forever. `poll_next` waits on the write and the read together
+        // and polls the close deadline whenever it waits.
+        if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             self.close_error.get_or_insert(err);
         }
         loop {
@@ -574,6 +591,47 @@ mod tests {
         assert!(core.poll_next(&mut cx).is_pending());
         assert_eq!(core.protocol.read_buffer().capacity(), 0);
         assert_eq!(core.protocol.write_buffer().capacity(), 0);
+    }
+
+    /// `count` masked pings of `len` bytes each, as a client sends them.
+    fn pings(count: usize, len: usize) -> BytesMut {
+        let mut wire = BytesMut::new();
+        for _ in 0..count {
+            tether_codec::Frame::new(OpCode::Ping, vec![b'p'; len])
+                .with_mask(Some([1, 2, 3, 4]))
+                .encode(&mut wire);
+        }
+        wire
+    }
+
+    /// DESIGN.md, "What a peer controls is bounded": while the write buffer is at its limit
+    /// the driver reads nothing, so a peer that does not read is pushed back by the transport.
+    #[tokio::test(start_paused = true)]
+    async fn full_write_buffer_stops_reading_until_it_drains() {
+        let (peer, io) = tokio::io::duplex(1024);
+        let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
+        let mut config = Config::default();
+        config.set_write_buffer_limit(4096);
+        let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
+        assert!(core.offer(Message::binary(vec![0u8; 8192])).unwrap().is_none());
+        let flood = pings(1000, 125);
+        let wait = Duration::from_secs(1);
+        let (next, written) = tokio::join!(
+            tokio::time::timeout(wait, poll_fn(|cx| core.poll_next(cx))),
+            tokio::time::timeout(wait, peer_wr.write_all(&flood)),
+        );
+        assert!(next.is_err(), "nothing delivered while the writes wait");
+        assert!(written.is_err(), "the peer was pushed back");
+        assert!(core.protocol.read_buffer().is_empty(), "nothing read");
+        assert!(core.buffered() <= 8192 + 4);
+        // The peer reads: the buffer drains and reading resumes.
+        let draining = tokio::spawn(async move {
+            let mut sink = vec![0u8; 1 << 16];
+            while tokio::io::AsyncReadExt::read(&mut peer_rd, &mut sink).await.unwrap() > 0 {}
+        });
+        let next = poll_fn(|cx| core.poll_next(cx)).await;
+        assert!(matches!(next, Some(Ok(Message::Ping(_)))));
+        draining.abort();
     }
 
     #[tokio::test]

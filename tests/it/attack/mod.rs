@@ -1,0 +1,7 @@
+//! Hostile peers. Each test attacks the library the way a peer that controls its side of the
+//! connection can, over real loopback sockets (or a pipe with a paused clock where time is the
+//! point), and asserts a bound: bytes buffered, bytes read, time taken. "No crash" is not a
+//! result here.
+
+mod close;
+mod flood;
