@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tether_codec::{CloseFrame, Message, OpCode, Protocol, Role, State};
+use tether_codec::{CloseCode, CloseFrame, Message, OpCode, Protocol, Role, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -59,6 +59,10 @@ pub(crate) struct Core<S> {
     /// Armed when the connection leaves [`State::Open`]: the closing handshake must be over by
     /// then.
     deadline: Option<Pin<Box<Sleep>>>,
+    idle_timeout: Option<Duration>,
+    /// While open with an idle timeout: when the connection counts as idle unless a read
+    /// moves it on.
+    idle: Option<Pin<Box<Sleep>>>,
     /// A message (or fragment) accepted by `send` while the write buffer was full; it goes into
     /// the buffer before anything else once there is room. At most one, so memory stays bounded.
     parked: Option<Outgoing>,
@@ -118,6 +122,10 @@ impl<S: Transport> Core<S> {
             write_limit: config.write_buffer_limit(),
             close_timeout: config.close_timeout(),
             deadline: None,
+            idle_timeout: config.idle_timeout(),
+            idle: config
+                .idle_timeout()
+                .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
             parked: None,
             deferred: None,
             unflushed: false,
@@ -197,7 +205,10 @@ impl<S: Transport> Core<S> {
                         self.end();
                         return Poll::Ready(Some(Err(err)));
                     }
-                    return Poll::Pending;
+                    return match self.poll_idle(cx) {
+                        Some(err) => Poll::Ready(Some(Err(err))),
+                        None => Poll::Pending,
+                    };
                 }
                 _ => {}
             }
@@ -208,6 +219,7 @@ impl<S: Transport> Core<S> {
                     return Poll::Ready(Some(Err(Error::AbnormalClosure)));
                 }
                 Poll::Ready(Ok(n)) => {
+                    self.restart_idle();
                     // One read may hold many frames, or a piece of one (拆包/粘包).
                     tracing::trace!(
                         bytes = n,
@@ -223,6 +235,9 @@ impl<S: Transport> Core<S> {
                 Poll::Pending => {
                     if let Some(err) = self.poll_deadline(cx) {
                         self.end();
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    if let Some(err) = self.poll_idle(cx) {
                         return Poll::Ready(Some(Err(err)));
                     }
                     // Idle until the peer sends: empty buffers give their memory back, so an
@@ -332,7 +347,7 @@ impl<S: Transport> Core<S> {
     /// Queues a close frame unless one was sent already.
     pub(crate) fn start_close(
         &mut self,
-        code: tether_codec::CloseCode,
+        code: CloseCode,
         reason: &str,
     ) -> Result<(), Error> {
         if self.ended || self.protocol.state() != State::Open {
@@ -528,7 +543,34 @@ impl<S: Transport> Core<S> {
         })
     }
 
+    /// `Some(IdleTimeout)` once nothing was received for the idle timeout; the close frame
+    /// with 1001 is queued then (see `Config::set_idle_timeout`).
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let idle = self.idle.as_mut()?;
+        if idle.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        self.idle = None;
+        let timeout = self.idle_timeout.unwrap_or_default();
+        tracing::debug!(?timeout, "nothing received for the idle timeout; closing with 1001");
+        if let Err(err) = self.start_close(CloseCode::GOING_AWAY, "idle timeout") {
+            return Some(err);
+        }
+        let _ = self.poll_write_out(cx);
+        Some(Error::IdleTimeout(timeout))
+    }
+
+    fn restart_idle(&mut self) {
+        if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.idle_timeout) {
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + timeout);
+        }
+    }
+
     fn arm_deadline(&mut self) {
+        // Out of the open state the close deadline bounds what is left; idleness no longer
+        // matters.
+        self.idle = None;
         if self.deadline.is_none() {
             if let Some(timeout) = self.close_timeout {
                 self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
@@ -632,6 +674,37 @@ mod tests {
         let next = poll_fn(|cx| core.poll_next(cx)).await;
         assert!(matches!(next, Some(Ok(Message::Ping(_)))));
         draining.abort();
+    }
+
+    /// `Config::set_idle_timeout`: nothing received for the timeout closes with 1001; every
+    /// byte received restarts it (here a ping at 20 s moves the end from 30 s to 50 s).
+    #[tokio::test(start_paused = true)]
+    async fn idle_timeout_closes_with_1001_and_reads_restart_it() {
+        let (mut peer, io) = tokio::io::duplex(1024);
+        let mut config = Config::default();
+        let timeout = Duration::from_secs(30);
+        config.set_idle_timeout(Some(timeout));
+        let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
+        let start = tokio::time::Instant::now();
+        let quiet = tokio::time::timeout(
+            Duration::from_secs(20),
+            poll_fn(|cx| core.poll_next(cx)),
+        );
+        assert!(quiet.await.is_err(), "not idle before the timeout");
+        peer.write_all(&pings(1, 0)).await.unwrap();
+        let ping = poll_fn(|cx| core.poll_next(cx)).await;
+        assert!(matches!(ping, Some(Ok(Message::Ping(_)))));
+        let idle = poll_fn(|cx| core.poll_next(cx)).await;
+        assert!(matches!(idle, Some(Err(Error::IdleTimeout(d))) if d == timeout));
+        assert_eq!(start.elapsed(), Duration::from_secs(50));
+        assert_eq!(core.protocol.state(), State::Closing);
+        let mut wire = [0u8; 2 + 2 + 2 + 12];
+        tokio::io::AsyncReadExt::read_exact(&mut peer, &mut wire)
+            .await
+            .unwrap();
+        assert_eq!(&wire[..4], [0x8a, 0x00, 0x88, 14], "the pong, then a close");
+        assert_eq!(&wire[4..6], 1001u16.to_be_bytes());
+        assert_eq!(&wire[6..], b"idle timeout");
     }
 
     #[tokio::test]

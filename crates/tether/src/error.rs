@@ -52,6 +52,13 @@ pub enum Error {
     /// down anyway.
     #[error("closing handshake did not finish within {0:?}")]
     CloseTimeout(Duration),
+    /// Nothing was received for the idle timeout ([`Config::set_idle_timeout`]); a close
+    /// frame with 1001 (going away) was queued and the closing handshake goes on, bounded by
+    /// the close timeout.
+    ///
+    /// [`Config::set_idle_timeout`]: crate::Config::set_idle_timeout
+    #[error("nothing received for {0:?}")]
+    IdleTimeout(Duration),
     /// A plain HTTP request arrived where a WebSocket upgrade was expected; it was answered
     /// with 426 Upgrade Required.
     #[error("plain http request instead of a websocket upgrade")]
