@@ -3,12 +3,44 @@
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::close::CloseCode;
 use crate::config::Config;
 use crate::error::Error;
 use crate::frame::Frame;
 use crate::message::Message;
 use crate::protocol::{Protocol, State};
 use crate::role::Role;
+
+/// What the tokio-util codecs report: a protocol error of the sans-IO core, or a failure of
+/// the transport under `Framed` (which the core, doing no I/O, never meets).
+///
+/// ```
+/// use tether_codec::{CloseCode, CodecError, Error};
+/// let err = CodecError::from(Error::InvalidUtf8);
+/// assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+/// let io = CodecError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+/// assert_eq!(io.close_code(), None);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A protocol violation by the peer (its close frame is queued) or a refused send.
+    #[error(transparent)]
+    Protocol(#[from] Error),
+    /// The transport failed.
+    #[error("transport i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CodecError {
+    /// The close code for a protocol error ([`Error::close_code`]); `None` for I/O.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            CodecError::Protocol(err) => err.close_code(),
+            CodecError::Io(_) => None,
+        }
+    }
+}
 
 /// Frame-level codec: one [`Frame`] per item, decoded with [`Frame::decode`] (checked for the
 /// role and limits).
@@ -45,23 +77,23 @@ impl FrameCodec {
 
 impl Decoder for FrameCodec {
     type Item = Frame;
-    type Error = Error;
+    type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        Frame::decode(src, self.role, &self.config)
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        Ok(Frame::decode(src, self.role, &self.config)?)
     }
 }
 
 impl Encoder<Frame> for FrameCodec {
-    type Error = Error;
+    type Error = CodecError;
 
-    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         match (self.role, frame.mask()) {
             (Role::Client, Some(_)) | (Role::Server, None) => {
                 frame.encode(dst);
                 Ok(())
             }
-            _ => Err(Error::MaskMismatch),
+            _ => Err(Error::MaskMismatch.into()),
         }
     }
 }
@@ -140,9 +172,9 @@ impl From<Protocol> for MessageCodec {
 
 impl Decoder for MessageCodec {
     type Item = Message;
-    type Error = Error;
+    type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {
         let own = self.protocol.read_buffer();
         if !own.is_empty() {
             // Bytes fed to the protocol before it was wrapped come first.
@@ -150,28 +182,27 @@ impl Decoder for MessageCodec {
             seeded.unsplit(src.split());
             *src = seeded;
         }
-        self.protocol.poll_message_in(src)
+        Ok(self.protocol.poll_message_in(src)?)
     }
 }
 
 impl Encoder<Message> for MessageCodec {
-    type Error = Error;
+    type Error = CodecError;
 
-    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), CodecError> {
         let result = match (&message, self.protocol.state()) {
             (Message::Close(_), State::Closed) => Ok(()),
             _ => self.protocol.send(message),
         };
         let queued = self.protocol.write_buffer().split();
         dst.unsplit(queued);
-        result
+        Ok(result?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::CloseCode;
     use crate::opcode::OpCode;
 
     #[test]
@@ -192,7 +223,7 @@ mod tests {
         let mut out = BytesMut::new();
         assert!(matches!(
             codec.encode(Frame::new(OpCode::Text, "x"), &mut out),
-            Err(Error::MaskMismatch)
+            Err(CodecError::Protocol(Error::MaskMismatch))
         ));
         assert!(out.is_empty());
     }
@@ -207,7 +238,10 @@ mod tests {
         }
         while let Some(message) = codec.decode(&mut wire).unwrap() {
             assert!(matches!(message, Message::Ping(_)));
-            assert!(codec.protocol().write_buffer_len() <= 3, "one pong owed at most");
+            assert!(
+                codec.protocol().write_buffer_len() <= 3,
+                "one pong owed at most"
+            );
         }
         let mut out = BytesMut::new();
         codec.encode(Message::text("x"), &mut out).unwrap();
@@ -227,7 +261,7 @@ mod tests {
         assert_eq!(&out[..], b"\x88\x02\x03\xe8");
         assert!(matches!(
             codec.encode(Message::text("late"), &mut out),
-            Err(Error::Closed)
+            Err(CodecError::Protocol(Error::Closed))
         ));
     }
 }

@@ -376,7 +376,10 @@ impl Protocol {
         }
         frame.done += take;
         let last = frame.header.fin && frame.done == len;
-        let assembly = self.assembly.as_mut().ok_or(Error::UnexpectedContinuation)?;
+        let assembly = self
+            .assembly
+            .as_mut()
+            .ok_or(Error::UnexpectedContinuation)?;
         assembly.body.extend(piece, last)?;
         buf.advance(take);
         if frame.done < len {
@@ -893,7 +896,11 @@ mod tests {
             assert!(server.poll_message().unwrap().is_some());
             assert_eq!(server.write_buffer_len(), data + 2 + 125, "one pong owed");
         }
-        assert_eq!(server.write_buffer().len(), data, "not queued behind the data");
+        assert_eq!(
+            server.write_buffer().len(),
+            data,
+            "not queued behind the data"
+        );
         let wire = server.write_buffer().split();
         assert_eq!(wire.len(), data);
         // Drained: the pong for the latest ping goes in, alone.
@@ -932,7 +939,11 @@ mod tests {
         client.send(Message::binary(vec![0u8; 10])).unwrap();
         client.receive_data(&unmasked(Frame::new(OpCode::Ping, "x")));
         assert!(client.poll_message().unwrap().is_some());
-        assert_eq!(client.write_buffer_len(), 16 + 2 + 4 + 1, "masked pong counted");
+        assert_eq!(
+            client.write_buffer_len(),
+            16 + 2 + 4 + 1,
+            "masked pong counted"
+        );
         client.close(CloseCode::NORMAL, "").unwrap();
         client.receive_data(&unmasked(Frame::new(OpCode::Ping, "y")));
         assert!(client.poll_message().unwrap().is_some());
@@ -995,8 +1006,12 @@ mod tests {
         let text = "aé€😀z";
         let bytes = text.as_bytes();
         for cut in 0..=bytes.len() {
-            let mut wire = from_client(Frame::new(OpCode::Text, bytes[..cut].to_vec()).with_fin(false));
-            wire.unsplit(from_client(Frame::new(OpCode::Continuation, bytes[cut..].to_vec())));
+            let mut wire =
+                from_client(Frame::new(OpCode::Text, bytes[..cut].to_vec()).with_fin(false));
+            wire.unsplit(from_client(Frame::new(
+                OpCode::Continuation,
+                bytes[cut..].to_vec(),
+            )));
             let mut server = server_with(&Config::default());
             for chop in wire.chunks(3) {
                 server.receive_data(chop);

@@ -275,7 +275,10 @@ mod tests {
         let text = "aé€😀";
         let bytes = text.as_bytes();
         for cut in 0..=bytes.len() {
-            assert_eq!(receive(&[&bytes[..cut], &bytes[cut..]]).as_deref(), Ok(text));
+            assert_eq!(
+                receive(&[&bytes[..cut], &bytes[cut..]]).as_deref(),
+                Ok(text)
+            );
         }
         assert_eq!(receive(&[&bytes[..2], b""]), Err(1));
     }

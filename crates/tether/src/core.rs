@@ -345,11 +345,7 @@ impl<S: Transport> Core<S> {
     }
 
     /// Queues a close frame unless one was sent already.
-    pub(crate) fn start_close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-    ) -> Result<(), Error> {
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         if self.ended || self.protocol.state() != State::Open {
             return Ok(());
         }
@@ -552,7 +548,10 @@ impl<S: Transport> Core<S> {
         }
         self.idle = None;
         let timeout = self.idle_timeout.unwrap_or_default();
-        tracing::debug!(?timeout, "nothing received for the idle timeout; closing with 1001");
+        tracing::debug!(
+            ?timeout,
+            "nothing received for the idle timeout; closing with 1001"
+        );
         if let Err(err) = self.start_close(CloseCode::GOING_AWAY, "idle timeout") {
             return Some(err);
         }
@@ -562,8 +561,7 @@ impl<S: Transport> Core<S> {
 
     fn restart_idle(&mut self) {
         if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.idle_timeout) {
-            idle.as_mut()
-                .reset(tokio::time::Instant::now() + timeout);
+            idle.as_mut().reset(tokio::time::Instant::now() + timeout);
         }
     }
 
@@ -655,7 +653,10 @@ mod tests {
         let mut config = Config::default();
         config.set_write_buffer_limit(4096);
         let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
-        assert!(core.offer(Message::binary(vec![0u8; 8192])).unwrap().is_none());
+        assert!(core
+            .offer(Message::binary(vec![0u8; 8192]))
+            .unwrap()
+            .is_none());
         let flood = pings(1000, 125);
         let wait = Duration::from_secs(1);
         let (next, written) = tokio::join!(
@@ -669,7 +670,11 @@ mod tests {
         // The peer reads: the buffer drains and reading resumes.
         let draining = tokio::spawn(async move {
             let mut sink = vec![0u8; 1 << 16];
-            while tokio::io::AsyncReadExt::read(&mut peer_rd, &mut sink).await.unwrap() > 0 {}
+            while tokio::io::AsyncReadExt::read(&mut peer_rd, &mut sink)
+                .await
+                .unwrap()
+                > 0
+            {}
         });
         let next = poll_fn(|cx| core.poll_next(cx)).await;
         assert!(matches!(next, Some(Ok(Message::Ping(_)))));
@@ -686,10 +691,7 @@ mod tests {
         config.set_idle_timeout(Some(timeout));
         let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
         let start = tokio::time::Instant::now();
-        let quiet = tokio::time::timeout(
-            Duration::from_secs(20),
-            poll_fn(|cx| core.poll_next(cx)),
-        );
+        let quiet = tokio::time::timeout(Duration::from_secs(20), poll_fn(|cx| core.poll_next(cx)));
         assert!(quiet.await.is_err(), "not idle before the timeout");
         peer.write_all(&pings(1, 0)).await.unwrap();
         let ping = poll_fn(|cx| core.poll_next(cx)).await;

@@ -72,7 +72,6 @@ impl From<tether_codec::Error> for Error {
     fn from(err: tether_codec::Error) -> Self {
         match err {
             tether_codec::Error::Closed => Error::Closed,
-            tether_codec::Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io)),
             other => Error::Protocol(other),
         }
     }
@@ -107,10 +106,6 @@ mod tests {
             Error::from(tether_codec::Error::Closed),
             Error::Closed
         ));
-        let io = tether_codec::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-        assert!(
-            matches!(Error::from(io), Error::Io(err) if err.kind() == std::io::ErrorKind::BrokenPipe)
-        );
         let err = Error::from(tether_codec::Error::MaskedFrame);
         assert!(matches!(
             err,

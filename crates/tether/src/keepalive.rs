@@ -465,9 +465,7 @@ impl Error {
             Error::ConnectTimeout(_)
             | Error::TlsTimeout(_)
             | Error::CloseTimeout(_)
-            | Error::IdleTimeout(_) => {
-                Failure::Timeout
-            }
+            | Error::IdleTimeout(_) => Failure::Timeout,
             Error::AbnormalClosure | Error::Closed => Failure::Closed { code: None },
             Error::Protocol(_)
             | Error::Tls(_)

@@ -111,6 +111,9 @@ async fn close_after_the_peers_close_ends_at_the_timeout() {
     masked(Frame::new(OpCode::Close, &b"\x03\xe8"[..]), &mut wire);
     raw.write_all(&wire).await.unwrap();
     let next = tokio::time::timeout(CLOSE_TIMEOUT / 2, ws.next()).await;
-    assert!(matches!(next, Ok(Some(Ok(Message::Close(Some(_)))))), "{next:?}");
+    assert!(
+        matches!(next, Ok(Some(Ok(Message::Close(Some(_)))))),
+        "{next:?}"
+    );
     ends_at_the_close_timeout(ws.close(CloseCode::NORMAL, "")).await;
 }

@@ -140,7 +140,10 @@ async fn rfc6455_5_5_3_ping_flood_from_a_peer_that_never_reads_buffers_one_pong(
         client.write_all(&batch).await.unwrap();
         sent += batch.len();
         let buffered = seen.max_buffered.load(Ordering::Relaxed);
-        assert!(buffered <= 2 * PONG_WIRE, "{buffered} bytes buffered after {sent}");
+        assert!(
+            buffered <= 2 * PONG_WIRE,
+            "{buffered} bytes buffered after {sent}"
+        );
     }
     client.shutdown().await.unwrap();
     let _server = tokio::time::timeout(Duration::from_secs(30), serving)
@@ -224,7 +227,10 @@ async fn fragment_flood(piece: usize, continuations: usize, limit: usize) -> Fra
         masked(frame.with_fin(i == continuations), &mut wire);
     }
     for _ in 0..1000 {
-        masked(Frame::new(OpCode::Continuation, vec![]).with_fin(false), &mut wire);
+        masked(
+            Frame::new(OpCode::Continuation, vec![]).with_fin(false),
+            &mut wire,
+        );
     }
     let flooding = tokio::spawn(async move {
         // The server may stop reading and close: a failed write is the flood being refused.
