@@ -56,34 +56,68 @@ pub(crate) struct Core<S> {
     protocol: Protocol,
     write_limit: usize,
     close_timeout: Option<Duration>,
-    /// Armed when the connection leaves [`State::Open`]: the closing handshake must be over by
-    /// then.
-    deadline: Option<Pin<Box<Sleep>>>,
     idle_timeout: Option<Duration>,
-    /// While open with an idle timeout: when the connection counts as idle unless a read
-    /// moves it on.
-    idle: Option<Pin<Box<Sleep>>>,
-    /// A message (or fragment) accepted by `send` while the write buffer was full; it goes into
-    /// the buffer before anything else once there is room. At most one, so memory stays bounded.
-    parked: Option<Outgoing>,
-    /// An error met while moving the parked message into the buffer, for the next write call.
-    deferred: Option<Error>,
+    /// Where the driver stands: open, closing against a deadline, or ended.
+    phase: Phase,
+    /// The one-message slot behind a full write buffer.
+    slot: Slot,
     /// Bytes were written but the transport was not flushed since.
     unflushed: bool,
-    /// The protocol error was already handed to the application once.
-    error_reported: bool,
     /// The transport reported end of input.
     eof: bool,
     /// The transport's write side was shut down.
     shutdown: bool,
-    /// The stream of messages is over; it stays over.
-    ended: bool,
     /// The peer's close frame, once it arrived (`Some(None)`: a close without a code).
     peer_close: Option<Option<CloseFrame>>,
     /// Woken when the stream ends (a split writer waiting in `close`).
     end_waiter: Option<Waker>,
     /// The first error met while driving the closing handshake, returned when it is over.
     close_error: Option<Error>,
+}
+
+/// The driver's lifecycle. The closing handshake's own progress (which close frames went
+/// through) is `protocol.state()`; this is what the driver holds for each stretch of it.
+enum Phase {
+    /// Messages flow both ways. With an idle timeout: when the connection counts as idle
+    /// unless a read moves it on.
+    Open { idle: Option<Pin<Box<Sleep>>> },
+    /// The connection left [`State::Open`] (a close sent or received, or a failure): the
+    /// closing handshake must be over by `deadline` (`None` without a close timeout).
+    Closing { deadline: Option<Pin<Box<Sleep>>> },
+    /// The stream of messages is over; it stays over.
+    Ended,
+}
+
+/// The one-message slot behind a full write buffer, so a stalled peer costs at most one
+/// message more than the limit.
+enum Slot {
+    Empty,
+    /// A message (or fragment) accepted by `send` while the write buffer was full; it goes
+    /// into the buffer before anything else once there is room.
+    Parked(Outgoing),
+    /// The parked message was refused when it moved into the buffer: the error is for the
+    /// next write call.
+    Refused(Error),
+}
+
+impl Slot {
+    fn len(&self) -> usize {
+        match self {
+            Slot::Parked(message) => message.len(),
+            Slot::Empty | Slot::Refused(_) => 0,
+        }
+    }
+
+    /// The refusal, if one waits; the slot is empty afterwards.
+    fn take_refusal(&mut self) -> Option<Error> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Refused(err) => Some(err),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
 }
 
 impl<S> Core<S> {
@@ -101,7 +135,16 @@ impl<S> Core<S> {
 
     /// Bytes waiting to be written, counting a parked message.
     pub(crate) fn buffered(&self) -> usize {
-        self.protocol.write_buffer_len() + self.parked.as_ref().map_or(0, Outgoing::len)
+        self.protocol.write_buffer_len() + self.slot.len()
+    }
+
+    fn ended(&self) -> bool {
+        matches!(self.phase, Phase::Ended)
+    }
+
+    /// The peer's close or the failure was handed to the reader.
+    fn close_seen(&self) -> bool {
+        self.peer_close.is_some() || self.protocol.error().is_some()
     }
 }
 
@@ -121,18 +164,16 @@ impl<S: Transport> Core<S> {
             protocol,
             write_limit: config.write_buffer_limit(),
             close_timeout: config.close_timeout(),
-            deadline: None,
             idle_timeout: config.idle_timeout(),
-            idle: config
-                .idle_timeout()
-                .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
-            parked: None,
-            deferred: None,
+            phase: Phase::Open {
+                idle: config
+                    .idle_timeout()
+                    .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
+            },
+            slot: Slot::Empty,
             unflushed: false,
-            error_reported: false,
             eof: false,
             shutdown: false,
-            ended: false,
             peer_close: None,
             end_waiter: None,
             close_error: None,
@@ -146,7 +187,7 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, Error>>> {
-        if self.ended {
+        if self.ended() {
             return Poll::Ready(None);
         }
         // Closing: the deadline holds even if the peer keeps the read side busy. (Once both
@@ -158,7 +199,8 @@ impl<S: Transport> Core<S> {
             }
         }
         loop {
-            if !self.error_reported {
+            // A failure is handed out once (the protocol would repeat it).
+            if self.protocol.error().is_none() {
                 match self.protocol.poll_message() {
                     Ok(Some(message)) => {
                         match &message {
@@ -179,7 +221,6 @@ impl<S: Transport> Core<S> {
                     Ok(None) => {}
                     Err(err) => {
                         // The close frame with the error's code is queued (RFC 6455 §7.1.7).
-                        self.error_reported = true;
                         self.arm_deadline();
                         let _ = self.poll_write_out(cx);
                         return Poll::Ready(Some(Err(err.into())));
@@ -256,19 +297,19 @@ impl<S: Transport> Core<S> {
         message: impl Into<Outgoing>,
     ) -> Result<Option<Outgoing>, Error> {
         let message = message.into();
-        if let Some(err) = self.deferred.take() {
+        if let Some(err) = self.slot.take_refusal() {
             return Err(err);
         }
-        if self.parked.is_some() {
+        if let Slot::Parked(_) = self.slot {
             return Ok(Some(message));
         }
         if self.protocol.write_buffer_len() < self.write_limit {
             self.start_send(message)?;
         } else {
-            if self.protocol.state() != State::Open || self.ended {
+            if self.protocol.state() != State::Open || self.ended() {
                 return Err(Error::Closed);
             }
-            self.parked = Some(message);
+            self.slot = Slot::Parked(message);
         }
         Ok(None)
     }
@@ -276,24 +317,25 @@ impl<S: Transport> Core<S> {
     /// Ready when a message may be appended: nothing parked and the write buffer below the
     /// limit. Writes first; waits while the peer does not take the bytes.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if let Some(err) = self.deferred.take() {
+        if let Some(err) = self.slot.take_refusal() {
             return Poll::Ready(Err(err));
         }
-        if self.ended || self.protocol.state() != State::Open {
+        if self.ended() || self.protocol.state() != State::Open {
             return Poll::Ready(Err(Error::Closed));
         }
-        if self.parked.is_none() && self.protocol.write_buffer_len() < self.write_limit {
+        if self.has_room() {
             return Poll::Ready(Ok(()));
         }
         match self.poll_write_out(cx) {
             Poll::Ready(result) => Poll::Ready(result),
-            Poll::Pending
-                if self.parked.is_none() && self.protocol.write_buffer_len() < self.write_limit =>
-            {
-                Poll::Ready(Ok(()))
-            }
+            Poll::Pending if self.has_room() => Poll::Ready(Ok(())),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Nothing parked and the write buffer below its limit.
+    fn has_room(&self) -> bool {
+        matches!(self.slot, Slot::Empty) && self.protocol.write_buffer_len() < self.write_limit
     }
 
     /// The body of a `send` future: lets `held` (what `offer` gave back) in once there is
@@ -314,7 +356,7 @@ impl<S: Transport> Core<S> {
 
     /// Appends `message` to the write buffer (no I/O).
     pub(crate) fn start_send(&mut self, message: impl Into<Outgoing>) -> Result<(), Error> {
-        if self.ended {
+        if self.ended() {
             return Err(Error::Closed);
         }
         match message.into() {
@@ -331,14 +373,14 @@ impl<S: Transport> Core<S> {
 
     /// Writes everything buffered (and the parked message) and flushes the transport.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if let Some(err) = self.deferred.take() {
+        if let Some(err) = self.slot.take_refusal() {
             return Poll::Ready(Err(err));
         }
         let written = ready!(self.poll_write_out(cx));
         // A parked message (or fragment) refused when it moved into the buffer is reported by
         // the flush that moved it, so the `send` that parked it, if still awaited, gets its own
         // error rather than the next call.
-        Poll::Ready(match self.deferred.take() {
+        Poll::Ready(match self.slot.take_refusal() {
             Some(err) => Err(err),
             None => written,
         })
@@ -346,7 +388,7 @@ impl<S: Transport> Core<S> {
 
     /// Queues a close frame unless one was sent already.
     pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        if self.ended || self.protocol.state() != State::Open {
+        if self.ended() || self.protocol.state() != State::Open {
             return Ok(());
         }
         self.protocol.close(code, reason)?;
@@ -391,15 +433,14 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<CloseFrame>, Error>> {
-        if self.ended {
-            return Poll::Ready(Ok(self.peer_close.clone().flatten()));
-        }
-        if self.protocol.state() == State::Closed
-            && (self.peer_close.is_some() || self.error_reported)
-        {
-            let finished = ready!(self.poll_finish(cx));
-            self.end();
-            return Poll::Ready(finished.map(|()| self.peer_close.clone().flatten()));
+        match (&self.phase, self.protocol.state()) {
+            (Phase::Ended, _) => return Poll::Ready(Ok(self.peer_close.clone().flatten())),
+            (_, State::Closed) if self.close_seen() => {
+                let finished = ready!(self.poll_finish(cx));
+                self.end();
+                return Poll::Ready(finished.map(|()| self.peer_close.clone().flatten()));
+            }
+            _ => {}
         }
         if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             return Poll::Ready(Err(err));
@@ -416,7 +457,7 @@ impl<S: Transport> Core<S> {
     /// closing handshake is over and nobody is left to drive it (a split reader dropped after
     /// the close). The transport would otherwise stay open until the writer is dropped too.
     pub(crate) fn finish_now(&mut self) {
-        if self.ended || self.protocol.state() != State::Closed {
+        if self.ended() || self.protocol.state() != State::Closed {
             return;
         }
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
@@ -464,9 +505,9 @@ impl<S: Transport> Core<S> {
         if self.protocol.write_buffer_len() >= self.write_limit {
             return;
         }
-        if let Some(message) = self.parked.take() {
+        if let Slot::Parked(message) = std::mem::replace(&mut self.slot, Slot::Empty) {
             if let Err(err) = self.start_send(message) {
-                self.deferred = Some(err);
+                self.slot = Slot::Refused(err);
             }
         }
     }
@@ -521,9 +562,12 @@ impl<S: Transport> Core<S> {
     }
 
     fn deadline_elapsed(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline
-            .as_mut()
-            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+        match &mut self.phase {
+            Phase::Closing {
+                deadline: Some(deadline),
+            } => deadline.as_mut().poll(cx).is_ready(),
+            _ => false,
+        }
     }
 
     /// `Some(CloseTimeout)` once the close deadline passed; the transport is shut down then.
@@ -542,17 +586,21 @@ impl<S: Transport> Core<S> {
     /// `Some(IdleTimeout)` once nothing was received for the idle timeout; the close frame
     /// with 1001 is queued then (see `Config::set_idle_timeout`).
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Option<Error> {
-        let idle = self.idle.as_mut()?;
+        let Phase::Open { idle: Some(idle) } = &mut self.phase else {
+            return None;
+        };
         if idle.as_mut().poll(cx).is_pending() {
             return None;
         }
-        self.idle = None;
         let timeout = self.idle_timeout.unwrap_or_default();
         tracing::debug!(
             ?timeout,
             "nothing received for the idle timeout; closing with 1001"
         );
-        if let Err(err) = self.start_close(CloseCode::GOING_AWAY, "idle timeout") {
+        let closed = self.start_close(CloseCode::GOING_AWAY, "idle timeout");
+        // Out of the open phase even if the close could not be queued: it fires once.
+        self.arm_deadline();
+        if let Err(err) = closed {
             return Some(err);
         }
         let _ = self.poll_write_out(cx);
@@ -560,26 +608,30 @@ impl<S: Transport> Core<S> {
     }
 
     fn restart_idle(&mut self) {
-        if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.idle_timeout) {
+        if let (Phase::Open { idle: Some(idle) }, Some(timeout)) =
+            (&mut self.phase, self.idle_timeout)
+        {
             idle.as_mut().reset(tokio::time::Instant::now() + timeout);
         }
     }
 
+    /// Open → Closing: from here the close deadline bounds what is left, and idleness no
+    /// longer matters.
     fn arm_deadline(&mut self) {
-        // Out of the open state the close deadline bounds what is left; idleness no longer
-        // matters.
-        self.idle = None;
-        if self.deadline.is_none() {
-            if let Some(timeout) = self.close_timeout {
-                self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
-            }
+        if let Phase::Open { .. } = self.phase {
+            self.phase = Phase::Closing {
+                deadline: self
+                    .close_timeout
+                    .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
+            };
         }
     }
 
     fn end(&mut self) {
-        self.ended = true;
-        self.deadline = None;
-        self.parked = None;
+        self.phase = Phase::Ended;
+        if let Slot::Parked(_) = self.slot {
+            self.slot = Slot::Empty;
+        }
         self.protocol.write_buffer().clear();
         self.protocol.read_buffer().clear();
         self.protocol.shrink_buffers();
