@@ -199,33 +199,8 @@ impl<S: Transport> Core<S> {
             }
         }
         loop {
-            // A failure is handed out once (the protocol would repeat it).
-            if self.protocol.error().is_none() {
-                match self.protocol.poll_message() {
-                    Ok(Some(message)) => {
-                        match &message {
-                            // The pong or the close echo is queued; get it out even if the
-                            // application only reads. A failed write shows at the next read.
-                            Message::Ping(_) => {
-                                let _ = self.poll_write_out(cx);
-                            }
-                            Message::Close(frame) => {
-                                self.peer_close = Some(frame.clone());
-                                self.arm_deadline();
-                                let _ = self.poll_write_out(cx);
-                            }
-                            _ => {}
-                        }
-                        return Poll::Ready(Some(Ok(message)));
-                    }
-                    Ok(None) => {}
-                    Err(err) => {
-                        // The close frame with the error's code is queued (RFC 6455 §7.1.7).
-                        self.arm_deadline();
-                        let _ = self.poll_write_out(cx);
-                        return Poll::Ready(Some(Err(err.into())));
-                    }
-                }
+            if let Some(event) = self.next_decoded(cx) {
+                return Poll::Ready(Some(event));
             }
             if self.protocol.state() == State::Closed {
                 let finished = ready!(self.poll_finish(cx));
@@ -286,6 +261,40 @@ impl<S: Transport> Core<S> {
                     self.protocol.shrink_buffers();
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+
+    /// The next message or failure already in the read buffer, with its reply (pong, close
+    /// echo, failure close) written opportunistically; `None` when more bytes are needed.
+    fn next_decoded(&mut self, cx: &mut Context<'_>) -> Option<Result<Message, Error>> {
+        // A failure is handed out once (the protocol would repeat it).
+        if self.protocol.error().is_some() {
+            return None;
+        }
+        match self.protocol.poll_message() {
+            Ok(Some(message)) => {
+                match &message {
+                    // The pong or the close echo is queued; get it out even if the application
+                    // only reads. A failed write shows at the next read.
+                    Message::Ping(_) => {
+                        let _ = self.poll_write_out(cx);
+                    }
+                    Message::Close(frame) => {
+                        self.peer_close = Some(frame.clone());
+                        self.arm_deadline();
+                        let _ = self.poll_write_out(cx);
+                    }
+                    _ => {}
+                }
+                Some(Ok(message))
+            }
+            Ok(None) => None,
+            Err(err) => {
+                // The close frame with the error's code is queued (RFC 6455 §7.1.7).
+                self.arm_deadline();
+                let _ = self.poll_write_out(cx);
+                Some(Err(err.into()))
             }
         }
     }
