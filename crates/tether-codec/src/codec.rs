@@ -3,12 +3,44 @@
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::close::CloseCode;
 use crate::config::Config;
 use crate::error::Error;
 use crate::frame::Frame;
 use crate::message::Message;
 use crate::protocol::{Protocol, State};
 use crate::role::Role;
+
+/// What the tokio-util codecs report: a protocol error of the sans-IO core, or a failure of
+/// the transport under `Framed` (which the core, doing no I/O, never meets).
+///
+/// ```
+/// use tether_codec::{CloseCode, CodecError, Error};
+/// let err = CodecError::from(Error::InvalidUtf8);
+/// assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+/// let io = CodecError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+/// assert_eq!(io.close_code(), None);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A protocol violation by the peer (its close frame is queued) or a refused send.
+    #[error(transparent)]
+    Protocol(#[from] Error),
+    /// The transport failed.
+    #[error("transport i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CodecError {
+    /// The close code for a protocol error ([`Error::close_code`]); `None` for I/O.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            CodecError::Protocol(err) => err.close_code(),
+            CodecError::Io(_) => None,
+        }
+    }
+}
 
 /// Frame-level codec: one [`Frame`] per item, decoded with [`Frame::decode`] (checked for the
 /// role and limits).
@@ -45,23 +77,23 @@ impl FrameCodec {
 
 impl Decoder for FrameCodec {
     type Item = Frame;
-    type Error = Error;
+    type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        Frame::decode(src, self.role, &self.config)
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        Ok(Frame::decode(src, self.role, &self.config)?)
     }
 }
 
 impl Encoder<Frame> for FrameCodec {
-    type Error = Error;
+    type Error = CodecError;
 
-    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         match (self.role, frame.mask()) {
             (Role::Client, Some(_)) | (Role::Server, None) => {
                 frame.encode(dst);
                 Ok(())
             }
-            _ => Err(Error::MaskMismatch),
+            _ => Err(Error::MaskMismatch.into()),
         }
     }
 }
@@ -73,6 +105,22 @@ impl Encoder<Frame> for FrameCodec {
 /// decoding (pongs, the echo of a peer's close) cannot be written from a decoder; they go out
 /// in front of the next encoded message. To flush the close echo after receiving
 /// `Message::Close`, send a `Message::Close` too: once closed, encoding one only flushes.
+///
+/// # Memory and backpressure
+///
+/// Decoding never makes the codec hold more than one reply: only the latest Ping is answered
+/// (RFC 6455 §5.5.3), so a peer that floods pings and never reads costs one pending Pong
+/// (at most 131 bytes), plus the close echo. Everything else that is written comes from
+/// `encode`, that is from the application's sends, and `Framed`'s `Sink::poll_ready` flushes
+/// its write buffer once it passes its backpressure boundary.
+///
+/// What a `Decoder` cannot do is stop `Framed` from reading while the write side is stalled:
+/// `decode` does not see `Framed`'s write buffer, and refusing to decode until it drains would
+/// stall an application that only reads. The contract is therefore the application's: one
+/// task that awaits each `send` before polling the stream again (an echo loop) reads nothing
+/// while its send waits, and TCP pushes back on the peer. An application that reads and
+/// writes from separate tasks, and wants reading to stop while writes wait, should use the
+/// `tether` facade's `WebSocket`, which does that.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -124,9 +172,9 @@ impl From<Protocol> for MessageCodec {
 
 impl Decoder for MessageCodec {
     type Item = Message;
-    type Error = Error;
+    type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {
         let own = self.protocol.read_buffer();
         if !own.is_empty() {
             // Bytes fed to the protocol before it was wrapped come first.
@@ -134,28 +182,27 @@ impl Decoder for MessageCodec {
             seeded.unsplit(src.split());
             *src = seeded;
         }
-        self.protocol.poll_message_in(src)
+        Ok(self.protocol.poll_message_in(src)?)
     }
 }
 
 impl Encoder<Message> for MessageCodec {
-    type Error = Error;
+    type Error = CodecError;
 
-    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), CodecError> {
         let result = match (&message, self.protocol.state()) {
             (Message::Close(_), State::Closed) => Ok(()),
             _ => self.protocol.send(message),
         };
         let queued = self.protocol.write_buffer().split();
         dst.unsplit(queued);
-        result
+        Ok(result?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::CloseCode;
     use crate::opcode::OpCode;
 
     #[test]
@@ -176,9 +223,29 @@ mod tests {
         let mut out = BytesMut::new();
         assert!(matches!(
             codec.encode(Frame::new(OpCode::Text, "x"), &mut out),
-            Err(Error::MaskMismatch)
+            Err(CodecError::Protocol(Error::MaskMismatch))
         ));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_ping_flood_leaves_one_pong_for_the_next_encode() {
+        let mut codec = MessageCodec::server(Config::default());
+        let mut wire = BytesMut::new();
+        for i in 0..1000u32 {
+            // A masked ping with a one-byte payload (mask of zeros).
+            wire.extend_from_slice(&[0x89, 0x81, 0, 0, 0, 0, i as u8]);
+        }
+        while let Some(message) = codec.decode(&mut wire).unwrap() {
+            assert!(matches!(message, Message::Ping(_)));
+            assert!(
+                codec.protocol().write_buffer_len() <= 3,
+                "one pong owed at most"
+            );
+        }
+        let mut out = BytesMut::new();
+        codec.encode(Message::text("x"), &mut out).unwrap();
+        assert_eq!(&out[..], [0x8a, 0x01, 231, 0x81, 0x01, b'x']);
     }
 
     #[test]
@@ -194,7 +261,7 @@ mod tests {
         assert_eq!(&out[..], b"\x88\x02\x03\xe8");
         assert!(matches!(
             codec.encode(Message::text("late"), &mut out),
-            Err(Error::Closed)
+            Err(CodecError::Protocol(Error::Closed))
         ));
     }
 }

@@ -1,11 +1,12 @@
 //! The crate's one error type and its mapping to close codes.
 
-use std::sync::Arc;
-
 use crate::close::CloseCode;
 use crate::opcode::OpCode;
 
 /// Everything that can go wrong while encoding or decoding WebSocket frames and messages.
+///
+/// The sans-IO core meets no I/O, so there is no I/O variant here; the tokio adapters report
+/// transport failures beside these in [`CodecError`](crate::CodecError).
 ///
 /// Variants that describe a violation by the peer carry the close code RFC 6455 names for it;
 /// [`Error::close_code`] returns it, and [`Protocol`](crate::Protocol) sends a close frame with
@@ -121,9 +122,6 @@ pub enum Error {
     /// do not; RFC 6455 §5.1).
     #[error("frame masking does not match the role")]
     MaskMismatch,
-    /// An I/O error from the transport under a tokio-util `Framed`.
-    #[error("transport i/o error: {0}")]
-    Io(#[source] Arc<std::io::Error>),
 }
 
 impl Error {
@@ -159,15 +157,8 @@ impl Error {
             | Error::NoMessageInProgress
             | Error::NotADataOpcode(_)
             | Error::InvalidTextFragment
-            | Error::MaskMismatch
-            | Error::Io(_) => None,
+            | Error::MaskMismatch => None,
         }
-    }
-}
-
-impl From<std::io::Error> for Error {
-    fn from(err: std::io::Error) -> Self {
-        Error::Io(Arc::new(err))
     }
 }
 
@@ -185,6 +176,5 @@ mod tests {
             Error::FrameTooLarge { len: 1, limit: 0 }.close_code(),
             Some(CloseCode::MESSAGE_TOO_BIG)
         );
-        assert_eq!(Error::from(std::io::Error::other("x")).close_code(), None);
     }
 }

@@ -11,7 +11,8 @@
 //! ([`Protocol::send_fragment`]) with incremental UTF-8 validation, parse and build close frames ([`CloseFrame`], [`CloseCode`]), enforce size limits from the header
 //! before buffering ([`Config`]), and run the protocol: auto-pong, closing handshake, a close
 //! frame with the right code for every violation ([`Protocol`]). tokio-util codecs wrap it for
-//! `Framed` ([`FrameCodec`], [`MessageCodec`]).
+//! `Framed` ([`FrameCodec`], [`MessageCodec`]); only they meet I/O, and report it beside the
+//! core's [`Error`] in [`CodecError`].
 //!
 //! **It does not**: open sockets, run the HTTP Upgrade (see `tether-handshake`), keep time
 //! (close and heartbeat timeouts belong to the driver), draw random numbers (clients supply
@@ -88,7 +89,7 @@ mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 #[cfg(feature = "tokio")]
-pub use codec::{FrameCodec, MessageCodec};
+pub use codec::{CodecError, FrameCodec, MessageCodec};
 pub use config::Config;
 pub use error::Error;
 pub use frame::{Frame, FrameHeader, MAX_HEADER_LEN};
@@ -111,5 +112,7 @@ mod tests {
         assert_send_sync::<crate::Config>();
         #[cfg(feature = "tokio")]
         assert_send_sync::<crate::MessageCodec>();
+        #[cfg(feature = "tokio")]
+        assert_send_sync::<crate::CodecError>();
     }
 }

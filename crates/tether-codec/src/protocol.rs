@@ -8,11 +8,11 @@ use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD}
 use crate::config::Config;
 use crate::error::Error;
 use crate::frame::{write_frame, FrameHeader};
-use crate::mask::apply_mask;
+use crate::mask::apply_mask_offset;
 use crate::message::Message;
 use crate::opcode::OpCode;
 use crate::role::Role;
-use crate::utf8::{Utf8Bytes, Utf8Stream, Utf8Validator};
+use crate::utf8::{InvalidUtf8, Utf8Bytes, Utf8Stream};
 
 /// An empty read buffer holding more capacity than this is released after a message, so an idle
 /// connection does not keep the memory its largest message needed.
@@ -95,15 +95,49 @@ pub struct Protocol {
     read_buf: BytesMut,
     write_buf: BytesMut,
     mask_source: Option<MaskSource>,
-    /// A header whose payload has not fully arrived; already validated and consumed.
-    pending: Option<FrameHeader>,
+    /// A frame whose payload has not fully arrived; its header is validated and consumed.
+    pending: Option<InFrame>,
     /// A fragmented data message in progress.
     assembly: Option<Assembly>,
     /// A fragmented data message we are sending, open until its final fragment.
     sending: Option<Sending>,
+    /// The answer to the latest Ping, not yet in the write buffer (RFC 6455 §5.5.3).
+    pong: PendingPong,
     close_sent: bool,
     close_received: bool,
     error: Option<Error>,
+}
+
+/// At most one Pong waiting to be written: the payload of the most recent Ping.
+///
+/// Held inline (a Ping's payload is at most 125 bytes) rather than as a slice of the read
+/// buffer, so a pending answer neither allocates nor pins the read buffer's memory.
+#[derive(Clone, Copy)]
+struct PendingPong {
+    payload: [u8; MAX_CONTROL_PAYLOAD],
+    /// `None`: no Pong is owed.
+    len: Option<u8>,
+}
+
+impl PendingPong {
+    const NONE: PendingPong = PendingPong {
+        payload: [0; MAX_CONTROL_PAYLOAD],
+        len: None,
+    };
+
+    /// Owes a Pong carrying `payload`, replacing any older one. `payload` comes from a Ping
+    /// whose header passed the 125-byte control frame check.
+    fn replace(&mut self, payload: &[u8]) {
+        let len = payload.len().min(MAX_CONTROL_PAYLOAD);
+        self.payload[..len].copy_from_slice(&payload[..len]);
+        // len <= 125 fits a u8.
+        self.len = u8::try_from(len).ok();
+    }
+
+    /// The payload owed, if any.
+    fn get(&self) -> Option<&[u8]> {
+        self.len.map(|len| &self.payload[..usize::from(len)])
+    }
 }
 
 /// The kind of the fragmented message being sent, with what its continuations need.
@@ -113,13 +147,49 @@ enum Sending {
     Text(Utf8Stream),
 }
 
-/// A fragmented message being reassembled.
+/// A frame being received: its header and how much of its payload was handled so far.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes handled: unmasked and checked in place for a single-frame text message
+    /// (still in the read buffer), moved into the [`Assembly`] for a fragment.
+    done: usize,
+    /// The UTF-8 check of a single-frame text message's payload as it arrives.
+    utf8: Utf8Stream,
+}
+
+/// A fragmented message being reassembled; its fragments are moved in as they arrive.
 struct Assembly {
-    opcode: OpCode,
-    data: BytesMut,
+    body: Body,
     /// Payload plus per-fragment overhead counted so far, against the message size limit.
     size: u64,
-    utf8: Option<Utf8Validator>,
+}
+
+/// The payload of a fragmented message so far.
+enum Body {
+    Binary(BytesMut),
+    /// Text checked as it arrives, kept as a `String` so the whole needs no second check.
+    Text(String, Utf8Stream),
+}
+
+impl Body {
+    /// Appends `piece`, unmasked; `fin` when it ends the message.
+    fn extend(&mut self, piece: &[u8], fin: bool) -> Result<(), Error> {
+        match self {
+            Body::Binary(data) => data.extend_from_slice(piece),
+            Body::Text(text, utf8) => utf8
+                .feed_with(piece, fin, |valid| text.push_str(valid))
+                .map_err(|InvalidUtf8| Error::InvalidUtf8)?,
+        }
+        Ok(())
+    }
+
+    fn into_message(self) -> Message {
+        match self {
+            Body::Binary(data) => Message::Binary(data.freeze()),
+            Body::Text(text, _) => Message::Text(Utf8Bytes::from(text)),
+        }
+    }
 }
 
 impl Protocol {
@@ -150,6 +220,7 @@ impl Protocol {
             pending: None,
             assembly: None,
             sending: None,
+            pong: PendingPong::NONE,
             close_sent: false,
             close_received: false,
             error: None,
@@ -225,8 +296,8 @@ impl Protocol {
                 buf.clear();
                 return Ok(None);
             }
-            let header = match self.pending {
-                Some(header) => header,
+            let mut frame = match self.pending.take() {
+                Some(frame) => frame,
                 None => match FrameHeader::parse(buf) {
                     Ok(None) => {
                         Self::release_idle(buf);
@@ -237,37 +308,112 @@ impl Protocol {
                             return Err(self.fail(err));
                         }
                         buf.advance(used);
-                        self.pending = Some(header);
-                        header
+                        self.start_frame(&header);
+                        InFrame {
+                            header,
+                            done: 0,
+                            utf8: Utf8Stream::default(),
+                        }
                     }
                     Err(err) => return Err(self.fail(err)),
                 },
             };
             // check_header bounded the length by a usize limit, so this conversion succeeds.
-            let len = match usize::try_from(header.payload_len) {
-                Ok(len) => len,
-                Err(_) => {
-                    let err = Error::FrameTooLarge {
-                        len: header.payload_len,
-                        limit: self.config.max_frame_payload(),
-                    };
+            let Ok(len) = usize::try_from(frame.header.payload_len) else {
+                let err = Error::FrameTooLarge {
+                    len: frame.header.payload_len,
+                    limit: self.config.max_frame_payload(),
+                };
+                return Err(self.fail(err));
+            };
+            if is_fragment(&frame.header) {
+                match self.receive_fragment(&mut frame, len, buf) {
+                    Ok(None) if frame.done < len => {
+                        self.pending = Some(frame);
+                        return Ok(None);
+                    }
+                    Ok(None) => continue,
+                    Ok(Some(message)) => return Ok(Some(message)),
+                    Err(err) => return Err(self.fail(err)),
+                }
+            }
+            if buf.len() < len {
+                if let Err(err) = check_text_prefix(&mut frame, buf) {
                     return Err(self.fail(err));
                 }
-            };
-            if buf.len() < len {
+                self.pending = Some(frame);
                 return Ok(None);
             }
-            self.pending = None;
-            trace_frame(self.role, &header, "frame received");
+            trace_frame(self.role, &frame.header, "frame received");
             let mut payload = buf.split_to(len);
-            if let Some(key) = header.mask {
-                apply_mask(&mut payload, key);
+            if let Some(key) = frame.header.mask {
+                apply_mask_offset(&mut payload[frame.done..], key, frame.done);
             }
-            match self.handle_frame(header, payload) {
+            match self.handle_frame(frame.header, payload) {
                 Ok(Some(message)) => return Ok(Some(message)),
                 Ok(None) => continue,
                 Err(err) => return Err(self.fail(err)),
             }
+        }
+    }
+
+    /// Moves what arrived of a fragment's payload into the assembly: unmasked, and for text
+    /// checked as it comes (RFC 6455 §8.1), so invalid text fails when its bytes arrive. The
+    /// message once its final fragment is complete.
+    fn receive_fragment(
+        &mut self,
+        frame: &mut InFrame,
+        len: usize,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Message>, Error> {
+        let take = (len - frame.done).min(buf.len());
+        if take == 0 && frame.done < len {
+            return Ok(None);
+        }
+        let piece = &mut buf[..take];
+        if let Some(key) = frame.header.mask {
+            apply_mask_offset(piece, key, frame.done);
+        }
+        frame.done += take;
+        let last = frame.header.fin && frame.done == len;
+        let assembly = self
+            .assembly
+            .as_mut()
+            .ok_or(Error::UnexpectedContinuation)?;
+        assembly.body.extend(piece, last)?;
+        buf.advance(take);
+        if frame.done < len {
+            return Ok(None);
+        }
+        trace_frame(self.role, &frame.header, "frame received");
+        if !last {
+            return Ok(None);
+        }
+        Ok(self.assembly.take().map(|done| done.body.into_message()))
+    }
+
+    /// Opens the assembly for a first fragment, counts a continuation against the message
+    /// limit (check_header allowed it).
+    fn start_frame(&mut self, header: &FrameHeader) {
+        let overhead = self.config.fragment_overhead() as u64;
+        match (header.opcode, &mut self.assembly) {
+            (OpCode::Text | OpCode::Binary, None) if !header.fin => {
+                let body = match header.opcode {
+                    OpCode::Text => Body::Text(String::new(), Utf8Stream::default()),
+                    _ => Body::Binary(BytesMut::new()),
+                };
+                self.assembly = Some(Assembly {
+                    body,
+                    size: header.payload_len,
+                });
+            }
+            (OpCode::Continuation, Some(assembly)) => {
+                assembly.size = assembly
+                    .size
+                    .saturating_add(overhead)
+                    .saturating_add(header.payload_len);
+            }
+            _ => {}
         }
     }
 
@@ -402,13 +548,26 @@ impl Protocol {
 
     /// The bytes waiting to be written to the socket; the driver writes and consumes them
     /// (for example with `AsyncWriteExt::write_buf`).
+    ///
+    /// The answer to the latest Ping is kept aside until the buffer is empty (or another frame
+    /// is queued, which it then precedes): a call on an empty buffer puts it in. So a driver
+    /// that writes until this is empty sends every Pong it owes, and a peer that pings without
+    /// reading makes the buffer hold at most one Pong (RFC 6455 §5.5.3).
     pub fn write_buffer(&mut self) -> &mut BytesMut {
+        if self.write_buf.is_empty() {
+            self.queue_pong();
+        }
         &mut self.write_buf
     }
 
-    /// How many bytes wait to be written: the backpressure signal for the driver.
+    /// How many bytes wait to be written, the pending Pong included: the backpressure signal
+    /// for the driver.
     pub fn write_buffer_len(&self) -> usize {
-        self.write_buf.len()
+        let pong = self.pong.get().map_or(0, |payload| {
+            let mask = if self.mask_source.is_some() { 4 } else { 0 };
+            2 + mask + payload.len()
+        });
+        self.write_buf.len() + pong
     }
 
     /// Releases the capacity of empty buffers; call when the connection goes idle.
@@ -465,48 +624,24 @@ impl Protocol {
         payload: BytesMut,
     ) -> Result<Option<Message>, Error> {
         match header.opcode {
+            // A single-frame message: zero copy, the payload split off the read buffer.
             OpCode::Text | OpCode::Binary if header.fin => {
                 Ok(Some(data_message(header.opcode, payload)?))
             }
-            OpCode::Text | OpCode::Binary => {
-                let mut utf8 = (header.opcode == OpCode::Text).then(Utf8Validator::default);
-                if let Some(validator) = &mut utf8 {
-                    validator.feed(&payload, false)?;
-                }
-                self.assembly = Some(Assembly {
-                    opcode: header.opcode,
-                    size: payload.len() as u64,
-                    data: payload,
-                    utf8,
-                });
-                Ok(None)
-            }
-            OpCode::Continuation => {
-                let overhead = self.config.fragment_overhead() as u64;
-                let Some(assembly) = self.assembly.as_mut() else {
-                    return Err(Error::UnexpectedContinuation);
-                };
-                assembly.data.extend_from_slice(&payload);
-                assembly.size = assembly
-                    .size
-                    .saturating_add(overhead)
-                    .saturating_add(payload.len() as u64);
-                if let Some(validator) = &mut assembly.utf8 {
-                    validator.feed(&assembly.data, header.fin)?;
-                }
-                if !header.fin {
-                    return Ok(None);
-                }
-                match self.assembly.take() {
-                    Some(done) => Ok(Some(data_message(done.opcode, done.data)?)),
-                    None => Err(Error::UnexpectedContinuation),
-                }
+            // Fragments are moved into the assembly as they arrive (`receive_fragment`).
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                Err(Error::UnexpectedContinuation)
             }
             OpCode::Ping => {
                 // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
                 // frame in response ... [with] identical Application data".
+                // RFC 6455 §5.5.3: "If an endpoint receives a Ping frame and has not yet sent
+                // Pong frame(s) in response to previous Ping frame(s), the endpoint MAY elect
+                // to send a Pong frame for only the most recently processed Ping frame."
+                // So a peer that pings without reading costs one pending Pong, not one per Ping:
+                // it waits in `pong` until the write buffer drains or another frame is queued.
                 if !self.close_sent {
-                    self.write(OpCode::Pong, &payload);
+                    self.pong.replace(&payload);
                 }
                 Ok(Some(Message::Ping(payload.freeze())))
             }
@@ -581,7 +716,22 @@ impl Protocol {
         self.write_fin(opcode, payload, true);
     }
 
+    /// Queues a frame, after the Pong still owed: a Pong answers a Ping received before
+    /// anything queued now, and nothing may follow a close.
     fn write_fin(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+        self.queue_pong();
+        self.write_frame(opcode, payload, fin);
+    }
+
+    /// Moves the pending Pong, if any, into the write buffer.
+    fn queue_pong(&mut self) {
+        let pong = std::mem::replace(&mut self.pong, PendingPong::NONE);
+        if let Some(payload) = pong.get() {
+            self.write_frame(OpCode::Pong, payload, true);
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
         let mask = self.mask_source.as_mut().map(|next| next());
         let header = FrameHeader {
             fin,
@@ -611,6 +761,7 @@ impl fmt::Debug for Protocol {
             .field("buffered_in", &self.read_buf.len())
             .field("buffered_out", &self.write_buf.len())
             .field("sending_fragments", &self.sending.is_some())
+            .field("pong_owed", &self.pong.len.is_some())
             .field("error", &self.error)
             .finish_non_exhaustive()
     }
@@ -630,6 +781,39 @@ fn trace_frame(role: Role, header: &FrameHeader, what: &'static str) {
     );
 }
 
+/// A fragment of a data message, as opposed to a whole message or a control frame.
+fn is_fragment(header: &FrameHeader) -> bool {
+    match header.opcode {
+        OpCode::Continuation => true,
+        OpCode::Text | OpCode::Binary => !header.fin,
+        _ => false,
+    }
+}
+
+/// Unmasks in place and checks what arrived of a single-frame text message, so a frame whose
+/// early bytes are not UTF-8 fails when they arrive, not when the frame completes (RFC 6455
+/// §8.1; Autobahn 6.4.3, 6.4.4). `buf` holds only this frame's payload so far.
+///
+/// The payload stays in the read buffer, to become the message without a copy. The text is
+/// then checked once more as a whole when it becomes a `str`: building a string over shared
+/// bytes without that check needs `unsafe`, which this crate forbids. A frame that arrives in
+/// one read is checked only that once.
+fn check_text_prefix(frame: &mut InFrame, buf: &mut BytesMut) -> Result<(), Error> {
+    if frame.header.opcode != OpCode::Text || buf.len() <= frame.done {
+        return Ok(());
+    }
+    let arrived = &mut buf[frame.done..];
+    if let Some(key) = frame.header.mask {
+        apply_mask_offset(arrived, key, frame.done);
+    }
+    frame
+        .utf8
+        .feed_with(arrived, false, |_| {})
+        .map_err(|InvalidUtf8| Error::InvalidUtf8)?;
+    frame.done = buf.len();
+    Ok(())
+}
+
 /// A complete text or binary message from its unmasked payload.
 fn data_message(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
     if opcode == OpCode::Text {
@@ -645,6 +829,7 @@ mod tests {
 
     use super::*;
     use crate::frame::Frame;
+    use crate::mask::apply_mask;
 
     const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
 
@@ -652,6 +837,13 @@ mod tests {
     fn from_client(frame: Frame) -> BytesMut {
         let mut out = BytesMut::new();
         frame.with_mask(Some(KEY)).encode(&mut out);
+        out
+    }
+
+    /// Bytes a server would send for `frame`.
+    fn unmasked(frame: Frame) -> BytesMut {
+        let mut out = BytesMut::new();
+        frame.encode(&mut out);
         out
     }
 
@@ -689,6 +881,145 @@ mod tests {
             Some(Message::Ping(Bytes::from_static(b"abc")))
         );
         assert_eq!(&server.write_buffer()[..], b"\x8a\x03abc");
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_only_the_latest_ping_is_answered_while_the_buffer_is_full() {
+        let mut server = server_with(&Config::default());
+        server.send(Message::binary(vec![1u8; 1000])).unwrap();
+        let data = server.write_buffer_len();
+        // A peer that pings without reading: the buffer is never drained meanwhile.
+        for i in 0..10_000u32 {
+            let mut payload = vec![b'p'; 121];
+            payload.extend_from_slice(&i.to_be_bytes());
+            server.receive_data(&from_client(Frame::new(OpCode::Ping, payload)));
+            assert!(server.poll_message().unwrap().is_some());
+            assert_eq!(server.write_buffer_len(), data + 2 + 125, "one pong owed");
+        }
+        assert_eq!(
+            server.write_buffer().len(),
+            data,
+            "not queued behind the data"
+        );
+        let wire = server.write_buffer().split();
+        assert_eq!(wire.len(), data);
+        // Drained: the pong for the latest ping goes in, alone.
+        let pong = server.write_buffer().split();
+        let frames = frames_in(&pong);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0.opcode, OpCode::Pong);
+        assert_eq!(&frames[0].1[121..], 9_999u32.to_be_bytes());
+        assert_eq!(server.write_buffer_len(), 0);
+        assert!(server.write_buffer().is_empty(), "answered once");
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_pending_pong_goes_before_the_next_frame() {
+        let mut server = server_with(&Config::default());
+        server.send(Message::text("first")).unwrap();
+        server.receive_data(&from_client(Frame::new(OpCode::Ping, "a")));
+        server.receive_data(&from_client(Frame::new(OpCode::Ping, "b")));
+        while server.poll_message().unwrap().is_some() {}
+        server.send(Message::text("second")).unwrap();
+        server.close(CloseCode::NORMAL, "").unwrap();
+        assert_eq!(
+            sent_shape(&mut server),
+            [
+                (OpCode::Text, true, b"first".to_vec()),
+                (OpCode::Pong, true, b"b".to_vec()),
+                (OpCode::Text, true, b"second".to_vec()),
+                (OpCode::Close, true, b"\x03\xe8".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc6455_5_5_3_pending_pong_precedes_close_and_nothing_follows_it() {
+        let mut client = Protocol::client(Config::default(), || KEY);
+        client.send(Message::binary(vec![0u8; 10])).unwrap();
+        client.receive_data(&unmasked(Frame::new(OpCode::Ping, "x")));
+        assert!(client.poll_message().unwrap().is_some());
+        assert_eq!(
+            client.write_buffer_len(),
+            16 + 2 + 4 + 1,
+            "masked pong counted"
+        );
+        client.close(CloseCode::NORMAL, "").unwrap();
+        client.receive_data(&unmasked(Frame::new(OpCode::Ping, "y")));
+        assert!(client.poll_message().unwrap().is_some());
+        let shape = sent_shape(&mut client);
+        assert_eq!(shape[1], (OpCode::Pong, true, b"x".to_vec()));
+        assert_eq!(shape[2].0, OpCode::Close);
+        assert_eq!(shape.len(), 3);
+        assert!(client.write_buffer().is_empty(), "no pong after the close");
+    }
+
+    /// Autobahn 6.4.3: one text frame in three chops, invalid UTF-8 in the middle one. The
+    /// failure (1007) comes with the middle chop, while the last has not arrived.
+    #[test]
+    fn rfc6455_8_1_invalid_text_fails_in_the_chop_where_it_arrives() {
+        let mut payload = "κόσμε".as_bytes().to_vec();
+        payload.extend_from_slice(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80");
+        payload.extend_from_slice(b"edited");
+        for fin in [true, false] {
+            // A single-frame message, and the first fragment of one.
+            let wire = from_client(Frame::new(OpCode::Text, payload.clone()).with_fin(fin));
+            let (first, rest) = wire.split_at(2 + 4 + 12);
+            let (middle, last) = rest.split_at(rest.len() - 6);
+            let mut server = server_with(&Config::default());
+            server.receive_data(first);
+            assert_eq!(server.poll_message().unwrap(), None);
+            server.receive_data(middle);
+            assert!(matches!(server.poll_message(), Err(Error::InvalidUtf8)));
+            assert_eq!(server.state(), State::Closed);
+            let out = server.write_buffer().split();
+            assert_eq!(&out[2..4], 1007u16.to_be_bytes(), "fin {fin}");
+            assert!(!last.is_empty(), "the rest of the frame never arrived");
+        }
+    }
+
+    /// A valid text frame that arrives in chops is checked as it comes and still handed out
+    /// without a copy: the message's bytes are the read buffer's.
+    #[test]
+    fn text_frame_in_chops_stays_zero_copy() {
+        let text = "héllo wörld ".repeat(100);
+        let wire = from_client(Frame::new(OpCode::Text, text.clone()));
+        let mut server = server_with(&Config::default());
+        server.read_buffer().reserve(wire.len());
+        let start = server.read_buffer().as_ptr() as usize;
+        for chop in wire.chunks(7) {
+            assert_eq!(server.poll_message().unwrap(), None);
+            server.receive_data(chop);
+        }
+        let Some(Message::Text(received)) = server.poll_message().unwrap() else {
+            panic!("expected the text");
+        };
+        assert_eq!(received, text.as_str());
+        let at = received.as_str().as_ptr() as usize;
+        assert!((start..start + wire.len()).contains(&at), "not copied");
+    }
+
+    /// A fragmented text message is checked once, as its fragments arrive, and assembled
+    /// from the checked pieces.
+    #[test]
+    fn rfc6455_8_1_fragmented_text_cut_inside_code_points_arrives_whole() {
+        let text = "aé€😀z";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let mut wire =
+                from_client(Frame::new(OpCode::Text, bytes[..cut].to_vec()).with_fin(false));
+            wire.unsplit(from_client(Frame::new(
+                OpCode::Continuation,
+                bytes[cut..].to_vec(),
+            )));
+            let mut server = server_with(&Config::default());
+            for chop in wire.chunks(3) {
+                server.receive_data(chop);
+                if let Some(message) = server.poll_message().unwrap() {
+                    assert_eq!(message, Message::text(text));
+                }
+            }
+        }
     }
 
     #[test]

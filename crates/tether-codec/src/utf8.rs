@@ -126,122 +126,169 @@ impl From<Utf8Bytes> for Bytes {
     }
 }
 
-/// Validates a text message as its fragments arrive, so invalid text fails on the fragment where
-/// it becomes certainly invalid.
+/// Validates text as it arrives or is sent, piece by piece, in one pass: each byte is checked
+/// once, and only the unfinished code point at the end of a piece (at most three bytes) is
+/// carried to the next.
 ///
-/// The message is accumulated in one buffer; the validator remembers how much of it is known to
-/// be complete, valid UTF-8 and only looks at the rest (at most three bytes of an unfinished code
-/// point plus the new fragment).
-#[derive(Debug, Default)]
-pub(crate) struct Utf8Validator {
-    valid_up_to: usize,
-}
-
-impl Utf8Validator {
-    /// Checks `message`, the whole text received so far, after a fragment was appended.
-    ///
-    /// "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream
-    /// is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
-    /// Connection_" (RFC 6455 §8.1). A code point cut at the end of a non-final fragment is not
-    /// invalid yet; at the end of the final fragment it is.
-    pub(crate) fn feed(&mut self, message: &[u8], fin: bool) -> Result<(), Error> {
-        let tail = message.get(self.valid_up_to..).ok_or(Error::InvalidUtf8)?;
-        match simdutf8::compat::from_utf8(tail) {
-            Ok(_) => {
-                self.valid_up_to = message.len();
-                Ok(())
-            }
-            Err(err) if err.error_len().is_none() && !fin => {
-                self.valid_up_to += err.valid_up_to();
-                Ok(())
-            }
-            Err(_) => Err(Error::InvalidUtf8),
-        }
-    }
-}
-
-/// Validates a text message that is being sent fragment by fragment, without keeping it: only
-/// the unfinished code point at the end of the last fragment (at most three bytes) is carried.
-///
-/// The sender's mirror of [`Utf8Validator`]: a fragment is refused exactly where a receiver
-/// would fail the connection (RFC 6455 §8.1), and a refused fragment leaves the state as it was.
+/// "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is
+/// not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_"
+/// (RFC 6455 §8.1). A piece is refused as soon as the text can no longer become valid (an
+/// invalid byte, or a surrogate or overlong lead already certain before its code point ends),
+/// and at the end (`fin`) when a code point is left unfinished. A refused piece leaves the
+/// state as it was.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Utf8Stream {
     carry: [u8; 3],
     carried: u8,
 }
 
+/// The text can no longer be valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidUtf8;
+
 impl Utf8Stream {
-    /// Checks the next fragment of the text; with `fin`, it is the last one and may not end in
-    /// the middle of a code point.
-    pub(crate) fn feed(&mut self, fragment: &[u8], fin: bool) -> Result<(), Error> {
-        let carried = usize::from(self.carried);
-        let mut rest = fragment;
-        if carried > 0 {
-            // Finish the carried code point with up to 4 - carried bytes of the fragment: a code
-            // point is at most four bytes, so the outcome is then certain unless the fragment
-            // ran out first.
-            let take = rest.len().min(4 - carried);
-            let mut joined = [0u8; 4];
-            joined[..carried].copy_from_slice(&self.carry[..carried]);
-            joined[carried..carried + take].copy_from_slice(&rest[..take]);
-            let joined = &joined[..carried + take];
-            match simdutf8::compat::from_utf8(joined) {
-                Ok(_) => rest = &rest[take..],
-                Err(err) if err.error_len().is_some() => return Err(Error::InvalidTextFragment),
-                Err(err) if err.valid_up_to() >= carried => {
-                    rest = &rest[err.valid_up_to() - carried..];
-                }
-                // Still unfinished: the fragment is shorter than what the code point needs.
-                Err(_) if fin => return Err(Error::InvalidTextFragment),
-                Err(_) => {
-                    self.carry[..joined.len()].copy_from_slice(joined);
-                    self.carried = joined.len() as u8;
-                    return Ok(());
-                }
+    /// Checks the next piece of a text being sent; with `fin`, it is the last one. Refused
+    /// pieces are [`Error::InvalidTextFragment`]: the sender's mirror of a receiver's 1007.
+    pub(crate) fn feed(&mut self, piece: &[u8], fin: bool) -> Result<(), Error> {
+        self.feed_with(piece, fin, |_| {})
+            .map_err(|InvalidUtf8| Error::InvalidTextFragment)
+    }
+
+    /// Checks the next piece and hands the text it completes to `push`, as `str` slices in
+    /// order, so a caller can build the text without checking it again.
+    pub(crate) fn feed_with(
+        &mut self,
+        piece: &[u8],
+        fin: bool,
+        mut push: impl FnMut(&str),
+    ) -> Result<(), InvalidUtf8> {
+        let mut next = *self;
+        let rest = next.finish_carried(piece, fin, &mut push)?;
+        let Some(rest) = rest else {
+            *self = next;
+            return Ok(());
+        };
+        // Cut before a code point the piece leaves unfinished, so the checked part is whole
+        // and becomes a `str` in the same pass.
+        let cut = unfinished_tail(rest);
+        let (whole, tail) = rest.split_at(cut);
+        push(simdutf8::compat::from_utf8(whole).map_err(|_| InvalidUtf8)?);
+        if !tail.is_empty() {
+            // Certain already (a surrogate lead, an overlong form), or left unfinished at the end.
+            let certain = simdutf8::compat::from_utf8(tail).is_err_and(|e| e.error_len().is_some());
+            if fin || certain {
+                return Err(InvalidUtf8);
             }
         }
-        match simdutf8::compat::from_utf8(rest) {
-            Ok(_) => self.carried = 0,
-            Err(err) if err.error_len().is_none() && !fin => {
-                // An unfinished code point is at most three bytes.
-                let tail = &rest[err.valid_up_to()..];
-                self.carry[..tail.len()].copy_from_slice(tail);
-                self.carried = tail.len() as u8;
-            }
-            Err(_) => return Err(Error::InvalidTextFragment),
-        }
+        next.carry[..tail.len()].copy_from_slice(tail);
+        // At most three bytes.
+        next.carried = tail.len() as u8;
+        *self = next;
         Ok(())
     }
+
+    /// Completes the carried code point with the first bytes of `piece`: the rest of the
+    /// piece, or `None` when the piece ran out before the code point ended.
+    fn finish_carried<'a>(
+        &mut self,
+        piece: &'a [u8],
+        fin: bool,
+        push: &mut impl FnMut(&str),
+    ) -> Result<Option<&'a [u8]>, InvalidUtf8> {
+        let carried = usize::from(self.carried);
+        if carried == 0 {
+            return Ok(Some(piece));
+        }
+        // A code point is at most four bytes, so the outcome is certain once four are joined.
+        let take = piece.len().min(4 - carried);
+        let mut joined = [0u8; 4];
+        joined[..carried].copy_from_slice(&self.carry[..carried]);
+        joined[carried..carried + take].copy_from_slice(&piece[..take]);
+        let joined = &joined[..carried + take];
+        match simdutf8::compat::from_utf8(joined) {
+            Ok(text) => {
+                push(text);
+                self.carried = 0;
+                Ok(Some(&piece[take..]))
+            }
+            Err(err) if err.valid_up_to() >= carried => {
+                // The carried code point ended inside `joined`; what follows it (at most three
+                // bytes of `joined`) is checked with the rest of the piece.
+                let end = err.valid_up_to();
+                push(simdutf8::compat::from_utf8(&joined[..end]).map_err(|_| InvalidUtf8)?);
+                self.carried = 0;
+                Ok(Some(&piece[end - carried..]))
+            }
+            Err(err) if err.error_len().is_some() => Err(InvalidUtf8),
+            // Still unfinished: the piece is shorter than what the code point needs.
+            Err(_) if fin => Err(InvalidUtf8),
+            Err(_) => {
+                self.carry[..joined.len()].copy_from_slice(joined);
+                self.carried = joined.len() as u8;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Where a code point that `bytes` leaves unfinished starts (`bytes.len()` when the last one
+/// is complete, or when the end is invalid anyway: the check of the whole then fails).
+fn unfinished_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0xC0 != 0x80 {
+            let needs = match byte {
+                0xF0..=0xFF => 4,
+                0xE0..=0xEF => 3,
+                0xC0..=0xDF => 2,
+                _ => 1,
+            };
+            return if needs > back {
+                bytes.len() - back
+            } else {
+                bytes.len()
+            };
+        }
+    }
+    bytes.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Feeds `pieces` as a receiver does: the text pushed, or the index of the refused piece.
+    fn receive(pieces: &[&[u8]]) -> Result<String, usize> {
+        let mut stream = Utf8Stream::default();
+        let mut text = String::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            let fin = i + 1 == pieces.len();
+            stream
+                .feed_with(piece, fin, |s| text.push_str(s))
+                .map_err(|InvalidUtf8| i)?;
+        }
+        Ok(text)
+    }
+
     #[test]
     fn rfc6455_8_1_truncated_code_point_is_fine_until_the_final_fragment() {
-        let text = "aé€😀".as_bytes();
-        for cut in 0..=text.len() {
-            let mut v = Utf8Validator::default();
-            v.feed(&text[..cut], false).unwrap();
-            v.feed(text, true).unwrap();
+        let text = "aé€😀";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            assert_eq!(
+                receive(&[&bytes[..cut], &bytes[cut..]]).as_deref(),
+                Ok(text)
+            );
         }
-        let mut v = Utf8Validator::default();
-        v.feed(&text[..2], false).unwrap();
-        assert!(matches!(v.feed(&text[..2], true), Err(Error::InvalidUtf8)));
+        assert_eq!(receive(&[&bytes[..2], b""]), Err(1));
     }
 
     #[test]
     fn rfc6455_8_1_invalid_byte_fails_at_once() {
-        let mut v = Utf8Validator::default();
-        assert!(matches!(v.feed(b"ok\xc0", false), Err(Error::InvalidUtf8)));
-        let mut v = Utf8Validator::default();
+        assert_eq!(receive(&[b"ok\xc0", b"", b"rest"]), Err(0));
         // 0xed 0xa0 is the start of a surrogate: certain to be invalid though incomplete.
-        assert!(matches!(
-            v.feed(b"\xed\xa0", false),
-            Err(Error::InvalidUtf8)
-        ));
+        assert_eq!(receive(&[b"\xed\xa0", b"\x80"]), Err(0));
+        assert_eq!(receive(&[b"\xed", b"\xa0", b"\x80"]), Err(1));
     }
 
     /// Feeds `pieces` to a fresh stream; the index of the first refused piece, if any.

@@ -38,6 +38,7 @@ pub struct Config {
     handshake_timeout: Option<Duration>,
     write_buffer_limit: usize,
     close_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -48,6 +49,7 @@ impl Default for Config {
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             write_buffer_limit: DEFAULT_WRITE_BUFFER_LIMIT,
             close_timeout: Some(DEFAULT_CLOSE_TIMEOUT),
+            idle_timeout: None,
         }
     }
 }
@@ -108,8 +110,15 @@ impl Config {
     ///
     /// Outgoing messages are appended to one buffer and written in batches. While the buffer
     /// holds this many bytes or more, `send` (and `Sink::poll_ready`) first tries to write and
-    /// then waits: a peer that does not read cannot make the sender buffer more than this plus
-    /// one message.
+    /// then waits, and the connection reads nothing more from the peer (TCP pushes back on
+    /// it). So a peer that does not read cannot make the sender buffer more than this plus
+    /// one message (the one that crossed the limit; a second if a cancelled send parked one),
+    /// control frames included: only the latest ping is answered (RFC 6455 §5.5.3), so pings
+    /// add at most one pong, and the close adds one frame.
+    ///
+    /// Two endpoints that both stop reading while their own buffers are full, because both
+    /// send more than the other reads, wait on each other: keep reading in a task of its own
+    /// ([`WebSocket::split`](crate::WebSocket::split)) or bound such exchanges with a timeout.
     pub fn set_write_buffer_limit(&mut self, bytes: usize) -> &mut Self {
         self.write_buffer_limit = bytes;
         self
@@ -121,6 +130,22 @@ impl Config {
     /// forever. Default 5 seconds.
     pub fn set_close_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may receive nothing, in either role, before it is closed with
+    /// 1001 (going away): the stream yields [`Error::IdleTimeout`](crate::Error::IdleTimeout)
+    /// once and then runs the closing handshake, bounded by the close timeout. Any byte
+    /// received (a ping, a pong, a fragment) restarts it; what is sent does not. Default
+    /// `None`: a quiet peer may stay connected (use a heartbeat to tell quiet from dead).
+    ///
+    /// The clock only runs while the stream is polled: a connection nobody reads is not
+    /// closed by it.
+    ///
+    /// 1001 rather than 1000: the endpoint ends the connection for a reason of its own, not
+    /// because its purpose was fulfilled (RFC 6455 §7.4.1).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -168,6 +193,11 @@ impl Config {
         self.close_timeout
     }
 
+    /// See [`Config::set_idle_timeout`].
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
     /// The codec part of this configuration.
     pub fn codec(&self) -> &tether_codec::Config {
         &self.codec
@@ -188,6 +218,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.write_buffer_limit(), 128 << 10);
         assert_eq!(config.close_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(config.idle_timeout(), None);
         assert_eq!(config.handshake_timeout(), Some(Duration::from_secs(10)));
         assert_eq!(config.max_frame_payload(), 16 << 20);
         assert_eq!(config.max_message_size(), 16 << 20);

@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tether_codec::{CloseFrame, Message, OpCode, Protocol, Role, State};
+use tether_codec::{CloseCode, CloseFrame, Message, OpCode, Protocol, Role, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -56,30 +56,68 @@ pub(crate) struct Core<S> {
     protocol: Protocol,
     write_limit: usize,
     close_timeout: Option<Duration>,
-    /// Armed when the connection leaves [`State::Open`]: the closing handshake must be over by
-    /// then.
-    deadline: Option<Pin<Box<Sleep>>>,
-    /// A message (or fragment) accepted by `send` while the write buffer was full; it goes into
-    /// the buffer before anything else once there is room. At most one, so memory stays bounded.
-    parked: Option<Outgoing>,
-    /// An error met while moving the parked message into the buffer, for the next write call.
-    deferred: Option<Error>,
+    idle_timeout: Option<Duration>,
+    /// Where the driver stands: open, closing against a deadline, or ended.
+    phase: Phase,
+    /// The one-message slot behind a full write buffer.
+    slot: Slot,
     /// Bytes were written but the transport was not flushed since.
     unflushed: bool,
-    /// The protocol error was already handed to the application once.
-    error_reported: bool,
     /// The transport reported end of input.
     eof: bool,
     /// The transport's write side was shut down.
     shutdown: bool,
-    /// The stream of messages is over; it stays over.
-    ended: bool,
     /// The peer's close frame, once it arrived (`Some(None)`: a close without a code).
     peer_close: Option<Option<CloseFrame>>,
     /// Woken when the stream ends (a split writer waiting in `close`).
     end_waiter: Option<Waker>,
     /// The first error met while driving the closing handshake, returned when it is over.
     close_error: Option<Error>,
+}
+
+/// The driver's lifecycle. The closing handshake's own progress (which close frames went
+/// through) is `protocol.state()`; this is what the driver holds for each stretch of it.
+enum Phase {
+    /// Messages flow both ways. With an idle timeout: when the connection counts as idle
+    /// unless a read moves it on.
+    Open { idle: Option<Pin<Box<Sleep>>> },
+    /// The connection left [`State::Open`] (a close sent or received, or a failure): the
+    /// closing handshake must be over by `deadline` (`None` without a close timeout).
+    Closing { deadline: Option<Pin<Box<Sleep>>> },
+    /// The stream of messages is over; it stays over.
+    Ended,
+}
+
+/// The one-message slot behind a full write buffer, so a stalled peer costs at most one
+/// message more than the limit.
+enum Slot {
+    Empty,
+    /// A message (or fragment) accepted by `send` while the write buffer was full; it goes
+    /// into the buffer before anything else once there is room.
+    Parked(Outgoing),
+    /// The parked message was refused when it moved into the buffer: the error is for the
+    /// next write call.
+    Refused(Error),
+}
+
+impl Slot {
+    fn len(&self) -> usize {
+        match self {
+            Slot::Parked(message) => message.len(),
+            Slot::Empty | Slot::Refused(_) => 0,
+        }
+    }
+
+    /// The refusal, if one waits; the slot is empty afterwards.
+    fn take_refusal(&mut self) -> Option<Error> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Refused(err) => Some(err),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
 }
 
 impl<S> Core<S> {
@@ -97,7 +135,16 @@ impl<S> Core<S> {
 
     /// Bytes waiting to be written, counting a parked message.
     pub(crate) fn buffered(&self) -> usize {
-        self.protocol.write_buffer_len() + self.parked.as_ref().map_or(0, Outgoing::len)
+        self.protocol.write_buffer_len() + self.slot.len()
+    }
+
+    fn ended(&self) -> bool {
+        matches!(self.phase, Phase::Ended)
+    }
+
+    /// The peer's close or the failure was handed to the reader.
+    fn close_seen(&self) -> bool {
+        self.peer_close.is_some() || self.protocol.error().is_some()
     }
 }
 
@@ -117,14 +164,16 @@ impl<S: Transport> Core<S> {
             protocol,
             write_limit: config.write_buffer_limit(),
             close_timeout: config.close_timeout(),
-            deadline: None,
-            parked: None,
-            deferred: None,
+            idle_timeout: config.idle_timeout(),
+            phase: Phase::Open {
+                idle: config
+                    .idle_timeout()
+                    .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
+            },
+            slot: Slot::Empty,
             unflushed: false,
-            error_reported: false,
             eof: false,
             shutdown: false,
-            ended: false,
             peer_close: None,
             end_waiter: None,
             close_error: None,
@@ -138,7 +187,7 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, Error>>> {
-        if self.ended {
+        if self.ended() {
             return Poll::Ready(None);
         }
         // Closing: the deadline holds even if the peer keeps the read side busy. (Once both
@@ -150,42 +199,34 @@ impl<S: Transport> Core<S> {
             }
         }
         loop {
-            if !self.error_reported {
-                match self.protocol.poll_message() {
-                    Ok(Some(message)) => {
-                        match &message {
-                            // The pong or the close echo is queued; get it out even if the
-                            // application only reads. A failed write shows at the next read.
-                            Message::Ping(_) => {
-                                let _ = self.poll_write_out(cx);
-                            }
-                            Message::Close(frame) => {
-                                self.peer_close = Some(frame.clone());
-                                self.arm_deadline();
-                                let _ = self.poll_write_out(cx);
-                            }
-                            _ => {}
-                        }
-                        return Poll::Ready(Some(Ok(message)));
-                    }
-                    Ok(None) => {}
-                    Err(err) => {
-                        // The close frame with the error's code is queued (RFC 6455 §7.1.7).
-                        self.error_reported = true;
-                        self.arm_deadline();
-                        let _ = self.poll_write_out(cx);
-                        return Poll::Ready(Some(Err(err.into())));
-                    }
-                }
+            if let Some(event) = self.next_decoded(cx) {
+                return Poll::Ready(Some(event));
             }
             if self.protocol.state() == State::Closed {
                 let finished = ready!(self.poll_finish(cx));
                 self.end();
                 return Poll::Ready(finished.err().map(Err));
             }
-            if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
-                self.end();
-                return Poll::Ready(Some(Err(err)));
+            match self.poll_write_out(cx) {
+                Poll::Ready(Err(err)) => {
+                    self.end();
+                    return Poll::Ready(Some(Err(err)));
+                }
+                // DESIGN.md, "What a peer controls is bounded": while the write buffer is at
+                // its limit, read nothing more. The peer's further frames (pings, messages the
+                // application would answer) stay in its socket and TCP pushes back on it; the
+                // write waker brings us back once the peer takes bytes.
+                Poll::Pending if self.buffered() >= self.write_limit => {
+                    if let Some(err) = self.poll_deadline(cx) {
+                        self.end();
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    return match self.poll_idle(cx) {
+                        Some(err) => Poll::Ready(Some(Err(err))),
+                        None => Poll::Pending,
+                    };
+                }
+                _ => {}
             }
             match self.poll_read(cx) {
                 Poll::Ready(Ok(0)) => {
@@ -194,6 +235,7 @@ impl<S: Transport> Core<S> {
                     return Poll::Ready(Some(Err(Error::AbnormalClosure)));
                 }
                 Poll::Ready(Ok(n)) => {
+                    self.restart_idle();
                     // One read may hold many frames, or a piece of one (拆包/粘包).
                     tracing::trace!(
                         bytes = n,
@@ -211,11 +253,48 @@ impl<S: Transport> Core<S> {
                         self.end();
                         return Poll::Ready(Some(Err(err)));
                     }
+                    if let Some(err) = self.poll_idle(cx) {
+                        return Poll::Ready(Some(Err(err)));
+                    }
                     // Idle until the peer sends: empty buffers give their memory back, so an
                     // idle connection holds none (the next read allocates again).
                     self.protocol.shrink_buffers();
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+
+    /// The next message or failure already in the read buffer, with its reply (pong, close
+    /// echo, failure close) written opportunistically; `None` when more bytes are needed.
+    fn next_decoded(&mut self, cx: &mut Context<'_>) -> Option<Result<Message, Error>> {
+        // A failure is handed out once (the protocol would repeat it).
+        if self.protocol.error().is_some() {
+            return None;
+        }
+        match self.protocol.poll_message() {
+            Ok(Some(message)) => {
+                match &message {
+                    // The pong or the close echo is queued; get it out even if the application
+                    // only reads. A failed write shows at the next read.
+                    Message::Ping(_) => {
+                        let _ = self.poll_write_out(cx);
+                    }
+                    Message::Close(frame) => {
+                        self.peer_close = Some(frame.clone());
+                        self.arm_deadline();
+                        let _ = self.poll_write_out(cx);
+                    }
+                    _ => {}
+                }
+                Some(Ok(message))
+            }
+            Ok(None) => None,
+            Err(err) => {
+                // The close frame with the error's code is queued (RFC 6455 §7.1.7).
+                self.arm_deadline();
+                let _ = self.poll_write_out(cx);
+                Some(Err(err.into()))
             }
         }
     }
@@ -227,19 +306,19 @@ impl<S: Transport> Core<S> {
         message: impl Into<Outgoing>,
     ) -> Result<Option<Outgoing>, Error> {
         let message = message.into();
-        if let Some(err) = self.deferred.take() {
+        if let Some(err) = self.slot.take_refusal() {
             return Err(err);
         }
-        if self.parked.is_some() {
+        if let Slot::Parked(_) = self.slot {
             return Ok(Some(message));
         }
         if self.protocol.write_buffer_len() < self.write_limit {
             self.start_send(message)?;
         } else {
-            if self.protocol.state() != State::Open || self.ended {
+            if self.protocol.state() != State::Open || self.ended() {
                 return Err(Error::Closed);
             }
-            self.parked = Some(message);
+            self.slot = Slot::Parked(message);
         }
         Ok(None)
     }
@@ -247,24 +326,25 @@ impl<S: Transport> Core<S> {
     /// Ready when a message may be appended: nothing parked and the write buffer below the
     /// limit. Writes first; waits while the peer does not take the bytes.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if let Some(err) = self.deferred.take() {
+        if let Some(err) = self.slot.take_refusal() {
             return Poll::Ready(Err(err));
         }
-        if self.ended || self.protocol.state() != State::Open {
+        if self.ended() || self.protocol.state() != State::Open {
             return Poll::Ready(Err(Error::Closed));
         }
-        if self.parked.is_none() && self.protocol.write_buffer_len() < self.write_limit {
+        if self.has_room() {
             return Poll::Ready(Ok(()));
         }
         match self.poll_write_out(cx) {
             Poll::Ready(result) => Poll::Ready(result),
-            Poll::Pending
-                if self.parked.is_none() && self.protocol.write_buffer_len() < self.write_limit =>
-            {
-                Poll::Ready(Ok(()))
-            }
+            Poll::Pending if self.has_room() => Poll::Ready(Ok(())),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Nothing parked and the write buffer below its limit.
+    fn has_room(&self) -> bool {
+        matches!(self.slot, Slot::Empty) && self.protocol.write_buffer_len() < self.write_limit
     }
 
     /// The body of a `send` future: lets `held` (what `offer` gave back) in once there is
@@ -285,7 +365,7 @@ impl<S: Transport> Core<S> {
 
     /// Appends `message` to the write buffer (no I/O).
     pub(crate) fn start_send(&mut self, message: impl Into<Outgoing>) -> Result<(), Error> {
-        if self.ended {
+        if self.ended() {
             return Err(Error::Closed);
         }
         match message.into() {
@@ -302,26 +382,22 @@ impl<S: Transport> Core<S> {
 
     /// Writes everything buffered (and the parked message) and flushes the transport.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if let Some(err) = self.deferred.take() {
+        if let Some(err) = self.slot.take_refusal() {
             return Poll::Ready(Err(err));
         }
         let written = ready!(self.poll_write_out(cx));
         // A parked message (or fragment) refused when it moved into the buffer is reported by
         // the flush that moved it, so the `send` that parked it, if still awaited, gets its own
         // error rather than the next call.
-        Poll::Ready(match self.deferred.take() {
+        Poll::Ready(match self.slot.take_refusal() {
             Some(err) => Err(err),
             None => written,
         })
     }
 
     /// Queues a close frame unless one was sent already.
-    pub(crate) fn start_close(
-        &mut self,
-        code: tether_codec::CloseCode,
-        reason: &str,
-    ) -> Result<(), Error> {
-        if self.ended || self.protocol.state() != State::Open {
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.ended() || self.protocol.state() != State::Open {
             return Ok(());
         }
         self.protocol.close(code, reason)?;
@@ -335,7 +411,10 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<CloseFrame>, Error>> {
-        if let Err(err) = ready!(self.poll_write_out(cx)) {
+        // Get the close frame out first, but never wait on the write alone: a peer that does
+        // not read would hold us forever. `poll_next` waits on the write and the read together
+        // and polls the close deadline whenever it waits.
+        if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             self.close_error.get_or_insert(err);
         }
         loop {
@@ -363,15 +442,14 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<CloseFrame>, Error>> {
-        if self.ended {
-            return Poll::Ready(Ok(self.peer_close.clone().flatten()));
-        }
-        if self.protocol.state() == State::Closed
-            && (self.peer_close.is_some() || self.error_reported)
-        {
-            let finished = ready!(self.poll_finish(cx));
-            self.end();
-            return Poll::Ready(finished.map(|()| self.peer_close.clone().flatten()));
+        match (&self.phase, self.protocol.state()) {
+            (Phase::Ended, _) => return Poll::Ready(Ok(self.peer_close.clone().flatten())),
+            (_, State::Closed) if self.close_seen() => {
+                let finished = ready!(self.poll_finish(cx));
+                self.end();
+                return Poll::Ready(finished.map(|()| self.peer_close.clone().flatten()));
+            }
+            _ => {}
         }
         if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             return Poll::Ready(Err(err));
@@ -388,7 +466,7 @@ impl<S: Transport> Core<S> {
     /// closing handshake is over and nobody is left to drive it (a split reader dropped after
     /// the close). The transport would otherwise stay open until the writer is dropped too.
     pub(crate) fn finish_now(&mut self) {
-        if self.ended || self.protocol.state() != State::Closed {
+        if self.ended() || self.protocol.state() != State::Closed {
             return;
         }
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
@@ -436,9 +514,9 @@ impl<S: Transport> Core<S> {
         if self.protocol.write_buffer_len() >= self.write_limit {
             return;
         }
-        if let Some(message) = self.parked.take() {
+        if let Slot::Parked(message) = std::mem::replace(&mut self.slot, Slot::Empty) {
             if let Err(err) = self.start_send(message) {
-                self.deferred = Some(err);
+                self.slot = Slot::Refused(err);
             }
         }
     }
@@ -493,9 +571,12 @@ impl<S: Transport> Core<S> {
     }
 
     fn deadline_elapsed(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline
-            .as_mut()
-            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
+        match &mut self.phase {
+            Phase::Closing {
+                deadline: Some(deadline),
+            } => deadline.as_mut().poll(cx).is_ready(),
+            _ => false,
+        }
     }
 
     /// `Some(CloseTimeout)` once the close deadline passed; the transport is shut down then.
@@ -511,18 +592,55 @@ impl<S: Transport> Core<S> {
         })
     }
 
+    /// `Some(IdleTimeout)` once nothing was received for the idle timeout; the close frame
+    /// with 1001 is queued then (see `Config::set_idle_timeout`).
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let Phase::Open { idle: Some(idle) } = &mut self.phase else {
+            return None;
+        };
+        if idle.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        let timeout = self.idle_timeout.unwrap_or_default();
+        tracing::debug!(
+            ?timeout,
+            "nothing received for the idle timeout; closing with 1001"
+        );
+        let closed = self.start_close(CloseCode::GOING_AWAY, "idle timeout");
+        // Out of the open phase even if the close could not be queued: it fires once.
+        self.arm_deadline();
+        if let Err(err) = closed {
+            return Some(err);
+        }
+        let _ = self.poll_write_out(cx);
+        Some(Error::IdleTimeout(timeout))
+    }
+
+    fn restart_idle(&mut self) {
+        if let (Phase::Open { idle: Some(idle) }, Some(timeout)) =
+            (&mut self.phase, self.idle_timeout)
+        {
+            idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+        }
+    }
+
+    /// Open → Closing: from here the close deadline bounds what is left, and idleness no
+    /// longer matters.
     fn arm_deadline(&mut self) {
-        if self.deadline.is_none() {
-            if let Some(timeout) = self.close_timeout {
-                self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
-            }
+        if let Phase::Open { .. } = self.phase {
+            self.phase = Phase::Closing {
+                deadline: self
+                    .close_timeout
+                    .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
+            };
         }
     }
 
     fn end(&mut self) {
-        self.ended = true;
-        self.deadline = None;
-        self.parked = None;
+        self.phase = Phase::Ended;
+        if let Slot::Parked(_) = self.slot {
+            self.slot = Slot::Empty;
+        }
         self.protocol.write_buffer().clear();
         self.protocol.read_buffer().clear();
         self.protocol.shrink_buffers();
@@ -574,6 +692,82 @@ mod tests {
         assert!(core.poll_next(&mut cx).is_pending());
         assert_eq!(core.protocol.read_buffer().capacity(), 0);
         assert_eq!(core.protocol.write_buffer().capacity(), 0);
+    }
+
+    /// `count` masked pings of `len` bytes each, as a client sends them.
+    fn pings(count: usize, len: usize) -> BytesMut {
+        let mut wire = BytesMut::new();
+        for _ in 0..count {
+            tether_codec::Frame::new(OpCode::Ping, vec![b'p'; len])
+                .with_mask(Some([1, 2, 3, 4]))
+                .encode(&mut wire);
+        }
+        wire
+    }
+
+    /// DESIGN.md, "What a peer controls is bounded": while the write buffer is at its limit
+    /// the driver reads nothing, so a peer that does not read is pushed back by the transport.
+    #[tokio::test(start_paused = true)]
+    async fn full_write_buffer_stops_reading_until_it_drains() {
+        let (peer, io) = tokio::io::duplex(1024);
+        let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
+        let mut config = Config::default();
+        config.set_write_buffer_limit(4096);
+        let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
+        assert!(core
+            .offer(Message::binary(vec![0u8; 8192]))
+            .unwrap()
+            .is_none());
+        let flood = pings(1000, 125);
+        let wait = Duration::from_secs(1);
+        let (next, written) = tokio::join!(
+            tokio::time::timeout(wait, poll_fn(|cx| core.poll_next(cx))),
+            tokio::time::timeout(wait, peer_wr.write_all(&flood)),
+        );
+        assert!(next.is_err(), "nothing delivered while the writes wait");
+        assert!(written.is_err(), "the peer was pushed back");
+        assert!(core.protocol.read_buffer().is_empty(), "nothing read");
+        assert!(core.buffered() <= 8192 + 4);
+        // The peer reads: the buffer drains and reading resumes.
+        let draining = tokio::spawn(async move {
+            let mut sink = vec![0u8; 1 << 16];
+            while tokio::io::AsyncReadExt::read(&mut peer_rd, &mut sink)
+                .await
+                .unwrap()
+                > 0
+            {}
+        });
+        let next = poll_fn(|cx| core.poll_next(cx)).await;
+        assert!(matches!(next, Some(Ok(Message::Ping(_)))));
+        draining.abort();
+    }
+
+    /// `Config::set_idle_timeout`: nothing received for the timeout closes with 1001; every
+    /// byte received restarts it (here a ping at 20 s moves the end from 30 s to 50 s).
+    #[tokio::test(start_paused = true)]
+    async fn idle_timeout_closes_with_1001_and_reads_restart_it() {
+        let (mut peer, io) = tokio::io::duplex(1024);
+        let mut config = Config::default();
+        let timeout = Duration::from_secs(30);
+        config.set_idle_timeout(Some(timeout));
+        let mut core = Core::new(io, Role::Server, &config, BytesMut::new());
+        let start = tokio::time::Instant::now();
+        let quiet = tokio::time::timeout(Duration::from_secs(20), poll_fn(|cx| core.poll_next(cx)));
+        assert!(quiet.await.is_err(), "not idle before the timeout");
+        peer.write_all(&pings(1, 0)).await.unwrap();
+        let ping = poll_fn(|cx| core.poll_next(cx)).await;
+        assert!(matches!(ping, Some(Ok(Message::Ping(_)))));
+        let idle = poll_fn(|cx| core.poll_next(cx)).await;
+        assert!(matches!(idle, Some(Err(Error::IdleTimeout(d))) if d == timeout));
+        assert_eq!(start.elapsed(), Duration::from_secs(50));
+        assert_eq!(core.protocol.state(), State::Closing);
+        let mut wire = [0u8; 2 + 2 + 2 + 12];
+        tokio::io::AsyncReadExt::read_exact(&mut peer, &mut wire)
+            .await
+            .unwrap();
+        assert_eq!(&wire[..4], [0x8a, 0x00, 0x88, 14], "the pong, then a close");
+        assert_eq!(&wire[4..6], 1001u16.to_be_bytes());
+        assert_eq!(&wire[6..], b"idle timeout");
     }
 
     #[tokio::test]

@@ -52,6 +52,13 @@ pub enum Error {
     /// down anyway.
     #[error("closing handshake did not finish within {0:?}")]
     CloseTimeout(Duration),
+    /// Nothing was received for the idle timeout ([`Config::set_idle_timeout`]); a close
+    /// frame with 1001 (going away) was queued and the closing handshake goes on, bounded by
+    /// the close timeout.
+    ///
+    /// [`Config::set_idle_timeout`]: crate::Config::set_idle_timeout
+    #[error("nothing received for {0:?}")]
+    IdleTimeout(Duration),
     /// A plain HTTP request arrived where a WebSocket upgrade was expected; it was answered
     /// with 426 Upgrade Required.
     #[error("plain http request instead of a websocket upgrade")]
@@ -65,7 +72,6 @@ impl From<tether_codec::Error> for Error {
     fn from(err: tether_codec::Error) -> Self {
         match err {
             tether_codec::Error::Closed => Error::Closed,
-            tether_codec::Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io)),
             other => Error::Protocol(other),
         }
     }
@@ -100,10 +106,6 @@ mod tests {
             Error::from(tether_codec::Error::Closed),
             Error::Closed
         ));
-        let io = tether_codec::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-        assert!(
-            matches!(Error::from(io), Error::Io(err) if err.kind() == std::io::ErrorKind::BrokenPipe)
-        );
         let err = Error::from(tether_codec::Error::MaskedFrame);
         assert!(matches!(
             err,

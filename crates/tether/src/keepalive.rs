@@ -462,9 +462,10 @@ impl Error {
         match self {
             Error::Io(io) => io_failure(io).unwrap_or_else(fatal),
             Error::Handshake(handshake) => handshake_failure(handshake).unwrap_or_else(fatal),
-            Error::ConnectTimeout(_) | Error::TlsTimeout(_) | Error::CloseTimeout(_) => {
-                Failure::Timeout
-            }
+            Error::ConnectTimeout(_)
+            | Error::TlsTimeout(_)
+            | Error::CloseTimeout(_)
+            | Error::IdleTimeout(_) => Failure::Timeout,
             Error::AbnormalClosure | Error::Closed => Failure::Closed { code: None },
             Error::Protocol(_)
             | Error::Tls(_)

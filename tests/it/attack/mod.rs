@@ -1,4 +1,8 @@
-//! Hostile peers over real loopback sockets, each test asserting a bound (bytes, events,
-//! reads), not merely the absence of a crash. One file per area.
+//! Hostile peers. Each test attacks the library the way a peer that controls its side of the
+//! connection can, over real loopback sockets (or a pipe with a paused clock where time is the
+//! point), and asserts a bound: bytes buffered, bytes read, time taken, events recorded. "No
+//! crash" is not a result here. One file per area.
 
+mod close;
+mod flood;
 mod server;

@@ -131,9 +131,19 @@ proptest! {
         // The receiver's echo completes the sender's closing handshake.
         let echo = receiver.write_buffer().split();
         let back = feed_whole(&mut sender, &echo).ok();
-        let pongs = back.iter().filter(|m| matches!(m, Message::Pong(_))).count();
-        let pings = messages.iter().filter(|m| matches!(m, Message::Ping(_))).count();
-        prop_assert_eq!(pongs, pings, "every ping answered");
+        // RFC 6455 §5.5.3: the receiver wrote nothing between the pings, so it answers only
+        // the most recent one.
+        let pongs: Vec<_> = back.iter().filter(|m| matches!(m, Message::Pong(_))).collect();
+        let last_ping = messages.iter().rev().find(|m| matches!(m, Message::Ping(_)));
+        let answer: Vec<_> = last_ping
+            .map(|m| match m {
+                Message::Ping(data) => Message::Pong(data.clone()),
+                _ => unreachable!(),
+            })
+            .into_iter()
+            .collect();
+        let pongs: Vec<_> = pongs.into_iter().cloned().collect();
+        prop_assert_eq!(pongs, answer, "the latest ping answered");
         prop_assert!(matches!(back.last(), Some(Message::Close(Some(f))) if f.code == CloseCode(code)));
         prop_assert_eq!(sender.state(), State::Closed);
     }
@@ -369,5 +379,98 @@ proptest! {
         let mut src = BytesMut::from(&bytes[..]);
         let mut decoder = FrameCodec::new(peer(role), Config::default());
         while let Ok(Some(_)) = decoder.decode(&mut src) {}
+    }
+}
+
+/// Text made of valid pieces and arbitrary bytes: valid, or invalid somewhere in the middle.
+fn arb_maybe_text() -> impl Strategy<Value = Vec<u8>> {
+    vec(
+        prop_oneof![
+            3 => ".{0,6}".prop_map(String::into_bytes),
+            1 => vec(any::<u8>(), 0..3),
+        ],
+        0..8,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+/// Feeds `wire` in pieces ending at `cuts`: the outcome, and the end of the piece after which
+/// the first error appeared.
+fn feed_noting_the_error(
+    protocol: &mut tether_codec::Protocol,
+    wire: &[u8],
+    cuts: &[usize],
+) -> (Received, Option<usize>) {
+    let mut received = Received {
+        messages: Vec::new(),
+        error: None,
+    };
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&wire.len())) {
+        let cut = cut.clamp(start, wire.len());
+        protocol.receive_data(&wire[start..cut]);
+        start = cut;
+        super::support::drain(protocol, &mut received);
+        if received.error.is_some() {
+            return (received, Some(cut));
+        }
+    }
+    (received, None)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// RFC 6455 §8.1 inside one frame and across fragments: however the text message is cut
+    /// into fragments and the stream into reads, the outcome is the same as for the whole, and
+    /// invalid text fails in the very read that brings its first certainly-invalid byte, not
+    /// when the frame or message completes (Autobahn 6.4.3, 6.4.4).
+    #[test]
+    fn rfc6455_8_1_chunking_never_changes_the_outcome_and_fails_where_invalid_bytes_arrive(
+        bytes in arb_maybe_text(),
+        fragment_cuts in vec(any::<prop::sample::Index>(), 0..4),
+        stream_cuts in vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let key = [0x11, 0x22, 0x33, 0x44];
+        let mut points: Vec<usize> = fragment_cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        points.sort_unstable();
+        let fragments = ranges(bytes.len(), &points);
+        let mut wire = BytesMut::new();
+        // Where each payload byte sits on the wire.
+        let mut at = Vec::with_capacity(bytes.len());
+        for (i, range) in fragments.iter().enumerate() {
+            let opcode = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+            let frame = Frame::new(opcode, bytes[range.clone()].to_vec())
+                .with_fin(i + 1 == fragments.len())
+                .with_mask(Some(key));
+            let start = wire.len() + frame.header().encoded_len();
+            frame.encode(&mut wire);
+            at.extend(start..start + range.len());
+        }
+        let mut cuts: Vec<usize> = stream_cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+        cuts.sort_unstable();
+
+        let whole = feed_whole(&mut server(&Config::default()), &wire);
+        let (pieces, failed_at) = feed_noting_the_error(&mut server(&Config::default()), &wire, &cuts);
+        prop_assert_eq!(&pieces.messages, &whole.messages);
+        prop_assert_eq!(error_of(&pieces), error_of(&whole));
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => prop_assert_eq!(whole.ok(), vec![Message::text(text)]),
+            Err(err) => {
+                prop_assert!(matches!(pieces.error, Some(tether_codec::Error::InvalidUtf8)));
+                let failed_at = failed_at.unwrap();
+                if err.error_len().is_some() {
+                    // The read that failed brought the byte that made the text certainly
+                    // invalid; the reads before it did not fail.
+                    let first_certain = (1..=bytes.len())
+                        .find(|&n| std::str::from_utf8(&bytes[..n]).is_err_and(|e| e.error_len().is_some()))
+                        .map(|n| at[n - 1])
+                        .unwrap();
+                    prop_assert!(failed_at > first_certain, "failed before the bytes arrived");
+                    let previous = cuts.iter().copied().filter(|&c| c < failed_at).max().unwrap_or(0);
+                    prop_assert!(previous <= first_certain, "failed in a later read");
+                }
+            }
+        }
     }
 }

@@ -71,9 +71,13 @@ proptest! {
         let fragments = ranges(payload.len(), &sorted_indices(&fragment_points, payload.len()));
         let last = fragments.len() - 1;
         let mut expected = Vec::new();
+        // Where the pong the sender owes sits in `expected`: RFC 6455 §5.5.3 lets it answer
+        // only the latest of the pings received before it queued another frame.
+        let mut owed: Option<usize>;
         for (i, range) in fragments.iter().enumerate() {
             let op = if i == 0 { opcode } else { OpCode::Continuation };
             sender.send_fragment(op, &payload[range.clone()], i == last).unwrap();
+            owed = None;
             if i == last {
                 break;
             }
@@ -82,6 +86,7 @@ proptest! {
                     Between::OurPing(data) => {
                         sender.send(Message::Ping(data.clone().into())).unwrap();
                         expected.push(Message::Ping(data.clone().into()));
+                        owed = None;
                     }
                     Between::PeerPing(data) => {
                         pinger.send(Message::Ping(data.clone().into())).unwrap();
@@ -91,7 +96,14 @@ proptest! {
                             sender.poll_message().unwrap(),
                             Some(Message::Ping(data.clone().into()))
                         );
-                        expected.push(Message::Pong(data.clone().into()));
+                        let pong = Message::Pong(data.clone().into());
+                        match owed {
+                            Some(at) => expected[at] = pong,
+                            None => {
+                                owed = Some(expected.len());
+                                expected.push(pong);
+                            }
+                        }
                     }
                 }
             }
