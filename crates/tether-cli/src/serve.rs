@@ -7,6 +7,14 @@
 //!                   └─ plain HTTP GET (no Upgrade) ─► a small HTML page saying how to connect
 //! ```
 //!
+//! Broadcast shares each message among the clients (no copy per client) and writes it to a
+//! client only while that client's write buffer has room, in fragments of at most 64 KiB.
+//! A client that falls more than `--max-backlog` bytes behind (default 32 MiB: published to
+//! it and not yet taken into its write buffer) is closed with 1013, try again later: a
+//! client that never reads costs the server its write buffer limit plus one fragment, not a
+//! copy of every message (see [`tether::Fanout`]). With `--heartbeat`, messages go to the
+//! supervisor whole, bounded by its outbox.
+//!
 //! With `--heartbeat 20s` (and optionally `--heartbeat-timeout`) each connection runs under
 //! the heartbeat supervisor: clients are probed with Ping frames, the agreed text message
 //! `ping <n>` is answered `pong <n>` at once, a client that stops answering is closed with
@@ -28,18 +36,17 @@ use anyhow::{Context as _, Result};
 use tether::heartbeat::{CloseReason, LinkState, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
-    CloseCode, Connection, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
+    CloseCode, Connection, Fanout, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
     ServerSocket, SinkExt as _, StreamExt as _, WebSocketWriter,
 };
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
 
 use crate::annotate::describe;
 use crate::heartbeat::{log_until_stopped, HeartbeatArgs};
 
-/// Messages a broadcast client may fall behind before it skips the oldest (and a warning is
-/// logged): bounds the memory a slow reader costs.
-const BROADCAST_BACKLOG: usize = 256;
+/// Default of `--max-backlog`: twice the largest message a client may send (16 MiB), so a
+/// client that keeps up is never cut off by one large message arriving behind another.
+const DEFAULT_MAX_BACKLOG: usize = 32 << 20;
 /// How long a shutdown waits for connections to finish their closing handshakes.
 const GRACE_PERIOD: Duration = Duration::from_secs(5);
 
@@ -52,6 +59,10 @@ pub(crate) struct Args {
     /// Relay every message to every connected client instead of echoing it to its sender.
     #[arg(long)]
     broadcast: bool,
+    /// With --broadcast: bytes a client may fall behind (published to it, not yet taken
+    /// into its write buffer) before it is closed with 1013 (try again later).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BACKLOG)]
+    max_backlog: usize,
     /// PEM certificate chain: serve wss:// with rustls (needs --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -87,7 +98,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     tracing::info!(%addr, scheme, mode = mode_name, "listening");
 
     let mode = if args.broadcast {
-        Mode::Broadcast(broadcast::channel(BROADCAST_BACKLOG).0)
+        Mode::Broadcast(Fanout::new(args.max_backlog))
     } else {
         Mode::Echo
     };
@@ -121,36 +132,41 @@ enum Mode {
     /// Send each back to its sender, unchanged.
     Echo,
     /// Publish each to every connection, the sender included.
-    Broadcast(broadcast::Sender<Message>),
+    Broadcast(Fanout),
 }
 
 /// One connection, from the Upgrade to its close.
 ///
 /// Replies are fed, not sent one by one: everything decoded from one read is answered with
-/// one write, flushed when no more input is ready (DESIGN: one flush per batch).
+/// one write, flushed when no more input is ready (DESIGN: one flush per batch). Broadcast
+/// messages come through the connection's [`Subscriber`], which writes them only while the
+/// write buffer has room and cuts the connection off (1013) when it falls too far behind.
 async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
     let peer = conn.peer_addr();
     tracing::info!(%peer, path = conn.request().uri().path(), "connection opened");
     let (mut reader, mut writer) = ws.split();
-    let mut inbox = match &mode {
+    let mut subscriber = match &mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
         Mode::Echo => None,
     };
     let mut unflushed = false;
     let mut peer_close = None;
     let ended = loop {
-        let published = async {
-            match inbox.as_mut() {
-                Some(inbox) => inbox.recv().await,
+        // Writing: broadcast messages (the subscriber flushes them itself) or the flush of
+        // echoed replies.
+        let writing = async {
+            match subscriber.as_mut() {
+                Some(subscriber) => subscriber.write_to(&mut writer).await,
+                None if unflushed => writer.flush().await,
                 None => std::future::pending().await,
             }
         };
         // Every branch is cancel safe: the reader keeps what it read until a message is
-        // returned, a broadcast receiver keeps its place, a flush keeps what is unwritten.
-        // Input first, the flush last: it runs only when nothing else is ready.
+        // returned, a subscriber keeps what the write buffer did not take, a flush keeps what
+        // is unwritten. Input first, writing last.
         tokio::select! {
             biased;
-            () = conn.shutdown() => break None,
+            () = conn.shutdown() => break Ended::Shutdown,
             received = reader.next() => match received {
                 Some(Ok(message)) => {
                     tracing::debug!(%peer, "received {}", describe(&message));
@@ -158,46 +174,43 @@ async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
                         (_, Message::Close(frame)) => peer_close = frame,
                         (Mode::Echo, message) if message.is_data() => {
                             if let Err(err) = feed(&mut writer, peer, message).await {
-                                break Some(Err(err));
+                                break Ended::Failed(err);
                             }
                             unflushed = true;
                         }
                         (Mode::Broadcast(hub), message) if message.is_data() => {
-                            // An error means no receiver, impossible while `inbox` lives.
-                            let _ = hub.send(message);
+                            hub.publish(message);
                         }
                         _ => {}
                     }
                 }
-                Some(Err(err)) => break Some(Err(err)),
-                None => break Some(Ok(())),
+                Some(Err(err)) => break Ended::Failed(err),
+                None => break Ended::Done,
             },
-            published = published => match published {
-                Ok(message) => {
-                    if let Err(err) = feed(&mut writer, peer, message).await {
-                        break Some(Err(err));
-                    }
-                    unflushed = true;
-                }
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(%peer, skipped, "slow client skipped messages");
-                }
-                Err(broadcast::error::RecvError::Closed) => break Some(Ok(())),
-            },
-            flushed = writer.flush(), if unflushed => match flushed {
+            written = writing => match written {
+                Ok(()) if subscriber.is_some() => break Ended::Done,
                 Ok(()) => unflushed = false,
-                Err(err) => break Some(Err(err)),
+                Err(err @ tether::Error::SlowConsumer { .. }) => break Ended::Evicted(err),
+                Err(err) => break Ended::Failed(err),
             },
         }
     };
+    // Whatever is closed now is closed with the reader gone: the writer reads the peer's
+    // answer itself.
+    drop(reader);
     let ended = match ended {
-        Some(ended) => ended,
-        None => {
-            // The server is stopping: close with 1001 (RFC 6455 §7.4.1, "going away"). With
-            // the reader gone, the writer reads the peer's answer itself.
-            drop(reader);
+        Ended::Done => Ok(()),
+        Ended::Failed(err) => Err(err),
+        // The server is stopping: 1001, "going away" (RFC 6455 §7.4.1).
+        Ended::Shutdown => writer
+            .close(CloseCode::GOING_AWAY, "server shutting down")
+            .await
+            .map(|answer| peer_close = answer),
+        Ended::Evicted(err) => {
+            tracing::warn!(%peer, error = %err, "closing a slow client");
+            let code = err.close_code().unwrap_or(CloseCode::TRY_AGAIN_LATER);
             writer
-                .close(CloseCode::GOING_AWAY, "server shutting down")
+                .close(code, "too slow for the broadcast")
                 .await
                 .map(|answer| peer_close = answer)
         }
@@ -209,6 +222,17 @@ async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
         (Ok(()), None) => tracing::info!(%peer, "connection closed"),
         (Err(err), _) => tracing::info!(%peer, error = %err, "connection failed"),
     }
+}
+
+/// Why [`handle`]'s loop ended.
+enum Ended {
+    /// The peer's stream ended (after its close), or the broadcast did.
+    Done,
+    /// The server is shutting down.
+    Shutdown,
+    /// The client fell more than `--max-backlog` bytes behind the broadcast.
+    Evicted(tether::Error),
+    Failed(tether::Error),
 }
 
 /// One connection under a heartbeat supervisor (`--heartbeat`): it probes the client with
@@ -239,14 +263,14 @@ async fn handle_supervised(
             supervised.state(),
         ))
     });
-    let mut inbox = match &mode {
+    let mut subscriber = match &mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
         Mode::Echo => None,
     };
     let shutting_down = loop {
         let published = async {
-            match inbox.as_mut() {
-                Some(inbox) => inbox.recv().await,
+            match subscriber.as_mut() {
+                Some(subscriber) => subscriber.next().await,
                 None => std::future::pending().await,
             }
         };
@@ -261,8 +285,7 @@ async fn handle_supervised(
                     match &mode {
                         Mode::Echo => message,
                         Mode::Broadcast(hub) => {
-                            // An error means no receiver, impossible while `inbox` lives.
-                            let _ = hub.send(message);
+                            hub.publish(message);
                             continue;
                         }
                     }
@@ -270,12 +293,12 @@ async fn handle_supervised(
                 None => break false,
             },
             published = published => match published {
-                Ok(message) => message,
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(%peer, skipped, "slow client skipped messages");
-                    continue;
+                Some(Ok(message)) => message,
+                Some(Err(err)) => {
+                    tracing::warn!(%peer, error = %err, "closing a slow client");
+                    break false;
                 }
-                Err(broadcast::error::RecvError::Closed) => break false,
+                None => break false,
             },
         };
         tracing::debug!(%peer, "sent {}", describe(&outgoing));

@@ -56,6 +56,13 @@ pub enum Error {
     /// with 426 Upgrade Required.
     #[error("plain http request instead of a websocket upgrade")]
     NotWebSocket,
+    /// A [`Fanout`](crate::Fanout) subscriber fell more than `limit` bytes behind and was cut
+    /// off: close its connection with [`Error::close_code`], 1013 (try again later).
+    #[error("slow consumer: more than {limit} bytes behind the broadcast")]
+    SlowConsumer {
+        /// The backlog limit, in bytes.
+        limit: usize,
+    },
     /// A heartbeat supervisor refused its configuration.
     #[error("heartbeat: {0}")]
     Heartbeat(#[from] tether_heartbeat::Error),
@@ -73,7 +80,8 @@ impl From<tether_codec::Error> for Error {
 
 impl Error {
     /// The close code that describes this error to the peer or the application: the code the
-    /// peer was sent for a protocol violation, 1006 for an abnormal closure, `None` otherwise.
+    /// peer was sent for a protocol violation, 1006 for an abnormal closure, 1013 (try again
+    /// later) for a slow consumer, `None` otherwise.
     ///
     /// ```
     /// use tether::{CloseCode, Error};
@@ -85,6 +93,7 @@ impl Error {
         match self {
             Error::Protocol(err) => err.close_code(),
             Error::AbnormalClosure => Some(tether_codec::CloseCode::ABNORMAL),
+            Error::SlowConsumer { .. } => Some(tether_codec::CloseCode::TRY_AGAIN_LATER),
             _ => None,
         }
     }

@@ -466,6 +466,10 @@ impl Error {
                 Failure::Timeout
             }
             Error::AbnormalClosure | Error::Closed => Failure::Closed { code: None },
+            // A server cut this side off for reading too slowly: 1013, try again later.
+            Error::SlowConsumer { .. } => Failure::Closed {
+                code: Some(tether_codec::CloseCode::TRY_AGAIN_LATER.0),
+            },
             Error::Protocol(_)
             | Error::Tls(_)
             | Error::InvalidUrl { .. }

@@ -1,0 +1,3 @@
+//! Hostile peers, each test asserting a bound (memory, time, bytes) over real loopback sockets.
+
+mod broadcast;
