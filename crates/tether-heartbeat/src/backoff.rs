@@ -23,6 +23,7 @@ pub struct ReconnectConfig {
     pub(crate) max_retries: Option<u32>,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) restart_floor: Duration,
+    pub(crate) max_retry_after: Duration,
 }
 
 impl Default for ReconnectConfig {
@@ -34,6 +35,7 @@ impl Default for ReconnectConfig {
             max_retries: None,
             max_elapsed: None,
             restart_floor: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(300),
         }
     }
 }
@@ -77,6 +79,14 @@ impl ReconnectConfig {
     /// Default 5 s. A `Retry-After` header sets its own floor.
     pub fn restart_floor(&mut self, floor: Duration) -> &mut Self {
         self.restart_floor = floor;
+        self
+    }
+
+    /// Most a server may hold back the next attempt: a `Retry-After` (or any floor the retry
+    /// policy sets) above it waits this long instead. Default 5 min: a server, or whatever
+    /// answers in its place, cannot park the client for days.
+    pub fn max_retry_after(&mut self, cap: Duration) -> &mut Self {
+        self.max_retry_after = cap;
         self
     }
 
@@ -138,12 +148,14 @@ impl Backoff {
         self.attempt
     }
 
-    /// The delay before the next attempt, at least `floor`; counts one attempt.
+    /// The delay before the next attempt, at least `floor` capped at
+    /// [`ReconnectConfig::max_retry_after`]; counts one attempt.
     pub fn next_delay(&mut self, floor: Option<Duration>) -> Duration {
         let window = self.window();
         self.attempt = self.attempt.saturating_add(1);
         let delay = window.mul_f64(unit(splitmix64(&mut self.rng)));
-        delay.max(floor.unwrap_or(Duration::ZERO))
+        let cap = self.config.max_retry_after;
+        delay.max(floor.unwrap_or(Duration::ZERO).min(cap))
     }
 
     /// A connection opened at `now`.
@@ -230,6 +242,17 @@ mod tests {
         backoff.on_connected(t0);
         backoff.on_disconnected(t0 + Duration::from_secs(5));
         assert_eq!(backoff.attempt(), 0);
+    }
+
+    #[test]
+    fn a_floor_is_capped_at_max_retry_after_at_the_cap_and_past_it() {
+        let mut config = config();
+        config.max_retry_after(Duration::from_secs(300));
+        let mut backoff = Backoff::new(&config, 1);
+        let cap = Duration::from_secs(300);
+        assert_eq!(backoff.next_delay(Some(cap)), cap);
+        assert_eq!(backoff.next_delay(Some(cap + Duration::from_nanos(1))), cap);
+        assert_eq!(backoff.next_delay(Some(Duration::MAX)), cap);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub struct SupervisorConfig {
     responder: ResponderConfig,
     close_grace: Duration,
     inbound_capacity: usize,
+    inbound_bytes: usize,
     event_capacity: usize,
     seed: Option<u64>,
 }
@@ -59,6 +60,7 @@ impl Default for SupervisorConfig {
             responder: ResponderConfig::default(),
             close_grace: Duration::from_secs(1),
             inbound_capacity: 256,
+            inbound_bytes: 1 << 20,
             event_capacity: 64,
             seed: None,
         }
@@ -107,6 +109,15 @@ impl SupervisorConfig {
         self
     }
 
+    /// Bytes of inbound messages (as the probe's `len` counts them) buffered for the
+    /// application; once they reach this, reading from the transport pauses until the
+    /// application receives (backpressure). Default 1 MiB; at least 1. The buffer holds at
+    /// most this plus one message.
+    pub fn inbound_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.inbound_bytes = bytes;
+        self
+    }
+
     /// Events buffered for the application; when full, new events are dropped and
     /// counted. Default 64; at least 1.
     pub fn event_capacity(&mut self, capacity: usize) -> &mut Self {
@@ -132,6 +143,12 @@ impl SupervisorConfig {
         if self.inbound_capacity == 0 {
             return Err(Error::InvalidConfig {
                 field: "inbound_capacity",
+                problem: "must be at least 1",
+            });
+        }
+        if self.inbound_bytes == 0 {
+            return Err(Error::InvalidConfig {
+                field: "inbound_bytes",
                 problem: "must be at least 1",
             });
         }
@@ -280,6 +297,7 @@ impl<M: Send + 'static> Supervisor<M> {
             shared: Arc::clone(&shared),
             commands: command_rx,
             inbound: PollSender::new(inbound_tx),
+            inbound_bytes: config.inbound_bytes,
             keepalive: config.keepalive,
             responder: config.responder,
             close_grace: config.close_grace,
@@ -343,7 +361,13 @@ impl<M: Send + 'static> Supervisor<M> {
     /// The next inbound application message; `None` once the supervisor stopped and
     /// everything received was read.
     pub async fn recv(&mut self) -> Option<M> {
-        self.inbound.recv().await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Bytes of inbound messages waiting to be received (bounded by
+    /// [`SupervisorConfig::inbound_bytes`] plus one message).
+    pub fn inbound_bytes(&self) -> usize {
+        self.shared.inbound_bytes()
     }
 
     /// A receiver of the state, starting with the current one.
@@ -473,7 +497,17 @@ impl<M> futures_core::Stream for Supervisor<M> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<M>> {
-        self.get_mut().inbound.poll_recv(cx)
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<M> Supervisor<M> {
+    fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<M>> {
+        let message = std::task::ready!(self.inbound.poll_recv(cx));
+        if let Some(message) = &message {
+            self.shared.inbound_taken((self.len)(message));
+        }
+        std::task::Poll::Ready(message)
     }
 }
 
@@ -699,6 +733,56 @@ mod tests {
         let (reason, line) = closed_by(Supervisor::close).await;
         assert_eq!(reason, CloseReason::Local);
         assert_eq!(line, "close 1000 closing");
+    }
+
+    /// A server-side supervisor with `inbound_bytes` set to 10 whose peer sent `lines`
+    /// (unread so far), and the peer.
+    async fn unread(
+        lines: &[&str],
+    ) -> (
+        Supervisor<String>,
+        Framed<tokio::io::DuplexStream, LinesCodec>,
+    ) {
+        let (server_io, client_io) = tokio::io::duplex(1024);
+        let mut config = SupervisorConfig::default();
+        config.keepalive(None).inbound_bytes(10).seed(Some(3));
+        let server_io = Framed::new(server_io, LinesCodec::new());
+        let server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
+        let mut peer = Framed::new(client_io, LinesCodec::new());
+        for line in lines {
+            futures::SinkExt::send(&mut peer, line.to_string())
+                .await
+                .unwrap();
+        }
+        // The paused clock advances only once every task waits: the link read what it may.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        (server, peer)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inbound_bytes_at_the_limit_pause_reading() {
+        let (mut server, _peer) = unread(&["aaaaa", "bbbbb", "ccccc"]).await;
+        // Two lines make 10 bytes, the limit: the third is left to the transport.
+        assert_eq!(server.inbound_bytes(), 10);
+        assert_eq!(server.recv().await.as_deref(), Some("aaaaa"));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(server.inbound_bytes(), 10);
+        assert_eq!(server.recv().await.as_deref(), Some("bbbbb"));
+        assert_eq!(server.recv().await.as_deref(), Some("ccccc"));
+        assert_eq!(server.inbound_bytes(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inbound_bytes_one_message_past_the_limit_pause_reading() {
+        let (mut server, _peer) = unread(&["aaaa", "bbbb", "cccc", "dddd"]).await;
+        // 8 bytes are below the limit, so a third line is read: 12, one message past it.
+        assert_eq!(server.inbound_bytes(), 12);
+        assert_eq!(server.recv().await.as_deref(), Some("aaaa"));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(server.inbound_bytes(), 12);
+        for line in ["bbbb", "cccc", "dddd"] {
+            assert_eq!(server.recv().await.as_deref(), Some(line));
+        }
     }
 
     #[tokio::test(start_paused = true)]

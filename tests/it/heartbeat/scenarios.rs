@@ -726,3 +726,42 @@ async fn events_the_application_does_not_drain_are_dropped_and_counted() {
     assert_eq!(*client.state().borrow(), LinkState::Open(Health::Healthy));
     assert!(script.probes.load(Ordering::SeqCst) >= 10);
 }
+
+/// When a client that was refused with `retry_after` connects again, and the delay it announced.
+async fn reconnection_after_retry_after(retry_after: Duration) -> (Duration, Duration) {
+    let script = Script::new(50 * MS);
+    let mut config = config(KeepaliveConfig::default());
+    let mut reconnect = ReconnectConfig::default();
+    reconnect.max_retry_after(300 * SEC);
+    config.reconnect(reconnect);
+    let results = vec![
+        Err(Failure::Http {
+            status: 503,
+            retry_after: Some(retry_after),
+        }),
+        Ok(connected(&script)),
+    ];
+    let started = Instant::now();
+    let (_client, mut events) = start(&config, results);
+    let (_, reconnecting) =
+        wait_for(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;
+    let Event::Reconnecting { delay, .. } = reconnecting else {
+        unreachable!("matched above");
+    };
+    let (at, _) = wait_for(&mut events, |e| *e == Event::Connected).await;
+    (at - started, delay)
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_10_2_3_retry_after_at_the_cap_is_honoured() {
+    let cap = 300 * SEC;
+    assert_eq!(reconnection_after_retry_after(cap).await, (cap, cap));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_10_2_3_retry_after_past_the_cap_waits_the_cap_only() {
+    let cap = 300 * SEC;
+    assert_eq!(reconnection_after_retry_after(cap + SEC).await, (cap, cap));
+    let a_year = 365 * 24 * 3600 * SEC;
+    assert_eq!(reconnection_after_retry_after(a_year).await, (cap, cap));
+}
