@@ -104,7 +104,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     };
     let supervision = args.heartbeat.keepalive().map(|keepalive| {
         let mut config = SupervisorConfig::default();
-        config.keepalive(Some(keepalive));
+        config.set_keepalive(Some(keepalive));
         config
     });
     server

@@ -16,8 +16,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
 
 use crate::close::{CloseReason, Failure};
-use crate::config::KeepaliveConfig;
-use crate::keepalive::{splitmix64, Health, Keepalive, PongOutcome};
+use crate::keepalive::{splitmix64, Health, Keepalive, PongOutcome, Timing};
 use crate::outbox::Outbox;
 use crate::probe::{Inbound, Probe};
 use crate::responder::{ProbeRateLimit, RateVerdict, ResponderConfig};
@@ -137,7 +136,8 @@ pub(crate) struct Ctx<M, P> {
     pub(crate) inbound: PollSender<M>,
     /// Inbound bytes at which reading pauses until the application receives.
     pub(crate) inbound_bytes: usize,
-    pub(crate) keepalive: Option<KeepaliveConfig>,
+    /// Checked when the supervisor was built.
+    pub(crate) keepalive: Option<Timing>,
     pub(crate) responder: ResponderConfig,
     pub(crate) close_grace: Duration,
     pub(crate) rng: u64,
@@ -153,10 +153,9 @@ where
 {
     let now = Instant::now();
     let seed = splitmix64(&mut ctx.rng);
-    // The configuration was validated when the supervisor was built, so `new` succeeds.
     let core = ctx
         .keepalive
-        .and_then(|config| Keepalive::new(&config, now.into_std(), seed).ok());
+        .map(|timing| Keepalive::start(timing, now.into_std(), seed));
     let rate = ProbeRateLimit::new(&ctx.responder);
     ctx.shared.set_state(LinkState::Open(Health::Healthy));
     let mut link = Link {

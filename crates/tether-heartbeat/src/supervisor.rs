@@ -14,7 +14,7 @@ use crate::backoff::{Backoff, ReconnectConfig};
 use crate::close::{CloseReason, Failure};
 use crate::config::KeepaliveConfig;
 use crate::error::Error;
-use crate::keepalive::splitmix64;
+use crate::keepalive::{splitmix64, Timing};
 use crate::link::{run_link, Command, Ctx, End, Shared};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::probe::Probe;
@@ -33,9 +33,9 @@ const COMMAND_CAPACITY: usize = 16;
 /// use tether_heartbeat::{KeepaliveConfig, SupervisorConfig};
 ///
 /// let mut keepalive = KeepaliveConfig::default();
-/// keepalive.interval(Duration::from_secs(5));
+/// keepalive.set_interval(Duration::from_secs(5));
 /// let mut config = SupervisorConfig::default();
-/// config.keepalive(Some(keepalive)).inbound_capacity(16).seed(Some(1));
+/// config.set_keepalive(Some(keepalive)).set_inbound_capacity(16).set_seed(Some(1));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -70,73 +70,125 @@ impl Default for SupervisorConfig {
 impl SupervisorConfig {
     /// Keepalive probing of the peer. Default on, with [`KeepaliveConfig::default`];
     /// `None` only answers the peer's probes (a server that leaves probing to clients).
-    pub fn keepalive(&mut self, keepalive: Option<KeepaliveConfig>) -> &mut Self {
+    pub fn set_keepalive(&mut self, keepalive: Option<KeepaliveConfig>) -> &mut Self {
         self.keepalive = keepalive;
         self
     }
 
+    /// The value set with [`set_keepalive`](Self::set_keepalive).
+    pub fn keepalive(&self) -> Option<KeepaliveConfig> {
+        self.keepalive
+    }
+
     /// Reconnection of a client supervisor. Default [`ReconnectConfig::default`].
-    pub fn reconnect(&mut self, reconnect: ReconnectConfig) -> &mut Self {
+    pub fn set_reconnect(&mut self, reconnect: ReconnectConfig) -> &mut Self {
         self.reconnect = reconnect;
         self
     }
 
+    /// The value set with [`set_reconnect`](Self::set_reconnect).
+    pub fn reconnect(&self) -> ReconnectConfig {
+        self.reconnect
+    }
+
     /// Bounds of the outbox, which holds outbound messages until the transport takes
     /// them. Default [`OutboxConfig::default`].
-    pub fn outbox(&mut self, outbox: OutboxConfig) -> &mut Self {
+    pub fn set_outbox(&mut self, outbox: OutboxConfig) -> &mut Self {
         self.outbox = outbox;
         self
     }
 
+    /// The value set with [`set_outbox`](Self::set_outbox).
+    pub fn outbox(&self) -> OutboxConfig {
+        self.outbox
+    }
+
     /// Limits on the peer's probes. Default [`ResponderConfig::default`].
-    pub fn responder(&mut self, responder: ResponderConfig) -> &mut Self {
+    pub fn set_responder(&mut self, responder: ResponderConfig) -> &mut Self {
         self.responder = responder;
         self
+    }
+
+    /// The value set with [`set_responder`](Self::set_responder).
+    pub fn responder(&self) -> ResponderConfig {
+        self.responder
     }
 
     /// How long a closing connection may take to flush its close message and see the
     /// peer's end before the transport is dropped. Default 1 s (short: after a heartbeat
     /// death the peer is presumed gone).
-    pub fn close_grace(&mut self, grace: Duration) -> &mut Self {
+    pub fn set_close_grace(&mut self, grace: Duration) -> &mut Self {
         self.close_grace = grace;
         self
     }
 
+    /// The value set with [`set_close_grace`](Self::set_close_grace).
+    pub fn close_grace(&self) -> Duration {
+        self.close_grace
+    }
+
     /// Inbound messages buffered for the application; when full, reading from the
     /// transport pauses (backpressure). Default 256; at least 1.
-    pub fn inbound_capacity(&mut self, capacity: usize) -> &mut Self {
+    pub fn set_inbound_capacity(&mut self, capacity: usize) -> &mut Self {
         self.inbound_capacity = capacity;
         self
+    }
+
+    /// The value set with [`set_inbound_capacity`](Self::set_inbound_capacity).
+    pub fn inbound_capacity(&self) -> usize {
+        self.inbound_capacity
     }
 
     /// Bytes of inbound messages (as the probe's `len` counts them) buffered for the
     /// application; once they reach this, reading from the transport pauses until the
     /// application receives (backpressure). Default 1 MiB; at least 1. The buffer holds at
     /// most this plus one message.
-    pub fn inbound_bytes(&mut self, bytes: usize) -> &mut Self {
+    pub fn set_inbound_bytes(&mut self, bytes: usize) -> &mut Self {
         self.inbound_bytes = bytes;
         self
     }
 
+    /// The value set with [`set_inbound_bytes`](Self::set_inbound_bytes).
+    pub fn inbound_bytes(&self) -> usize {
+        self.inbound_bytes
+    }
+
     /// Events buffered for the application; when full, new events are dropped and
     /// counted. Default 64; at least 1.
-    pub fn event_capacity(&mut self, capacity: usize) -> &mut Self {
+    pub fn set_event_capacity(&mut self, capacity: usize) -> &mut Self {
         self.event_capacity = capacity;
         self
     }
 
+    /// The value set with [`set_event_capacity`](Self::set_event_capacity).
+    pub fn event_capacity(&self) -> usize {
+        self.event_capacity
+    }
+
     /// Seed of the jitter and nonce generator. Default `None`: drawn from the OS.
     /// Fix it for reproducible tests.
-    pub fn seed(&mut self, seed: Option<u64>) -> &mut Self {
+    pub fn set_seed(&mut self, seed: Option<u64>) -> &mut Self {
         self.seed = seed;
         self
     }
 
-    /// Checks every part.
+    /// The value set with [`set_seed`](Self::set_seed).
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// Checks every part, as [`Supervisor::connect`] and [`Supervisor::accept`] do before
+    /// anything starts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the first value out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some(keepalive) = &self.keepalive {
-            keepalive.validate()?;
-        }
+        self.checked().map(drop)
+    }
+
+    /// Validates everything once; gives the keepalive in the form a link starts from.
+    fn checked(&self) -> Result<Option<Timing>, Error> {
         self.reconnect.validate()?;
         self.outbox.validate()?;
         self.responder.validate()?;
@@ -158,7 +210,7 @@ impl SupervisorConfig {
                 problem: "must be at least 1",
             });
         }
-        Ok(())
+        self.keepalive.as_ref().map(Timing::checked).transpose()
     }
 }
 
@@ -254,7 +306,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// # async fn main() {
     /// let (server_io, client_io) = tokio::io::duplex(1024);
     /// let mut config = SupervisorConfig::default();
-    /// config.keepalive(None); // answer probes, do not send any
+    /// config.set_keepalive(None); // answer probes, do not send any
     /// let server_io = Framed::new(server_io, LinesCodec::new());
     /// let _server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
     ///
@@ -280,7 +332,7 @@ impl<M: Send + 'static> Supervisor<M> {
         probe: P,
         reconnects: bool,
     ) -> Result<(Self, Ctx<M, P>), Error> {
-        config.validate()?;
+        let keepalive = config.checked()?;
         let mut rng = config.seed.unwrap_or_else(rand::random);
         let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_capacity);
@@ -298,7 +350,7 @@ impl<M: Send + 'static> Supervisor<M> {
             commands: command_rx,
             inbound: PollSender::new(inbound_tx),
             inbound_bytes: config.inbound_bytes,
-            keepalive: config.keepalive,
+            keepalive,
             responder: config.responder,
             close_grace: config.close_grace,
             rng: splitmix64(&mut rng),
@@ -446,7 +498,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// # async fn main() {
     /// let (server_io, client_io) = tokio::io::duplex(1024);
     /// let mut config = SupervisorConfig::default();
-    /// config.keepalive(None);
+    /// config.set_keepalive(None);
     /// let server_io = Framed::new(server_io, LinesCodec::new());
     /// let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
     ///
@@ -708,7 +760,7 @@ mod tests {
     {
         let (server_io, client_io) = tokio::io::duplex(1024);
         let mut config = SupervisorConfig::default();
-        config.seed(Some(3));
+        config.set_seed(Some(3));
         let server_io = Framed::new(server_io, LinesCodec::new());
         let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
         let mut peer = Framed::new(client_io, LinesCodec::new());
@@ -745,7 +797,10 @@ mod tests {
     ) {
         let (server_io, client_io) = tokio::io::duplex(1024);
         let mut config = SupervisorConfig::default();
-        config.keepalive(None).inbound_bytes(10).seed(Some(3));
+        config
+            .set_keepalive(None)
+            .set_inbound_bytes(10)
+            .set_seed(Some(3));
         let server_io = Framed::new(server_io, LinesCodec::new());
         let server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
         let mut peer = Framed::new(client_io, LinesCodec::new());
@@ -788,7 +843,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn close_with_while_reconnecting_stops_at_once() {
         let mut config = SupervisorConfig::default();
-        config.seed(Some(5));
+        config.set_seed(Some(5));
         let client =
             Supervisor::<String>::connect(&config, Lines(TextProbe::default()), || async {
                 Err::<Framed<tokio::io::DuplexStream, LinesCodec>, _>(Failure::Timeout)

@@ -275,7 +275,7 @@ fn close_message(code: u16, reason: &str) -> Option<Message> {
 /// }));
 ///
 /// let mut config = SupervisorConfig::default();
-/// config.keepalive(Some(KeepaliveConfig::with_interval(Duration::from_millis(50), None)));
+/// config.set_keepalive(Some(KeepaliveConfig::with_interval(Duration::from_millis(50), None)));
 /// let mut client = connect_supervised(&url, &config)?;
 /// let mut events = client.events().unwrap();
 /// client.send(Message::text("hello"))?;
@@ -395,7 +395,7 @@ where
     /// let (client_io, server_io) = tokio::io::duplex(4096);
     /// let server = tokio::spawn(async move {
     ///     let mut config = SupervisorConfig::default();
-    ///     config.keepalive(None); // answer probes, send none
+    ///     config.set_keepalive(None); // answer probes, send none
     ///     let ws = accept(server_io).await?;
     ///     let mut supervised = ws.supervise(&config, TextPingProbe::default())?;
     ///     let first = supervised.recv().await;
