@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::keepalive::{splitmix64, unit};
+use crate::splitmix::{splitmix64, unit};
 
 /// Reconnection settings.
 ///

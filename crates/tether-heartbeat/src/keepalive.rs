@@ -6,6 +6,7 @@ use crate::close::CloseReason;
 use crate::config::{KeepaliveConfig, Verdict, MAX_IN_FLIGHT};
 use crate::error::Error;
 use crate::rtt::RttStats;
+use crate::splitmix::{splitmix64, unit};
 
 /// How the link looks to the keepalive while it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -617,20 +618,6 @@ fn in_flight(oldest: u64, next: u64) -> usize {
 fn slot_index(nonce: u64) -> usize {
     // The remainder is below MAX_IN_FLIGHT, so it always fits.
     (nonce % MAX_IN_FLIGHT as u64) as usize
-}
-
-/// SplitMix64 step: a small, seedable generator for jitter (not for anything secret).
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Maps 64 random bits to `[0, 1)`.
-pub(crate) fn unit(bits: u64) -> f64 {
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

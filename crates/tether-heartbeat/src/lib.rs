@@ -104,6 +104,7 @@ mod probe;
 mod responder;
 mod retry;
 mod rtt;
+mod splitmix;
 mod state;
 mod supervisor;
 mod transport;

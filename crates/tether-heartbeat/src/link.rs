@@ -16,10 +16,11 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
 
 use crate::close::{CloseReason, Failure};
-use crate::keepalive::{splitmix64, Health, Keepalive, PongOutcome, Timing};
+use crate::keepalive::{Health, Keepalive, PongOutcome, Timing};
 use crate::outbox::Outbox;
 use crate::probe::{Inbound, Probe};
 use crate::responder::{ProbeRateLimit, RateVerdict, ResponderConfig};
+use crate::splitmix::splitmix64;
 use crate::state::{Event, LinkState};
 use crate::transport::Transport;
 

@@ -14,12 +14,13 @@ use crate::backoff::{Backoff, ReconnectConfig};
 use crate::close::{CloseReason, Failure};
 use crate::config::KeepaliveConfig;
 use crate::error::Error;
-use crate::keepalive::{splitmix64, Timing};
+use crate::keepalive::Timing;
 use crate::link::{run_link, Command, Ctx, End, Shared};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::probe::Probe;
 use crate::responder::ResponderConfig;
 use crate::retry::{Decision, DefaultRetryPolicy, RetryPolicy};
+use crate::splitmix::splitmix64;
 use crate::state::{Event, LinkState};
 use crate::transport::Transport;
 

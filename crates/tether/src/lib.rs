@@ -70,12 +70,15 @@ mod accept;
 mod client;
 mod config;
 mod core;
+mod deadline;
 mod error;
 mod fanout;
-mod keepalive;
 mod mask;
+mod probe;
 mod server;
 mod split;
+mod supervise;
+mod supervised;
 mod transport;
 mod websocket;
 
@@ -84,9 +87,10 @@ pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;
 pub use fanout::{Fanout, Subscriber};
-pub use keepalive::{connect_supervised, PingProbe, TextPingProbe};
+pub use probe::{PingProbe, TextPingProbe};
 pub use server::{Connection, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};
+pub use supervise::connect_supervised;
 pub use transport::MaybeTls;
 pub use websocket::WebSocket;
 
