@@ -33,11 +33,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use tether::heartbeat::{CloseReason, LinkState, SupervisorConfig};
+use futures_util::stream::{SplitSink, SplitStream};
+use tether::heartbeat::{CloseReason, LinkState, Supervisor, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
     CloseCode, Connection, Fanout, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
-    ServerSocket, SinkExt as _, StreamExt as _, WebSocketWriter,
+    ServerSocket, SinkExt as _, StreamExt as _, Subscriber, WebSocketReader, WebSocketWriter,
 };
 use tokio::net::TcpStream;
 
@@ -112,12 +113,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             move |ws, conn| {
                 let mode = mode.clone();
                 let supervision = supervision.clone();
-                async move {
-                    match supervision {
-                        Some(config) => handle_supervised(ws, conn, mode, config).await,
-                        None => handle(ws, conn, mode).await,
-                    }
-                }
+                handle(ws, conn, mode, supervision)
             },
             shutdown_signal(),
         )
@@ -135,45 +131,66 @@ enum Mode {
     Broadcast(Fanout),
 }
 
-/// One connection, from the Upgrade to its close.
+/// One connection, from the Upgrade to its close, bare or under a heartbeat supervisor
+/// (`--heartbeat`): then it probes the client with Ping frames (browsers answer those by
+/// themselves), answers the agreed text message `ping <n>` with `pong <n>` at once (for
+/// scripts that cannot send Ping frames), closes the connection with 1011 when the client
+/// stops answering, and logs round trips and state changes.
 ///
 /// Replies are fed, not sent one by one: everything decoded from one read is answered with
 /// one write, flushed when no more input is ready (DESIGN: one flush per batch). Broadcast
-/// messages come through the connection's [`Subscriber`], which writes them only while the
-/// write buffer has room and cuts the connection off (1013) when it falls too far behind.
-async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
+/// messages come through the connection's [`Subscriber`], written only while there is room;
+/// a client too far behind is closed with 1013.
+async fn handle(
+    ws: ServerSocket,
+    conn: Connection,
+    mode: Mode,
+    supervision: Option<SupervisorConfig>,
+) {
     let peer = conn.peer_addr();
-    tracing::info!(%peer, path = conn.request().uri().path(), "connection opened");
-    let (mut reader, mut writer) = ws.split();
+    let path = conn.request().uri().path().to_owned();
+    let (mut link, logging) = match Link::open(ws, peer, supervision.as_ref()) {
+        Ok(opened) => opened,
+        Err(err) => {
+            tracing::warn!(%peer, error = %err, "cannot supervise the connection");
+            return;
+        }
+    };
+    let heartbeat = if logging.is_some() {
+        ", heartbeat on"
+    } else {
+        ""
+    };
+    tracing::info!(%peer, path, "connection opened{heartbeat}");
     let mut subscriber = match &mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
         Mode::Echo => None,
     };
     let mut unflushed = false;
-    let mut peer_close = None;
     let ended = loop {
-        // Writing: broadcast messages (the subscriber flushes them itself) or the flush of
-        // echoed replies.
+        let (input, output) = link.halves();
+        // Writing: broadcast messages (written as room appears) or the flush of replies.
         let writing = async {
             match subscriber.as_mut() {
-                Some(subscriber) => subscriber.write_to(&mut writer).await,
-                None if unflushed => writer.flush().await,
+                Some(subscriber) => output.drain(subscriber).await,
+                None if unflushed => output.flush().await,
                 None => std::future::pending().await,
             }
         };
-        // Every branch is cancel safe: the reader keeps what it read until a message is
-        // returned, a subscriber keeps what the write buffer did not take, a flush keeps what
-        // is unwritten. Input first, writing last.
+        // Every branch is cancel safe: the reader (or the supervisor's inbound queue) keeps
+        // what it read until a message is returned, a subscriber keeps what was not taken, a
+        // flush keeps what is unwritten. Input first, writing last.
         tokio::select! {
             biased;
             () = conn.shutdown() => break Ended::Shutdown,
-            received = reader.next() => match received {
+            received = input.next() => match received {
                 Some(Ok(message)) => {
                     tracing::debug!(%peer, "received {}", describe(&message));
                     match (&mode, message) {
-                        (_, Message::Close(frame)) => peer_close = frame,
+                        (_, Message::Close(frame)) => link.peer_close = frame,
                         (Mode::Echo, message) if message.is_data() => {
-                            if let Err(err) = feed(&mut writer, peer, message).await {
+                            tracing::debug!(%peer, "sent {}", describe(&message));
+                            if let Err(err) = link.feed(message).await {
                                 break Ended::Failed(err);
                             }
                             unflushed = true;
@@ -195,32 +212,18 @@ async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
             },
         }
     };
-    // Whatever is closed now is closed with the reader gone: the writer reads the peer's
-    // answer itself.
-    drop(reader);
-    let ended = match ended {
-        Ended::Done => Ok(()),
-        Ended::Failed(err) => Err(err),
-        // The server is stopping: 1001, "going away" (RFC 6455 §7.4.1).
-        Ended::Shutdown => writer
-            .close(CloseCode::GOING_AWAY, "server shutting down")
-            .await
-            .map(|answer| peer_close = answer),
-        Ended::Evicted(err) => {
-            tracing::warn!(%peer, error = %err, "closing a slow client");
-            let code = err.close_code().unwrap_or(CloseCode::TRY_AGAIN_LATER);
-            writer
-                .close(code, "too slow for the broadcast")
-                .await
-                .map(|answer| peer_close = answer)
-        }
-    };
-    match (ended, peer_close) {
-        (Ok(()), Some(frame)) => {
+    let outcome = link.finish(peer, ended).await;
+    if let Some(logging) = logging {
+        // The logger ends with the supervisor; an error means it was cancelled.
+        let _ = logging.await;
+    }
+    match outcome {
+        Outcome::Closed(Some(frame)) => {
             tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
         }
-        (Ok(()), None) => tracing::info!(%peer, "connection closed"),
-        (Err(err), _) => tracing::info!(%peer, error = %err, "connection failed"),
+        Outcome::Closed(None) => tracing::info!(%peer, "connection closed"),
+        Outcome::Supervised(reason) => tracing::info!(%peer, "connection closed: {reason}"),
+        Outcome::Failed(err) => tracing::info!(%peer, error = %err, "connection failed"),
     }
 }
 
@@ -235,106 +238,154 @@ enum Ended {
     Failed(tether::Error),
 }
 
-/// One connection under a heartbeat supervisor (`--heartbeat`): it probes the client with
-/// Ping frames (browsers answer those by themselves), answers the agreed text message
-/// `ping <n>` with `pong <n>` at once (for scripts that cannot send Ping frames), and closes
-/// the connection with 1011 when the client stops answering. Round trips and state changes
-/// are logged.
-async fn handle_supervised(
-    ws: ServerSocket,
-    conn: Connection,
-    mode: Mode,
-    config: SupervisorConfig,
-) {
-    let peer = conn.peer_addr();
-    tracing::info!(%peer, path = conn.request().uri().path(), "connection opened, heartbeat on");
-    let probe = PingProbe::new().answer_text("ping", "pong");
-    let mut supervised = match ws.supervise(&config, probe) {
-        Ok(supervised) => supervised,
-        Err(err) => {
-            tracing::warn!(%peer, error = %err, "cannot supervise the connection");
-            return;
-        }
-    };
-    let logging = supervised.events().map(|events| {
-        tokio::spawn(log_until_stopped(
-            peer.to_string(),
-            events,
-            supervised.state(),
-        ))
-    });
-    let mut subscriber = match &mode {
-        Mode::Broadcast(hub) => Some(hub.subscribe()),
-        Mode::Echo => None,
-    };
-    let shutting_down = loop {
-        let published = async {
-            match subscriber.as_mut() {
-                Some(subscriber) => subscriber.next().await,
-                None => std::future::pending().await,
-            }
-        };
-        // Both branches are cancel safe: the supervisor's inbound queue and a broadcast
-        // receiver keep their place.
-        let outgoing = tokio::select! {
-            biased;
-            () = conn.shutdown() => break true,
-            received = supervised.recv() => match received {
-                Some(message) => {
-                    tracing::debug!(%peer, "received {}", describe(&message));
-                    match &mode {
-                        Mode::Echo => message,
-                        Mode::Broadcast(hub) => {
-                            hub.publish(message);
-                            continue;
-                        }
-                    }
-                }
-                None => break false,
-            },
-            published = published => match published {
-                Some(Ok(message)) => message,
-                Some(Err(err)) => {
-                    tracing::warn!(%peer, error = %err, "closing a slow client");
-                    break false;
-                }
-                None => break false,
-            },
-        };
-        tracing::debug!(%peer, "sent {}", describe(&outgoing));
-        if let Err(err) = supervised.send(outgoing) {
-            tracing::warn!(%peer, error = %err, "closing: the client does not keep up");
-            break false;
-        }
-    };
-    let reason = if shutting_down {
-        // As in `handle`: 1001, going away (RFC 6455 §7.4.1).
-        supervised
-            .close_with(CloseCode::GOING_AWAY.0, "server shutting down")
-            .await
-    } else {
-        let state = supervised.state().borrow().clone();
-        drop(supervised);
-        match state {
-            LinkState::Closed(reason) => reason,
-            _ => CloseReason::Local,
-        }
-    };
-    if let Some(logging) = logging {
-        // The logger ends with the supervisor; an error means it was cancelled.
-        let _ = logging.await;
-    }
-    tracing::info!(%peer, "connection closed: {reason}");
+/// How a connection ended, for the log.
+enum Outcome {
+    /// The closing handshake ran; the client's close frame, if it had one.
+    Closed(Option<tether::CloseFrame>),
+    /// The supervisor stopped, for this reason.
+    Supervised(CloseReason),
+    Failed(tether::Error),
 }
 
-/// Queues `message` without flushing; waits only while the write buffer is full.
-async fn feed(
-    writer: &mut WebSocketWriter<MaybeTls<TcpStream>>,
-    peer: SocketAddr,
-    message: Message,
-) -> Result<(), tether::Error> {
-    tracing::debug!(%peer, "sent {}", describe(&message));
-    writer.feed(message).await
+/// A connection as [`handle`] drives it: the halves of a bare one, or a supervisor.
+struct Link {
+    input: Input,
+    output: Output,
+    /// The client's close frame, once it arrived.
+    peer_close: Option<tether::CloseFrame>,
+}
+
+enum Input {
+    Plain(WebSocketReader<MaybeTls<TcpStream>>),
+    Supervised(SplitStream<Supervisor<Message>>),
+}
+
+enum Output {
+    Plain(WebSocketWriter<MaybeTls<TcpStream>>),
+    Supervised(SplitSink<Supervisor<Message>, Message>),
+}
+
+impl Link {
+    /// Splits `ws`, or hands it to a supervisor first (and spawns the logger of its events).
+    fn open(
+        ws: ServerSocket,
+        peer: SocketAddr,
+        supervision: Option<&SupervisorConfig>,
+    ) -> Result<(Link, Option<tokio::task::JoinHandle<()>>), tether::Error> {
+        let (input, output, logging) = match supervision {
+            None => {
+                let (reader, writer) = ws.split();
+                (Input::Plain(reader), Output::Plain(writer), None)
+            }
+            Some(config) => {
+                let probe = PingProbe::new().answer_text("ping", "pong");
+                let mut supervised = ws.supervise(config, probe)?;
+                let logging = supervised.events().map(|events| {
+                    tokio::spawn(log_until_stopped(
+                        peer.to_string(),
+                        events,
+                        supervised.state(),
+                    ))
+                });
+                let (sink, stream) = supervised.split();
+                (Input::Supervised(stream), Output::Supervised(sink), logging)
+            }
+        };
+        let link = Link {
+            input,
+            output,
+            peer_close: None,
+        };
+        Ok((link, logging))
+    }
+
+    fn halves(&mut self) -> (&mut Input, &mut Output) {
+        (&mut self.input, &mut self.output)
+    }
+
+    /// Queues `message` without flushing; waits only while the write buffer is full.
+    async fn feed(&mut self, message: Message) -> Result<(), tether::Error> {
+        match &mut self.output {
+            Output::Plain(writer) => writer.feed(message).await,
+            // Into the outbox at once: the supervisor's task writes it.
+            Output::Supervised(sink) => Ok(sink.send(message).await?),
+        }
+    }
+
+    /// Closes the connection as `ended` says: 1001 on shutdown, 1013 for a slow client.
+    async fn finish(self, peer: SocketAddr, ended: Ended) -> Outcome {
+        let close = match ended {
+            Ended::Done => None,
+            Ended::Failed(err) => return Outcome::Failed(err),
+            // The server is stopping: 1001, "going away" (RFC 6455 §7.4.1).
+            Ended::Shutdown => Some((CloseCode::GOING_AWAY, "server shutting down")),
+            Ended::Evicted(err) => {
+                tracing::warn!(%peer, error = %err, "closing a slow client");
+                let code = err.close_code().unwrap_or(CloseCode::TRY_AGAIN_LATER);
+                Some((code, "too slow for the broadcast"))
+            }
+        };
+        match (self.input, self.output) {
+            (Input::Plain(reader), Output::Plain(mut writer)) => {
+                // With the reader gone, the writer reads the peer's answer itself.
+                drop(reader);
+                let closed = match close {
+                    Some((code, reason)) => writer.close(code, reason).await,
+                    None => Ok(self.peer_close),
+                };
+                closed.map_or_else(Outcome::Failed, Outcome::Closed)
+            }
+            (Input::Supervised(stream), Output::Supervised(sink)) => {
+                let Ok(supervised) = stream.reunite(sink) else {
+                    unreachable!("the halves of one supervisor");
+                };
+                Outcome::Supervised(match close {
+                    Some((code, reason)) => supervised.close_with(code.0, reason).await,
+                    None => {
+                        let state = supervised.state().borrow().clone();
+                        drop(supervised);
+                        match state {
+                            LinkState::Closed(reason) => reason,
+                            _ => CloseReason::Local,
+                        }
+                    }
+                })
+            }
+            _ => unreachable!("Link::open pairs the halves"),
+        }
+    }
+}
+
+impl Input {
+    async fn next(&mut self) -> Option<Result<Message, tether::Error>> {
+        match self {
+            Input::Plain(reader) => reader.next().await,
+            Input::Supervised(stream) => stream.next().await.map(Ok),
+        }
+    }
+}
+
+impl Output {
+    async fn flush(&mut self) -> Result<(), tether::Error> {
+        match self {
+            Output::Plain(writer) => writer.flush().await,
+            Output::Supervised(sink) => Ok(sink.flush().await?),
+        }
+    }
+
+    /// Writes what `subscriber` queues: as fragments while the write buffer has room, or
+    /// whole into the supervisor's outbox, which bounds them by its own byte budget.
+    async fn drain(&mut self, subscriber: &mut Subscriber) -> Result<(), tether::Error> {
+        match self {
+            Output::Plain(writer) => subscriber.write_to(writer).await,
+            Output::Supervised(sink) => {
+                while let Some(message) = subscriber.next().await {
+                    sink.send(message?).await?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The page a browser (or curl) gets for a request without an Upgrade.

@@ -554,6 +554,42 @@ impl<M> futures_core::Stream for Supervisor<M> {
     }
 }
 
+/// Outbound application messages, as a sink: the same as [`Supervisor::send`], so one loop
+/// can drive a supervised connection and a bare one alike.
+///
+/// `poll_ready` is ready at once (the outbox refuses what does not fit with
+/// [`Error::OutboxFull`], it never waits); `poll_flush` too, since the supervisor's task
+/// writes as soon as the transport takes. `poll_close` does not close the connection:
+/// [`Supervisor::close`] does, and says why it ended.
+impl<M: Send + 'static> futures_sink::Sink<M> for Supervisor<M> {
+    type Error = Error;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, message: M) -> Result<(), Error> {
+        self.send(message)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 impl<M> Supervisor<M> {
     fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<M>> {
         let message = std::task::ready!(self.inbound.poll_recv(cx));
@@ -839,6 +875,32 @@ mod tests {
         for line in ["bbbb", "cccc", "dddd"] {
             assert_eq!(server.recv().await.as_deref(), Some(line));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn as_a_sink_it_sends_through_the_outbox() {
+        let (mut server, mut peer) = unread(&[]).await;
+        futures::SinkExt::send(&mut server, "hello".to_string())
+            .await
+            .unwrap();
+        assert_eq!(peer.next().await.unwrap().unwrap(), "hello");
+        let reason = server.close().await;
+        assert_eq!(reason, CloseReason::Local);
+        let mut closed = Supervisor::<String>::accept(
+            &SupervisorConfig::default(),
+            TextProbe::default(),
+            Framed::new(tokio::io::duplex(64).0, LinesCodec::new()),
+        )
+        .unwrap();
+        closed
+            .state()
+            .wait_for(|s| matches!(s, LinkState::Closed(_)))
+            .await
+            .unwrap();
+        assert!(matches!(
+            futures::SinkExt::send(&mut closed, "late".to_string()).await,
+            Err(Error::Closed { .. })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
