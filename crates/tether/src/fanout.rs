@@ -9,10 +9,10 @@
 //! not read holds at most its write buffer limit plus one chunk of copied payload.
 //!
 //! ```text
-//!                     ┌─► queue (Messages sharing one Bytes, counted in bytes) ─► write_to ─► writer
-//!  publish(message) ──┼─► queue ─► write_to ─► writer   (pulls a chunk only when ready())
-//!                     └─► queue ✗ over max_backlog: cut off, queue freed, write_to fails
-//!                                  with Error::SlowConsumer (close it with 1013)
+//!                   ┌─► queue (Messages sharing one Bytes, in bytes) ─► write_to ─► writer
+//! publish(message) ─┼─► queue ─► write_to ─► writer  (takes a chunk only when ready())
+//!                   └─► queue ✗ over max_backlog: cut off, queue freed, write_to fails
+//!                                with Error::SlowConsumer (close it with 1013)
 //! ```
 //!
 //! A receiver counts a per-fragment overhead against its message limit (tether's codec: 64

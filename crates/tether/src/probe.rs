@@ -106,9 +106,10 @@ impl Probe<Message> for PingProbe {
 ///
 /// For peers that cannot send Ping frames (a browser's `WebSocket` API has no `ping()`):
 /// both sides agree on the words. The supervisor on the answering side (see
-/// [`WebSocket::supervise`](crate::WebSocket::supervise)) answers the agreed ping at once with this probe; a peer that
-/// answers a bare `pong` shows activity but gives no round-trip proof. Protocol Ping frames
-/// from the peer are still answered by the WebSocket and rate-limited like text pings.
+/// [`WebSocket::supervise`](crate::WebSocket::supervise)) answers the agreed ping at once
+/// with this probe; a peer that answers a bare `pong` shows activity but gives no
+/// round-trip proof. Protocol Ping frames from the peer are still answered by the
+/// WebSocket and rate-limited like text pings.
 ///
 /// ```
 /// use tether::heartbeat::{Inbound, Probe};
