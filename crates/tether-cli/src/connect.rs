@@ -105,11 +105,11 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
 /// reconnection was asked for; otherwise 1 with the reason the supervisor stopped.
 async fn supervised(args: &Args, builder: &ClientBuilder) -> Result<ExitCode> {
     let mut config = SupervisorConfig::default();
-    config.keepalive(Some(args.heartbeat.keepalive().unwrap_or_default()));
+    config.set_keepalive(Some(args.heartbeat.keepalive().unwrap_or_default()));
     if !args.reconnect {
         let mut reconnect = ReconnectConfig::default();
-        reconnect.max_retries(Some(0));
-        config.reconnect(reconnect);
+        reconnect.set_max_retries(Some(0));
+        config.set_reconnect(reconnect);
     }
     let mut client = builder
         .connect_supervised(&args.url, &config, PingProbe::new())

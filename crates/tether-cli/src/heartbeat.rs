@@ -171,7 +171,7 @@ mod tests {
         let expected = KeepaliveConfig::with_interval(Duration::from_secs(5), None);
         assert_eq!(args.keepalive(), Some(expected));
         let mut floor = expected;
-        floor.pong_timeout(Duration::from_secs(5));
+        floor.set_pong_timeout(Duration::from_secs(5));
         assert_eq!(args.keepalive(), Some(floor));
         assert_eq!(HeartbeatArgs::default().keepalive(), None);
     }

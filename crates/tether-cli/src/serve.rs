@@ -7,6 +7,14 @@
 //!                   └─ plain HTTP GET (no Upgrade) ─► a small HTML page saying how to connect
 //! ```
 //!
+//! Broadcast shares each message among the clients (no copy per client) and writes it to a
+//! client only while that client's write buffer has room, in fragments of at most 64 KiB.
+//! A client that falls more than `--max-backlog` bytes behind (default 32 MiB: published to
+//! it and not yet taken into its write buffer) is closed with 1013, try again later: a
+//! client that never reads costs the server its write buffer limit plus one fragment, not a
+//! copy of every message (see [`tether::Fanout`]). With `--heartbeat`, messages go to the
+//! supervisor whole, bounded by its outbox.
+//!
 //! With `--heartbeat 20s` (and optionally `--heartbeat-timeout`) each connection runs under
 //! the heartbeat supervisor: clients are probed with Ping frames, the agreed text message
 //! `ping <n>` is answered `pong <n>` at once, a client that stops answering is closed with
@@ -25,21 +33,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use tether::heartbeat::{CloseReason, LinkState, SupervisorConfig};
+use futures_util::stream::{SplitSink, SplitStream};
+use tether::heartbeat::{CloseReason, LinkState, Supervisor, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
-    CloseCode, Connection, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
-    ServerSocket, SinkExt as _, StreamExt as _, WebSocketWriter,
+    CloseCode, Connection, Fanout, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
+    ServerSocket, SinkExt as _, StreamExt as _, Subscriber, WebSocketReader, WebSocketWriter,
 };
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
 
 use crate::annotate::describe;
 use crate::heartbeat::{log_until_stopped, HeartbeatArgs};
 
-/// Messages a broadcast client may fall behind before it skips the oldest (and a warning is
-/// logged): bounds the memory a slow reader costs.
-const BROADCAST_BACKLOG: usize = 256;
+/// Default of `--max-backlog`: twice the largest message a client may send (16 MiB), so a
+/// client that keeps up is never cut off by one large message arriving behind another.
+const DEFAULT_MAX_BACKLOG: usize = 32 << 20;
 /// How long a shutdown waits for connections to finish their closing handshakes.
 const GRACE_PERIOD: Duration = Duration::from_secs(5);
 
@@ -52,6 +60,10 @@ pub(crate) struct Args {
     /// Relay every message to every connected client instead of echoing it to its sender.
     #[arg(long)]
     broadcast: bool,
+    /// With --broadcast: bytes a client may fall behind (published to it, not yet taken
+    /// into its write buffer) before it is closed with 1013 (try again later).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BACKLOG)]
+    max_backlog: usize,
     /// PEM certificate chain: serve wss:// with rustls (needs --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -87,13 +99,13 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     tracing::info!(%addr, scheme, mode = mode_name, "listening");
 
     let mode = if args.broadcast {
-        Mode::Broadcast(broadcast::channel(BROADCAST_BACKLOG).0)
+        Mode::Broadcast(Fanout::new(args.max_backlog))
     } else {
         Mode::Echo
     };
     let supervision = args.heartbeat.keepalive().map(|keepalive| {
         let mut config = SupervisorConfig::default();
-        config.keepalive(Some(keepalive));
+        config.set_keepalive(Some(keepalive));
         config
     });
     server
@@ -101,12 +113,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             move |ws, conn| {
                 let mode = mode.clone();
                 let supervision = supervision.clone();
-                async move {
-                    match supervision {
-                        Some(config) => handle_supervised(ws, conn, mode, config).await,
-                        None => handle(ws, conn, mode).await,
-                    }
-                }
+                handle(ws, conn, mode, supervision)
             },
             shutdown_signal(),
         )
@@ -121,197 +128,264 @@ enum Mode {
     /// Send each back to its sender, unchanged.
     Echo,
     /// Publish each to every connection, the sender included.
-    Broadcast(broadcast::Sender<Message>),
+    Broadcast(Fanout),
 }
 
-/// One connection, from the Upgrade to its close.
+/// One connection, from the Upgrade to its close, bare or under a heartbeat supervisor
+/// (`--heartbeat`): then it probes the client with Ping frames (browsers answer those by
+/// themselves), answers the agreed text message `ping <n>` with `pong <n>` at once (for
+/// scripts that cannot send Ping frames), closes the connection with 1011 when the client
+/// stops answering, and logs round trips and state changes.
 ///
 /// Replies are fed, not sent one by one: everything decoded from one read is answered with
-/// one write, flushed when no more input is ready (DESIGN: one flush per batch).
-async fn handle(ws: ServerSocket, conn: Connection, mode: Mode) {
-    let peer = conn.peer_addr();
-    tracing::info!(%peer, path = conn.request().uri().path(), "connection opened");
-    let (mut reader, mut writer) = ws.split();
-    let mut inbox = match &mode {
-        Mode::Broadcast(hub) => Some(hub.subscribe()),
-        Mode::Echo => None,
-    };
-    let mut unflushed = false;
-    let mut peer_close = None;
-    let ended = loop {
-        let published = async {
-            match inbox.as_mut() {
-                Some(inbox) => inbox.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        // Every branch is cancel safe: the reader keeps what it read until a message is
-        // returned, a broadcast receiver keeps its place, a flush keeps what is unwritten.
-        // Input first, the flush last: it runs only when nothing else is ready.
-        tokio::select! {
-            biased;
-            () = conn.shutdown() => break None,
-            received = reader.next() => match received {
-                Some(Ok(message)) => {
-                    tracing::debug!(%peer, "received {}", describe(&message));
-                    match (&mode, message) {
-                        (_, Message::Close(frame)) => peer_close = frame,
-                        (Mode::Echo, message) if message.is_data() => {
-                            if let Err(err) = feed(&mut writer, peer, message).await {
-                                break Some(Err(err));
-                            }
-                            unflushed = true;
-                        }
-                        (Mode::Broadcast(hub), message) if message.is_data() => {
-                            // An error means no receiver, impossible while `inbox` lives.
-                            let _ = hub.send(message);
-                        }
-                        _ => {}
-                    }
-                }
-                Some(Err(err)) => break Some(Err(err)),
-                None => break Some(Ok(())),
-            },
-            published = published => match published {
-                Ok(message) => {
-                    if let Err(err) = feed(&mut writer, peer, message).await {
-                        break Some(Err(err));
-                    }
-                    unflushed = true;
-                }
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(%peer, skipped, "slow client skipped messages");
-                }
-                Err(broadcast::error::RecvError::Closed) => break Some(Ok(())),
-            },
-            flushed = writer.flush(), if unflushed => match flushed {
-                Ok(()) => unflushed = false,
-                Err(err) => break Some(Err(err)),
-            },
-        }
-    };
-    let ended = match ended {
-        Some(ended) => ended,
-        None => {
-            // The server is stopping: close with 1001 (RFC 6455 §7.4.1, "going away"). With
-            // the reader gone, the writer reads the peer's answer itself.
-            drop(reader);
-            writer
-                .close(CloseCode::GOING_AWAY, "server shutting down")
-                .await
-                .map(|answer| peer_close = answer)
-        }
-    };
-    match (ended, peer_close) {
-        (Ok(()), Some(frame)) => {
-            tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
-        }
-        (Ok(()), None) => tracing::info!(%peer, "connection closed"),
-        (Err(err), _) => tracing::info!(%peer, error = %err, "connection failed"),
-    }
-}
-
-/// One connection under a heartbeat supervisor (`--heartbeat`): it probes the client with
-/// Ping frames (browsers answer those by themselves), answers the agreed text message
-/// `ping <n>` with `pong <n>` at once (for scripts that cannot send Ping frames), and closes
-/// the connection with 1011 when the client stops answering. Round trips and state changes
-/// are logged.
-async fn handle_supervised(
+/// one write, flushed when no more input is ready (DESIGN: one flush per batch). Broadcast
+/// messages come through the connection's [`Subscriber`], written only while there is room;
+/// a client too far behind is closed with 1013.
+async fn handle(
     ws: ServerSocket,
     conn: Connection,
     mode: Mode,
-    config: SupervisorConfig,
+    supervision: Option<SupervisorConfig>,
 ) {
     let peer = conn.peer_addr();
-    tracing::info!(%peer, path = conn.request().uri().path(), "connection opened, heartbeat on");
-    let probe = PingProbe::new().answer_text("ping", "pong");
-    let mut supervised = match ws.supervise(&config, probe) {
-        Ok(supervised) => supervised,
+    let path = conn.request().uri().path().to_owned();
+    let (mut link, logging) = match Link::open(ws, peer, supervision.as_ref()) {
+        Ok(opened) => opened,
         Err(err) => {
             tracing::warn!(%peer, error = %err, "cannot supervise the connection");
             return;
         }
     };
-    let logging = supervised.events().map(|events| {
-        tokio::spawn(log_until_stopped(
-            peer.to_string(),
-            events,
-            supervised.state(),
-        ))
-    });
-    let mut inbox = match &mode {
+    let heartbeat = if logging.is_some() {
+        ", heartbeat on"
+    } else {
+        ""
+    };
+    tracing::info!(%peer, path, "connection opened{heartbeat}");
+    let mut subscriber = match &mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
         Mode::Echo => None,
     };
-    let shutting_down = loop {
-        let published = async {
-            match inbox.as_mut() {
-                Some(inbox) => inbox.recv().await,
+    let mut unflushed = false;
+    let ended = loop {
+        let (input, output) = link.halves();
+        // Writing: broadcast messages (written as room appears) or the flush of replies.
+        let writing = async {
+            match subscriber.as_mut() {
+                Some(subscriber) => output.drain(subscriber).await,
+                None if unflushed => output.flush().await,
                 None => std::future::pending().await,
             }
         };
-        // Both branches are cancel safe: the supervisor's inbound queue and a broadcast
-        // receiver keep their place.
-        let outgoing = tokio::select! {
+        // Every branch is cancel safe: the reader (or the supervisor's inbound queue) keeps
+        // what it read until a message is returned, a subscriber keeps what was not taken, a
+        // flush keeps what is unwritten. Input first, writing last.
+        tokio::select! {
             biased;
-            () = conn.shutdown() => break true,
-            received = supervised.recv() => match received {
-                Some(message) => {
+            () = conn.shutdown() => break Ended::Shutdown,
+            received = input.next() => match received {
+                Some(Ok(message)) => {
                     tracing::debug!(%peer, "received {}", describe(&message));
-                    match &mode {
-                        Mode::Echo => message,
-                        Mode::Broadcast(hub) => {
-                            // An error means no receiver, impossible while `inbox` lives.
-                            let _ = hub.send(message);
-                            continue;
+                    match (&mode, message) {
+                        (_, Message::Close(frame)) => link.peer_close = frame,
+                        (Mode::Echo, message) if message.is_data() => {
+                            tracing::debug!(%peer, "sent {}", describe(&message));
+                            if let Err(err) = link.feed(message).await {
+                                break Ended::Failed(err);
+                            }
+                            unflushed = true;
                         }
+                        (Mode::Broadcast(hub), message) if message.is_data() => {
+                            hub.publish(message);
+                        }
+                        _ => {}
                     }
                 }
-                None => break false,
+                Some(Err(err)) => break Ended::Failed(err),
+                None => break Ended::Done,
             },
-            published = published => match published {
-                Ok(message) => message,
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(%peer, skipped, "slow client skipped messages");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => break false,
+            written = writing => match written {
+                Ok(()) if subscriber.is_some() => break Ended::Done,
+                Ok(()) => unflushed = false,
+                Err(err @ tether::Error::SlowConsumer { .. }) => break Ended::Evicted(err),
+                Err(err) => break Ended::Failed(err),
             },
-        };
-        tracing::debug!(%peer, "sent {}", describe(&outgoing));
-        if let Err(err) = supervised.send(outgoing) {
-            tracing::warn!(%peer, error = %err, "closing: the client does not keep up");
-            break false;
         }
     };
-    let reason = if shutting_down {
-        // As in `handle`: 1001, going away (RFC 6455 §7.4.1).
-        supervised
-            .close_with(CloseCode::GOING_AWAY.0, "server shutting down")
-            .await
-    } else {
-        let state = supervised.state().borrow().clone();
-        drop(supervised);
-        match state {
-            LinkState::Closed(reason) => reason,
-            _ => CloseReason::Local,
-        }
-    };
+    let outcome = link.finish(peer, ended).await;
     if let Some(logging) = logging {
         // The logger ends with the supervisor; an error means it was cancelled.
         let _ = logging.await;
     }
-    tracing::info!(%peer, "connection closed: {reason}");
+    match outcome {
+        Outcome::Closed(Some(frame)) => {
+            tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
+        }
+        Outcome::Closed(None) => tracing::info!(%peer, "connection closed"),
+        Outcome::Supervised(reason) => tracing::info!(%peer, "connection closed: {reason}"),
+        Outcome::Failed(err) => tracing::info!(%peer, error = %err, "connection failed"),
+    }
 }
 
-/// Queues `message` without flushing; waits only while the write buffer is full.
-async fn feed(
-    writer: &mut WebSocketWriter<MaybeTls<TcpStream>>,
-    peer: SocketAddr,
-    message: Message,
-) -> Result<(), tether::Error> {
-    tracing::debug!(%peer, "sent {}", describe(&message));
-    writer.feed(message).await
+/// Why [`handle`]'s loop ended.
+enum Ended {
+    /// The peer's stream ended (after its close), or the broadcast did.
+    Done,
+    /// The server is shutting down.
+    Shutdown,
+    /// The client fell more than `--max-backlog` bytes behind the broadcast.
+    Evicted(tether::Error),
+    Failed(tether::Error),
+}
+
+/// How a connection ended, for the log.
+enum Outcome {
+    /// The closing handshake ran; the client's close frame, if it had one.
+    Closed(Option<tether::CloseFrame>),
+    /// The supervisor stopped, for this reason.
+    Supervised(CloseReason),
+    Failed(tether::Error),
+}
+
+/// A connection as [`handle`] drives it: the halves of a bare one, or a supervisor.
+struct Link {
+    input: Input,
+    output: Output,
+    /// The client's close frame, once it arrived.
+    peer_close: Option<tether::CloseFrame>,
+}
+
+enum Input {
+    Plain(WebSocketReader<MaybeTls<TcpStream>>),
+    Supervised(SplitStream<Supervisor<Message>>),
+}
+
+enum Output {
+    Plain(WebSocketWriter<MaybeTls<TcpStream>>),
+    Supervised(SplitSink<Supervisor<Message>, Message>),
+}
+
+impl Link {
+    /// Splits `ws`, or hands it to a supervisor first (and spawns the logger of its events).
+    fn open(
+        ws: ServerSocket,
+        peer: SocketAddr,
+        supervision: Option<&SupervisorConfig>,
+    ) -> Result<(Link, Option<tokio::task::JoinHandle<()>>), tether::Error> {
+        let (input, output, logging) = match supervision {
+            None => {
+                let (reader, writer) = ws.split();
+                (Input::Plain(reader), Output::Plain(writer), None)
+            }
+            Some(config) => {
+                let probe = PingProbe::new().answer_text("ping", "pong");
+                let mut supervised = ws.supervise(config, probe)?;
+                let logging = supervised.events().map(|events| {
+                    tokio::spawn(log_until_stopped(
+                        peer.to_string(),
+                        events,
+                        supervised.state(),
+                    ))
+                });
+                let (sink, stream) = supervised.split();
+                (Input::Supervised(stream), Output::Supervised(sink), logging)
+            }
+        };
+        let link = Link {
+            input,
+            output,
+            peer_close: None,
+        };
+        Ok((link, logging))
+    }
+
+    fn halves(&mut self) -> (&mut Input, &mut Output) {
+        (&mut self.input, &mut self.output)
+    }
+
+    /// Queues `message` without flushing; waits only while the write buffer is full.
+    async fn feed(&mut self, message: Message) -> Result<(), tether::Error> {
+        match &mut self.output {
+            Output::Plain(writer) => writer.feed(message).await,
+            // Into the outbox at once: the supervisor's task writes it.
+            Output::Supervised(sink) => Ok(sink.send(message).await?),
+        }
+    }
+
+    /// Closes the connection as `ended` says: 1001 on shutdown, 1013 for a slow client.
+    async fn finish(self, peer: SocketAddr, ended: Ended) -> Outcome {
+        let close = match ended {
+            Ended::Done => None,
+            Ended::Failed(err) => return Outcome::Failed(err),
+            // The server is stopping: 1001, "going away" (RFC 6455 §7.4.1).
+            Ended::Shutdown => Some((CloseCode::GOING_AWAY, "server shutting down")),
+            Ended::Evicted(err) => {
+                tracing::warn!(%peer, error = %err, "closing a slow client");
+                let code = err.close_code().unwrap_or(CloseCode::TRY_AGAIN_LATER);
+                Some((code, "too slow for the broadcast"))
+            }
+        };
+        match (self.input, self.output) {
+            (Input::Plain(reader), Output::Plain(mut writer)) => {
+                // With the reader gone, the writer reads the peer's answer itself.
+                drop(reader);
+                let closed = match close {
+                    Some((code, reason)) => writer.close(code, reason).await,
+                    None => Ok(self.peer_close),
+                };
+                closed.map_or_else(Outcome::Failed, Outcome::Closed)
+            }
+            (Input::Supervised(stream), Output::Supervised(sink)) => {
+                let Ok(supervised) = stream.reunite(sink) else {
+                    unreachable!("the halves of one supervisor");
+                };
+                Outcome::Supervised(match close {
+                    Some((code, reason)) => supervised.close_with(code.0, reason).await,
+                    None => {
+                        let state = supervised.state().borrow().clone();
+                        drop(supervised);
+                        match state {
+                            LinkState::Closed(reason) => reason,
+                            _ => CloseReason::Local,
+                        }
+                    }
+                })
+            }
+            _ => unreachable!("Link::open pairs the halves"),
+        }
+    }
+}
+
+impl Input {
+    async fn next(&mut self) -> Option<Result<Message, tether::Error>> {
+        match self {
+            Input::Plain(reader) => reader.next().await,
+            Input::Supervised(stream) => stream.next().await.map(Ok),
+        }
+    }
+}
+
+impl Output {
+    async fn flush(&mut self) -> Result<(), tether::Error> {
+        match self {
+            Output::Plain(writer) => writer.flush().await,
+            Output::Supervised(sink) => Ok(sink.flush().await?),
+        }
+    }
+
+    /// Writes what `subscriber` queues: as fragments while the write buffer has room, or
+    /// whole into the supervisor's outbox, which bounds them by its own byte budget.
+    async fn drain(&mut self, subscriber: &mut Subscriber) -> Result<(), tether::Error> {
+        match self {
+            Output::Plain(writer) => subscriber.write_to(writer).await,
+            Output::Supervised(sink) => {
+                while let Some(message) = subscriber.next().await {
+                    sink.send(message?).await?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The page a browser (or curl) gets for a request without an Upgrade.

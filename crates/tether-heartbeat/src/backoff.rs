@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::keepalive::{splitmix64, unit};
+use crate::splitmix::{splitmix64, unit};
 
 /// Reconnection settings.
 ///
@@ -12,7 +12,7 @@ use crate::keepalive::{splitmix64, unit};
 /// use tether_heartbeat::ReconnectConfig;
 ///
 /// let mut config = ReconnectConfig::default();
-/// config.initial_delay(Duration::from_millis(200)).max_retries(Some(10));
+/// config.set_initial_delay(Duration::from_millis(200)).set_max_retries(Some(10));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,7 @@ pub struct ReconnectConfig {
     pub(crate) max_retries: Option<u32>,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) restart_floor: Duration,
+    pub(crate) max_retry_after: Duration,
 }
 
 impl Default for ReconnectConfig {
@@ -34,6 +35,7 @@ impl Default for ReconnectConfig {
             max_retries: None,
             max_elapsed: None,
             restart_floor: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(300),
         }
     }
 }
@@ -43,41 +45,84 @@ impl ReconnectConfig {
     /// random time in `[0, min(max_delay, initial_delay * 2^n)]` (full jitter). Default 1 s.
     /// The first reconnection after a drop waits a random time too, so many clients cut
     /// off by one outage do not return at once.
-    pub fn initial_delay(&mut self, delay: Duration) -> &mut Self {
+    pub fn set_initial_delay(&mut self, delay: Duration) -> &mut Self {
         self.initial_delay = delay;
         self
     }
 
+    /// The value set with [`set_initial_delay`](Self::set_initial_delay).
+    pub fn initial_delay(&self) -> Duration {
+        self.initial_delay
+    }
+
     /// Cap of the backoff window. Default 30 s; not below `initial_delay`.
-    pub fn max_delay(&mut self, delay: Duration) -> &mut Self {
+    pub fn set_max_delay(&mut self, delay: Duration) -> &mut Self {
         self.max_delay = delay;
         self
     }
 
+    /// The value set with [`set_max_delay`](Self::set_max_delay).
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
     /// How long a connection must stay open before the backoff starts over. Default 10 s:
     /// a server that accepts and closes at once keeps the backoff growing.
-    pub fn min_uptime(&mut self, uptime: Duration) -> &mut Self {
+    pub fn set_min_uptime(&mut self, uptime: Duration) -> &mut Self {
         self.min_uptime = uptime;
         self
     }
 
+    /// The value set with [`set_min_uptime`](Self::set_min_uptime).
+    pub fn min_uptime(&self) -> Duration {
+        self.min_uptime
+    }
+
     /// Consecutive failed attempts after which the client gives up. Default `None` (never).
-    pub fn max_retries(&mut self, retries: Option<u32>) -> &mut Self {
+    pub fn set_max_retries(&mut self, retries: Option<u32>) -> &mut Self {
         self.max_retries = retries;
         self
     }
 
+    /// The value set with [`set_max_retries`](Self::set_max_retries).
+    pub fn max_retries(&self) -> Option<u32> {
+        self.max_retries
+    }
+
     /// Time since the link went down after which the client gives up. Default `None`.
-    pub fn max_elapsed(&mut self, elapsed: Option<Duration>) -> &mut Self {
+    pub fn set_max_elapsed(&mut self, elapsed: Option<Duration>) -> &mut Self {
         self.max_elapsed = elapsed;
         self
     }
 
+    /// The value set with [`set_max_elapsed`](Self::set_max_elapsed).
+    pub fn max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
+    }
+
     /// Least delay after a close with 1012 (service restart) or 1013 (try again later).
     /// Default 5 s. A `Retry-After` header sets its own floor.
-    pub fn restart_floor(&mut self, floor: Duration) -> &mut Self {
+    pub fn set_restart_floor(&mut self, floor: Duration) -> &mut Self {
         self.restart_floor = floor;
         self
+    }
+
+    /// The value set with [`set_restart_floor`](Self::set_restart_floor).
+    pub fn restart_floor(&self) -> Duration {
+        self.restart_floor
+    }
+
+    /// Most a server may hold back the next attempt: a `Retry-After` (or any floor the retry
+    /// policy sets) above it waits this long instead. Default 5 min: a server, or whatever
+    /// answers in its place, cannot park the client for days.
+    pub fn set_max_retry_after(&mut self, cap: Duration) -> &mut Self {
+        self.max_retry_after = cap;
+        self
+    }
+
+    /// The value set with [`set_max_retry_after`](Self::set_max_retry_after).
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// Checks the values against each other.
@@ -105,7 +150,7 @@ impl ReconnectConfig {
 /// use tether_heartbeat::{Backoff, ReconnectConfig};
 ///
 /// let mut config = ReconnectConfig::default();
-/// config.initial_delay(Duration::from_secs(1)).max_delay(Duration::from_secs(8));
+/// config.set_initial_delay(Duration::from_secs(1)).set_max_delay(Duration::from_secs(8));
 /// let mut backoff = Backoff::new(&config, 42);
 /// for n in 0..10 {
 ///     let window = Duration::from_secs(1 << n.min(3));
@@ -138,12 +183,14 @@ impl Backoff {
         self.attempt
     }
 
-    /// The delay before the next attempt, at least `floor`; counts one attempt.
+    /// The delay before the next attempt, at least `floor` capped at
+    /// [`ReconnectConfig::max_retry_after`]; counts one attempt.
     pub fn next_delay(&mut self, floor: Option<Duration>) -> Duration {
         let window = self.window();
         self.attempt = self.attempt.saturating_add(1);
         let delay = window.mul_f64(unit(splitmix64(&mut self.rng)));
-        delay.max(floor.unwrap_or(Duration::ZERO))
+        let cap = self.config.max_retry_after;
+        delay.max(floor.unwrap_or(Duration::ZERO).min(cap))
     }
 
     /// A connection opened at `now`.
@@ -178,9 +225,9 @@ mod tests {
     fn config() -> ReconnectConfig {
         let mut config = ReconnectConfig::default();
         config
-            .initial_delay(Duration::from_millis(100))
-            .max_delay(Duration::from_secs(10))
-            .min_uptime(Duration::from_secs(5));
+            .set_initial_delay(Duration::from_millis(100))
+            .set_max_delay(Duration::from_secs(10))
+            .set_min_uptime(Duration::from_secs(5));
         config
     }
 
@@ -233,9 +280,20 @@ mod tests {
     }
 
     #[test]
+    fn a_floor_is_capped_at_max_retry_after_at_the_cap_and_past_it() {
+        let mut config = config();
+        config.set_max_retry_after(Duration::from_secs(300));
+        let mut backoff = Backoff::new(&config, 1);
+        let cap = Duration::from_secs(300);
+        assert_eq!(backoff.next_delay(Some(cap)), cap);
+        assert_eq!(backoff.next_delay(Some(cap + Duration::from_nanos(1))), cap);
+        assert_eq!(backoff.next_delay(Some(Duration::MAX)), cap);
+    }
+
+    #[test]
     fn invalid_bounds_are_refused() {
         let mut config = config();
-        config.max_delay(Duration::from_millis(99));
+        config.set_max_delay(Duration::from_millis(99));
         assert!(matches!(
             config.validate(),
             Err(Error::InvalidConfig {

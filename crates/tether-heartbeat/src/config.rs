@@ -28,9 +28,9 @@ pub enum Verdict {
 /// use tether_heartbeat::KeepaliveConfig;
 ///
 /// let mut config = KeepaliveConfig::default();
-/// config.interval(Duration::from_secs(5)).pong_timeout(Duration::from_secs(2));
+/// config.set_interval(Duration::from_secs(5)).set_pong_timeout(Duration::from_secs(2));
 /// assert!(config.validate().is_ok());
-/// config.max_in_flight(0);
+/// config.set_max_in_flight(0);
 /// assert!(config.validate().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,73 +101,123 @@ impl KeepaliveConfig {
     /// Probe period, outbound. Default 20 s: below the 30-60 s idle timeouts of common
     /// proxies and NATs. A probe goes out when nothing but pongs arrived for about this
     /// long, or nothing was written for about this long.
-    pub fn interval(&mut self, interval: Duration) -> &mut Self {
+    pub fn set_interval(&mut self, interval: Duration) -> &mut Self {
         self.interval = interval;
         self
     }
 
+    /// The value set with [`set_interval`](Self::set_interval).
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Fraction of the interval by which each period is shortened at random, in `[0, 0.5]`.
     /// Default 0.1. The first probe goes out at a random phase in `[0, interval)`.
-    pub fn jitter(&mut self, jitter: f64) -> &mut Self {
+    pub fn set_jitter(&mut self, jitter: f64) -> &mut Self {
         self.jitter = jitter;
         self
+    }
+
+    /// The value set with [`set_jitter`](Self::set_jitter).
+    pub fn jitter(&self) -> f64 {
+        self.jitter
     }
 
     /// Pong timeout floor, and the timeout before any round trip was measured. Default 10 s.
     /// The timeout adapts to measured round trips (RFC 6298 §2) between this floor and
     /// [`max_pong_timeout`](Self::max_pong_timeout).
-    pub fn pong_timeout(&mut self, timeout: Duration) -> &mut Self {
+    pub fn set_pong_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.pong_timeout = timeout;
         self
     }
 
+    /// The value set with [`set_pong_timeout`](Self::set_pong_timeout).
+    pub fn pong_timeout(&self) -> Duration {
+        self.pong_timeout
+    }
+
     /// Pong timeout ceiling. Default 30 s; must not be below the floor.
-    pub fn max_pong_timeout(&mut self, timeout: Duration) -> &mut Self {
+    pub fn set_max_pong_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.max_pong_timeout = timeout;
         self
+    }
+
+    /// The value set with [`set_max_pong_timeout`](Self::set_max_pong_timeout).
+    pub fn max_pong_timeout(&self) -> Duration {
+        self.max_pong_timeout
     }
 
     /// How long a probe may wait for its pong when inbound activity (not a pong) arrived
     /// after it, and how old the last round-trip proof may grow before a busy link is
     /// probed anyway. Default 40 s; must not be below the pong timeout floor.
-    pub fn round_trip_deadline(&mut self, deadline: Duration) -> &mut Self {
+    pub fn set_round_trip_deadline(&mut self, deadline: Duration) -> &mut Self {
         self.round_trip_deadline = deadline;
         self
     }
 
+    /// The value set with [`set_round_trip_deadline`](Self::set_round_trip_deadline).
+    pub fn round_trip_deadline(&self) -> Duration {
+        self.round_trip_deadline
+    }
+
     /// Consecutive missed probes that make the link Dead. Default 2; at least 1.
     /// The first miss makes it Suspect and sends an extra probe at once.
-    pub fn misses_to_dead(&mut self, misses: u8) -> &mut Self {
+    pub fn set_misses_to_dead(&mut self, misses: u8) -> &mut Self {
         self.misses_to_dead = misses;
         self
     }
 
+    /// The value set with [`set_misses_to_dead`](Self::set_misses_to_dead).
+    pub fn misses_to_dead(&self) -> u8 {
+        self.misses_to_dead
+    }
+
     /// Most probes in flight at once. Default 2; from 1 to [`MAX_IN_FLIGHT`].
-    pub fn max_in_flight(&mut self, probes: u8) -> &mut Self {
+    pub fn set_max_in_flight(&mut self, probes: u8) -> &mut Self {
         self.max_in_flight = probes;
         self
     }
 
+    /// The value set with [`set_max_in_flight`](Self::set_max_in_flight).
+    pub fn max_in_flight(&self) -> u8 {
+        self.max_in_flight
+    }
+
     /// Which evidence keeps the link alive. Default [`Verdict::Activity`].
-    pub fn verdict(&mut self, verdict: Verdict) -> &mut Self {
+    pub fn set_verdict(&mut self, verdict: Verdict) -> &mut Self {
         self.verdict = verdict;
         self
     }
 
+    /// The value set with [`set_verdict`](Self::set_verdict).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
     /// How late a timer may fire before this side counts as stalled (the runtime was
     /// blocked): the verdict then waits and a fresh probe goes out. Default 1 s.
-    pub fn stall_tolerance(&mut self, tolerance: Duration) -> &mut Self {
+    pub fn set_stall_tolerance(&mut self, tolerance: Duration) -> &mut Self {
         self.stall_tolerance = tolerance;
         self
+    }
+
+    /// The value set with [`set_stall_tolerance`](Self::set_stall_tolerance).
+    pub fn stall_tolerance(&self) -> Duration {
+        self.stall_tolerance
     }
 
     /// How long a probe may wait to be written (behind a large outbound message, on a
     /// slow transport) before the connection is closed as [`WriteStalled`]. Default 30 s.
     ///
     /// [`WriteStalled`]: crate::CloseReason::WriteStalled
-    pub fn max_write_stall(&mut self, limit: Duration) -> &mut Self {
+    pub fn set_max_write_stall(&mut self, limit: Duration) -> &mut Self {
         self.max_write_stall = limit;
         self
+    }
+
+    /// The value set with [`set_max_write_stall`](Self::set_max_write_stall).
+    pub fn max_write_stall(&self) -> Duration {
+        self.max_write_stall
     }
 
     /// How long the application may leave inbound messages unread (reading from the
@@ -175,9 +225,14 @@ impl KeepaliveConfig {
     /// closed as [`AppNotReading`]. Default 30 s.
     ///
     /// [`AppNotReading`]: crate::CloseReason::AppNotReading
-    pub fn max_read_stall(&mut self, limit: Duration) -> &mut Self {
+    pub fn set_max_read_stall(&mut self, limit: Duration) -> &mut Self {
         self.max_read_stall = limit;
         self
+    }
+
+    /// The value set with [`set_max_read_stall`](Self::set_max_read_stall).
+    pub fn max_read_stall(&self) -> Duration {
+        self.max_read_stall
     }
 
     /// Checks the values against each other.
@@ -238,20 +293,20 @@ mod tests {
     #[test]
     fn max_in_flight_at_limit_and_one_past() {
         let mut config = KeepaliveConfig::default();
-        config.max_in_flight(MAX_IN_FLIGHT as u8);
+        config.set_max_in_flight(MAX_IN_FLIGHT as u8);
         assert_eq!(field_of(&config), None);
-        config.max_in_flight(MAX_IN_FLIGHT as u8 + 1);
+        config.set_max_in_flight(MAX_IN_FLIGHT as u8 + 1);
         assert_eq!(field_of(&config), Some("max_in_flight"));
-        config.max_in_flight(0);
+        config.set_max_in_flight(0);
         assert_eq!(field_of(&config), Some("max_in_flight"));
     }
 
     #[test]
     fn jitter_at_limit_and_one_past() {
         let mut config = KeepaliveConfig::default();
-        config.jitter(0.5);
+        config.set_jitter(0.5);
         assert_eq!(field_of(&config), None);
-        config.jitter(0.500_001);
+        config.set_jitter(0.500_001);
         assert_eq!(field_of(&config), Some("jitter"));
     }
 
@@ -259,18 +314,18 @@ mod tests {
     fn constrained_fields_are_checked_against_each_other() {
         let mut config = KeepaliveConfig::default();
         config
-            .pong_timeout(Duration::from_secs(5))
-            .max_pong_timeout(Duration::from_secs(4));
+            .set_pong_timeout(Duration::from_secs(5))
+            .set_max_pong_timeout(Duration::from_secs(4));
         assert_eq!(field_of(&config), Some("max_pong_timeout"));
         config
-            .max_pong_timeout(Duration::from_secs(5))
-            .round_trip_deadline(Duration::from_secs(4));
+            .set_max_pong_timeout(Duration::from_secs(5))
+            .set_round_trip_deadline(Duration::from_secs(4));
         assert_eq!(field_of(&config), Some("round_trip_deadline"));
         config
-            .round_trip_deadline(Duration::from_secs(5))
-            .misses_to_dead(0);
+            .set_round_trip_deadline(Duration::from_secs(5))
+            .set_misses_to_dead(0);
         assert_eq!(field_of(&config), Some("misses_to_dead"));
-        config.misses_to_dead(1).interval(Duration::ZERO);
+        config.set_misses_to_dead(1).set_interval(Duration::ZERO);
         assert_eq!(field_of(&config), Some("interval"));
     }
 }

@@ -6,6 +6,7 @@ use crate::close::CloseReason;
 use crate::config::{KeepaliveConfig, Verdict, MAX_IN_FLIGHT};
 use crate::error::Error;
 use crate::rtt::RttStats;
+use crate::splitmix::{splitmix64, unit};
 
 /// How the link looks to the keepalive while it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +99,7 @@ pub enum PongOutcome {
 /// use tether_heartbeat::{Health, Keepalive, KeepaliveConfig, PongOutcome};
 ///
 /// let mut config = KeepaliveConfig::default();
-/// config.interval(Duration::from_secs(20)).pong_timeout(Duration::from_secs(5));
+/// config.set_interval(Duration::from_secs(20)).set_pong_timeout(Duration::from_secs(5));
 /// let start = Instant::now();
 /// let mut keepalive = Keepalive::new(&config, start, 7).unwrap();
 ///
@@ -158,9 +159,10 @@ pub struct Keepalive {
 type Nanos = u64;
 const NEVER: Nanos = u64::MAX;
 
-/// The configuration, in nanoseconds.
+/// A validated [`KeepaliveConfig`], in nanoseconds: what a supervisor keeps once its
+/// configuration was checked, so starting a connection's keepalive cannot fail.
 #[derive(Debug, Clone, Copy)]
-struct Timing {
+pub(crate) struct Timing {
     interval: Nanos,
     pong_timeout: Duration,
     max_pong_timeout: Duration,
@@ -206,20 +208,11 @@ impl From<Death> for CloseReason {
     }
 }
 
-fn nanos(duration: Duration) -> Nanos {
-    // 584 years of nanoseconds fit in a u64; anything longer is "never".
-    u64::try_from(duration.as_nanos()).unwrap_or(NEVER - 1)
-}
-
-impl Keepalive {
-    /// Starts the keepalive of a connection that opened at `now`. `seed` drives the jitter
-    /// and the nonce base (so pongs from an earlier connection do not match).
-    pub fn new(config: &KeepaliveConfig, now: Instant, seed: u64) -> Result<Self, Error> {
+impl Timing {
+    /// Validates `config` and converts it.
+    pub(crate) fn checked(config: &KeepaliveConfig) -> Result<Timing, Error> {
         config.validate()?;
-        let mut rng = seed;
-        let nonce_base = splitmix64(&mut rng);
-        let phase = unit(splitmix64(&mut rng));
-        let timing = Timing {
+        Ok(Timing {
             interval: nanos(config.interval),
             pong_timeout: config.pong_timeout,
             max_pong_timeout: config.max_pong_timeout,
@@ -231,8 +224,32 @@ impl Keepalive {
             misses_to_dead: config.misses_to_dead,
             max_in_flight: config.max_in_flight,
             verdict: config.verdict,
-        };
-        Ok(Keepalive {
+        })
+    }
+}
+
+fn nanos(duration: Duration) -> Nanos {
+    // 584 years of nanoseconds fit in a u64; anything longer is "never".
+    u64::try_from(duration.as_nanos()).unwrap_or(NEVER - 1)
+}
+
+impl Keepalive {
+    /// Starts the keepalive of a connection that opened at `now`. `seed` drives the jitter
+    /// and the nonce base (so pongs from an earlier connection do not match).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `config` does not [validate](KeepaliveConfig::validate).
+    pub fn new(config: &KeepaliveConfig, now: Instant, seed: u64) -> Result<Self, Error> {
+        Ok(Keepalive::start(Timing::checked(config)?, now, seed))
+    }
+
+    /// [`new`](Self::new) for a configuration checked before.
+    pub(crate) fn start(timing: Timing, now: Instant, seed: u64) -> Self {
+        let mut rng = seed;
+        let nonce_base = splitmix64(&mut rng);
+        let phase = unit(splitmix64(&mut rng));
+        Keepalive {
             epoch: now,
             timing,
             rng,
@@ -253,7 +270,7 @@ impl Keepalive {
             first_tick: true,
             health: Health::Healthy,
             dead: None,
-        })
+        }
     }
 
     // ----- getters -----------------------------------------------------------------
@@ -603,20 +620,6 @@ fn slot_index(nonce: u64) -> usize {
     (nonce % MAX_IN_FLIGHT as u64) as usize
 }
 
-/// SplitMix64 step: a small, seedable generator for jitter (not for anything secret).
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Maps 64 random bits to `[0, 1)`.
-pub(crate) fn unit(bits: u64) -> f64 {
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -768,7 +771,7 @@ mod tests {
         assert_eq!(h.k.dead(), Some(CloseReason::HeartbeatTimeout));
 
         let mut strict = config();
-        strict.verdict(Verdict::RoundTrip);
+        strict.set_verdict(Verdict::RoundTrip);
         let mut h = Harness::new(&strict);
         h.rtt = None;
         h.data_every = Some(SEC);
@@ -779,7 +782,7 @@ mod tests {
     #[test]
     fn mismatched_and_unsolicited_pongs_never_count_as_round_trip_proof() {
         let mut strict = config();
-        strict.verdict(Verdict::RoundTrip);
+        strict.set_verdict(Verdict::RoundTrip);
         let mut h = Harness::new(&strict);
         h.rtt = None;
         let first = h.k.poll_timeout().unwrap();
@@ -837,7 +840,7 @@ mod tests {
     #[test]
     fn a_pong_acknowledges_its_probe_and_all_earlier_ones() {
         let mut cfg = config();
-        cfg.max_in_flight(3);
+        cfg.set_max_in_flight(3);
         let t0 = Instant::now();
         let mut k = Keepalive::new(&cfg, t0, 5).unwrap();
         let mut nonces = Vec::new();
@@ -866,10 +869,10 @@ mod tests {
     #[test]
     fn adaptive_timeout_follows_a_growing_rtt_without_false_deaths() {
         let mut cfg = config();
-        cfg.interval(5 * SEC)
-            .pong_timeout(SEC)
-            .max_pong_timeout(30 * SEC)
-            .round_trip_deadline(30 * SEC);
+        cfg.set_interval(5 * SEC)
+            .set_pong_timeout(SEC)
+            .set_max_pong_timeout(30 * SEC)
+            .set_round_trip_deadline(30 * SEC);
         let mut h = Harness::new(&cfg);
         let mut timeouts = Vec::new();
         for step in 1..=40u32 {
@@ -887,7 +890,7 @@ mod tests {
     #[test]
     fn late_timer_is_a_local_stall_no_death_and_one_fresh_probe() {
         let mut cfg = config();
-        cfg.max_in_flight(1);
+        cfg.set_max_in_flight(1);
         let mut k = Keepalive::new(&cfg, Instant::now(), 9).unwrap();
         let at = k.poll_timeout().unwrap();
         k.handle_timeout(at);
@@ -987,7 +990,7 @@ mod tests {
     #[test]
     fn never_more_probes_in_flight_than_allowed() {
         let mut cfg = config();
-        cfg.max_in_flight(1).misses_to_dead(4);
+        cfg.set_max_in_flight(1).set_misses_to_dead(4);
         let mut h = Harness::new(&cfg);
         h.rtt = None;
         let dead_at = h.run(h.now + 3600 * SEC).unwrap();

@@ -55,13 +55,13 @@
 //! # async fn main() {
 //! let (client_io, server_io) = tokio::io::duplex(4096);
 //! let mut keepalive = KeepaliveConfig::default();
-//! keepalive.interval(Duration::from_secs(5)).pong_timeout(Duration::from_secs(2));
+//! keepalive.set_interval(Duration::from_secs(5)).set_pong_timeout(Duration::from_secs(2));
 //! let mut config = SupervisorConfig::default();
-//! config.keepalive(Some(keepalive)).seed(Some(1));
+//! config.set_keepalive(Some(keepalive)).set_seed(Some(1));
 //!
 //! // Server side: answers `ping <n>` with `pong <n>` at once.
 //! let mut server_config = SupervisorConfig::default();
-//! server_config.keepalive(None);
+//! server_config.set_keepalive(None);
 //! let server_io = Framed::new(server_io, LinesCodec::new());
 //! let mut server = Supervisor::accept(&server_config, TextProbe::default(), server_io).unwrap();
 //!
@@ -104,6 +104,7 @@ mod probe;
 mod responder;
 mod retry;
 mod rtt;
+mod splitmix;
 mod state;
 mod supervisor;
 mod transport;

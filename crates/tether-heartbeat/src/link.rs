@@ -3,23 +3,24 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
 use futures_core::Stream;
 use futures_sink::Sink;
+use futures_util::task::AtomicWaker;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
 
 use crate::close::{CloseReason, Failure};
-use crate::config::KeepaliveConfig;
-use crate::keepalive::{splitmix64, Health, Keepalive, PongOutcome};
+use crate::keepalive::{Health, Keepalive, PongOutcome, Timing};
 use crate::outbox::Outbox;
 use crate::probe::{Inbound, Probe};
 use crate::responder::{ProbeRateLimit, RateVerdict, ResponderConfig};
+use crate::splitmix::splitmix64;
 use crate::state::{Event, LinkState};
 use crate::transport::Transport;
 
@@ -36,6 +37,10 @@ pub(crate) struct Shared<M> {
     events: mpsc::Sender<Event>,
     events_dropped: AtomicU64,
     state: watch::Sender<LinkState>,
+    /// Bytes of inbound messages queued for the application and not yet received.
+    inbound_bytes: AtomicUsize,
+    /// The link, waiting for the application to free inbound bytes.
+    inbound_waker: AtomicWaker,
 }
 
 impl<M> Shared<M> {
@@ -49,7 +54,26 @@ impl<M> Shared<M> {
             events,
             events_dropped: AtomicU64::new(0),
             state,
+            inbound_bytes: AtomicUsize::new(0),
+            inbound_waker: AtomicWaker::new(),
         }
+    }
+
+    pub(crate) fn inbound_bytes(&self) -> usize {
+        self.inbound_bytes.load(Ordering::Acquire)
+    }
+
+    /// The application received a message of `len` bytes: the link may read again.
+    pub(crate) fn inbound_taken(&self, len: usize) {
+        self.inbound_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.inbound_waker.wake();
+    }
+
+    /// Whether fewer than `limit` inbound bytes wait for the application; if not, the link
+    /// is woken when the application receives one.
+    fn inbound_room(&self, cx: &Context<'_>, limit: usize) -> bool {
+        self.inbound_waker.register(cx.waker());
+        self.inbound_bytes() < limit
     }
 
     pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox<M>> {
@@ -111,7 +135,10 @@ pub(crate) struct Ctx<M, P> {
     pub(crate) shared: Arc<Shared<M>>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) inbound: PollSender<M>,
-    pub(crate) keepalive: Option<KeepaliveConfig>,
+    /// Inbound bytes at which reading pauses until the application receives.
+    pub(crate) inbound_bytes: usize,
+    /// Checked when the supervisor was built.
+    pub(crate) keepalive: Option<Timing>,
     pub(crate) responder: ResponderConfig,
     pub(crate) close_grace: Duration,
     pub(crate) rng: u64,
@@ -127,10 +154,9 @@ where
 {
     let now = Instant::now();
     let seed = splitmix64(&mut ctx.rng);
-    // The configuration was validated when the supervisor was built, so `new` succeeds.
     let core = ctx
         .keepalive
-        .and_then(|config| Keepalive::new(&config, now.into_std(), seed).ok());
+        .map(|timing| Keepalive::start(timing, now.into_std(), seed));
     let rate = ProbeRateLimit::new(&ctx.responder);
     ctx.shared.set_state(LinkState::Open(Health::Healthy));
     let mut link = Link {
@@ -438,27 +464,23 @@ where
         let mut progress = false;
         for _ in 0..READ_BUDGET {
             if self.closing.is_none() {
-                match self.ctx.inbound.poll_reserve(cx) {
-                    Poll::Ready(Ok(())) => {
-                        if self.reading_paused {
-                            self.reading_paused = false;
-                            if let Some(core) = &mut self.core {
-                                core.set_reading_paused(now, false);
-                            }
-                        }
-                    }
+                // Backpressure: the inbound queue is bounded by count (the channel) and by
+                // bytes; when either is full, reading pauses and TCP pushes back.
+                let room = self.ctx.shared.inbound_room(cx, self.ctx.inbound_bytes);
+                let reserved = if room {
+                    self.ctx.inbound.poll_reserve(cx)
+                } else {
+                    Poll::Pending
+                };
+                match reserved {
+                    Poll::Ready(Ok(())) => self.set_reading_paused(now, false),
                     Poll::Ready(Err(_)) => {
                         // The application dropped its receiver: the handle is gone.
                         self.begin_close(CloseReason::Local.close_message(), End::HandleDropped);
                         return Ok(true);
                     }
                     Poll::Pending => {
-                        if !self.reading_paused {
-                            self.reading_paused = true;
-                            if let Some(core) = &mut self.core {
-                                core.set_reading_paused(now, true);
-                            }
-                        }
+                        self.set_reading_paused(now, true);
                         return Ok(progress);
                     }
                 }
@@ -492,6 +514,15 @@ where
         Ok(progress)
     }
 
+    fn set_reading_paused(&mut self, now: StdInstant, paused: bool) {
+        if self.reading_paused != paused {
+            self.reading_paused = paused;
+            if let Some(core) = &mut self.core {
+                core.set_reading_paused(now, paused);
+            }
+        }
+    }
+
     fn on_message(&mut self, now: StdInstant, message: M) {
         let kind = self.ctx.probe.classify(&message);
         if let (Inbound::Pong(nonce), Some(core)) = (kind, &mut self.core) {
@@ -515,7 +546,13 @@ where
             Inbound::Data => {
                 // Capacity was reserved before reading; an error means the receiver is
                 // gone, which the next reservation reports.
-                let _ = self.ctx.inbound.send_item(message);
+                // Counted before the application can receive (and uncount) it.
+                let len = P::len(&message);
+                let counted = &self.ctx.shared.inbound_bytes;
+                counted.fetch_add(len, Ordering::AcqRel);
+                if self.ctx.inbound.send_item(message).is_err() {
+                    counted.fetch_sub(len, Ordering::AcqRel);
+                }
             }
             Inbound::Ping => {
                 let verdict = self.rate.on_probe(now);

@@ -23,7 +23,7 @@ pub enum Overflow {
 /// use tether_heartbeat::OutboxConfig;
 ///
 /// let mut config = OutboxConfig::default();
-/// config.max_messages(100).max_bytes(64 * 1024).max_age(Some(Duration::from_secs(30)));
+/// config.set_max_messages(100).set_max_bytes(64 * 1024).set_max_age(Some(Duration::from_secs(30)));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +47,48 @@ impl Default for OutboxConfig {
 
 impl OutboxConfig {
     /// Most messages held. Default 1024; at least 1.
-    pub fn max_messages(&mut self, messages: usize) -> &mut Self {
+    pub fn set_max_messages(&mut self, messages: usize) -> &mut Self {
         self.max_messages = messages;
         self
     }
 
+    /// The value set with [`set_max_messages`](Self::set_max_messages).
+    pub fn max_messages(&self) -> usize {
+        self.max_messages
+    }
+
     /// Most bytes held (as measured by the probe's `len`). Default 1 MiB; at least 1.
-    pub fn max_bytes(&mut self, bytes: usize) -> &mut Self {
+    pub fn set_max_bytes(&mut self, bytes: usize) -> &mut Self {
         self.max_bytes = bytes;
         self
     }
 
+    /// The value set with [`set_max_bytes`](Self::set_max_bytes).
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Oldest a held message may grow before it is dropped (and reported) instead of
     /// sent. Default 60 s; `None` keeps messages until they are sent.
-    pub fn max_age(&mut self, age: Option<Duration>) -> &mut Self {
+    pub fn set_max_age(&mut self, age: Option<Duration>) -> &mut Self {
         self.max_age = age;
         self
     }
 
+    /// The value set with [`set_max_age`](Self::set_max_age).
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
     /// What to do when a message does not fit. Default [`Overflow::Reject`].
-    pub fn overflow(&mut self, overflow: Overflow) -> &mut Self {
+    pub fn set_overflow(&mut self, overflow: Overflow) -> &mut Self {
         self.overflow = overflow;
         self
+    }
+
+    /// The value set with [`set_overflow`](Self::set_overflow).
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
     }
 
     /// Checks the values.
@@ -98,7 +118,7 @@ impl OutboxConfig {
 /// use tether_heartbeat::{Error, Outbox, OutboxConfig};
 ///
 /// let mut config = OutboxConfig::default();
-/// config.max_messages(2);
+/// config.set_max_messages(2);
 /// let mut outbox = Outbox::new(&config);
 /// let now = Instant::now();
 /// outbox.push(now, "a", 1).unwrap();
@@ -234,9 +254,9 @@ mod tests {
     fn outbox(messages: usize, bytes: usize, age: Option<u64>) -> Outbox<u32> {
         let mut config = OutboxConfig::default();
         config
-            .max_messages(messages)
-            .max_bytes(bytes)
-            .max_age(age.map(Duration::from_secs));
+            .set_max_messages(messages)
+            .set_max_bytes(bytes)
+            .set_max_age(age.map(Duration::from_secs));
         Outbox::new(&config)
     }
 
@@ -307,9 +327,9 @@ mod tests {
         let now = Instant::now();
         let mut config = OutboxConfig::default();
         config
-            .max_messages(2)
-            .max_bytes(1000)
-            .overflow(Overflow::DropOldest);
+            .set_max_messages(2)
+            .set_max_bytes(1000)
+            .set_overflow(Overflow::DropOldest);
         let mut out = Outbox::new(&config);
         out.push(now, 0u32, 1).unwrap();
         out.push(now, 1, 1).unwrap();

@@ -80,6 +80,31 @@ impl TextProbe {
     }
 }
 
+impl TextProbe {
+    /// What `text` is, without owning it: a caller whose messages hold text in another type
+    /// (the facade's WebSocket messages) classifies the borrowed text.
+    pub fn classify_text(&self, text: &str) -> Inbound {
+        if let Some(rest) = after_word(text, &self.pong) {
+            return match rest.map(str::parse::<u64>) {
+                Some(Ok(nonce)) => Inbound::Pong(nonce),
+                _ => Inbound::Control,
+            };
+        }
+        if after_word(text, &self.ping).is_some() {
+            return Inbound::Ping;
+        }
+        Inbound::Data
+    }
+
+    /// The answer to the agreed ping `text` (`None` when it is not one), from borrowed text.
+    pub fn answer_text(&self, text: &str) -> Option<String> {
+        match after_word(text, &self.ping)? {
+            Some(rest) => Some(format!("{} {rest}", self.pong)),
+            None => Some(self.pong.clone()),
+        }
+    }
+}
+
 impl Default for TextProbe {
     /// `ping <nonce>` / `pong <nonce>`.
     fn default() -> Self {
@@ -102,23 +127,11 @@ impl Probe<String> for TextProbe {
     }
 
     fn classify(&mut self, message: &String) -> Inbound {
-        if let Some(rest) = after_word(message, &self.pong) {
-            return match rest.map(str::parse::<u64>) {
-                Some(Ok(nonce)) => Inbound::Pong(nonce),
-                _ => Inbound::Control,
-            };
-        }
-        if after_word(message, &self.ping).is_some() {
-            return Inbound::Ping;
-        }
-        Inbound::Data
+        self.classify_text(message)
     }
 
     fn answer(&mut self, probe: &String) -> Option<String> {
-        match after_word(probe, &self.ping)? {
-            Some(rest) => Some(format!("{} {rest}", self.pong)),
-            None => Some(self.pong.clone()),
-        }
+        self.answer_text(probe)
     }
 
     fn close(&mut self, _code: u16, _reason: &str) -> Option<String> {

@@ -11,7 +11,7 @@ use crate::error::Error;
 /// use tether_heartbeat::ResponderConfig;
 ///
 /// let mut config = ResponderConfig::default();
-/// config.min_probe_spacing(Some(Duration::from_secs(5))).max_strikes(2);
+/// config.set_min_probe_spacing(Some(Duration::from_secs(5))).set_max_strikes(2);
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +33,25 @@ impl ResponderConfig {
     /// Shortest allowed gap between two probes from the peer; a closer one is a strike.
     /// Default 1 s (a well-behaved peer probes every few seconds at most, and its
     /// extra probe after a miss waits a whole pong timeout). `None` turns strikes off.
-    pub fn min_probe_spacing(&mut self, spacing: Option<Duration>) -> &mut Self {
+    pub fn set_min_probe_spacing(&mut self, spacing: Option<Duration>) -> &mut Self {
         self.min_probe_spacing = spacing;
         self
     }
 
+    /// The value set with [`set_min_probe_spacing`](Self::set_min_probe_spacing).
+    pub fn min_probe_spacing(&self) -> Option<Duration> {
+        self.min_probe_spacing
+    }
+
     /// Strikes tolerated; the next one closes the connection with 1008. Default 3.
-    pub fn max_strikes(&mut self, strikes: u8) -> &mut Self {
+    pub fn set_max_strikes(&mut self, strikes: u8) -> &mut Self {
         self.max_strikes = strikes;
         self
+    }
+
+    /// The value set with [`set_max_strikes`](Self::set_max_strikes).
+    pub fn max_strikes(&self) -> u8 {
+        self.max_strikes
     }
 
     /// Checks the values.
@@ -77,7 +87,7 @@ pub enum RateVerdict {
 /// use tether_heartbeat::{ProbeRateLimit, RateVerdict, ResponderConfig};
 ///
 /// let mut config = ResponderConfig::default();
-/// config.min_probe_spacing(Some(Duration::from_secs(1))).max_strikes(1);
+/// config.set_min_probe_spacing(Some(Duration::from_secs(1))).set_max_strikes(1);
 /// let mut limit = ProbeRateLimit::new(&config);
 /// let t0 = Instant::now();
 /// assert_eq!(limit.on_probe(t0), RateVerdict::Answer);
@@ -134,8 +144,8 @@ mod tests {
     fn limiter(spacing_ms: u64, strikes: u8) -> ProbeRateLimit {
         let mut config = ResponderConfig::default();
         config
-            .min_probe_spacing(Some(Duration::from_millis(spacing_ms)))
-            .max_strikes(strikes);
+            .set_min_probe_spacing(Some(Duration::from_millis(spacing_ms)))
+            .set_max_strikes(strikes);
         ProbeRateLimit::new(&config)
     }
 
@@ -182,13 +192,13 @@ mod tests {
     #[test]
     fn no_spacing_means_no_strikes() {
         let mut config = ResponderConfig::default();
-        config.min_probe_spacing(None);
+        config.set_min_probe_spacing(None);
         let mut limit = ProbeRateLimit::new(&config);
         let t0 = Instant::now();
         for _ in 0..100 {
             assert_eq!(limit.on_probe(t0), RateVerdict::Answer);
         }
-        config.min_probe_spacing(Some(Duration::ZERO));
+        config.set_min_probe_spacing(Some(Duration::ZERO));
         assert!(matches!(
             config.validate(),
             Err(Error::InvalidConfig {

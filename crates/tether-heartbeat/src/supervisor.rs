@@ -14,12 +14,13 @@ use crate::backoff::{Backoff, ReconnectConfig};
 use crate::close::{CloseReason, Failure};
 use crate::config::KeepaliveConfig;
 use crate::error::Error;
-use crate::keepalive::splitmix64;
+use crate::keepalive::Timing;
 use crate::link::{run_link, Command, Ctx, End, Shared};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::probe::Probe;
 use crate::responder::ResponderConfig;
 use crate::retry::{Decision, DefaultRetryPolicy, RetryPolicy};
+use crate::splitmix::splitmix64;
 use crate::state::{Event, LinkState};
 use crate::transport::Transport;
 
@@ -33,9 +34,9 @@ const COMMAND_CAPACITY: usize = 16;
 /// use tether_heartbeat::{KeepaliveConfig, SupervisorConfig};
 ///
 /// let mut keepalive = KeepaliveConfig::default();
-/// keepalive.interval(Duration::from_secs(5));
+/// keepalive.set_interval(Duration::from_secs(5));
 /// let mut config = SupervisorConfig::default();
-/// config.keepalive(Some(keepalive)).inbound_capacity(16).seed(Some(1));
+/// config.set_keepalive(Some(keepalive)).set_inbound_capacity(16).set_seed(Some(1));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,7 @@ pub struct SupervisorConfig {
     responder: ResponderConfig,
     close_grace: Duration,
     inbound_capacity: usize,
+    inbound_bytes: usize,
     event_capacity: usize,
     seed: Option<u64>,
 }
@@ -59,6 +61,7 @@ impl Default for SupervisorConfig {
             responder: ResponderConfig::default(),
             close_grace: Duration::from_secs(1),
             inbound_capacity: 256,
+            inbound_bytes: 1 << 20,
             event_capacity: 64,
             seed: None,
         }
@@ -68,64 +71,125 @@ impl Default for SupervisorConfig {
 impl SupervisorConfig {
     /// Keepalive probing of the peer. Default on, with [`KeepaliveConfig::default`];
     /// `None` only answers the peer's probes (a server that leaves probing to clients).
-    pub fn keepalive(&mut self, keepalive: Option<KeepaliveConfig>) -> &mut Self {
+    pub fn set_keepalive(&mut self, keepalive: Option<KeepaliveConfig>) -> &mut Self {
         self.keepalive = keepalive;
         self
     }
 
+    /// The value set with [`set_keepalive`](Self::set_keepalive).
+    pub fn keepalive(&self) -> Option<KeepaliveConfig> {
+        self.keepalive
+    }
+
     /// Reconnection of a client supervisor. Default [`ReconnectConfig::default`].
-    pub fn reconnect(&mut self, reconnect: ReconnectConfig) -> &mut Self {
+    pub fn set_reconnect(&mut self, reconnect: ReconnectConfig) -> &mut Self {
         self.reconnect = reconnect;
         self
     }
 
+    /// The value set with [`set_reconnect`](Self::set_reconnect).
+    pub fn reconnect(&self) -> ReconnectConfig {
+        self.reconnect
+    }
+
     /// Bounds of the outbox, which holds outbound messages until the transport takes
     /// them. Default [`OutboxConfig::default`].
-    pub fn outbox(&mut self, outbox: OutboxConfig) -> &mut Self {
+    pub fn set_outbox(&mut self, outbox: OutboxConfig) -> &mut Self {
         self.outbox = outbox;
         self
     }
 
+    /// The value set with [`set_outbox`](Self::set_outbox).
+    pub fn outbox(&self) -> OutboxConfig {
+        self.outbox
+    }
+
     /// Limits on the peer's probes. Default [`ResponderConfig::default`].
-    pub fn responder(&mut self, responder: ResponderConfig) -> &mut Self {
+    pub fn set_responder(&mut self, responder: ResponderConfig) -> &mut Self {
         self.responder = responder;
         self
+    }
+
+    /// The value set with [`set_responder`](Self::set_responder).
+    pub fn responder(&self) -> ResponderConfig {
+        self.responder
     }
 
     /// How long a closing connection may take to flush its close message and see the
     /// peer's end before the transport is dropped. Default 1 s (short: after a heartbeat
     /// death the peer is presumed gone).
-    pub fn close_grace(&mut self, grace: Duration) -> &mut Self {
+    pub fn set_close_grace(&mut self, grace: Duration) -> &mut Self {
         self.close_grace = grace;
         self
     }
 
+    /// The value set with [`set_close_grace`](Self::set_close_grace).
+    pub fn close_grace(&self) -> Duration {
+        self.close_grace
+    }
+
     /// Inbound messages buffered for the application; when full, reading from the
     /// transport pauses (backpressure). Default 256; at least 1.
-    pub fn inbound_capacity(&mut self, capacity: usize) -> &mut Self {
+    pub fn set_inbound_capacity(&mut self, capacity: usize) -> &mut Self {
         self.inbound_capacity = capacity;
         self
     }
 
+    /// The value set with [`set_inbound_capacity`](Self::set_inbound_capacity).
+    pub fn inbound_capacity(&self) -> usize {
+        self.inbound_capacity
+    }
+
+    /// Bytes of inbound messages (as the probe's `len` counts them) buffered for the
+    /// application; once they reach this, reading from the transport pauses until the
+    /// application receives (backpressure). Default 1 MiB; at least 1. The buffer holds at
+    /// most this plus one message.
+    pub fn set_inbound_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.inbound_bytes = bytes;
+        self
+    }
+
+    /// The value set with [`set_inbound_bytes`](Self::set_inbound_bytes).
+    pub fn inbound_bytes(&self) -> usize {
+        self.inbound_bytes
+    }
+
     /// Events buffered for the application; when full, new events are dropped and
     /// counted. Default 64; at least 1.
-    pub fn event_capacity(&mut self, capacity: usize) -> &mut Self {
+    pub fn set_event_capacity(&mut self, capacity: usize) -> &mut Self {
         self.event_capacity = capacity;
         self
     }
 
+    /// The value set with [`set_event_capacity`](Self::set_event_capacity).
+    pub fn event_capacity(&self) -> usize {
+        self.event_capacity
+    }
+
     /// Seed of the jitter and nonce generator. Default `None`: drawn from the OS.
     /// Fix it for reproducible tests.
-    pub fn seed(&mut self, seed: Option<u64>) -> &mut Self {
+    pub fn set_seed(&mut self, seed: Option<u64>) -> &mut Self {
         self.seed = seed;
         self
     }
 
-    /// Checks every part.
+    /// The value set with [`set_seed`](Self::set_seed).
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// Checks every part, as [`Supervisor::connect`] and [`Supervisor::accept`] do before
+    /// anything starts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the first value out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some(keepalive) = &self.keepalive {
-            keepalive.validate()?;
-        }
+        self.checked().map(drop)
+    }
+
+    /// Validates everything once; gives the keepalive in the form a link starts from.
+    fn checked(&self) -> Result<Option<Timing>, Error> {
         self.reconnect.validate()?;
         self.outbox.validate()?;
         self.responder.validate()?;
@@ -135,13 +199,19 @@ impl SupervisorConfig {
                 problem: "must be at least 1",
             });
         }
+        if self.inbound_bytes == 0 {
+            return Err(Error::InvalidConfig {
+                field: "inbound_bytes",
+                problem: "must be at least 1",
+            });
+        }
         if self.event_capacity == 0 {
             return Err(Error::InvalidConfig {
                 field: "event_capacity",
                 problem: "must be at least 1",
             });
         }
-        Ok(())
+        self.keepalive.as_ref().map(Timing::checked).transpose()
     }
 }
 
@@ -237,7 +307,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// # async fn main() {
     /// let (server_io, client_io) = tokio::io::duplex(1024);
     /// let mut config = SupervisorConfig::default();
-    /// config.keepalive(None); // answer probes, do not send any
+    /// config.set_keepalive(None); // answer probes, do not send any
     /// let server_io = Framed::new(server_io, LinesCodec::new());
     /// let _server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
     ///
@@ -263,7 +333,7 @@ impl<M: Send + 'static> Supervisor<M> {
         probe: P,
         reconnects: bool,
     ) -> Result<(Self, Ctx<M, P>), Error> {
-        config.validate()?;
+        let keepalive = config.checked()?;
         let mut rng = config.seed.unwrap_or_else(rand::random);
         let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_capacity);
@@ -280,7 +350,8 @@ impl<M: Send + 'static> Supervisor<M> {
             shared: Arc::clone(&shared),
             commands: command_rx,
             inbound: PollSender::new(inbound_tx),
-            keepalive: config.keepalive,
+            inbound_bytes: config.inbound_bytes,
+            keepalive,
             responder: config.responder,
             close_grace: config.close_grace,
             rng: splitmix64(&mut rng),
@@ -343,7 +414,13 @@ impl<M: Send + 'static> Supervisor<M> {
     /// The next inbound application message; `None` once the supervisor stopped and
     /// everything received was read.
     pub async fn recv(&mut self) -> Option<M> {
-        self.inbound.recv().await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Bytes of inbound messages waiting to be received (bounded by
+    /// [`SupervisorConfig::inbound_bytes`] plus one message).
+    pub fn inbound_bytes(&self) -> usize {
+        self.shared.inbound_bytes()
     }
 
     /// A receiver of the state, starting with the current one.
@@ -422,7 +499,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// # async fn main() {
     /// let (server_io, client_io) = tokio::io::duplex(1024);
     /// let mut config = SupervisorConfig::default();
-    /// config.keepalive(None);
+    /// config.set_keepalive(None);
     /// let server_io = Framed::new(server_io, LinesCodec::new());
     /// let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
     ///
@@ -473,7 +550,53 @@ impl<M> futures_core::Stream for Supervisor<M> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<M>> {
-        self.get_mut().inbound.poll_recv(cx)
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+/// Outbound application messages, as a sink: the same as [`Supervisor::send`], so one loop
+/// can drive a supervised connection and a bare one alike.
+///
+/// `poll_ready` is ready at once (the outbox refuses what does not fit with
+/// [`Error::OutboxFull`], it never waits); `poll_flush` too, since the supervisor's task
+/// writes as soon as the transport takes. `poll_close` does not close the connection:
+/// [`Supervisor::close`] does, and says why it ended.
+impl<M: Send + 'static> futures_sink::Sink<M> for Supervisor<M> {
+    type Error = Error;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, message: M) -> Result<(), Error> {
+        self.send(message)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<M> Supervisor<M> {
+    fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<M>> {
+        let message = std::task::ready!(self.inbound.poll_recv(cx));
+        if let Some(message) = &message {
+            self.shared.inbound_taken((self.len)(message));
+        }
+        std::task::Poll::Ready(message)
     }
 }
 
@@ -674,7 +797,7 @@ mod tests {
     {
         let (server_io, client_io) = tokio::io::duplex(1024);
         let mut config = SupervisorConfig::default();
-        config.seed(Some(3));
+        config.set_seed(Some(3));
         let server_io = Framed::new(server_io, LinesCodec::new());
         let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
         let mut peer = Framed::new(client_io, LinesCodec::new());
@@ -701,10 +824,89 @@ mod tests {
         assert_eq!(line, "close 1000 closing");
     }
 
+    /// A server-side supervisor with `inbound_bytes` set to 10 whose peer sent `lines`
+    /// (unread so far), and the peer.
+    async fn unread(
+        lines: &[&str],
+    ) -> (
+        Supervisor<String>,
+        Framed<tokio::io::DuplexStream, LinesCodec>,
+    ) {
+        let (server_io, client_io) = tokio::io::duplex(1024);
+        let mut config = SupervisorConfig::default();
+        config
+            .set_keepalive(None)
+            .set_inbound_bytes(10)
+            .set_seed(Some(3));
+        let server_io = Framed::new(server_io, LinesCodec::new());
+        let server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
+        let mut peer = Framed::new(client_io, LinesCodec::new());
+        for line in lines {
+            futures::SinkExt::send(&mut peer, line.to_string())
+                .await
+                .unwrap();
+        }
+        // The paused clock advances only once every task waits: the link read what it may.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        (server, peer)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inbound_bytes_at_the_limit_pause_reading() {
+        let (mut server, _peer) = unread(&["aaaaa", "bbbbb", "ccccc"]).await;
+        // Two lines make 10 bytes, the limit: the third is left to the transport.
+        assert_eq!(server.inbound_bytes(), 10);
+        assert_eq!(server.recv().await.as_deref(), Some("aaaaa"));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(server.inbound_bytes(), 10);
+        assert_eq!(server.recv().await.as_deref(), Some("bbbbb"));
+        assert_eq!(server.recv().await.as_deref(), Some("ccccc"));
+        assert_eq!(server.inbound_bytes(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inbound_bytes_one_message_past_the_limit_pause_reading() {
+        let (mut server, _peer) = unread(&["aaaa", "bbbb", "cccc", "dddd"]).await;
+        // 8 bytes are below the limit, so a third line is read: 12, one message past it.
+        assert_eq!(server.inbound_bytes(), 12);
+        assert_eq!(server.recv().await.as_deref(), Some("aaaa"));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(server.inbound_bytes(), 12);
+        for line in ["bbbb", "cccc", "dddd"] {
+            assert_eq!(server.recv().await.as_deref(), Some(line));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn as_a_sink_it_sends_through_the_outbox() {
+        let (mut server, mut peer) = unread(&[]).await;
+        futures::SinkExt::send(&mut server, "hello".to_string())
+            .await
+            .unwrap();
+        assert_eq!(peer.next().await.unwrap().unwrap(), "hello");
+        let reason = server.close().await;
+        assert_eq!(reason, CloseReason::Local);
+        let mut closed = Supervisor::<String>::accept(
+            &SupervisorConfig::default(),
+            TextProbe::default(),
+            Framed::new(tokio::io::duplex(64).0, LinesCodec::new()),
+        )
+        .unwrap();
+        closed
+            .state()
+            .wait_for(|s| matches!(s, LinkState::Closed(_)))
+            .await
+            .unwrap();
+        assert!(matches!(
+            futures::SinkExt::send(&mut closed, "late".to_string()).await,
+            Err(Error::Closed { .. })
+        ));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn close_with_while_reconnecting_stops_at_once() {
         let mut config = SupervisorConfig::default();
-        config.seed(Some(5));
+        config.set_seed(Some(5));
         let client =
             Supervisor::<String>::connect(&config, Lines(TextProbe::default()), || async {
                 Err::<Framed<tokio::io::DuplexStream, LinesCodec>, _>(Failure::Timeout)

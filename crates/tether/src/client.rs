@@ -1,7 +1,6 @@
 //! The client role: `connect(url)` and the `ClientBuilder` behind it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use rustls_pki_types::ServerName;
@@ -12,6 +11,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
+// Re-exported for `server.rs`, which imports it from here; the function lives in `deadline`.
+pub(crate) use crate::deadline::within;
 use crate::error::Error;
 use crate::transport::MaybeTls;
 use crate::websocket::WebSocket;
@@ -204,18 +205,4 @@ fn client_tls(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>,
     .with_no_client_auth();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(tls))
-}
-
-/// Runs `work` within `limit` (if any), mapping the timeout to `on_timeout(limit)`.
-pub(crate) async fn within<T>(
-    limit: Option<Duration>,
-    work: impl std::future::Future<Output = T>,
-    on_timeout: impl FnOnce(Duration) -> Error,
-) -> Result<T, Error> {
-    match limit {
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .map_err(|_| on_timeout(limit)),
-        None => Ok(work.await),
-    }
 }

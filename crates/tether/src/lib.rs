@@ -12,7 +12,8 @@
 //! ([`heartbeat`]) wired to WebSockets: [`connect_supervised`] gives a client that probes the
 //! server ([`PingProbe`], or the agreed text message of [`TextPingProbe`]), declares it dead
 //! when the answers stop and reconnects with backoff; [`WebSocket::supervise`] turns the
-//! keepalive on for one server connection.
+//! keepalive on for one server connection. [`Fanout`] broadcasts to many connections with
+//! shared payloads, each subscriber bounded in bytes, slow ones cut off with 1013.
 //!
 //! **It does not**: parse frames or HTTP itself (that is [`codec`] and [`handshake`], both
 //! re-exported), compress (no permessage-deflate yet), or run an HTTP server beyond a fixed
@@ -70,13 +71,17 @@ mod accept_error;
 mod client;
 mod config;
 mod core;
+mod deadline;
 mod error;
-mod keepalive;
+mod fanout;
 mod load;
 mod mask;
 mod origin;
+mod probe;
 mod server;
 mod split;
+mod supervise;
+mod supervised;
 mod transport;
 mod websocket;
 
@@ -84,10 +89,12 @@ pub use accept::{accept, accept_config, accept_with, Accepted};
 pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;
-pub use keepalive::{connect_supervised, PingProbe, TextPingProbe};
+pub use fanout::{Fanout, Subscriber};
 pub use load::ServerStats;
+pub use probe::{PingProbe, TextPingProbe};
 pub use server::{Connection, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};
+pub use supervise::connect_supervised;
 pub use transport::MaybeTls;
 pub use websocket::WebSocket;
 

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::accept::{accept_config, upgrade_required, Accepted};
 use crate::accept_error::{classify, AcceptFailure, Backoff};
-use crate::client::within;
+use crate::deadline::within;
 use crate::config::Config;
 use crate::error::Error;
 use crate::load::{

@@ -3,6 +3,7 @@
 //! point), and asserts a bound: bytes buffered, bytes read, time taken, events recorded. "No
 //! crash" is not a result here. One file per area.
 
+mod broadcast;
 mod close;
 mod flood;
 mod server;

@@ -169,7 +169,7 @@ async fn the_server_side_keepalive_reaps_a_silent_client_within_its_bound() {
     let grace = Duration::from_millis(500);
     let (client_io, server_io) = tokio::io::duplex(64 << 10);
     let mut config: SupervisorConfig = client_config(interval, timeout);
-    config.close_grace(grace);
+    config.set_close_grace(grace);
     let server = tokio::spawn(async move {
         let ws = accept(server_io).await.expect("server handshake");
         ws.supervise(&config, PingProbe::new()).expect("supervise")
@@ -260,9 +260,9 @@ async fn rfc6455_7_4_1_a_policy_close_is_fatal_and_a_try_again_later_close_waits
         let mut config = client_config(Duration::from_secs(5), Duration::from_secs(2));
         let mut reconnect = ReconnectConfig::default();
         reconnect
-            .initial_delay(Duration::from_millis(100))
-            .restart_floor(Duration::from_secs(3));
-        config.reconnect(reconnect);
+            .set_initial_delay(Duration::from_millis(100))
+            .set_restart_floor(Duration::from_secs(3));
+        config.set_reconnect(reconnect);
         let mut client = ClientBuilder::new()
             .supervise_with(URL, &config, PingProbe::new(), open)
             .expect("supervised client");

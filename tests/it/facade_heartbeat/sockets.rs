@@ -134,7 +134,7 @@ async fn an_invalid_url_is_refused_before_anything_is_spawned() {
         Err(tether::Error::InvalidUrl { .. })
     ));
     let mut invalid = config.clone();
-    invalid.inbound_capacity(0);
+    invalid.set_inbound_capacity(0);
     assert!(matches!(
         connect_supervised("ws://127.0.0.1:1/", &invalid),
         Err(tether::Error::Heartbeat(_))

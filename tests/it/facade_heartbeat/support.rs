@@ -16,24 +16,24 @@ pub(super) const LIMIT: Duration = Duration::from_secs(30);
 pub(super) fn client_config(interval: Duration, timeout: Duration) -> SupervisorConfig {
     let mut reconnect = ReconnectConfig::default();
     reconnect
-        .initial_delay(Duration::from_millis(100))
-        .max_delay(Duration::from_millis(400));
+        .set_initial_delay(Duration::from_millis(100))
+        .set_max_delay(Duration::from_millis(400));
     let mut config = SupervisorConfig::default();
     config
-        .keepalive(Some(KeepaliveConfig::with_interval(
+        .set_keepalive(Some(KeepaliveConfig::with_interval(
             interval,
             Some(timeout),
         )))
-        .reconnect(reconnect)
-        .close_grace(Duration::from_millis(200))
-        .seed(Some(7));
+        .set_reconnect(reconnect)
+        .set_close_grace(Duration::from_millis(200))
+        .set_seed(Some(7));
     config
 }
 
 /// A server configuration that only answers probes.
 pub(super) fn answering() -> SupervisorConfig {
     let mut config = SupervisorConfig::default();
-    config.keepalive(None);
+    config.set_keepalive(None);
     config
 }
 

@@ -53,8 +53,8 @@ fn measure() {
 
     let mut keepalive_config = KeepaliveConfig::default();
     keepalive_config
-        .interval(Duration::from_secs(20))
-        .pong_timeout(Duration::from_secs(5));
+        .set_interval(Duration::from_secs(20))
+        .set_pong_timeout(Duration::from_secs(5));
     let start = Instant::now();
     let mut keepalive = Keepalive::new(&keepalive_config, start, 11).expect("valid config");
     let mut rate = ProbeRateLimit::new(&ResponderConfig::default());

@@ -19,13 +19,13 @@ const MS: Duration = Duration::from_millis(1);
 fn config() -> KeepaliveConfig {
     let mut config = KeepaliveConfig::default();
     config
-        .interval(Duration::from_secs(10))
-        .jitter(0.1)
-        .pong_timeout(Duration::from_secs(2))
-        .max_pong_timeout(Duration::from_secs(4))
-        .round_trip_deadline(Duration::from_secs(10))
-        .misses_to_dead(2)
-        .stall_tolerance(Duration::from_secs(1));
+        .set_interval(Duration::from_secs(10))
+        .set_jitter(0.1)
+        .set_pong_timeout(Duration::from_secs(2))
+        .set_max_pong_timeout(Duration::from_secs(4))
+        .set_round_trip_deadline(Duration::from_secs(10))
+        .set_misses_to_dead(2)
+        .set_stall_tolerance(Duration::from_secs(1));
     config
 }
 

@@ -20,21 +20,21 @@ const MS: Duration = Duration::from_millis(1);
 
 fn keepalive(interval: Duration, timeout: Duration) -> KeepaliveConfig {
     let mut keepalive = KeepaliveConfig::default();
-    keepalive.interval(interval).pong_timeout(timeout);
+    keepalive.set_interval(interval).set_pong_timeout(timeout);
     keepalive
 }
 
 fn config(keepalive: KeepaliveConfig) -> SupervisorConfig {
     let mut reconnect = ReconnectConfig::default();
     reconnect
-        .initial_delay(SEC)
-        .max_delay(64 * SEC)
-        .min_uptime(10 * SEC);
+        .set_initial_delay(SEC)
+        .set_max_delay(64 * SEC)
+        .set_min_uptime(10 * SEC);
     let mut config = SupervisorConfig::default();
     config
-        .keepalive(Some(keepalive))
-        .reconnect(reconnect)
-        .seed(Some(7));
+        .set_keepalive(Some(keepalive))
+        .set_reconnect(reconnect)
+        .set_seed(Some(7));
     config
 }
 
@@ -237,7 +237,7 @@ async fn app_not_reading_is_no_heartbeat_death_but_a_backpressure_close() {
     }
     script.spawn(peer);
     let mut config = config(keepalive(5 * SEC, 2 * SEC));
-    config.inbound_capacity(4);
+    config.set_inbound_capacity(4);
     let (mut client, mut events) = start(&config, vec![Ok(fake)]);
     let (stalled_at, _) = wait_for(&mut events, |e| {
         *e == Event::LocalStall(StallCause::AppNotReading)
@@ -287,7 +287,7 @@ async fn runtime_stalled_for_three_timeouts_with_pongs_queued_is_no_death_and_on
 async fn late_pong_after_death_does_not_resurrect() {
     let script = Script::new(7 * SEC);
     let mut config = config(keepalive(5 * SEC, 2 * SEC));
-    config.close_grace(20 * SEC);
+    config.set_close_grace(20 * SEC);
     let (_client, mut events) = start(&config, vec![Ok(connected(&script))]);
     wait_for(&mut events, |e| matches!(e, Event::Dead(_))).await;
     // The pongs arrive during the (long) grace: they are ignored.
@@ -324,8 +324,8 @@ async fn timeout_adapts_as_rtt_grows() {
     let script = Script::new(100 * MS);
     let mut keepalive = keepalive(5 * SEC, SEC);
     keepalive
-        .max_pong_timeout(20 * SEC)
-        .round_trip_deadline(20 * SEC);
+        .set_max_pong_timeout(20 * SEC)
+        .set_round_trip_deadline(20 * SEC);
     let config = config(keepalive);
     let (_client, mut events) = start(&config, vec![Ok(connected(&script))]);
     let mut timeouts = Vec::new();
@@ -457,8 +457,8 @@ async fn fatal_versus_retryable_causes() {
 async fn max_retries_gives_up_with_the_last_failure() {
     let mut config = config(KeepaliveConfig::default());
     let mut reconnect = ReconnectConfig::default();
-    reconnect.max_retries(Some(3));
-    config.reconnect(reconnect);
+    reconnect.set_max_retries(Some(3));
+    config.set_reconnect(reconnect);
     let (client, _events) = start(&config, vec![]);
     assert_eq!(
         closed(&client).await,
@@ -470,9 +470,9 @@ async fn max_retries_gives_up_with_the_last_failure() {
 async fn outbox_bounds_order_and_the_on_connected_hook() {
     let script = Script::new(50 * MS);
     let mut outbox = OutboxConfig::default();
-    outbox.max_messages(5);
+    outbox.set_max_messages(5);
     let mut config = config(KeepaliveConfig::default());
-    config.outbox(outbox);
+    config.set_outbox(outbox);
     let results = vec![
         Err(Failure::Timeout),
         Err(Failure::Timeout),
@@ -515,9 +515,9 @@ async fn outbox_bounds_order_and_the_on_connected_hook() {
 async fn outbox_messages_older_than_the_age_limit_are_dropped_and_reported() {
     let script = Script::new(50 * MS);
     let mut outbox = OutboxConfig::default();
-    outbox.max_age(Some(10 * SEC));
+    outbox.set_max_age(Some(10 * SEC));
     let mut config = config(KeepaliveConfig::default());
-    config.outbox(outbox);
+    config.set_outbox(outbox);
     let results = vec![
         Err(Failure::Http {
             status: 503,
@@ -538,9 +538,14 @@ async fn outbox_messages_older_than_the_age_limit_are_dropped_and_reported() {
 async fn server_answers_probes_at_once_and_strikes_a_ping_flood() {
     let (fake, mut peer) = pair(None);
     let mut responder = ResponderConfig::default();
-    responder.min_probe_spacing(Some(SEC)).max_strikes(2);
+    responder
+        .set_min_probe_spacing(Some(SEC))
+        .set_max_strikes(2);
     let mut config = SupervisorConfig::default();
-    config.keepalive(None).responder(responder).seed(Some(3));
+    config
+        .set_keepalive(None)
+        .set_responder(responder)
+        .set_seed(Some(3));
     let mut server = Supervisor::accept(&config, ClosingProbe(TextProbe::default()), fake).unwrap();
     let mut events = server.events().unwrap();
     let asked = Instant::now();
@@ -598,10 +603,10 @@ async fn max_elapsed_gives_up_once_the_outage_is_old_enough() {
     let mut config = config(KeepaliveConfig::default());
     let mut reconnect = ReconnectConfig::default();
     reconnect
-        .initial_delay(SEC)
-        .max_delay(4 * SEC)
-        .max_elapsed(Some(30 * SEC));
-    config.reconnect(reconnect);
+        .set_initial_delay(SEC)
+        .set_max_delay(4 * SEC)
+        .set_max_elapsed(Some(30 * SEC));
+    config.set_reconnect(reconnect);
     let started = Instant::now();
     let (client, _events) = start(&config, vec![]);
     assert!(matches!(
@@ -617,10 +622,10 @@ async fn drop_oldest_overflow_is_reported_not_silent() {
     let script = Script::new(50 * MS);
     let mut outbox = OutboxConfig::default();
     outbox
-        .max_messages(2)
-        .overflow(tether_heartbeat::Overflow::DropOldest);
+        .set_max_messages(2)
+        .set_overflow(tether_heartbeat::Overflow::DropOldest);
     let mut config = config(KeepaliveConfig::default());
-    config.outbox(outbox);
+    config.set_outbox(outbox);
     let (client, mut events) = start(&config, vec![Err(Failure::Timeout), Ok(connected(&script))]);
     for i in 0..3 {
         client.send(format!("m{i}")).unwrap();
@@ -636,8 +641,8 @@ async fn server_reaps_an_idle_peer_that_fails_its_probes_within_the_bound() {
     let (fake, peer) = pair(None);
     let mut config = SupervisorConfig::default();
     config
-        .keepalive(Some(keepalive(20 * SEC, 10 * SEC)))
-        .seed(Some(5));
+        .set_keepalive(Some(keepalive(20 * SEC, 10 * SEC)))
+        .set_seed(Some(5));
     let opened = Instant::now();
     let server = Supervisor::accept(&config, TextProbe::default(), fake).unwrap();
     assert_eq!(closed(&server).await, CloseReason::HeartbeatTimeout);
@@ -717,7 +722,7 @@ async fn reconnect_now_pause_and_resume() {
 async fn events_the_application_does_not_drain_are_dropped_and_counted() {
     let script = Script::new(50 * MS);
     let mut config = config(keepalive(5 * SEC, 2 * SEC));
-    config.event_capacity(1);
+    config.set_event_capacity(1);
     let (client, _events) = start(&config, vec![Ok(connected(&script))]);
     tokio::time::sleep(60 * SEC).await;
     // Connected fills the only slot; probes sent and acked since were dropped, and the
@@ -725,4 +730,43 @@ async fn events_the_application_does_not_drain_are_dropped_and_counted() {
     assert!(client.events_dropped() >= 20, "{}", client.events_dropped());
     assert_eq!(*client.state().borrow(), LinkState::Open(Health::Healthy));
     assert!(script.probes.load(Ordering::SeqCst) >= 10);
+}
+
+/// When a client that was refused with `retry_after` connects again, and the delay it announced.
+async fn reconnection_after_retry_after(retry_after: Duration) -> (Duration, Duration) {
+    let script = Script::new(50 * MS);
+    let mut config = config(KeepaliveConfig::default());
+    let mut reconnect = ReconnectConfig::default();
+    reconnect.set_max_retry_after(300 * SEC);
+    config.set_reconnect(reconnect);
+    let results = vec![
+        Err(Failure::Http {
+            status: 503,
+            retry_after: Some(retry_after),
+        }),
+        Ok(connected(&script)),
+    ];
+    let started = Instant::now();
+    let (_client, mut events) = start(&config, results);
+    let (_, reconnecting) =
+        wait_for(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;
+    let Event::Reconnecting { delay, .. } = reconnecting else {
+        unreachable!("matched above");
+    };
+    let (at, _) = wait_for(&mut events, |e| *e == Event::Connected).await;
+    (at - started, delay)
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_10_2_3_retry_after_at_the_cap_is_honoured() {
+    let cap = 300 * SEC;
+    assert_eq!(reconnection_after_retry_after(cap).await, (cap, cap));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_10_2_3_retry_after_past_the_cap_waits_the_cap_only() {
+    let cap = 300 * SEC;
+    assert_eq!(reconnection_after_retry_after(cap + SEC).await, (cap, cap));
+    let a_year = 365 * 24 * 3600 * SEC;
+    assert_eq!(reconnection_after_retry_after(a_year).await, (cap, cap));
 }

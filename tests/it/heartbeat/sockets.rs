@@ -83,12 +83,12 @@ async fn server(received: Arc<Mutex<Vec<String>>>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let mut keepalive = KeepaliveConfig::default();
     keepalive
-        .interval(Duration::from_secs(1))
-        .pong_timeout(Duration::from_millis(500))
-        .max_pong_timeout(Duration::from_secs(1))
-        .round_trip_deadline(Duration::from_secs(2));
+        .set_interval(Duration::from_secs(1))
+        .set_pong_timeout(Duration::from_millis(500))
+        .set_max_pong_timeout(Duration::from_secs(1))
+        .set_round_trip_deadline(Duration::from_secs(2));
     let mut config = SupervisorConfig::default();
-    config.keepalive(Some(keepalive));
+    config.set_keepalive(Some(keepalive));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let framed = Framed::new(stream, LinesCodec::new_with_max_length(1024));
@@ -107,21 +107,21 @@ async fn server(received: Arc<Mutex<Vec<String>>>) -> SocketAddr {
 fn client_config() -> SupervisorConfig {
     let mut keepalive = KeepaliveConfig::default();
     keepalive
-        .interval(Duration::from_millis(300))
-        .pong_timeout(Duration::from_millis(300))
-        .max_pong_timeout(Duration::from_secs(1))
-        .round_trip_deadline(Duration::from_secs(1))
-        .stall_tolerance(Duration::from_millis(200));
+        .set_interval(Duration::from_millis(300))
+        .set_pong_timeout(Duration::from_millis(300))
+        .set_max_pong_timeout(Duration::from_secs(1))
+        .set_round_trip_deadline(Duration::from_secs(1))
+        .set_stall_tolerance(Duration::from_millis(200));
     let mut reconnect = ReconnectConfig::default();
     reconnect
-        .initial_delay(Duration::from_millis(100))
-        .max_delay(Duration::from_secs(1));
+        .set_initial_delay(Duration::from_millis(100))
+        .set_max_delay(Duration::from_secs(1));
     let mut config = SupervisorConfig::default();
     config
-        .keepalive(Some(keepalive))
-        .reconnect(reconnect)
-        .close_grace(Duration::from_millis(200))
-        .seed(Some(11));
+        .set_keepalive(Some(keepalive))
+        .set_reconnect(reconnect)
+        .set_close_grace(Duration::from_millis(200))
+        .set_seed(Some(11));
     config
 }
 

@@ -191,16 +191,16 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
 /// The client's supervisor: the step's short heartbeat, a small backoff, a short grace.
 fn client_config() -> SupervisorConfig {
     let mut keepalive = KeepaliveConfig::with_interval(INTERVAL, Some(TIMEOUT));
-    keepalive.stall_tolerance(STALL_TOLERANCE);
+    keepalive.set_stall_tolerance(STALL_TOLERANCE);
     let mut reconnect = ReconnectConfig::default();
     reconnect
-        .initial_delay(Duration::from_millis(100))
-        .max_delay(Duration::from_millis(400));
+        .set_initial_delay(Duration::from_millis(100))
+        .set_max_delay(Duration::from_millis(400));
     let mut config = SupervisorConfig::default();
     config
-        .keepalive(Some(keepalive))
-        .reconnect(reconnect)
-        .close_grace(GRACE);
+        .set_keepalive(Some(keepalive))
+        .set_reconnect(reconnect)
+        .set_close_grace(GRACE);
     config
 }
 
@@ -233,7 +233,7 @@ async fn echo_server(tasks: &mut JoinSet<()>) -> Result<SocketAddr> {
         let served = server
             .serve(|ws, _conn| async move {
                 let mut config = SupervisorConfig::default();
-                config.keepalive(None);
+                config.set_keepalive(None);
                 if let Ok(conn) = ws.supervise(&config, PingProbe::new()) {
                     echo(conn).await;
                 }
