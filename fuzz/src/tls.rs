@@ -1,0 +1,110 @@
+//! The teaching-TLS side of the fuzz targets: one fixed server identity, configurations
+//! chosen by the input's flags, and the driver that feeds a `Connection` and checks it.
+//!
+//! The connection draws its randoms from the system (the crate takes no RNG), so runs are not
+//! bit-for-bit repeatable; the paths an input takes do not depend on them, because a peer that
+//! does not know our random can never produce a valid Finished. That is also the strongest
+//! check here: the handshake never completes.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use tether_teaching_tls::{
+    CipherSuite, ClientConfig, Connection, RenderOptions, ServerConfig, ServerKey,
+};
+
+/// The server's certificate (self-signed RSA-2048 for [`SERVER_NAME`], valid 2020 to 2099),
+/// made by `fuzz/seedgen` and committed so every run uses the same identity.
+pub const CERT_DER: &[u8] = include_bytes!("../fixtures/tls_cert.der");
+
+/// The server's private key (PKCS#8 DER) matching [`CERT_DER`].
+pub const KEY_DER: &[u8] = include_bytes!("../fixtures/tls_key.der");
+
+/// The name in [`CERT_DER`].
+pub const SERVER_NAME: &str = "example.test";
+
+/// The time the client checks the certificate at: 2026-01-01, so runs do not depend on the
+/// clock.
+const VERIFICATION_TIME: Duration = Duration::from_secs(1_767_225_600);
+
+/// Flags bits 0-1: the suites a side offers or accepts.
+fn suites(flags: u8) -> Vec<CipherSuite> {
+    match flags & 3 {
+        1 => vec![CipherSuite::RSA_WITH_AES_128_GCM_SHA256],
+        2 => vec![CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256],
+        3 => vec![CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256],
+        _ => CipherSuite::SUPPORTED.to_vec(),
+    }
+}
+
+/// A server with the fixed identity; flags bits 0-1 pick its suites.
+pub fn server(flags: u8) -> Connection {
+    static CONFIGS: [OnceLock<Arc<ServerConfig>>; 4] = [const { OnceLock::new() }; 4];
+    let config = CONFIGS[usize::from(flags & 3)].get_or_init(|| {
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(KEY_DER));
+        let key = ServerKey::from_der(&der).expect("the fixture key loads");
+        let mut config = ServerConfig::new(vec![CertificateDer::from(CERT_DER)], key)
+            .expect("the fixture identity is usable");
+        config.set_cipher_suites(suites(flags));
+        Arc::new(config)
+    });
+    Connection::server(config.clone())
+}
+
+/// A client of [`SERVER_NAME`] trusting the fixed certificate; flags bits 0-1 pick its
+/// suites, bit 2 accepts any certificate (so mutated chains reach the key exchange).
+pub fn client(flags: u8) -> Connection {
+    static CONFIGS: [OnceLock<Arc<ClientConfig>>; 8] = [const { OnceLock::new() }; 8];
+    let config = CONFIGS[usize::from(flags & 7)].get_or_init(|| {
+        let mut config = ClientConfig::default();
+        config
+            .add_root(CertificateDer::from(CERT_DER))
+            .expect("the fixture certificate is a root");
+        config
+            .set_cipher_suites(suites(flags))
+            .set_verification_time(Some(UnixTime::since_unix_epoch(VERIFICATION_TIME)))
+            .dangerous_accept_invalid_certificates(flags & 4 != 0);
+        Arc::new(config)
+    });
+    let name = ServerName::try_from(SERVER_NAME).expect("a DNS name");
+    Connection::client(config.clone(), name).expect("the client starts")
+}
+
+/// Feeds `reads` to `conn`, then the end of the stream, checking after each read: at most
+/// `max_sent` bytes sent in all, no handshake completed and no application data, and after an
+/// error a sticky failure that sends nothing more.
+pub fn drive<'a>(conn: &mut Connection, reads: impl Iterator<Item = &'a [u8]>, max_sent: usize) {
+    let mut sent = conn.take_outgoing().len();
+    for read in reads {
+        let result = conn.receive(read);
+        sent += conn.take_outgoing().len();
+        assert!(sent <= max_sent, "sent {sent} bytes");
+        assert!(
+            !conn.is_established(),
+            "a handshake completed without our random"
+        );
+        assert_eq!(conn.plaintext_len(), 0);
+        if result.is_err() {
+            check_failed(conn);
+            return;
+        }
+    }
+    if conn.receive_eof().is_err() {
+        check_failed(conn);
+    }
+    // The transcript renders whatever the peer sent.
+    conn.transcript().render(&RenderOptions::default());
+}
+
+fn check_failed(conn: &mut Connection) {
+    assert!(conn.error().is_some());
+    assert!(!conn.is_handshaking() && !conn.is_established());
+    // A close_notify alert: nothing counts after a failure.
+    assert!(conn.receive(&[21, 3, 3, 0, 2, 1, 0]).is_err());
+    assert!(conn.receive_eof().is_err());
+    assert!(conn.send(b"late").is_err());
+    conn.close();
+    assert!(!conn.has_outgoing(), "sent more after failing");
+    conn.transcript().render(&RenderOptions::default());
+}
