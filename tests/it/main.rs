@@ -2,6 +2,7 @@
 //!
 //! Each module covers one area; shared helpers and proptest strategies live in `support`.
 
+mod attack;
 mod codec;
 mod facade;
 mod facade_heartbeat;

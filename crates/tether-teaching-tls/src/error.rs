@@ -100,6 +100,16 @@ pub enum Error {
         /// Bytes of an incomplete record left in the buffer.
         buffered: usize,
     },
+    /// The peer sent close_notify before the handshake completed: the handshake cannot
+    /// finish (RFC 5246 section 7.2.1: nothing after close_notify counts).
+    #[error("the peer sent close_notify before the handshake completed")]
+    CloseNotifyDuringHandshake,
+    /// The transport ended before the handshake completed.
+    #[error("the connection ended during the handshake ({buffered} bytes of a record buffered)")]
+    EofDuringHandshake {
+        /// Bytes of an incomplete record left in the buffer.
+        buffered: usize,
+    },
     /// Application data was written before the handshake completed or after close.
     #[error("cannot send application data: {reason}")]
     NotReady {
@@ -208,6 +218,8 @@ impl Error {
             Error::BadRecordMac => A::BAD_RECORD_MAC,
             Error::Crypto { .. } => A::INTERNAL_ERROR,
             Error::AlertReceived(_)
+            | Error::CloseNotifyDuringHandshake
+            | Error::EofDuringHandshake { .. }
             | Error::Truncated { .. }
             | Error::NotReady { .. }
             | Error::InvalidConfig { .. }
@@ -250,6 +262,10 @@ impl Error {
             Error::BadRecordMac => Error::BadRecordMac,
             Error::AlertReceived(a) => Error::AlertReceived(*a),
             Error::Truncated { buffered } => Error::Truncated {
+                buffered: *buffered,
+            },
+            Error::CloseNotifyDuringHandshake => Error::CloseNotifyDuringHandshake,
+            Error::EofDuringHandshake { buffered } => Error::EofDuringHandshake {
                 buffered: *buffered,
             },
             Error::NotReady { reason } => Error::NotReady { reason },

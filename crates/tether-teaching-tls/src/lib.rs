@@ -9,9 +9,10 @@
 //! [`Transcript`] that renders like an annotated packet capture.
 //!
 //! **It is not a production TLS stack.** No session resumption, no renegotiation, no client
-//! certificates, three cipher suites, TLS 1.2 only, and the `rsa` crate's PKCS#1 v1.5
-//! decryption is not constant-time enough to resist a determined timing attacker. For real
-//! traffic use [rustls](https://docs.rs/rustls) (the `tether` facade does, for `wss://`).
+//! certificates (a CertificateRequest is answered with an empty Certificate), three cipher
+//! suites, TLS 1.2 only, and the server's RSA decryption is variable-time (RUSTSEC-2023-0071,
+//! Marvin; see [`manual`]). For real traffic use [rustls](https://docs.rs/rustls) (the
+//! `tether` facade does, for `wss://`).
 //!
 //! ```text
 //!   application bytes                                   application bytes
@@ -48,7 +49,11 @@
 //!      Finished = PRF(master, "client finished", SHA-256 of all handshake messages).
 //! 4. *The site decrypts the secret with its private key, checks the hash, sends its own*.
 //!    A premaster that does not decrypt is replaced by a random one (RFC 5246 7.4.7.1), so
-//!    the failure shows only at Finished: no padding oracle.
+//!    the failure shows only at Finished: the server's *answers* are no padding oracle.
+//!    Its *timing* may be: the `rsa` crate's PKCS#1 v1.5 decryption is not constant-time
+//!    (RUSTSEC-2023-0071, the Marvin attack), so an attacker who can measure how long the
+//!    server takes over many connections may still recover a recorded RSA-suite premaster.
+//!    See [`manual`] for what is and is not protected.
 //! 5. *The browser checks the site's hash*: the handshake is over; application data flows
 //!    in AES-128-GCM records with RFC 5288 nonces (or ChaCha20-Poly1305, RFC 7905), at most
 //!    2^14 bytes each.
@@ -157,5 +162,6 @@ pub use record::MAX_FRAGMENT_LEN;
 pub use stream::{accept, connect, TeachingTlsStream};
 pub use suite::CipherSuite;
 pub use transcript::{
-    Direction, Event, Field, RenderOptions, Step, Transcript, TRANSCRIPT_APPLICATION_RECORDS,
+    Direction, Event, Field, RenderOptions, Step, Transcript, TRANSCRIPT_ALERTS,
+    TRANSCRIPT_APPLICATION_RECORDS, TRANSCRIPT_MAX_BYTES, TRANSCRIPT_MAX_EVENTS,
 };
