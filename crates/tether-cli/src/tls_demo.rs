@@ -222,7 +222,8 @@ async fn listen(
 /// client.
 async fn accept_failed(e: &std::io::Error) {
     let _ = writeln!(std::io::stderr(), "accept failed: {e}");
-    let out_of_descriptors = matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE);
+    let out_of_descriptors =
+        matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE);
     if out_of_descriptors {
         tokio::time::sleep(ACCEPT_BACKOFF).await;
     }

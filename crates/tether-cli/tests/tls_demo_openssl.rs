@@ -293,7 +293,12 @@ fn tls_demo_listen_times_out_silent_clients_one_slot_at_a_time() {
     let mut server = Guard(
         tether()
             .args(["tls-demo", "--listen", "127.0.0.1:0"])
-            .args(["--cert", &pem.path("cert.pem"), "--key", &pem.path("key.pem")])
+            .args([
+                "--cert",
+                &pem.path("cert.pem"),
+                "--key",
+                &pem.path("key.pem"),
+            ])
             .args(["--handshake-timeout", "1", "--max-connections", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -322,5 +327,8 @@ fn tls_demo_listen_times_out_silent_clients_one_slot_at_a_time() {
     assert!(first >= Duration::from_millis(900), "{first:?}");
     assert!(first < Duration::from_secs(5), "{first:?}");
     // The second waited for the slot, then had its own second.
-    assert!(second >= first + Duration::from_millis(900), "{first:?} {second:?}");
+    assert!(
+        second >= first + Duration::from_millis(900),
+        "{first:?} {second:?}"
+    );
 }

@@ -41,6 +41,7 @@ use crate::message::{
     self, ext, kind, ClientHello, EcdheServerKeyExchange, Extension, ServerHello,
 };
 use crate::prf::{self, MASTER_SECRET_LEN};
+use crate::random;
 use crate::record::{self, ContentType, RecordCipher, MAX_CIPHERTEXT_LEN, MAX_FRAGMENT_LEN};
 use crate::suite::{self, CipherSuite};
 use crate::transcript::{Direction, Step, Transcript};
@@ -261,7 +262,7 @@ impl Connection {
     /// On error the connection fails for good and a fatal alert is queued.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(e) = &self.error {
-            return Err(e.duplicate());
+            return Err(e.clone());
         }
         if self.peer_closed {
             // RFC 5246 section 7.2.1: nothing after close_notify counts.
@@ -278,7 +279,7 @@ impl Connection {
     /// [`Error::Truncated`]: an attacker could have cut the stream.
     pub fn receive_eof(&mut self) -> Result<(), Error> {
         if let Some(e) = &self.error {
-            return Err(e.duplicate());
+            return Err(e.clone());
         }
         let buffered = self.incoming.len();
         let e = if self.expect != Expect::Established {
@@ -289,7 +290,7 @@ impl Connection {
         } else {
             Error::Truncated { buffered }
         };
-        self.error = Some(e.duplicate());
+        self.error = Some(e.clone());
         Err(e)
     }
 
@@ -298,7 +299,7 @@ impl Connection {
     /// Fails with [`Error::NotReady`] during the handshake or after [`close`](Self::close).
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(e) = &self.error {
-            return Err(e.duplicate());
+            return Err(e.clone());
         }
         if self.expect != Expect::Established {
             return Err(Error::NotReady {
@@ -522,7 +523,7 @@ impl Connection {
                 .push(Step::Close, Direction::Sent, format!("fatal alert {alert}"))
                 .field("because", e.to_string());
         }
-        self.error = Some(e.duplicate());
+        self.error = Some(e.clone());
         e
     }
 
@@ -896,7 +897,11 @@ impl Connection {
         self.handshake_messages.extend_from_slice(msg);
         self.certificate_requested = true;
         self.transcript
-            .push(Step::ChooseCipher, Direction::Received, "CertificateRequest")
+            .push(
+                Step::ChooseCipher,
+                Direction::Received,
+                "CertificateRequest",
+            )
             .field(
                 "certificate_types",
                 format!("{:?}", request.certificate_types),
@@ -992,7 +997,11 @@ impl Connection {
                     what: "system randomness",
                 })?;
             let encrypted = key
-                .encrypt(&mut rand::rngs::OsRng, rsa::Pkcs1v15Encrypt, &premaster)
+                .encrypt(
+                    &mut random::rsa_padding(&self.rng)?,
+                    rsa::Pkcs1v15Encrypt,
+                    &premaster,
+                )
                 .map_err(|_| Error::Crypto {
                     what: "RSA encryption of the premaster",
                 })?;

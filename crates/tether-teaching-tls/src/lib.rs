@@ -116,8 +116,8 @@
 //!
 //! [`Connection`] takes bytes in ([`Connection::receive`]) and gives bytes out
 //! ([`Connection::take_outgoing`]); it owns no socket and no timer. It does draw its random
-//! values from ring's `SystemRandom` (the randoms, the premaster, ephemeral keys: the lesson
-//! is that they come from a CSPRNG) and, unless [`ClientConfig::set_verification_time`] is
+//! values from one source, ring's `SystemRandom` (the randoms, the premaster, ephemeral
+//! keys, the RSA padding: the lesson is that they come from a CSPRNG) and, unless [`ClientConfig::set_verification_time`] is
 //! set, reads the system clock once to check the certificate. Feed it at most as fast as you
 //! read the plaintext out: received application data waits in the connection.
 //!
@@ -143,6 +143,7 @@ mod keylog;
 pub mod manual;
 mod message;
 mod prf;
+mod random;
 mod record;
 #[cfg(feature = "tokio")]
 mod stream;
@@ -153,7 +154,7 @@ mod wire;
 pub use alert::AlertDescription;
 pub use config::{ClientConfig, ServerConfig, ServerKey};
 pub use connection::{Connection, Role, MAX_HANDSHAKE_MESSAGE_LEN};
-pub use eavesdrop::{decrypt_recording, Decrypted, StolenSecret};
+pub use eavesdrop::{decrypt_recording, Decrypted, EavesdropError, StolenSecret};
 pub use error::{CertificateError, Error};
 pub use keylog::{key_log_line, KeyLog, KeyLogFile};
 pub use prf::{key_block, master_secret, prf, KeyBlock, MASTER_SECRET_LEN, VERIFY_DATA_LEN};

@@ -61,7 +61,7 @@
 //! key only *signs* the server's ephemeral public key, so it proves who the server is but
 //! reveals nothing about the premaster. Once the ephemeral private keys are dropped (ring
 //! consumes them in the agreement) the session cannot be decrypted by anyone: the same
-//! eavesdropper fails with [`Error::Eavesdrop`](crate::Error::Eavesdrop). This is why TLS
+//! eavesdropper fails with [`EavesdropError::ForwardSecret`](crate::EavesdropError::ForwardSecret). This is why TLS
 //! 1.3 removed RSA key transport altogether.
 //!
 //! The key log ([`KeyLogFile`](crate::KeyLogFile)) is the deliberate exception: it writes

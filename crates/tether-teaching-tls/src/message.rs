@@ -495,7 +495,10 @@ mod tests {
             })
             .collect();
         let enc = h.encode();
-        assert_eq!(ClientHello::read(body(&enc)).unwrap().extensions.len(), count);
+        assert_eq!(
+            ClientHello::read(body(&enc)).unwrap().extensions.len(),
+            count
+        );
         // The last one repeats the first (they are far apart in the list).
         h.extensions[count - 1].kind = h.extensions[0].kind;
         let enc = h.encode();
@@ -525,7 +528,10 @@ mod tests {
             })
         ));
         for cut in 0..body(&enc).len() {
-            assert!(CertificateRequest::read(&body(&enc)[..cut]).is_err(), "cut {cut}");
+            assert!(
+                CertificateRequest::read(&body(&enc)[..cut]).is_err(),
+                "cut {cut}"
+            );
         }
     }
 

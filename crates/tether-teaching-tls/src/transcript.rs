@@ -394,7 +394,8 @@ mod tests {
     fn events_past_the_limit_are_counted_not_stored() {
         let mut t = Transcript::default();
         for _ in 0..TRANSCRIPT_MAX_EVENTS {
-            t.push(Step::Close, Direction::Received, "alert").field("level", "warning");
+            t.push(Step::Close, Direction::Received, "alert")
+                .field("level", "warning");
         }
         assert_eq!(t.events().len(), TRANSCRIPT_MAX_EVENTS);
         assert_eq!(t.dropped(), 0);

@@ -63,10 +63,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -203,11 +200,7 @@ async fn attack_warning_alert_flood_keeps_the_transcript_bounded() {
     })
     .await;
     assert!(matches!(run.result, Err(Error::CloseNotifyDuringHandshake)));
-    let alerts = run
-        .events
-        .iter()
-        .filter(|e| e.step == Step::Close)
-        .count();
+    let alerts = run.events.iter().filter(|e| e.step == Step::Close).count();
     assert_eq!(alerts, TRANSCRIPT_ALERTS);
     assert!(run.events.len() <= TRANSCRIPT_MAX_EVENTS);
     assert!(run.transcript_bytes <= TRANSCRIPT_MAX_BYTES);

@@ -226,8 +226,8 @@ async fn interop_openssl_s_client_against_our_server_chacha20() {
 /// CertificateRequest; a client without a certificate answers with an empty Certificate
 /// and the handshake goes on.
 #[tokio::test]
-async fn interop_rfc5246_7_4_6_our_client_answers_a_certificate_request_with_an_empty_certificate(
-) {
+async fn interop_rfc5246_7_4_6_our_client_answers_a_certificate_request_with_an_empty_certificate()
+{
     for suite in [
         CipherSuite::RSA_WITH_AES_128_GCM_SHA256,
         CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -243,7 +243,13 @@ async fn interop_rfc5246_7_4_6_our_client_answers_a_certificate_request_with_an_
             .iter()
             .map(|e| e.title.as_str())
             .collect();
-        assert!(titles.contains(&"CertificateRequest"), "{suite}: {titles:?}");
-        assert!(titles.contains(&"Certificate (empty)"), "{suite}: {titles:?}");
+        assert!(
+            titles.contains(&"CertificateRequest"),
+            "{suite}: {titles:?}"
+        );
+        assert!(
+            titles.contains(&"Certificate (empty)"),
+            "{suite}: {titles:?}"
+        );
     }
 }
