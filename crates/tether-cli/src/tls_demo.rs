@@ -4,12 +4,15 @@
 //!   encrypted records, then the forward-secrecy lesson;
 //! - `--connect HOST:PORT`: only the client, against any TLS 1.2 server, then stdin/stdout
 //!   like `openssl s_client`;
-//! - `--listen ADDR --cert FILE --key FILE`: only the server, echoing what it receives.
+//! - `--listen ADDR --cert FILE --key FILE`: only the server, echoing what it receives;
+//!   a client has `--handshake-timeout` seconds to finish the handshake, at most
+//!   `--max-connections` are served at once, and accept errors never end the server.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -22,6 +25,7 @@ use tether_teaching_tls::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 /// Arguments of `tether tls-demo`.
 #[derive(clap::Args, Debug)]
@@ -51,6 +55,16 @@ pub(crate) struct TlsDemoArgs {
     /// The server's RSA private key, PEM (PKCS#8 or PKCS#1).
     #[arg(long, value_name = "FILE", requires = "listen")]
     key: Option<PathBuf>,
+    /// With --listen: seconds a client has to complete the handshake before it is
+    /// dropped (a silent or slow client cannot hold a connection open for ever).
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    handshake_timeout: u64,
+    /// With --listen: connections served at once; further clients wait in the kernel's
+    /// accept queue until one ends.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Print secrets (premaster, master secret, keys). On by default in the loopback demo.
     #[arg(long)]
     show_secrets: bool,
@@ -182,26 +196,78 @@ async fn listen(
         .with_context(|| format!("cannot listen on {addr}"))?;
     writeln!(std::io::stdout(), "listening on {}", listener.local_addr()?)?;
     let show = args.show_secrets;
+    let handshake_timeout = Duration::from_secs(args.handshake_timeout);
+    let slots = Arc::new(Semaphore::new(args.max_connections as usize));
     loop {
-        let (tcp, peer) = listener.accept().await?;
+        // Take a slot before accepting: at the limit, clients wait in the accept queue
+        // (TCP pushes back) instead of costing a task each.
+        let slot = slots.clone().acquire_owned().await?;
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                accept_failed(&e).await;
+                continue;
+            }
+        };
         let config = config.clone();
         tokio::spawn(async move {
-            let mut tls = TeachingTlsStream::new(Connection::server(config), tcp);
-            let result = tls.handshake().await;
-            let text = tls
-                .transcript()
-                .render(&render(&format!("server[{peer}]"), show));
-            let _ = write!(std::io::stdout(), "{text}");
-            if let Err(e) = result {
-                let _ = writeln!(std::io::stdout(), "handshake with {peer} failed: {e}");
-                return;
-            }
-            let (mut rd, mut wr) = tokio::io::split(tls);
-            let echoed = tokio::io::copy(&mut rd, &mut wr).await;
-            let _ = wr.shutdown().await;
-            let _ = writeln!(std::io::stdout(), "{peer} done: {echoed:?}");
+            let _slot = slot;
+            serve_one(config, tcp, peer, handshake_timeout, show).await;
         });
     }
+}
+
+/// Accept errors never end the server: out of file descriptors (EMFILE, ENFILE) is
+/// waited out briefly, anything else (ECONNABORTED, ENOBUFS, EPERM, ...) concerns one
+/// client.
+async fn accept_failed(e: &std::io::Error) {
+    let _ = writeln!(std::io::stderr(), "accept failed: {e}");
+    let out_of_descriptors =
+        matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE);
+    if out_of_descriptors {
+        tokio::time::sleep(ACCEPT_BACKOFF).await;
+    }
+}
+
+/// How long the listener waits after running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// `EMFILE` and `ENFILE` on Linux and the BSDs.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// One client of `--listen`: the handshake within `handshake_timeout`, then echo.
+async fn serve_one(
+    config: Arc<ServerConfig>,
+    tcp: TcpStream,
+    peer: std::net::SocketAddr,
+    handshake_timeout: Duration,
+    show: bool,
+) {
+    let mut tls = TeachingTlsStream::new(Connection::server(config), tcp);
+    let result = tokio::time::timeout(handshake_timeout, tls.handshake()).await;
+    let text = tls
+        .transcript()
+        .render(&render(&format!("server[{peer}]"), show));
+    let _ = write!(std::io::stdout(), "{text}");
+    match result {
+        Err(_) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "handshake with {peer} timed out after {}s",
+                handshake_timeout.as_secs()
+            );
+            return;
+        }
+        Ok(Err(e)) => {
+            let _ = writeln!(std::io::stdout(), "handshake with {peer} failed: {e}");
+            return;
+        }
+        Ok(Ok(())) => {}
+    }
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let echoed = tokio::io::copy(&mut rd, &mut wr).await;
+    let _ = wr.shutdown().await;
+    let _ = writeln!(std::io::stdout(), "{peer} done: {echoed:?}");
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

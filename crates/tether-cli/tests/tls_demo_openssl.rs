@@ -280,3 +280,55 @@ fn tls_demo_listen_echoes_to_openssl_s_client_with_pkcs8_and_pkcs1_keys() {
     listen_and_echo_with_s_client(&pem, "key.pem", "AES128-GCM-SHA256");
     listen_and_echo_with_s_client(&pem, "key-pkcs1.pem", "ECDHE-RSA-AES128-GCM-SHA256");
 }
+
+/// `--listen` drops a client that never finishes the handshake after
+/// `--handshake-timeout`, and serves at most `--max-connections` at once: with one slot,
+/// a second silent client is only accepted (and its timeout only starts) once the first
+/// was dropped.
+#[test]
+fn tls_demo_listen_times_out_silent_clients_one_slot_at_a_time() {
+    use std::net::TcpStream;
+    use std::time::Instant;
+    let pem = Pem::new("listen-limits");
+    let mut server = Guard(
+        tether()
+            .args(["tls-demo", "--listen", "127.0.0.1:0"])
+            .args([
+                "--cert",
+                &pem.path("cert.pem"),
+                "--key",
+                &pem.path("key.pem"),
+            ])
+            .args(["--handshake-timeout", "1", "--max-connections", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let line = wait_for_line(server.0.stdout.take().unwrap(), "listening on");
+    let addr = line.trim_start_matches("listening on ").trim().to_owned();
+    let start = Instant::now();
+    let dropped_after = move |mut tcp: TcpStream| {
+        tcp.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 64];
+        // EOF or reset: either way the server let go.
+        match tcp.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the server to drop the client, got {other:?}"),
+        }
+        start.elapsed()
+    };
+    let first = TcpStream::connect(&addr).unwrap();
+    let second = TcpStream::connect(&addr).unwrap();
+    let first = std::thread::spawn(move || dropped_after(first));
+    let second = dropped_after(second);
+    let first = first.join().unwrap();
+    assert!(first >= Duration::from_millis(900), "{first:?}");
+    assert!(first < Duration::from_secs(5), "{first:?}");
+    // The second waited for the slot, then had its own second.
+    assert!(
+        second >= first + Duration::from_millis(900),
+        "{first:?} {second:?}"
+    );
+}

@@ -41,10 +41,11 @@ use crate::message::{
     self, ext, kind, ClientHello, EcdheServerKeyExchange, Extension, ServerHello,
 };
 use crate::prf::{self, MASTER_SECRET_LEN};
+use crate::random;
 use crate::record::{self, ContentType, RecordCipher, MAX_CIPHERTEXT_LEN, MAX_FRAGMENT_LEN};
 use crate::suite::{self, CipherSuite};
 use crate::transcript::{Direction, Step, Transcript};
-use crate::wire::hex;
+use crate::wire::{hex, printable};
 
 /// Largest handshake message this crate buffers (a certificate chain of a public site is
 /// well below this).
@@ -114,6 +115,8 @@ pub struct Connection {
     error: Option<Error>,
     peer_closed: bool,
     close_sent: bool,
+    refusal_pending: bool,
+    certificate_requested: bool,
     suite: Option<CipherSuite>,
     offered: Vec<CipherSuite>,
     sent_extensions: Vec<u16>,
@@ -188,6 +191,8 @@ impl Connection {
             error: None,
             peer_closed: false,
             close_sent: false,
+            refusal_pending: false,
+            certificate_requested: false,
             suite: None,
             offered: Vec::new(),
             sent_extensions: Vec::new(),
@@ -257,7 +262,7 @@ impl Connection {
     /// On error the connection fails for good and a fatal alert is queued.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(e) = &self.error {
-            return Err(e.duplicate());
+            return Err(e.clone());
         }
         if self.peer_closed {
             // RFC 5246 section 7.2.1: nothing after close_notify counts.
@@ -274,15 +279,18 @@ impl Connection {
     /// [`Error::Truncated`]: an attacker could have cut the stream.
     pub fn receive_eof(&mut self) -> Result<(), Error> {
         if let Some(e) = &self.error {
-            return Err(e.duplicate());
+            return Err(e.clone());
         }
-        if self.peer_closed {
+        let buffered = self.incoming.len();
+        let e = if self.expect != Expect::Established {
+            // A handshake cut short can never complete: waiting for more is waiting forever.
+            Error::EofDuringHandshake { buffered }
+        } else if self.peer_closed {
             return Ok(());
-        }
-        let e = Error::Truncated {
-            buffered: self.incoming.len(),
+        } else {
+            Error::Truncated { buffered }
         };
-        self.error = Some(e.duplicate());
+        self.error = Some(e.clone());
         Err(e)
     }
 
@@ -291,7 +299,7 @@ impl Connection {
     /// Fails with [`Error::NotReady`] during the handshake or after [`close`](Self::close).
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(e) = &self.error {
-            return Err(e.duplicate());
+            return Err(e.clone());
         }
         if self.expect != Expect::Established {
             return Err(Error::NotReady {
@@ -344,7 +352,15 @@ impl Connection {
 
     /// Takes the bytes to send to the peer.
     pub fn take_outgoing(&mut self) -> Vec<u8> {
+        self.refusal_pending = false;
         std::mem::take(&mut self.outgoing)
+    }
+
+    /// How many bytes [`take_outgoing`](Self::take_outgoing) would return. What the peer
+    /// can make this side queue without sending application data itself is bounded: one
+    /// flight of the handshake, one `no_renegotiation` alert, one fatal alert.
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.len()
     }
 
     /// Whether [`take_outgoing`](Self::take_outgoing) has anything.
@@ -507,7 +523,7 @@ impl Connection {
                 .push(Step::Close, Direction::Sent, format!("fatal alert {alert}"))
                 .field("because", e.to_string());
         }
-        self.error = Some(e.duplicate());
+        self.error = Some(e.clone());
         e
     }
 
@@ -516,21 +532,29 @@ impl Connection {
             return Err(Error::Decode { what: "alert" });
         };
         let description = AlertDescription(*description);
-        self.transcript
-            .push(
-                Step::Close,
-                Direction::Received,
-                format!("alert {description}"),
-            )
-            .field(
-                "level",
-                if *level == LEVEL_FATAL {
-                    "fatal"
-                } else {
-                    "warning"
-                },
-            );
+        // A peer may send warnings without end: the transcript keeps the first few.
+        if self.transcript.want_alert() {
+            self.transcript
+                .push(
+                    Step::Close,
+                    Direction::Received,
+                    format!("alert {description}"),
+                )
+                .field(
+                    "level",
+                    if *level == LEVEL_FATAL {
+                        "fatal"
+                    } else {
+                        "warning"
+                    },
+                );
+        }
         if description == AlertDescription::CLOSE_NOTIFY {
+            // RFC 5246 section 7.2.1: the peer sends nothing more, so a handshake still
+            // under way cannot complete.
+            if self.expect != Expect::Established {
+                return Err(Error::CloseNotifyDuringHandshake);
+            }
             self.peer_closed = true;
             return Ok(());
         }
@@ -583,8 +607,12 @@ impl Connection {
         match (self.expect, msg_type) {
             (Expect::Established, kind::HELLO_REQUEST) if self.role == Role::Client => {
                 // RFC 5246 section 7.4.1.1: a client may decline renegotiation with a
-                // no_renegotiation warning.
-                self.send_alert(LEVEL_WARNING, AlertDescription::NO_RENEGOTIATION);
+                // no_renegotiation warning. One refusal waiting in `outgoing` answers any
+                // number of requests, so a flood of them cannot grow the buffer.
+                if !self.refusal_pending {
+                    self.refusal_pending = true;
+                    self.send_alert(LEVEL_WARNING, AlertDescription::NO_RENEGOTIATION);
+                }
                 Ok(())
             }
             (Expect::ClientHello, kind::CLIENT_HELLO) => self.handle_client_hello(msg, body),
@@ -592,6 +620,9 @@ impl Connection {
             (Expect::Certificate, kind::CERTIFICATE) => self.handle_certificate(msg, body),
             (Expect::ServerKeyExchange, kind::SERVER_KEY_EXCHANGE) => {
                 self.handle_server_key_exchange(msg, body)
+            }
+            (Expect::ServerHelloDone, kind::CERTIFICATE_REQUEST) if !self.certificate_requested => {
+                self.handle_certificate_request(msg, body)
             }
             (Expect::ServerHelloDone, kind::SERVER_HELLO_DONE) => {
                 self.handle_server_hello_done(msg, body)
@@ -861,6 +892,56 @@ impl Connection {
         Ok(())
     }
 
+    fn handle_certificate_request(&mut self, msg: &[u8], body: &[u8]) -> Result<(), Error> {
+        let request = message::CertificateRequest::read(body)?;
+        self.handshake_messages.extend_from_slice(msg);
+        self.certificate_requested = true;
+        self.transcript
+            .push(
+                Step::ChooseCipher,
+                Direction::Received,
+                "CertificateRequest",
+            )
+            .field(
+                "certificate_types",
+                format!("{:?}", request.certificate_types),
+            )
+            .field(
+                "signature_algorithms",
+                format!("{} offered", request.signature_algorithms.len()),
+            )
+            .field(
+                "certificate_authorities",
+                format!("{} named", request.authorities.len()),
+            )
+            .field(
+                "meaning",
+                "the server asks the client to prove who it is too (mutual TLS)",
+            )
+            .bytes(msg);
+        Ok(())
+    }
+
+    /// RFC 5246 section 7.4.6: "If no suitable certificate is available, the client MUST
+    /// send a certificate message containing no certificates."
+    fn send_empty_certificate(&mut self) -> Result<(), Error> {
+        let wire = self.send_handshake(&message::encode_certificate(&[]))?;
+        self.transcript
+            .push(Step::Premaster, Direction::Sent, "Certificate (empty)")
+            .field(
+                "why",
+                "the server asked for a client certificate and this client has none \
+                 (RFC 5246 7.4.6); the server decides whether to go on",
+            )
+            .field(
+                "mutual TLS",
+                "a client with a certificate would send its chain here, then a \
+                 CertificateVerify signing the handshake hash after ClientKeyExchange",
+            )
+            .bytes(&wire);
+        Ok(())
+    }
+
     fn handle_server_hello_done(&mut self, msg: &[u8], body: &[u8]) -> Result<(), Error> {
         if !body.is_empty() {
             return Err(Error::Decode {
@@ -872,6 +953,9 @@ impl Connection {
             .push(Step::ChooseCipher, Direction::Received, "ServerHelloDone")
             .bytes(msg);
 
+        if self.certificate_requested {
+            self.send_empty_certificate()?;
+        }
         let suite = self.suite.ok_or(Error::Crypto { what: "no suite" })?;
         let premaster = if suite.is_ephemeral() {
             let server_public = self.server_ecdh_public.clone().ok_or(Error::Crypto {
@@ -913,7 +997,11 @@ impl Connection {
                     what: "system randomness",
                 })?;
             let encrypted = key
-                .encrypt(&mut rand::rngs::OsRng, rsa::Pkcs1v15Encrypt, &premaster)
+                .encrypt(
+                    &mut random::rsa_padding(&self.rng)?,
+                    rsa::Pkcs1v15Encrypt,
+                    &premaster,
+                )
                 .map_err(|_| Error::Crypto {
                     what: "RSA encryption of the premaster",
                 })?;
@@ -970,7 +1058,7 @@ impl Connection {
             .field("client_version", format!("0x{:04x}", hello.version))
             .field("random", hex(&hello.random))
             .field("cipher_suites", suite::list(&hello.cipher_suites))
-            .field("server_name", sni.unwrap_or_default())
+            .field("server_name", printable(&sni.unwrap_or_default()))
             .field("extensions", names.join(", "))
             .bytes(msg);
 

@@ -36,17 +36,46 @@ pub struct Decrypted {
     pub server_data: Vec<u8>,
 }
 
+/// Why a recording could not be decrypted: the eavesdropper's own error, apart from the
+/// connection's [`Error`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EavesdropError {
+    /// The stolen server key cannot recover an ECDHE session: the lesson of forward secrecy.
+    #[error(
+        "{suite} is forward secret: the premaster came from ephemeral X25519 keys \
+         that never left the two endpoints; the server's RSA key only signed them"
+    )]
+    ForwardSecret {
+        /// The recorded session's suite.
+        suite: CipherSuite,
+    },
+    /// A handshake message the attack needs is not in the recording.
+    #[error("the recording holds no {what}")]
+    Missing {
+        /// The message's name.
+        what: &'static str,
+    },
+    /// The stolen key does not decrypt the recorded premaster (it is not the server's).
+    #[error("the stolen key does not decrypt the recorded premaster")]
+    WrongKey,
+    /// The recording is malformed, or the recovered keys do not authenticate its records
+    /// ([`Error::BadRecordMac`]).
+    #[error("cannot decrypt the recording: {0}")]
+    Tls(#[from] Error),
+}
+
 /// Decrypts a recorded session: `client_to_server` and `server_to_client` are the raw TCP
 /// bytes of each direction, from the first ClientHello on.
 ///
-/// Fails with [`Error::Eavesdrop`] when the secret cannot recover the session keys (the
-/// server key of an ECDHE session: forward secrecy), and with [`Error::BadRecordMac`] when
-/// the recovered keys are wrong.
+/// Fails with [`EavesdropError::ForwardSecret`] when the secret cannot recover the session
+/// keys (the server key of an ECDHE session), and with [`EavesdropError::Tls`] holding
+/// [`Error::BadRecordMac`] when the recovered keys are wrong.
 pub fn decrypt_recording(
     client_to_server: &[u8],
     server_to_client: &[u8],
     secret: StolenSecret<'_>,
-) -> Result<Decrypted, Error> {
+) -> Result<Decrypted, EavesdropError> {
     let client = Direction::parse(client_to_server)?;
     let server = Direction::parse(server_to_client)?;
     let hello = client
@@ -61,12 +90,7 @@ pub fn decrypt_recording(
     let master = match secret {
         StolenSecret::MasterSecret(m) => *m,
         StolenSecret::ServerKey(_) if suite.is_ephemeral() => {
-            return Err(Error::Eavesdrop {
-                reason: format!(
-                    "{suite} is forward secret: the premaster came from ephemeral X25519 keys \
-                     that never left the two endpoints; the server's RSA key only signed them"
-                ),
-            })
+            return Err(EavesdropError::ForwardSecret { suite })
         }
         StolenSecret::ServerKey(key) => {
             let cke = client
@@ -76,9 +100,7 @@ pub fn decrypt_recording(
             let premaster = key
                 .rsa
                 .decrypt(rsa::Pkcs1v15Encrypt, encrypted)
-                .map_err(|_| Error::Eavesdrop {
-                    reason: "the stolen key does not decrypt the recorded premaster".to_owned(),
-                })?;
+                .map_err(|_| EavesdropError::WrongKey)?;
             prf::master_secret(&premaster, &hello.random, &server_hello.random)
         }
     };
@@ -100,10 +122,8 @@ pub fn decrypt_recording(
     })
 }
 
-fn missing(what: &str) -> Error {
-    Error::Eavesdrop {
-        reason: format!("the recording holds no {what}"),
-    }
+fn missing(what: &'static str) -> EavesdropError {
+    EavesdropError::Missing { what }
 }
 
 /// One direction of a recording: plaintext handshake messages before ChangeCipherSpec,

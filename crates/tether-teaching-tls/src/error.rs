@@ -7,7 +7,7 @@ use crate::suite::{self, CipherSuite};
 ///
 /// A connection keeps its first error: every later call returns it again, and the fatal
 /// alert it maps to ([`Error::alert`]) is queued for the peer before the connection stops.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A message or record from the peer was malformed: `what` names the field.
@@ -100,6 +100,16 @@ pub enum Error {
         /// Bytes of an incomplete record left in the buffer.
         buffered: usize,
     },
+    /// The peer sent close_notify before the handshake completed: the handshake cannot
+    /// finish (RFC 5246 section 7.2.1: nothing after close_notify counts).
+    #[error("the peer sent close_notify before the handshake completed")]
+    CloseNotifyDuringHandshake,
+    /// The transport ended before the handshake completed.
+    #[error("the connection ended during the handshake ({buffered} bytes of a record buffered)")]
+    EofDuringHandshake {
+        /// Bytes of an incomplete record left in the buffer.
+        buffered: usize,
+    },
     /// Application data was written before the handshake completed or after close.
     #[error("cannot send application data: {reason}")]
     NotReady {
@@ -118,15 +128,10 @@ pub enum Error {
         /// The operation that failed.
         what: &'static str,
     },
-    /// The key log could not be written.
+    /// The transport under [`TeachingTlsStream`](crate::TeachingTlsStream) failed (shared,
+    /// so the error stays `Clone` for the sticky error slot).
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The eavesdropper could not recover the session keys from a recording.
-    #[error("cannot decrypt the recording: {reason}")]
-    Eavesdrop {
-        /// Why; for an ECDHE session this is the lesson of forward secrecy.
-        reason: String,
-    },
+    Io(std::sync::Arc<std::io::Error>),
 }
 
 /// Step 3a: why a server certificate was refused. Each check of the tutorial ("is the
@@ -208,60 +213,13 @@ impl Error {
             Error::BadRecordMac => A::BAD_RECORD_MAC,
             Error::Crypto { .. } => A::INTERNAL_ERROR,
             Error::AlertReceived(_)
+            | Error::CloseNotifyDuringHandshake
+            | Error::EofDuringHandshake { .. }
             | Error::Truncated { .. }
             | Error::NotReady { .. }
             | Error::InvalidConfig { .. }
-            | Error::Io(_)
-            | Error::Eavesdrop { .. } => return None,
+            | Error::Io(_) => return None,
         })
-    }
-
-    /// A copy for the sticky error slot (io::Error is not Clone).
-    pub(crate) fn duplicate(&self) -> Error {
-        match self {
-            Error::Decode { what } => Error::Decode { what },
-            Error::RecordOverflow { len, limit } => Error::RecordOverflow {
-                len: *len,
-                limit: *limit,
-            },
-            Error::HandshakeMessageTooLarge { len, limit } => Error::HandshakeMessageTooLarge {
-                len: *len,
-                limit: *limit,
-            },
-            Error::UnexpectedMessage { expected, got } => Error::UnexpectedMessage {
-                expected,
-                got: got.clone(),
-            },
-            Error::UnsupportedVersion { version } => {
-                Error::UnsupportedVersion { version: *version }
-            }
-            Error::NoCommonCipherSuite { offered, supported } => Error::NoCommonCipherSuite {
-                offered: offered.clone(),
-                supported: supported.clone(),
-            },
-            Error::SuiteNotOffered { chosen } => Error::SuiteNotOffered { chosen: *chosen },
-            Error::UnsolicitedExtension { extension } => Error::UnsolicitedExtension {
-                extension: *extension,
-            },
-            Error::NoCommonParameters { what } => Error::NoCommonParameters { what },
-            Error::Certificate(e) => Error::Certificate(e.clone()),
-            Error::BadKeyExchangeSignature => Error::BadKeyExchangeSignature,
-            Error::FinishedMismatch => Error::FinishedMismatch,
-            Error::BadRecordMac => Error::BadRecordMac,
-            Error::AlertReceived(a) => Error::AlertReceived(*a),
-            Error::Truncated { buffered } => Error::Truncated {
-                buffered: *buffered,
-            },
-            Error::NotReady { reason } => Error::NotReady { reason },
-            Error::InvalidConfig { reason } => Error::InvalidConfig {
-                reason: reason.clone(),
-            },
-            Error::Crypto { what } => Error::Crypto { what },
-            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
-            Error::Eavesdrop { reason } => Error::Eavesdrop {
-                reason: reason.clone(),
-            },
-        }
     }
 }
 
@@ -270,5 +228,11 @@ impl From<ring::error::Unspecified> for Error {
         Error::Crypto {
             what: "ring operation",
         }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(std::sync::Arc::new(e))
     }
 }

@@ -9,9 +9,10 @@
 //! [`Transcript`] that renders like an annotated packet capture.
 //!
 //! **It is not a production TLS stack.** No session resumption, no renegotiation, no client
-//! certificates, three cipher suites, TLS 1.2 only, and the `rsa` crate's PKCS#1 v1.5
-//! decryption is not constant-time enough to resist a determined timing attacker. For real
-//! traffic use [rustls](https://docs.rs/rustls) (the `tether` facade does, for `wss://`).
+//! certificates (a CertificateRequest is answered with an empty Certificate), three cipher
+//! suites, TLS 1.2 only, and the server's RSA decryption is variable-time (RUSTSEC-2023-0071,
+//! Marvin; see [`manual`]). For real traffic use [rustls](https://docs.rs/rustls) (the
+//! `tether` facade does, for `wss://`).
 //!
 //! ```text
 //!   application bytes                                   application bytes
@@ -48,7 +49,11 @@
 //!      Finished = PRF(master, "client finished", SHA-256 of all handshake messages).
 //! 4. *The site decrypts the secret with its private key, checks the hash, sends its own*.
 //!    A premaster that does not decrypt is replaced by a random one (RFC 5246 7.4.7.1), so
-//!    the failure shows only at Finished: no padding oracle.
+//!    the failure shows only at Finished: the server's *answers* are no padding oracle.
+//!    Its *timing* may be: the `rsa` crate's PKCS#1 v1.5 decryption is not constant-time
+//!    (RUSTSEC-2023-0071, the Marvin attack), so an attacker who can measure how long the
+//!    server takes over many connections may still recover a recorded RSA-suite premaster.
+//!    See [`manual`] for what is and is not protected.
 //! 5. *The browser checks the site's hash*: the handshake is over; application data flows
 //!    in AES-128-GCM records with RFC 5288 nonces (or ChaCha20-Poly1305, RFC 7905), at most
 //!    2^14 bytes each.
@@ -111,8 +116,8 @@
 //!
 //! [`Connection`] takes bytes in ([`Connection::receive`]) and gives bytes out
 //! ([`Connection::take_outgoing`]); it owns no socket and no timer. It does draw its random
-//! values from ring's `SystemRandom` (the randoms, the premaster, ephemeral keys: the lesson
-//! is that they come from a CSPRNG) and, unless [`ClientConfig::set_verification_time`] is
+//! values from one source, ring's `SystemRandom` (the randoms, the premaster, ephemeral
+//! keys, the RSA padding: the lesson is that they come from a CSPRNG) and, unless [`ClientConfig::set_verification_time`] is
 //! set, reads the system clock once to check the certificate. Feed it at most as fast as you
 //! read the plaintext out: received application data waits in the connection.
 //!
@@ -138,6 +143,7 @@ mod keylog;
 pub mod manual;
 mod message;
 mod prf;
+mod random;
 mod record;
 #[cfg(feature = "tokio")]
 mod stream;
@@ -148,7 +154,7 @@ mod wire;
 pub use alert::AlertDescription;
 pub use config::{ClientConfig, ServerConfig, ServerKey};
 pub use connection::{Connection, Role, MAX_HANDSHAKE_MESSAGE_LEN};
-pub use eavesdrop::{decrypt_recording, Decrypted, StolenSecret};
+pub use eavesdrop::{decrypt_recording, Decrypted, EavesdropError, StolenSecret};
 pub use error::{CertificateError, Error};
 pub use keylog::{key_log_line, KeyLog, KeyLogFile};
 pub use prf::{key_block, master_secret, prf, KeyBlock, MASTER_SECRET_LEN, VERIFY_DATA_LEN};
@@ -157,5 +163,6 @@ pub use record::MAX_FRAGMENT_LEN;
 pub use stream::{accept, connect, TeachingTlsStream};
 pub use suite::CipherSuite;
 pub use transcript::{
-    Direction, Event, Field, RenderOptions, Step, Transcript, TRANSCRIPT_APPLICATION_RECORDS,
+    Direction, Event, Field, RenderOptions, Step, Transcript, TRANSCRIPT_ALERTS,
+    TRANSCRIPT_APPLICATION_RECORDS, TRANSCRIPT_MAX_BYTES, TRANSCRIPT_MAX_EVENTS,
 };

@@ -28,9 +28,25 @@
 //! millions of altered ciphertexts and, from the answers alone, decrypt a recorded
 //! premaster (Bleichenbacher, 1998). RFC 5246 section 7.4.7.1 therefore tells the server to
 //! go on with a random premaster whenever decryption or the version check fails; the
-//! handshake then fails at Finished, exactly like any other mismatch. This crate does that,
-//! but the `rsa` crate's decryption itself is not hardened against timing measurements,
-//! which is one reason this crate is for teaching only.
+//! handshake then fails at Finished, exactly like any other mismatch.
+//!
+//! What this protects, and what it does not:
+//!
+//! - **Protected: the answer.** Good and bad ciphertexts produce the same messages and the
+//!   same alert (`bad_record_mac` at the client's Finished); the random fallback is drawn
+//!   before decrypting, always. An attacker who only sees *what* the server says learns
+//!   nothing about the padding.
+//! - **Not protected: the time.** The `rsa` crate's PKCS#1 v1.5 decryption is not
+//!   constant-time (RUSTSEC-2023-0071, the "Marvin" attack, 2023): its running time depends
+//!   on the secret key and on the decrypted value. An attacker who can send many
+//!   ClientKeyExchange messages and time the answers precisely (on the same host or a quiet
+//!   network) may turn the timing into the padding oracle Bleichenbacher needed and decrypt
+//!   a recorded premaster of an RSA-suite session. No fixed `rsa` release exists.
+//! - **Not affected: the ECDHE suites.** They never decrypt with the RSA key (it only
+//!   signs, through ring), so the premaster of an ECDHE session cannot leak this way.
+//!
+//! This is one reason this crate is for teaching only, and TLS 1.3 removed RSA key
+//! transport altogether.
 //!
 //! # Forward secrecy
 //!
@@ -45,7 +61,7 @@
 //! key only *signs* the server's ephemeral public key, so it proves who the server is but
 //! reveals nothing about the premaster. Once the ephemeral private keys are dropped (ring
 //! consumes them in the agreement) the session cannot be decrypted by anyone: the same
-//! eavesdropper fails with [`Error::Eavesdrop`](crate::Error::Eavesdrop). This is why TLS
+//! eavesdropper fails with [`EavesdropError::ForwardSecret`](crate::EavesdropError::ForwardSecret). This is why TLS
 //! 1.3 removed RSA key transport altogether.
 //!
 //! The key log ([`KeyLogFile`](crate::KeyLogFile)) is the deliberate exception: it writes
@@ -55,6 +71,8 @@
 //! # What is left out
 //!
 //! Session resumption (IDs and tickets), renegotiation (refused with a `no_renegotiation`
-//! warning), client certificates, the extended master secret (RFC 7627), CBC suites,
+//! warning), client certificates (a server's CertificateRequest is answered with an empty
+//! Certificate, RFC 5246 section 7.4.6, which servers that only *ask* accept), the extended
+//! master secret (RFC 7627), CBC suites,
 //! ECDSA certificates, TLS 1.3. Each is a real part of production TLS and would add code
 //! without adding to the five steps.

@@ -88,7 +88,7 @@ where
                 return Ok(());
             }
             if let Some(e) = self.conn.error() {
-                return Err(e.duplicate());
+                return Err(e.clone());
             }
             let n = self.io.read(&mut self.read_buf).await?;
             let result = if n == 0 {
@@ -184,7 +184,7 @@ where
                 return Poll::Ready(Ok(()));
             }
             if let Some(e) = this.conn.error() {
-                return Poll::Ready(Err(to_io(e.duplicate())));
+                return Poll::Ready(Err(to_io(e.clone())));
             }
             let mut rb = ReadBuf::new(&mut this.read_buf);
             ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;

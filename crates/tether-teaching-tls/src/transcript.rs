@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::wire::hex;
+use crate::wire::{hex, printable};
 
 /// The tutorial's step an event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,11 +117,27 @@ pub struct Event {
 pub struct Transcript {
     events: Vec<Event>,
     app_records: usize,
+    alerts: usize,
+    bytes: usize,
+    dropped: usize,
 }
 
 /// How many application data records per connection the transcript keeps: enough to show
 /// the record layer without growing with the session.
 pub const TRANSCRIPT_APPLICATION_RECORDS: usize = 8;
+
+/// How many received alerts the transcript keeps. A peer may send any number of warning
+/// alerts; past this many they are counted in [`Transcript::dropped`], not stored.
+pub const TRANSCRIPT_ALERTS: usize = 8;
+
+/// Most events one transcript holds. A full handshake takes about 15 per side, plus
+/// [`TRANSCRIPT_APPLICATION_RECORDS`] and [`TRANSCRIPT_ALERTS`]; later events are counted in
+/// [`Transcript::dropped`].
+pub const TRANSCRIPT_MAX_EVENTS: usize = 64;
+
+/// Most bytes one transcript holds: wire bytes plus field values, over all events. Enough
+/// for the largest handshake this crate accepts; values past it are cut.
+pub const TRANSCRIPT_MAX_BYTES: usize = 256 * 1024;
 
 /// How to render a transcript.
 #[derive(Clone, Debug)]
@@ -168,6 +184,17 @@ impl Transcript {
         &self.events
     }
 
+    /// How many events were not recorded because a limit was reached
+    /// ([`TRANSCRIPT_MAX_EVENTS`], [`TRANSCRIPT_ALERTS`]).
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// Bytes held: wire bytes plus field values, at most [`TRANSCRIPT_MAX_BYTES`].
+    pub fn byte_len(&self) -> usize {
+        self.bytes
+    }
+
     /// Renders the transcript as annotated text, one block per event.
     pub fn render(&self, options: &RenderOptions) -> String {
         let mut out = String::new();
@@ -187,13 +214,15 @@ impl Transcript {
             } else {
                 format!("{} ", options.label)
             };
-            let _ = writeln!(out, "  {label}{arrow} {}", e.title);
+            // Titles and values may carry peer strings (a server name, a certificate's
+            // names): a control character would reach the terminal, so escape them here too.
+            let _ = writeln!(out, "  {label}{arrow} {}", printable(&e.title));
             let width = e.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
             for f in &e.fields {
                 let value = if f.secret && !options.show_secrets {
-                    "<secret>"
+                    "<secret>".to_owned()
                 } else {
-                    &f.value
+                    printable(&f.value)
                 };
                 let _ = writeln!(out, "        {:width$} : {value}", f.name);
             }
@@ -207,6 +236,13 @@ impl Transcript {
                 }
             }
         }
+        if self.dropped > 0 {
+            let _ = writeln!(
+                out,
+                "  ... {} more events not recorded (transcript limits)",
+                self.dropped
+            );
+        }
         out
     }
 
@@ -216,17 +252,36 @@ impl Transcript {
         direction: Direction,
         title: impl Into<String>,
     ) -> EventBuilder<'_> {
+        if self.events.len() >= TRANSCRIPT_MAX_EVENTS {
+            self.dropped += 1;
+            return EventBuilder {
+                event: None,
+                budget: &mut self.bytes,
+            };
+        }
+        let mut title: String = title.into();
+        cut_to_budget(&mut title, &mut self.bytes);
         self.events.push(Event {
             step,
             direction,
-            title: title.into(),
+            title,
             fields: Vec::new(),
             bytes: Vec::new(),
         });
-        let last = self.events.len() - 1;
         EventBuilder {
-            event: &mut self.events[last],
+            event: self.events.last_mut(),
+            budget: &mut self.bytes,
         }
+    }
+
+    /// Counts a received alert; false once enough were recorded (the rest are dropped).
+    pub(crate) fn want_alert(&mut self) -> bool {
+        self.alerts += 1;
+        let want = self.alerts <= TRANSCRIPT_ALERTS;
+        if !want {
+            self.dropped += 1;
+        }
+        want
     }
 
     /// Counts an application record; false once enough were recorded.
@@ -236,33 +291,52 @@ impl Transcript {
     }
 }
 
+/// Fills in the event just pushed; does nothing when the event was dropped. Every value
+/// is charged to the transcript's byte budget and cut where the budget ends.
 pub(crate) struct EventBuilder<'a> {
-    event: &'a mut Event,
+    event: Option<&'a mut Event>,
+    budget: &'a mut usize,
 }
 
 impl EventBuilder<'_> {
     pub(crate) fn field(self, name: &str, value: impl Into<String>) -> Self {
-        self.event.fields.push(Field {
-            name: name.to_owned(),
-            value: value.into(),
-            secret: false,
-        });
-        self
+        self.push_field(name, value.into(), false)
     }
 
     pub(crate) fn secret(self, name: &str, value: &[u8]) -> Self {
-        self.event.fields.push(Field {
-            name: name.to_owned(),
-            value: hex(value),
-            secret: true,
-        });
+        self.push_field(name, hex(value), true)
+    }
+
+    pub(crate) fn bytes(mut self, bytes: &[u8]) -> Self {
+        if let Some(event) = self.event.as_deref_mut() {
+            let n = bytes.len().min(TRANSCRIPT_MAX_BYTES - *self.budget);
+            *self.budget += n;
+            event.bytes = bytes[..n].to_vec();
+        }
         self
     }
 
-    pub(crate) fn bytes(self, bytes: &[u8]) -> Self {
-        self.event.bytes = bytes.to_vec();
+    fn push_field(mut self, name: &str, mut value: String, secret: bool) -> Self {
+        if let Some(event) = self.event.as_deref_mut() {
+            cut_to_budget(&mut value, self.budget);
+            event.fields.push(Field {
+                name: name.to_owned(),
+                value,
+                secret,
+            });
+        }
         self
     }
+}
+
+/// Cuts `text` to what is left of the byte budget (at a character boundary) and charges it.
+fn cut_to_budget(text: &mut String, used: &mut usize) {
+    let mut n = text.len().min(TRANSCRIPT_MAX_BYTES - *used);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    text.truncate(n);
+    *used += n;
 }
 
 fn spaced_hex(bytes: &[u8]) -> String {
@@ -314,5 +388,50 @@ mod tests {
             assert!(t.want_application_record());
         }
         assert!(!t.want_application_record());
+    }
+
+    #[test]
+    fn events_past_the_limit_are_counted_not_stored() {
+        let mut t = Transcript::default();
+        for _ in 0..TRANSCRIPT_MAX_EVENTS {
+            t.push(Step::Close, Direction::Received, "alert")
+                .field("level", "warning");
+        }
+        assert_eq!(t.events().len(), TRANSCRIPT_MAX_EVENTS);
+        assert_eq!(t.dropped(), 0);
+        t.push(Step::Close, Direction::Received, "one more")
+            .field("level", "warning")
+            .bytes(&[1, 2, 3]);
+        assert_eq!(t.events().len(), TRANSCRIPT_MAX_EVENTS);
+        assert_eq!(t.dropped(), 1);
+        assert!(t
+            .render(&RenderOptions::default())
+            .contains("1 more events not recorded"));
+    }
+
+    #[test]
+    fn bytes_are_cut_at_the_byte_limit() {
+        let mut t = Transcript::default();
+        t.push(Step::OfferCiphers, Direction::Sent, "big")
+            .bytes(&vec![7; TRANSCRIPT_MAX_BYTES - 10]);
+        assert_eq!(t.byte_len(), TRANSCRIPT_MAX_BYTES - 7);
+        t.push(Step::OfferCiphers, Direction::Sent, "x")
+            .field("name", "ééééééé")
+            .bytes(&[1; 100]);
+        assert!(t.byte_len() <= TRANSCRIPT_MAX_BYTES);
+        let last = t.events().last().unwrap();
+        assert!(last.bytes.is_empty());
+        // Cut at a character boundary: 6 bytes left, three two-byte characters.
+        assert_eq!(last.fields[0].value, "ééé");
+    }
+
+    #[test]
+    fn received_alerts_are_counted_to_the_limit() {
+        let mut t = Transcript::default();
+        for _ in 0..TRANSCRIPT_ALERTS {
+            assert!(t.want_alert());
+        }
+        assert!(!t.want_alert());
+        assert_eq!(t.dropped(), 1);
     }
 }

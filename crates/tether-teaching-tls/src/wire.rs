@@ -107,6 +107,21 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// A string from the peer, made safe to print: control characters (escape sequences a
+/// terminal would obey, newlines that would fake transcript lines) are shown escaped, as
+/// `\u{1b}`; everything else is kept.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +159,10 @@ mod tests {
     #[test]
     fn hex_is_lower_case() {
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+    }
+
+    #[test]
+    fn printable_escapes_control_characters_only() {
+        assert_eq!(printable("a\u{1b}[2J\nb é"), "a\\u{1b}[2J\\u{a}b é");
     }
 }

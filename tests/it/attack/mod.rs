@@ -7,3 +7,4 @@ mod broadcast;
 mod close;
 mod flood;
 mod server;
+mod tls;

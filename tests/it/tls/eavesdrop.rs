@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use tether_teaching_tls::{decrypt_recording, CipherSuite, Error, KeyLog, StolenSecret};
+use tether_teaching_tls::{
+    decrypt_recording, CipherSuite, EavesdropError, Error, KeyLog, StolenSecret,
+};
 
 use super::pair;
 use super::pki::{ca_signed, server_key, Validity};
@@ -79,7 +81,7 @@ fn forward_secrecy_ecdhe_session_resists_the_stolen_server_key() {
     let key = server_key();
     assert!(matches!(
         decrypt_recording(&r.to_server, &r.to_client, StolenSecret::ServerKey(&key)),
-        Err(Error::Eavesdrop { .. })
+        Err(EavesdropError::ForwardSecret { .. })
     ));
 }
 
@@ -103,7 +105,7 @@ fn sslkeylogfile_master_secret_decrypts_either_suite() {
                 &r.to_client,
                 StolenSecret::MasterSecret(&wrong)
             ),
-            Err(Error::BadRecordMac)
+            Err(EavesdropError::Tls(Error::BadRecordMac))
         ));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use tether_teaching_tls::{accept, connect, CipherSuite};
+use tether_teaching_tls::{accept, connect, CipherSuite, Transcript};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -63,6 +63,12 @@ fn free_port() -> u16 {
 }
 
 async fn our_client_against_s_server(suite: CipherSuite) {
+    our_client_against_s_server_with(suite, &[]).await;
+}
+
+/// Our client against `openssl s_server` started with `extra` arguments; returns the
+/// client's transcript.
+async fn our_client_against_s_server_with(suite: CipherSuite, extra: &[&str]) -> Transcript {
     require_openssl();
     let pki = ca_signed(&[NAME], Validity::Now);
     let files = Files::new(&format!("s_server-{:04x}", suite.0), &pki);
@@ -77,6 +83,7 @@ async fn our_client_against_s_server(suite: CipherSuite) {
             &files.path("key.pem"),
         ])
         .args(["-cipher", suite.openssl_name().unwrap()])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -111,6 +118,7 @@ async fn our_client_against_s_server(suite: CipherSuite) {
     // -rev answers each line reversed: data went both ways through AES-GCM records.
     assert_eq!(got, b"slt gnihcaet olleh\n");
     tls.shutdown().await.unwrap();
+    tls.transcript().clone()
 }
 
 async fn s_client_against_our_server(suite: CipherSuite) {
@@ -212,4 +220,36 @@ async fn interop_openssl_s_client_against_our_server_chacha20() {
     )
     .await
     .unwrap();
+}
+
+/// RFC 5246 section 7.4.6: `s_server -verify 1` (like GnuTLS by default) sends a
+/// CertificateRequest; a client without a certificate answers with an empty Certificate
+/// and the handshake goes on.
+#[tokio::test]
+async fn interop_rfc5246_7_4_6_our_client_answers_a_certificate_request_with_an_empty_certificate()
+{
+    for suite in [
+        CipherSuite::RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ] {
+        let transcript = timeout(
+            LIMIT,
+            our_client_against_s_server_with(suite, &["-verify", "1"]),
+        )
+        .await
+        .unwrap();
+        let titles: Vec<&str> = transcript
+            .events()
+            .iter()
+            .map(|e| e.title.as_str())
+            .collect();
+        assert!(
+            titles.contains(&"CertificateRequest"),
+            "{suite}: {titles:?}"
+        );
+        assert!(
+            titles.contains(&"Certificate (empty)"),
+            "{suite}: {titles:?}"
+        );
+    }
 }

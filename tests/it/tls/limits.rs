@@ -145,3 +145,29 @@ fn rfc5246_7_4_1_4_unsolicited_server_extension_is_refused() {
         Some(Error::UnsolicitedExtension { extension: 0x0017 })
     ));
 }
+
+#[test]
+fn a_server_name_with_control_characters_is_escaped_in_the_transcript() {
+    let mut hello = client_hello();
+    // Same length as the real name, so every length field stays right.
+    let evil = b"tls\x1b[2J\nevil.te";
+    assert_eq!(evil.len(), NAME.len());
+    let at = hello
+        .windows(NAME.len())
+        .position(|w| w == NAME.as_bytes())
+        .unwrap();
+    hello[at..at + NAME.len()].copy_from_slice(evil);
+    let mut s = server();
+    s.receive(&hello).unwrap();
+    let sni = s.transcript().events()[0]
+        .fields
+        .iter()
+        .find(|f| f.name == "server_name")
+        .unwrap()
+        .value
+        .clone();
+    assert_eq!(sni, "tls\\u{1b}[2J\\u{a}evil.te");
+    let text = s.transcript().render(&Default::default());
+    assert!(!text.contains('\x1b'));
+    assert!(text.contains("tls\\u{1b}[2J\\u{a}evil.te"));
+}

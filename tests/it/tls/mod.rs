@@ -11,6 +11,6 @@ mod handshake;
 mod interop;
 mod limits;
 mod pair;
-mod pki;
+pub(crate) mod pki;
 mod stream;
 mod tamper;
