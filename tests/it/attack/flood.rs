@@ -154,25 +154,59 @@ async fn rfc6455_5_5_3_ping_flood_from_a_peer_that_never_reads_buffers_one_pong(
     assert!(seen.max_buffered.load(Ordering::Relaxed) <= 2 * PONG_WIRE);
 }
 
+/// How the server under a ping flood is driven: one `WebSocket`, or its split halves.
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    Whole,
+    Split,
+}
+
+/// Our server with a 1 MiB message queued (the write buffer far past its 64 KiB limit) that
+/// the client never reads, counting the pings it reads meanwhile; and the client.
+async fn stalled_server_under_flood(driver: Driver) -> (Arc<Seen>, TcpStream) {
+    let mut config = Config::default();
+    config.set_write_buffer_limit(FLOOD_LIMIT);
+    let (mut server, client) = connect(&config).await;
+    let seen = Arc::new(Seen::default());
+    match driver {
+        Driver::Whole => {
+            // Below the limit: taken into the buffer without waiting; it never drains.
+            server
+                .feed(Message::binary(vec![0u8; FLOOD_MESSAGE]))
+                .await
+                .unwrap();
+            tokio::spawn(count_pings(server, seen.clone()));
+        }
+        Driver::Split => {
+            let (mut reader, mut writer) = server.split();
+            writer
+                .feed(Message::binary(vec![0u8; FLOOD_MESSAGE]))
+                .await
+                .unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                while let Some(Ok(message)) = reader.next().await {
+                    assert!(matches!(message, Message::Ping(_)), "{message:?}");
+                    seen.pings.fetch_add(1, Ordering::Relaxed);
+                    seen.max_buffered
+                        .fetch_max(writer.buffered_amount(), Ordering::Relaxed);
+                }
+            });
+        }
+    }
+    (seen, client)
+}
+
+const FLOOD_LIMIT: usize = 64 << 10;
+const FLOOD_MESSAGE: usize = 1 << 20;
+
 /// Read-side backpressure over TCP: while the server's write buffer is at its limit (a large
 /// message the client does not read), the server reads nothing more, so the client's ping
 /// flood is pushed back by TCP after the socket buffers instead of being read and answered.
 /// Before the fix the server kept reading: the client wrote all 32 MiB.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_write_buffer_stops_reading_and_tcp_pushes_the_flood_back() {
+async fn full_write_buffer_pushes_the_flood_back(driver: Driver) {
     const FLOOD: usize = 32 << 20;
-    const LIMIT: usize = 64 << 10;
-    const MESSAGE: usize = 1 << 20;
-    let mut config = Config::default();
-    config.set_write_buffer_limit(LIMIT);
-    let (mut server, mut client) = connect(&config).await;
-    // Below the limit: taken into the buffer without waiting; it never drains.
-    server
-        .feed(Message::binary(vec![0u8; MESSAGE]))
-        .await
-        .unwrap();
-    let seen = Arc::new(Seen::default());
-    let serving = tokio::spawn(count_pings(server, seen.clone()));
+    let (seen, mut client) = stalled_server_under_flood(driver).await;
     let batch = pings(500);
     let mut sent = 0;
     let mut pushed_back = false;
@@ -190,15 +224,30 @@ async fn full_write_buffer_stops_reading_and_tcp_pushes_the_flood_back() {
             }
         }
     }
-    assert!(pushed_back, "the server kept reading: {sent} bytes taken");
-    assert!(sent < 4 << 20, "{sent} bytes taken before the push-back");
+    assert!(
+        pushed_back,
+        "{driver:?}: the server kept reading, {sent} bytes taken"
+    );
+    assert!(
+        sent < 4 << 20,
+        "{driver:?}: {sent} bytes taken before the push-back"
+    );
     assert!(seen.pings.load(Ordering::Relaxed) * PING_WIRE <= sent + batch.len());
     let max_buffered = seen.max_buffered.load(Ordering::Relaxed);
     assert!(
-        max_buffered <= MESSAGE + 10 + 2 * PONG_WIRE,
-        "{max_buffered} bytes buffered"
+        max_buffered <= FLOOD_MESSAGE + 10 + 2 * PONG_WIRE,
+        "{driver:?}: {max_buffered} bytes buffered"
     );
-    serving.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_write_buffer_stops_reading_and_tcp_pushes_the_flood_back() {
+    full_write_buffer_pushes_the_flood_back(Driver::Whole).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_reader_stops_reading_while_the_writers_buffer_is_full() {
+    full_write_buffer_pushes_the_flood_back(Driver::Split).await;
 }
 
 /// What a fragment flood ended with.
