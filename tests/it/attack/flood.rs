@@ -346,3 +346,77 @@ async fn rfc6455_5_4_one_byte_fragment_flood_at_and_past_the_message_limit() {
     );
     assert_eq!(past.close.map(|f| f.code), Some(CloseCode::MESSAGE_TOO_BIG));
 }
+
+/// Live heap bytes of this process (the suite's counting allocator).
+fn live_bytes() -> i64 {
+    let stats = crate::facade::support::allocator_stats();
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
+/// Memory under an empty-fragment flood at the default 16 MiB message limit: 262 144 empty
+/// continuations are allowed (64 bytes charged each), and while they stream in the process
+/// holds no more than its socket and read buffers; the one past the limit ends it with 1009.
+#[test]
+fn rfc6455_5_4_empty_fragment_flood_holds_constant_memory() {
+    crate::facade::support::measure_in_child(
+        "attack::flood::child_empty_fragment_flood_memory",
+        Duration::from_secs(120),
+    );
+}
+
+#[test]
+#[ignore = "run by rfc6455_5_4_empty_fragment_flood_holds_constant_memory in a child process"]
+fn child_empty_fragment_flood_memory() {
+    crate::facade::support::as_measuring_child(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(empty_fragment_flood_memory());
+    });
+}
+
+async fn empty_fragment_flood_memory() {
+    const ALLOWED: usize = (16 << 20) / 64;
+    let (mut server, mut client) = connect(&Config::default()).await;
+    let serving =
+        tokio::spawn(async move { server.next().await.map(|r| r.map_err(|e| e.to_string())) });
+    let mut batch = BytesMut::new();
+    for _ in 0..4096 {
+        masked(
+            Frame::new(OpCode::Continuation, vec![]).with_fin(false),
+            &mut batch,
+        );
+    }
+    let mut first = BytesMut::new();
+    masked(
+        Frame::new(OpCode::Binary, vec![]).with_fin(false),
+        &mut first,
+    );
+    client.write_all(&first).await.unwrap();
+    let baseline = live_bytes();
+    let mut peak = baseline;
+    let mut sent = 0;
+    while sent <= ALLOWED {
+        if client.write_all(&batch).await.is_err() {
+            break;
+        }
+        sent += 4096;
+        peak = peak.max(live_bytes());
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(30), serving)
+        .await
+        .expect("the flood ends")
+        .unwrap();
+    assert!(
+        matches!(&outcome, Some(Err(text)) if text.contains("exceeds the limit")),
+        "{outcome:?}"
+    );
+    // Far below the 1.5 MiB of fragments read: nothing is kept per fragment.
+    assert!(
+        peak - baseline < 256 << 10,
+        "grew by {} bytes",
+        peak - baseline
+    );
+}
