@@ -32,7 +32,10 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///   [`WebSocket::send_fragment`] sends a data message in pieces (RFC 6455 §5.4), and
 ///   [`Config::set_send_fragment_size`] cuts every long message automatically.
 /// - **Backpressure**: while the buffer holds [`Config::set_write_buffer_limit`] bytes or
-///   more, `send` and `Sink::poll_ready` write first and wait until the peer took enough.
+///   more, `send` and `Sink::poll_ready` write first and wait until the peer took enough,
+///   and the stream reads nothing more from the peer (TCP pushes back on it). Only the
+///   latest ping is answered (RFC 6455 §5.5.3), so a peer that pings without reading costs
+///   one pending pong.
 /// - **Closing**: [`WebSocket::close`] sends a close frame and waits for the peer's, bounded
 ///   by [`Config::set_close_timeout`]; then the transport is shut down (a server first, a
 ///   client after the server, RFC 6455 §7.1.1). The stream then ends and stays ended.

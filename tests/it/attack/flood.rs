@@ -154,25 +154,59 @@ async fn rfc6455_5_5_3_ping_flood_from_a_peer_that_never_reads_buffers_one_pong(
     assert!(seen.max_buffered.load(Ordering::Relaxed) <= 2 * PONG_WIRE);
 }
 
+/// How the server under a ping flood is driven: one `WebSocket`, or its split halves.
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    Whole,
+    Split,
+}
+
+/// Our server with a 1 MiB message queued (the write buffer far past its 64 KiB limit) that
+/// the client never reads, counting the pings it reads meanwhile; and the client.
+async fn stalled_server_under_flood(driver: Driver) -> (Arc<Seen>, TcpStream) {
+    let mut config = Config::default();
+    config.set_write_buffer_limit(FLOOD_LIMIT);
+    let (mut server, client) = connect(&config).await;
+    let seen = Arc::new(Seen::default());
+    match driver {
+        Driver::Whole => {
+            // Below the limit: taken into the buffer without waiting; it never drains.
+            server
+                .feed(Message::binary(vec![0u8; FLOOD_MESSAGE]))
+                .await
+                .unwrap();
+            tokio::spawn(count_pings(server, seen.clone()));
+        }
+        Driver::Split => {
+            let (mut reader, mut writer) = server.split();
+            writer
+                .feed(Message::binary(vec![0u8; FLOOD_MESSAGE]))
+                .await
+                .unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                while let Some(Ok(message)) = reader.next().await {
+                    assert!(matches!(message, Message::Ping(_)), "{message:?}");
+                    seen.pings.fetch_add(1, Ordering::Relaxed);
+                    seen.max_buffered
+                        .fetch_max(writer.buffered_amount(), Ordering::Relaxed);
+                }
+            });
+        }
+    }
+    (seen, client)
+}
+
+const FLOOD_LIMIT: usize = 64 << 10;
+const FLOOD_MESSAGE: usize = 1 << 20;
+
 /// Read-side backpressure over TCP: while the server's write buffer is at its limit (a large
 /// message the client does not read), the server reads nothing more, so the client's ping
 /// flood is pushed back by TCP after the socket buffers instead of being read and answered.
 /// Before the fix the server kept reading: the client wrote all 32 MiB.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_write_buffer_stops_reading_and_tcp_pushes_the_flood_back() {
+async fn full_write_buffer_pushes_the_flood_back(driver: Driver) {
     const FLOOD: usize = 32 << 20;
-    const LIMIT: usize = 64 << 10;
-    const MESSAGE: usize = 1 << 20;
-    let mut config = Config::default();
-    config.set_write_buffer_limit(LIMIT);
-    let (mut server, mut client) = connect(&config).await;
-    // Below the limit: taken into the buffer without waiting; it never drains.
-    server
-        .feed(Message::binary(vec![0u8; MESSAGE]))
-        .await
-        .unwrap();
-    let seen = Arc::new(Seen::default());
-    let serving = tokio::spawn(count_pings(server, seen.clone()));
+    let (seen, mut client) = stalled_server_under_flood(driver).await;
     let batch = pings(500);
     let mut sent = 0;
     let mut pushed_back = false;
@@ -190,15 +224,30 @@ async fn full_write_buffer_stops_reading_and_tcp_pushes_the_flood_back() {
             }
         }
     }
-    assert!(pushed_back, "the server kept reading: {sent} bytes taken");
-    assert!(sent < 4 << 20, "{sent} bytes taken before the push-back");
+    assert!(
+        pushed_back,
+        "{driver:?}: the server kept reading, {sent} bytes taken"
+    );
+    assert!(
+        sent < 4 << 20,
+        "{driver:?}: {sent} bytes taken before the push-back"
+    );
     assert!(seen.pings.load(Ordering::Relaxed) * PING_WIRE <= sent + batch.len());
     let max_buffered = seen.max_buffered.load(Ordering::Relaxed);
     assert!(
-        max_buffered <= MESSAGE + 10 + 2 * PONG_WIRE,
-        "{max_buffered} bytes buffered"
+        max_buffered <= FLOOD_MESSAGE + 10 + 2 * PONG_WIRE,
+        "{driver:?}: {max_buffered} bytes buffered"
     );
-    serving.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_write_buffer_stops_reading_and_tcp_pushes_the_flood_back() {
+    full_write_buffer_pushes_the_flood_back(Driver::Whole).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_reader_stops_reading_while_the_writers_buffer_is_full() {
+    full_write_buffer_pushes_the_flood_back(Driver::Split).await;
 }
 
 /// What a fragment flood ended with.
@@ -296,4 +345,78 @@ async fn rfc6455_5_4_one_byte_fragment_flood_at_and_past_the_message_limit() {
         "{past:?}"
     );
     assert_eq!(past.close.map(|f| f.code), Some(CloseCode::MESSAGE_TOO_BIG));
+}
+
+/// Live heap bytes of this process (the suite's counting allocator).
+fn live_bytes() -> i64 {
+    let stats = crate::facade::support::allocator_stats();
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
+/// Memory under an empty-fragment flood at the default 16 MiB message limit: 262 144 empty
+/// continuations are allowed (64 bytes charged each), and while they stream in the process
+/// holds no more than its socket and read buffers; the one past the limit ends it with 1009.
+#[test]
+fn rfc6455_5_4_empty_fragment_flood_holds_constant_memory() {
+    crate::facade::support::measure_in_child(
+        "attack::flood::child_empty_fragment_flood_memory",
+        Duration::from_secs(120),
+    );
+}
+
+#[test]
+#[ignore = "run by rfc6455_5_4_empty_fragment_flood_holds_constant_memory in a child process"]
+fn child_empty_fragment_flood_memory() {
+    crate::facade::support::as_measuring_child(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(empty_fragment_flood_memory());
+    });
+}
+
+async fn empty_fragment_flood_memory() {
+    const ALLOWED: usize = (16 << 20) / 64;
+    let (mut server, mut client) = connect(&Config::default()).await;
+    let serving =
+        tokio::spawn(async move { server.next().await.map(|r| r.map_err(|e| e.to_string())) });
+    let mut batch = BytesMut::new();
+    for _ in 0..4096 {
+        masked(
+            Frame::new(OpCode::Continuation, vec![]).with_fin(false),
+            &mut batch,
+        );
+    }
+    let mut first = BytesMut::new();
+    masked(
+        Frame::new(OpCode::Binary, vec![]).with_fin(false),
+        &mut first,
+    );
+    client.write_all(&first).await.unwrap();
+    let baseline = live_bytes();
+    let mut peak = baseline;
+    let mut sent = 0;
+    while sent <= ALLOWED {
+        if client.write_all(&batch).await.is_err() {
+            break;
+        }
+        sent += 4096;
+        peak = peak.max(live_bytes());
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(30), serving)
+        .await
+        .expect("the flood ends")
+        .unwrap();
+    assert!(
+        matches!(&outcome, Some(Err(text)) if text.contains("exceeds the limit")),
+        "{outcome:?}"
+    );
+    // Far below the 1.5 MiB of fragments read: nothing is kept per fragment.
+    assert!(
+        peak - baseline < 256 << 10,
+        "grew by {} bytes",
+        peak - baseline
+    );
 }
