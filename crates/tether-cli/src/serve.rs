@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use futures_util::stream::{SplitSink, SplitStream};
-use tether::heartbeat::{CloseReason, LinkState, Supervisor, SupervisorConfig};
+use tether::heartbeat::{CloseReason, Farewell, LinkState, Supervisor, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
     CloseCode, Connection, Fanout, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
@@ -318,11 +318,15 @@ impl Link {
             Ended::Done => None,
             Ended::Failed(err) => return Outcome::Failed(err),
             // The server is stopping: 1001, "going away" (RFC 6455 §7.4.1).
-            Ended::Shutdown => Some((CloseCode::GOING_AWAY, "server shutting down")),
+            Ended::Shutdown => Some((
+                CloseCode::GOING_AWAY,
+                Farewell::GoingAway,
+                "server shutting down",
+            )),
             Ended::Evicted(err) => {
                 tracing::warn!(%peer, error = %err, "closing a slow client");
                 let code = err.close_code().unwrap_or(CloseCode::TRY_AGAIN_LATER);
-                Some((code, "too slow for the broadcast"))
+                Some((code, Farewell::TryAgainLater, "too slow for the broadcast"))
             }
         };
         match (self.input, self.output) {
@@ -330,7 +334,7 @@ impl Link {
                 // With the reader gone, the writer reads the peer's answer itself.
                 drop(reader);
                 let closed = match close {
-                    Some((code, reason)) => writer.close(code, reason).await,
+                    Some((code, _, reason)) => writer.close(code, reason).await,
                     None => Ok(self.peer_close),
                 };
                 closed.map_or_else(Outcome::Failed, Outcome::Closed)
@@ -340,7 +344,7 @@ impl Link {
                     unreachable!("the halves of one supervisor");
                 };
                 Outcome::Supervised(match close {
-                    Some((code, reason)) => supervised.close_with(code.0, reason).await,
+                    Some((_, farewell, reason)) => supervised.close_with(farewell, reason).await,
                     None => {
                         let state = supervised.state().borrow().clone();
                         drop(supervised);

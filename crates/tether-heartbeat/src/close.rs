@@ -30,6 +30,27 @@ pub mod code {
     pub const TRY_AGAIN_LATER: u16 = 0x03F5;
 }
 
+/// What this side tells the peer when it closes, in the heartbeat's own words.
+///
+/// The crate does not know the wire: a [`Probe`](crate::Probe) turns a farewell into its
+/// message type's close message (the facade maps each to an RFC 6455 close code: 1000,
+/// 1001, 1008, 1011, 1013).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Farewell {
+    /// A normal closure: this side is done with the connection.
+    Normal,
+    /// This side is going away: a server shutting down, a page left.
+    GoingAway,
+    /// The peer broke a rule of this side (it probed too often, say).
+    Policy,
+    /// The peer, the path or this side stopped keeping up: no answer to probes, a probe
+    /// that could not be written, an application that did not read.
+    Unresponsive,
+    /// This side is overloaded and sheds the peer; it may come back later.
+    TryAgainLater,
+}
+
 /// Why a connection attempt or an open connection ended.
 ///
 /// The reconnecting client hands it to its [`RetryPolicy`](crate::RetryPolicy); the connect
@@ -129,32 +150,33 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    /// The close code this side sends when it closes for this reason, if it sends one.
+    /// What this side tells the peer when it closes for this reason, if it says anything.
     ///
     /// ```
-    /// use tether_heartbeat::CloseReason;
-    /// assert_eq!(CloseReason::HeartbeatTimeout.close_code(), Some(1011));
-    /// assert_eq!(CloseReason::ProbeFlood.close_code(), Some(1008));
+    /// use tether_heartbeat::{CloseReason, Farewell};
+    /// assert_eq!(CloseReason::HeartbeatTimeout.farewell(), Some(Farewell::Unresponsive));
+    /// assert_eq!(CloseReason::ProbeFlood.farewell(), Some(Farewell::Policy));
     /// ```
-    pub fn close_code(&self) -> Option<u16> {
+    pub fn farewell(&self) -> Option<Farewell> {
         match self {
             CloseReason::HeartbeatTimeout
             | CloseReason::WriteStalled
-            | CloseReason::AppNotReading => Some(code::INTERNAL_ERROR),
-            CloseReason::ProbeFlood => Some(code::POLICY_VIOLATION),
-            CloseReason::Local => Some(code::NORMAL),
+            | CloseReason::AppNotReading => Some(Farewell::Unresponsive),
+            CloseReason::ProbeFlood => Some(Farewell::Policy),
+            CloseReason::Local => Some(Farewell::Normal),
             CloseReason::Fatal(_) | CloseReason::RetriesExhausted(_) | CloseReason::Ended(_) => {
                 None
             }
         }
     }
 
-    /// The close code and text this side sends for this reason, if any.
-    pub(crate) fn close_message(&self) -> Option<(u16, &'static str)> {
-        self.close_code().map(|code| (code, self.close_text()))
+    /// The farewell and text this side sends for this reason, if any.
+    pub(crate) fn close_message(&self) -> Option<(Farewell, &'static str)> {
+        self.farewell()
+            .map(|farewell| (farewell, self.close_text()))
     }
 
-    /// The short text sent with [`close_code`](Self::close_code) (fits a close frame).
+    /// The short text sent with the [`farewell`](Self::farewell) (fits a close frame).
     pub fn close_text(&self) -> &'static str {
         match self {
             CloseReason::HeartbeatTimeout => "heartbeat timeout",

@@ -110,7 +110,7 @@ mod supervisor;
 mod transport;
 
 pub use backoff::{Backoff, ReconnectConfig};
-pub use close::{code, CloseReason, Failure};
+pub use close::{code, CloseReason, Failure, Farewell};
 pub use config::{KeepaliveConfig, Verdict, MAX_IN_FLIGHT};
 pub use error::{Error, OutboxLimit};
 pub use keepalive::{Health, Keepalive, PongOutcome, StallCause};

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
 
-use crate::close::{CloseReason, Failure};
+use crate::close::{CloseReason, Failure, Farewell};
 use crate::keepalive::{Health, Keepalive, PongOutcome, Timing};
 use crate::outbox::Outbox;
 use crate::probe::{Inbound, Probe};
@@ -112,8 +112,8 @@ impl<M> Shared<M> {
 pub(crate) enum Command {
     /// The outbox has something new.
     Wake,
-    /// Close, with this code and text instead of those of [`CloseReason::Local`].
-    Close(Option<(u16, Box<str>)>),
+    /// Close, with this farewell and text instead of those of [`CloseReason::Local`].
+    Close(Option<(Farewell, Box<str>)>),
     ReconnectNow,
     Pause,
     Resume,
@@ -292,19 +292,19 @@ where
             }
         };
         let close = match &custom {
-            Some((code, text)) => Some((*code, &**text)),
+            Some((farewell, text)) => Some((*farewell, &**text)),
             None => CloseReason::Local.close_message(),
         };
         self.begin_close(close, end);
     }
 
-    /// Starts closing: `close` is the code and text of the close message to send, if any
-    /// (the probe may still have no message for them).
-    fn begin_close(&mut self, close: Option<(u16, &str)>, end: End) {
+    /// Starts closing: `close` is the farewell and text of the close message to send, if
+    /// any (the probe may still have no message for them).
+    fn begin_close(&mut self, close: Option<(Farewell, &str)>, end: End) {
         if self.closing.is_some() {
             return;
         }
-        let message = close.and_then(|(code, text)| self.ctx.probe.close(code, text));
+        let message = close.and_then(|(farewell, text)| self.ctx.probe.close(farewell, text));
         self.restore_pending();
         self.closing = Some(Closing {
             end,

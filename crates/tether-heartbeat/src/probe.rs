@@ -1,5 +1,7 @@
 //! The probe trait: how the supervisor speaks heartbeat over a message type it does not know.
 
+use crate::close::Farewell;
+
 /// What an inbound message is, as far as the heartbeat is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,9 +36,10 @@ pub trait Probe<M>: Send + 'static {
     /// or `None` when the transport answers by itself (WebSocket auto-pong).
     fn answer(&mut self, probe: &M) -> Option<M>;
 
-    /// Builds the close message this side sends before dropping the transport, or `None`
-    /// when the message type has no close message.
-    fn close(&mut self, code: u16, reason: &str) -> Option<M>;
+    /// Builds the close message saying `farewell` (with `reason`, a short text) that this
+    /// side sends before dropping the transport, or `None` when the message type has no
+    /// close message or cannot carry this one.
+    fn close(&mut self, farewell: Farewell, reason: &str) -> Option<M>;
 
     /// The size of a message in bytes, for the outbox's byte budget.
     fn len(message: &M) -> usize
@@ -134,7 +137,7 @@ impl Probe<String> for TextProbe {
         self.answer_text(probe)
     }
 
-    fn close(&mut self, _code: u16, _reason: &str) -> Option<String> {
+    fn close(&mut self, _farewell: Farewell, _reason: &str) -> Option<String> {
         None
     }
 
@@ -167,6 +170,9 @@ mod tests {
         assert_eq!(probe.probe(1), "hb? 1");
         assert_eq!(probe.classify(&"hb! 1".to_string()), Inbound::Pong(1));
         assert_eq!(TextProbe::len(&"hb? 1".to_string()), 5);
-        assert_eq!(probe.close(1011, "heartbeat timeout"), None);
+        assert_eq!(
+            probe.close(Farewell::Unresponsive, "heartbeat timeout"),
+            None
+        );
     }
 }

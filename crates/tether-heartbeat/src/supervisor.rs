@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::PollSender;
 
 use crate::backoff::{Backoff, ReconnectConfig};
-use crate::close::{CloseReason, Failure};
+use crate::close::{CloseReason, Failure, Farewell};
 use crate::config::KeepaliveConfig;
 use crate::error::Error;
 use crate::keepalive::Timing;
@@ -463,34 +463,35 @@ impl<M: Send + 'static> Supervisor<M> {
     /// Closes gracefully (close message, short grace) and waits for the task to end.
     /// Returns the reason the supervisor stopped with.
     ///
-    /// The close message carries [`CloseReason::Local`]'s code and text (1000, normal
-    /// closure); [`close_with`](Self::close_with) chooses them.
+    /// The close message carries [`CloseReason::Local`]'s farewell and text
+    /// ([`Farewell::Normal`]); [`close_with`](Self::close_with) chooses them.
     pub async fn close(self) -> CloseReason {
         self.stop(Command::Close(None)).await
     }
 
-    /// Like [`close`](Self::close), with this close code and text in the close message:
-    /// 1001 (going away) when a server shuts down, say (RFC 6455 §7.4.1).
+    /// Like [`close`](Self::close), with this farewell and text in the close message:
+    /// [`Farewell::GoingAway`] when a server shuts down, say (for WebSocket, 1001, RFC 6455
+    /// §7.4.1).
     ///
     /// The probe builds the message ([`Probe::close`]); when it cannot (for WebSocket, a
-    /// code not allowed on the wire or a text over 123 bytes), the transport is dropped after
-    /// the grace without one. The supervisor stops with [`CloseReason::Local`] all the same.
+    /// text over 123 bytes), the transport is dropped after the grace without one. The
+    /// supervisor stops with [`CloseReason::Local`] all the same.
     ///
     /// ```
     /// use futures::StreamExt;
-    /// use tether_heartbeat::{code, CloseReason, Inbound, Probe, Supervisor, SupervisorConfig};
+    /// use tether_heartbeat::{CloseReason, Farewell, Inbound, Probe, Supervisor, SupervisorConfig};
     /// use tether_heartbeat::TextProbe;
     /// use tokio_util::codec::{Framed, LinesCodec};
     ///
-    /// /// The text probe, with a close message of its own: `close <code> <text>`.
+    /// /// The text probe, with a close message of its own: `close <farewell> <text>`.
     /// struct Lines(TextProbe);
     ///
     /// impl Probe<String> for Lines {
     ///     fn probe(&mut self, nonce: u64) -> String { self.0.probe(nonce) }
     ///     fn classify(&mut self, message: &String) -> Inbound { self.0.classify(message) }
     ///     fn answer(&mut self, probe: &String) -> Option<String> { self.0.answer(probe) }
-    ///     fn close(&mut self, code: u16, text: &str) -> Option<String> {
-    ///         Some(format!("close {code} {text}"))
+    ///     fn close(&mut self, farewell: Farewell, text: &str) -> Option<String> {
+    ///         Some(format!("close {farewell:?} {text}"))
     ///     }
     ///     fn len(message: &String) -> usize { message.len() }
     /// }
@@ -504,14 +505,15 @@ impl<M: Send + 'static> Supervisor<M> {
     /// let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
     ///
     /// let mut peer = Framed::new(client_io, LinesCodec::new());
-    /// let reason = server.close_with(code::GOING_AWAY, "server shutting down").await;
+    /// let reason = server.close_with(Farewell::GoingAway, "server shutting down").await;
     /// assert_eq!(reason, CloseReason::Local);
     /// let close = peer.next().await.unwrap().unwrap();
-    /// assert_eq!(close, "close 1001 server shutting down");
+    /// assert_eq!(close, "close GoingAway server shutting down");
     /// # }
     /// ```
-    pub async fn close_with(self, code: u16, text: &str) -> CloseReason {
-        self.stop(Command::Close(Some((code, text.into())))).await
+    pub async fn close_with(self, farewell: Farewell, text: &str) -> CloseReason {
+        self.stop(Command::Close(Some((farewell, text.into()))))
+            .await
     }
 
     async fn stop(mut self, command: Command) -> CloseReason {
@@ -769,7 +771,8 @@ mod tests {
     use crate::close::code;
     use crate::probe::{Inbound, TextProbe};
 
-    /// The text probe with a close message: `close <code> <text>`.
+    /// The text probe with a close message: `close <code> <text>`, with the RFC 6455 code
+    /// the facade sends for each farewell.
     struct Lines(TextProbe);
 
     impl Probe<String> for Lines {
@@ -782,7 +785,14 @@ mod tests {
         fn answer(&mut self, probe: &String) -> Option<String> {
             self.0.answer(probe)
         }
-        fn close(&mut self, code: u16, text: &str) -> Option<String> {
+        fn close(&mut self, farewell: Farewell, text: &str) -> Option<String> {
+            let code = match farewell {
+                Farewell::Normal => code::NORMAL,
+                Farewell::GoingAway => code::GOING_AWAY,
+                Farewell::Policy => code::POLICY_VIOLATION,
+                Farewell::Unresponsive => code::INTERNAL_ERROR,
+                Farewell::TryAgainLater => code::TRY_AGAIN_LATER,
+            };
             Some(format!("close {code} {text}"))
         }
         fn len(message: &String) -> usize {
@@ -808,11 +818,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rfc6455_7_4_1_close_with_sends_the_given_code_and_text() {
-        let (reason, line) =
-            closed_by(
-                |s| async move { s.close_with(code::GOING_AWAY, "server shutting down").await },
-            )
-            .await;
+        let (reason, line) = closed_by(|s| async move {
+            s.close_with(Farewell::GoingAway, "server shutting down")
+                .await
+        })
+        .await;
         assert_eq!(reason, CloseReason::Local);
         assert_eq!(line, "close 1001 server shutting down");
     }
@@ -918,7 +928,7 @@ mod tests {
             .await
             .unwrap();
         let started = Instant::now();
-        let reason = client.close_with(code::GOING_AWAY, "bye").await;
+        let reason = client.close_with(Farewell::GoingAway, "bye").await;
         assert_eq!(reason, CloseReason::Local);
         assert_eq!(started.elapsed(), Duration::ZERO);
     }

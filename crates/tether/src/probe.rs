@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use tether_codec::{CloseCode, CloseFrame, Message};
-use tether_heartbeat::{Inbound, Probe, TextProbe};
+use tether_heartbeat::{Farewell, Inbound, Probe, TextProbe};
 
 /// The heartbeat over WebSocket Ping and Pong frames, the nonce as the Ping's 8-byte payload
 /// (big-endian).
@@ -92,8 +92,8 @@ impl Probe<Message> for PingProbe {
         answer_common(self.text.as_ref(), probe)
     }
 
-    fn close(&mut self, code: u16, reason: &str) -> Option<Message> {
-        close_message(code, reason)
+    fn close(&mut self, farewell: Farewell, reason: &str) -> Option<Message> {
+        close_message(farewell, reason)
     }
 
     fn len(message: &Message) -> usize {
@@ -161,8 +161,8 @@ impl Probe<Message> for TextPingProbe {
         answer_common(Some(&self.words), probe)
     }
 
-    fn close(&mut self, code: u16, reason: &str) -> Option<Message> {
-        close_message(code, reason)
+    fn close(&mut self, farewell: Farewell, reason: &str) -> Option<Message> {
+        close_message(farewell, reason)
     }
 
     fn len(message: &Message) -> usize {
@@ -188,10 +188,20 @@ fn answer_common(words: Option<&TextProbe>, probe: &Message) -> Option<Message> 
     }
 }
 
-/// The close frame the supervisor sends before dropping a connection it gave up on.
-fn close_message(code: u16, reason: &str) -> Option<Message> {
-    // The supervisor's codes (1000, 1008, 1011) and short reasons are always sendable.
-    CloseFrame::new(CloseCode(code), reason)
+/// The close frame the supervisor sends before dropping a connection: the heartbeat's
+/// farewell as the RFC 6455 §7.4.1 close code that says it.
+fn close_message(farewell: Farewell, reason: &str) -> Option<Message> {
+    let code = match farewell {
+        Farewell::Normal => CloseCode::NORMAL,
+        Farewell::GoingAway => CloseCode::GOING_AWAY,
+        Farewell::Policy => CloseCode::POLICY_VIOLATION,
+        Farewell::TryAgainLater => CloseCode::TRY_AGAIN_LATER,
+        // Heartbeat timeout, write stall, application not reading: 1011, and any farewell
+        // a later heartbeat crate adds.
+        _ => CloseCode::INTERNAL_ERROR,
+    };
+    // Only a reason over 123 bytes cannot be sent; the supervisor's own texts are short.
+    CloseFrame::new(code, reason)
         .ok()
         .map(|frame| Message::Close(Some(frame)))
 }
@@ -231,14 +241,23 @@ mod tests {
     #[test]
     fn rfc6455_7_4_1_close_codes_reach_the_supervisor() {
         let mut probe = TextPingProbe::default();
-        let close = probe.close(1011, "heartbeat timeout").unwrap();
+        let close = probe
+            .close(Farewell::Unresponsive, "heartbeat timeout")
+            .unwrap();
         assert_eq!(probe.classify(&close), Inbound::Close(Some(1011)));
         assert_eq!(
             PingProbe::new().classify(&Message::Close(None)),
             Inbound::Close(None)
         );
-        // A code that may not be sent gives no close message rather than an error.
-        assert_eq!(probe.close(1006, ""), None);
+        assert_eq!(
+            probe.close(Farewell::GoingAway, "bye"),
+            Some(Message::Close(Some(
+                CloseFrame::new(CloseCode::GOING_AWAY, "bye").unwrap()
+            )))
+        );
+        // A close message that may not be sent (a reason over 123 bytes) gives none rather
+        // than an error.
+        assert_eq!(probe.close(Farewell::Normal, &"x".repeat(124)), None);
     }
 
     #[test]

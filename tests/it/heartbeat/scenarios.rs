@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tether_heartbeat::{
-    CloseReason, Event, Failure, Health, Inbound, KeepaliveConfig, LinkState, OutboxConfig, Probe,
-    ReconnectConfig, ResponderConfig, StallCause, Supervisor, SupervisorConfig, TextProbe,
+    CloseReason, Event, Failure, Farewell, Health, Inbound, KeepaliveConfig, LinkState,
+    OutboxConfig, Probe, ReconnectConfig, ResponderConfig, StallCause, Supervisor,
+    SupervisorConfig, TextProbe,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -390,7 +391,15 @@ impl Probe<String> for ClosingProbe {
     fn answer(&mut self, probe: &String) -> Option<String> {
         self.0.answer(probe)
     }
-    fn close(&mut self, code: u16, _reason: &str) -> Option<String> {
+    fn close(&mut self, farewell: Farewell, _reason: &str) -> Option<String> {
+        // The RFC 6455 codes the facade sends for these farewells.
+        let code = match farewell {
+            Farewell::Normal => 1000,
+            Farewell::GoingAway => 1001,
+            Farewell::Policy => 1008,
+            Farewell::TryAgainLater => 1013,
+            _ => 1011,
+        };
         Some(format!("close {code}"))
     }
     fn len(message: &String) -> usize {
