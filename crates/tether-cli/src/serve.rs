@@ -43,7 +43,7 @@ use tether::{
 use tokio::net::TcpStream;
 
 use crate::annotate::describe;
-use crate::heartbeat::{log_until_stopped, HeartbeatArgs};
+use crate::heartbeat::{log_until_stopped, parse_duration, HeartbeatArgs};
 
 /// Default of `--max-backlog`: twice the largest message a client may send (16 MiB), so a
 /// client that keeps up is never cut off by one large message arriving behind another.
@@ -70,6 +70,17 @@ pub(crate) struct Args {
     /// PEM private key of the certificate (needs --tls-cert).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Most connections served at once; more are answered 503 with Retry-After
+    /// (default: the library's, 900).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Accept WebSocket requests only from this browser origin (repeatable); others get 403.
+    /// Without it every origin is accepted: set it when browsers authenticate by cookie.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Close a connection that received nothing for this long, with 1001 (e.g. 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
 }
@@ -92,6 +103,17 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     server
         .grace_period(GRACE_PERIOD)
         .plain_http(move |request| landing_page(request, scheme, &page_addr, mode_name));
+    if let Some(limit) = args.max_connections {
+        server.max_connections(limit as usize);
+    }
+    if !args.allow_origins.is_empty() {
+        server.allow_origins(args.allow_origins.iter().cloned());
+    }
+    if args.idle_timeout.is_some() {
+        let mut config = tether::Config::default();
+        config.set_idle_timeout(args.idle_timeout);
+        server.config(config);
+    }
 
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {scheme}://{addr}/")?;

@@ -643,3 +643,68 @@ async fn rejected_upgrade_is_reported_with_its_status() {
     assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
     assert!(text(&output.stderr).contains("403"), "{}", explain(&output));
 }
+
+/// Sends an Upgrade request on a raw socket and returns the status line of the answer.
+async fn upgrade_status(port: u16, origin: Option<&str>) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connected");
+    let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.expect("sent");
+    let mut head = vec![0u8; 256];
+    let n = bounded("the answer", tcp.read(&mut head))
+        .await
+        .expect("read");
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    head.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn serve_max_connections_answers_503_past_the_limit() {
+    let serve = Serve::start(&["--max-connections", "1"]).await;
+    let url = format!("ws://127.0.0.1:{}/", serve.port());
+    let mut first = bounded("the first client", tether::connect(&url))
+        .await
+        .expect("the first connection is served");
+    assert_eq!(
+        upgrade_status(serve.port(), None).await,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    first
+        .send(Message::text("still served"))
+        .await
+        .expect("sent");
+    let echo = bounded("the echo", first.next()).await;
+    assert_eq!(
+        echo.expect("a message").expect("ok"),
+        Message::text("still served")
+    );
+    first.close(CloseCode::NORMAL, "").await.expect("closed");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}
+
+#[tokio::test]
+async fn serve_allow_origin_refuses_other_origins_with_403() {
+    let serve = Serve::start(&["--allow-origin", "https://app.example"]).await;
+    let port = serve.port();
+    assert_eq!(
+        upgrade_status(port, Some("https://evil.example")).await,
+        "HTTP/1.1 403 Forbidden"
+    );
+    assert_eq!(
+        upgrade_status(port, Some("https://app.example")).await,
+        "HTTP/1.1 101 Switching Protocols"
+    );
+    // Not a browser: no Origin, accepted.
+    assert_eq!(
+        upgrade_status(port, None).await,
+        "HTTP/1.1 101 Switching Protocols"
+    );
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}
