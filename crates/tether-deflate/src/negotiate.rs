@@ -1,0 +1,265 @@
+//! Negotiation, RFC 7692 §5 and §7.1: the client's offer, the server's choice among offers and
+//! its response, and the client's check of that response.
+
+use std::fmt::Write;
+
+use crate::params::{
+    Parsed, CLIENT_MAX_WINDOW_BITS, CLIENT_NO_CONTEXT_TAKEOVER, PERMESSAGE_DEFLATE,
+    SERVER_MAX_WINDOW_BITS, SERVER_NO_CONTEXT_TAKEOVER,
+};
+use crate::{DeflateConfig, DeflateParams, NegotiationError, WindowBits};
+
+/// What a server accepted: the agreed parameters and the `Sec-WebSocket-Extensions` element
+/// it answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    params: DeflateParams,
+    response: String,
+}
+
+impl Accepted {
+    /// The agreed parameters.
+    pub fn params(&self) -> &DeflateParams {
+        &self.params
+    }
+
+    /// The response element, `permessage-deflate` followed by its parameters, to put in the
+    /// response's `Sec-WebSocket-Extensions`.
+    pub fn response(&self) -> &str {
+        &self.response
+    }
+}
+
+impl DeflateConfig {
+    /// The client's offer, one `Sec-WebSocket-Extensions` element.
+    ///
+    /// It always carries `client_max_window_bits` (§7.1.2.2: without a value it tells the
+    /// server it may restrict the client's window, which lets a server bound its inflater),
+    /// with this config's window as the value when below 15; `server_max_window_bits` when
+    /// below 15; and each `*_no_context_takeover` flag that is on.
+    ///
+    /// ```
+    /// use tether_deflate::DeflateConfig;
+    /// assert_eq!(DeflateConfig::default().offer(), "permessage-deflate; client_max_window_bits");
+    /// ```
+    pub fn offer(&self) -> String {
+        let mut offer = String::from(PERMESSAGE_DEFLATE);
+        if self.client_max_window_bits() < WindowBits::MAX {
+            param(
+                &mut offer,
+                CLIENT_MAX_WINDOW_BITS,
+                Some(self.client_max_window_bits()),
+            );
+        } else {
+            param(&mut offer, CLIENT_MAX_WINDOW_BITS, None);
+        }
+        if self.server_max_window_bits() < WindowBits::MAX {
+            param(
+                &mut offer,
+                SERVER_MAX_WINDOW_BITS,
+                Some(self.server_max_window_bits()),
+            );
+        }
+        if self.client_no_context_takeover() {
+            param(&mut offer, CLIENT_NO_CONTEXT_TAKEOVER, None);
+        }
+        if self.server_no_context_takeover() {
+            param(&mut offer, SERVER_NO_CONTEXT_TAKEOVER, None);
+        }
+        offer
+    }
+
+    /// The client's check of the server's answer to [`DeflateConfig::offer`]. `responses` are
+    /// the parameter lists of every `permessage-deflate` element of the response (the caller
+    /// matches the name); none means the server declined and gives `Ok(None)`.
+    ///
+    /// RFC 7692 §5: "If the response ... does not conform to the offer, the client MUST
+    /// _Fail the WebSocket Connection_". Every error here is such a failure.
+    ///
+    /// ```
+    /// use tether_deflate::DeflateConfig;
+    /// let config = DeflateConfig::default();
+    /// let params = config
+    ///     .accept_response([[("server_max_window_bits", Some("10"))]])
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(params.server_max_window_bits().get(), 10);
+    /// assert!(config.accept_response([[("x", None)]]).is_err());
+    /// ```
+    pub fn accept_response<'a, E, P>(
+        &self,
+        responses: E,
+    ) -> Result<Option<DeflateParams>, NegotiationError>
+    where
+        E: IntoIterator<Item = P>,
+        P: IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    {
+        let mut responses = responses.into_iter();
+        let Some(first) = responses.next() else {
+            return Ok(None);
+        };
+        // The client made one offer, so one acceptance is all a response can hold (§5: "the
+        // server ... accepts at most one").
+        if responses.next().is_some() {
+            return Err(NegotiationError::SeveralResponses);
+        }
+        let response = Parsed::parse(first)?;
+        self.check_response(&response).map(Some)
+    }
+
+    fn check_response(&self, response: &Parsed) -> Result<DeflateParams, NegotiationError> {
+        // §7.1.1.1: "A server accepts an extension negotiation offer that includes the
+        // server_no_context_takeover extension parameter by including the
+        // server_no_context_takeover extension parameter in the ... response".
+        if self.server_no_context_takeover() && !response.server_no_context_takeover {
+            return Err(NegotiationError::Missing(SERVER_NO_CONTEXT_TAKEOVER));
+        }
+        // §7.1.2.1: the server accepts an offered server_max_window_bits "by including the
+        // server_max_window_bits ... with the same or smaller value as the offer"; without it
+        // in the offer, the response may still set it.
+        let offered_server = self.server_max_window_bits();
+        let server_bits = match response.server_max_window_bits {
+            None if offered_server < WindowBits::MAX => {
+                return Err(NegotiationError::Missing(SERVER_MAX_WINDOW_BITS))
+            }
+            None => WindowBits::MAX,
+            Some(bits) if bits > offered_server => {
+                return Err(window_too_large(
+                    SERVER_MAX_WINDOW_BITS,
+                    offered_server,
+                    bits,
+                ))
+            }
+            Some(bits) => bits,
+        };
+        // §7.1.2.2: in a response client_max_window_bits "MUST have a value", no larger than
+        // an offered one. The offer always carries the parameter, so it is always allowed.
+        let offered_client = self.client_max_window_bits();
+        let client_bits = match response.client_max_window_bits {
+            None => offered_client,
+            Some(None) => return Err(NegotiationError::BadValue(CLIENT_MAX_WINDOW_BITS)),
+            Some(Some(bits)) if bits > offered_client => {
+                return Err(window_too_large(
+                    CLIENT_MAX_WINDOW_BITS,
+                    offered_client,
+                    bits,
+                ))
+            }
+            Some(Some(bits)) => bits,
+        };
+        Ok(DeflateParams {
+            client_max_window_bits: client_bits,
+            server_max_window_bits: server_bits,
+            // §7.1.1.2: the server may ask for it even if not offered; the client may reset on
+            // its own anyway.
+            client_no_context_takeover: self.client_no_context_takeover()
+                || response.client_no_context_takeover,
+            server_no_context_takeover: response.server_no_context_takeover,
+        })
+    }
+
+    /// The server's choice: the first of `offers` (the parameter lists of every
+    /// `permessage-deflate` element of the request, in order) that this config can accept, with
+    /// the agreed parameters and the response element; `None` declines the extension.
+    ///
+    /// RFC 7692 §7: "A server MUST decline an extension negotiation offer for this extension
+    /// if ... [it] contains an extension parameter not defined for use in an offer ... an
+    /// extension parameter with an invalid value ... multiple extension parameters with the
+    /// same name ... [or] the server doesn't support the offered configuration." Declining an
+    /// offer moves on to the next one (§5: the client lists offers in order of preference).
+    ///
+    /// ```
+    /// use tether_deflate::DeflateConfig;
+    /// let accepted = DeflateConfig::default()
+    ///     .accept_offer([vec![("bogus", None)], vec![("client_max_window_bits", None)]])
+    ///     .unwrap();
+    /// assert_eq!(accepted.response(), "permessage-deflate");
+    /// ```
+    pub fn accept_offer<'a, E, P>(&self, offers: E) -> Option<Accepted>
+    where
+        E: IntoIterator<Item = P>,
+        P: IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    {
+        offers
+            .into_iter()
+            .filter_map(|offer| Parsed::parse(offer).ok())
+            .find_map(|offer| self.accept_one(&offer))
+    }
+
+    fn accept_one(&self, offer: &Parsed) -> Option<Accepted> {
+        let mut response = String::from(PERMESSAGE_DEFLATE);
+        // §7.1.2.2: "If a received extension negotiation offer doesn't have the
+        // client_max_window_bits extension parameter, the corresponding extension negotiation
+        // response ... MUST NOT include the client_max_window_bits extension parameter."
+        // A server that must bound the client's window then cannot accept the offer.
+        let wanted = self.client_max_window_bits();
+        let client_bits = match offer.client_max_window_bits {
+            None if wanted < WindowBits::MAX => return None,
+            None => WindowBits::MAX,
+            Some(offered) => {
+                let limit = offered.unwrap_or(WindowBits::MAX);
+                let bits = wanted.min(limit);
+                if bits < limit {
+                    param(&mut response, CLIENT_MAX_WINDOW_BITS, Some(bits));
+                }
+                bits
+            }
+        };
+        // §7.1.2.1: accept an offered value "with the same or smaller value"; without one in
+        // the offer the response "MAY include" it to announce a smaller window.
+        let server_bits = match offer.server_max_window_bits {
+            Some(offered) => {
+                let bits = self.server_max_window_bits().min(offered);
+                param(&mut response, SERVER_MAX_WINDOW_BITS, Some(bits));
+                bits
+            }
+            None => {
+                let bits = self.server_max_window_bits();
+                if bits < WindowBits::MAX {
+                    param(&mut response, SERVER_MAX_WINDOW_BITS, Some(bits));
+                }
+                bits
+            }
+        };
+        // §7.1.1.1 and §7.1.1.2: a server accepts an offered flag by echoing it and "MAY
+        // include" either flag even if the offer did not.
+        let server_reset = offer.server_no_context_takeover || self.server_no_context_takeover();
+        let client_reset = offer.client_no_context_takeover || self.client_no_context_takeover();
+        if server_reset {
+            param(&mut response, SERVER_NO_CONTEXT_TAKEOVER, None);
+        }
+        if client_reset {
+            param(&mut response, CLIENT_NO_CONTEXT_TAKEOVER, None);
+        }
+        Some(Accepted {
+            params: DeflateParams {
+                client_max_window_bits: client_bits,
+                server_max_window_bits: server_bits,
+                client_no_context_takeover: client_reset,
+                server_no_context_takeover: server_reset,
+            },
+            response,
+        })
+    }
+}
+
+fn param(out: &mut String, name: &str, value: Option<WindowBits>) {
+    out.push_str("; ");
+    out.push_str(name);
+    if let Some(bits) = value {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "={bits}");
+    }
+}
+
+fn window_too_large(
+    name: &'static str,
+    offered: WindowBits,
+    answered: WindowBits,
+) -> NegotiationError {
+    NegotiationError::WindowTooLarge {
+        name,
+        offered: offered.get(),
+        answered: answered.get(),
+    }
+}
