@@ -263,3 +263,408 @@ fn window_too_large(
         answered: answered.get(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Params<'a> = Vec<(&'a str, Option<&'a str>)>;
+
+    fn bits(n: u8) -> WindowBits {
+        WindowBits::new(n).unwrap()
+    }
+
+    fn config(
+        client_bits: u8,
+        server_bits: u8,
+        client_reset: bool,
+        server_reset: bool,
+    ) -> DeflateConfig {
+        let mut config = DeflateConfig::default();
+        config
+            .set_client_max_window_bits(bits(client_bits))
+            .set_server_max_window_bits(bits(server_bits))
+            .set_client_no_context_takeover(client_reset)
+            .set_server_no_context_takeover(server_reset);
+        config
+    }
+
+    /// Parses "a; b=1" into parameter pairs (the handshake's parser does this for real).
+    fn params(s: &str) -> Params<'_> {
+        s.split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (p, None),
+            })
+            .collect()
+    }
+
+    fn agreed(c: u8, s: u8, c_reset: bool, s_reset: bool) -> DeflateParams {
+        DeflateParams {
+            client_max_window_bits: bits(c),
+            server_max_window_bits: bits(s),
+            client_no_context_takeover: c_reset,
+            server_no_context_takeover: s_reset,
+        }
+    }
+
+    #[test]
+    fn rfc7692_7_offer_lists_the_configured_parameters() {
+        assert_eq!(
+            config(15, 15, false, false).offer(),
+            "permessage-deflate; client_max_window_bits"
+        );
+        assert_eq!(
+            config(10, 9, true, true).offer(),
+            "permessage-deflate; client_max_window_bits=10; server_max_window_bits=9; \
+             client_no_context_takeover; server_no_context_takeover"
+        );
+    }
+
+    /// The server side of the negotiation matrix: (server config, offer) → response or decline.
+    #[test]
+    fn rfc7692_7_1_server_matrix() {
+        let cases: &[(DeflateConfig, &str, Option<(&str, DeflateParams)>)] = &[
+            // Defaults accept the browsers' offer as is.
+            (
+                config(15, 15, false, false),
+                "client_max_window_bits",
+                Some(("", agreed(15, 15, false, false))),
+            ),
+            (
+                config(15, 15, false, false),
+                "",
+                Some(("", agreed(15, 15, false, false))),
+            ),
+            // §7.1.2.2: the server lowers the client's window only when the offer allows it.
+            (
+                config(10, 15, false, false),
+                "client_max_window_bits",
+                Some(("; client_max_window_bits=10", agreed(10, 15, false, false))),
+            ),
+            (config(10, 15, false, false), "", None),
+            (
+                config(10, 15, false, false),
+                "client_max_window_bits=9",
+                Some(("", agreed(9, 15, false, false))),
+            ),
+            (
+                config(10, 15, false, false),
+                "client_max_window_bits=12",
+                Some(("; client_max_window_bits=10", agreed(10, 15, false, false))),
+            ),
+            (
+                config(15, 15, false, false),
+                "client_max_window_bits=8",
+                Some(("", agreed(8, 15, false, false))),
+            ),
+            // §7.1.2.1: an offered server window is answered with the same or smaller value.
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=10",
+                Some(("; server_max_window_bits=10", agreed(15, 10, false, false))),
+            ),
+            (
+                config(15, 9, false, false),
+                "server_max_window_bits=10",
+                Some(("; server_max_window_bits=9", agreed(15, 9, false, false))),
+            ),
+            (
+                config(15, 12, false, false),
+                "server_max_window_bits=15",
+                Some(("; server_max_window_bits=12", agreed(15, 12, false, false))),
+            ),
+            (
+                config(15, 12, false, false),
+                "",
+                Some(("; server_max_window_bits=12", agreed(15, 12, false, false))),
+            ),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=8",
+                Some(("; server_max_window_bits=8", agreed(15, 8, false, false))),
+            ),
+            // §7.1.1: flags are echoed when offered and may be added when not.
+            (
+                config(15, 15, false, false),
+                "server_no_context_takeover",
+                Some(("; server_no_context_takeover", agreed(15, 15, false, true))),
+            ),
+            (
+                config(15, 15, false, false),
+                "client_no_context_takeover",
+                Some(("; client_no_context_takeover", agreed(15, 15, true, false))),
+            ),
+            (
+                config(15, 15, true, true),
+                "",
+                Some((
+                    "; server_no_context_takeover; client_no_context_takeover",
+                    agreed(15, 15, true, true),
+                )),
+            ),
+            // §7: bad offers are declined, not fatal.
+            (config(15, 15, false, false), "x_unknown", None),
+            (
+                config(15, 15, false, false),
+                "server_no_context_takeover; server_no_context_takeover",
+                None,
+            ),
+            (
+                config(15, 15, false, false),
+                "client_max_window_bits; client_max_window_bits=10",
+                None,
+            ),
+            (
+                config(15, 15, false, false),
+                "server_no_context_takeover=1",
+                None,
+            ),
+            (
+                config(15, 15, false, false),
+                "client_no_context_takeover=x",
+                None,
+            ),
+            (config(15, 15, false, false), "server_max_window_bits", None),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=7",
+                None,
+            ),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=16",
+                None,
+            ),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=010",
+                None,
+            ),
+            (
+                config(15, 15, false, false),
+                "client_max_window_bits=0x9",
+                None,
+            ),
+        ];
+        for (config, offer, want) in cases {
+            let got = config.accept_offer([params(offer)]);
+            let got = got.as_ref().map(|a| {
+                (
+                    a.response().strip_prefix(PERMESSAGE_DEFLATE).unwrap(),
+                    *a.params(),
+                )
+            });
+            assert_eq!(got, *want, "offer {offer:?} to {config:?}");
+        }
+    }
+
+    #[test]
+    fn rfc7692_5_server_takes_the_first_acceptable_offer() {
+        let server = config(10, 15, false, false);
+        // The first offer has no client_max_window_bits (unacceptable), the second a bad
+        // value (declined), the third fits.
+        let offers = [
+            params(""),
+            params("client_max_window_bits=99"),
+            params("client_max_window_bits; server_no_context_takeover"),
+            params("client_max_window_bits"),
+        ];
+        let accepted = server.accept_offer(offers).unwrap();
+        assert_eq!(
+            accepted.response(),
+            "permessage-deflate; client_max_window_bits=10; server_no_context_takeover"
+        );
+        assert_eq!(server.accept_offer(Vec::<Params<'_>>::new()), None);
+    }
+
+    /// The client side of the matrix: (client config, response) → agreed params or the error
+    /// that fails the connection.
+    #[test]
+    fn rfc7692_5_client_matrix() {
+        use NegotiationError::*;
+        let cases: &[(DeflateConfig, &str, Result<DeflateParams, NegotiationError>)] = &[
+            (
+                config(15, 15, false, false),
+                "",
+                Ok(agreed(15, 15, false, false)),
+            ),
+            (
+                config(15, 15, false, false),
+                "client_max_window_bits=9",
+                Ok(agreed(9, 15, false, false)),
+            ),
+            (
+                config(12, 15, false, false),
+                "",
+                Ok(agreed(12, 15, false, false)),
+            ),
+            (
+                config(12, 15, false, false),
+                "client_max_window_bits=12",
+                Ok(agreed(12, 15, false, false)),
+            ),
+            (
+                config(12, 15, false, false),
+                "client_max_window_bits=13",
+                Err(WindowTooLarge {
+                    name: CLIENT_MAX_WINDOW_BITS,
+                    offered: 12,
+                    answered: 13,
+                }),
+            ),
+            (
+                config(15, 15, false, false),
+                "client_max_window_bits",
+                Err(BadValue(CLIENT_MAX_WINDOW_BITS)),
+            ),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=10",
+                Ok(agreed(15, 10, false, false)),
+            ),
+            (
+                config(15, 10, false, false),
+                "server_max_window_bits=10",
+                Ok(agreed(15, 10, false, false)),
+            ),
+            (
+                config(15, 10, false, false),
+                "server_max_window_bits=8",
+                Ok(agreed(15, 8, false, false)),
+            ),
+            (
+                config(15, 10, false, false),
+                "server_max_window_bits=11",
+                Err(WindowTooLarge {
+                    name: SERVER_MAX_WINDOW_BITS,
+                    offered: 10,
+                    answered: 11,
+                }),
+            ),
+            (
+                config(15, 10, false, false),
+                "",
+                Err(Missing(SERVER_MAX_WINDOW_BITS)),
+            ),
+            (
+                config(15, 15, false, true),
+                "",
+                Err(Missing(SERVER_NO_CONTEXT_TAKEOVER)),
+            ),
+            (
+                config(15, 15, false, true),
+                "server_no_context_takeover",
+                Ok(agreed(15, 15, false, true)),
+            ),
+            (
+                config(15, 15, false, false),
+                "server_no_context_takeover",
+                Ok(agreed(15, 15, false, true)),
+            ),
+            (
+                config(15, 15, false, false),
+                "client_no_context_takeover",
+                Ok(agreed(15, 15, true, false)),
+            ),
+            (
+                config(15, 15, true, false),
+                "",
+                Ok(agreed(15, 15, true, false)),
+            ),
+            (
+                config(15, 15, false, false),
+                "x_unknown",
+                Err(UnknownParameter("x_unknown".into())),
+            ),
+            (
+                config(15, 15, false, false),
+                "server_no_context_takeover; server_no_context_takeover",
+                Err(DuplicateParameter(SERVER_NO_CONTEXT_TAKEOVER)),
+            ),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits=7",
+                Err(BadValue(SERVER_MAX_WINDOW_BITS)),
+            ),
+            (
+                config(15, 15, false, false),
+                "server_max_window_bits",
+                Err(BadValue(SERVER_MAX_WINDOW_BITS)),
+            ),
+            (
+                config(15, 15, false, false),
+                "client_no_context_takeover=1",
+                Err(BadValue(CLIENT_NO_CONTEXT_TAKEOVER)),
+            ),
+        ];
+        for (config, response, want) in cases {
+            let got = config.accept_response([params(response)]);
+            assert_eq!(
+                got,
+                want.clone().map(Some),
+                "response {response:?} to {config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc7692_5_client_fails_on_two_acceptances_and_takes_a_decline() {
+        let client = DeflateConfig::default();
+        assert_eq!(
+            client.accept_response([params(""), params("")]),
+            Err(NegotiationError::SeveralResponses)
+        );
+        assert_eq!(client.accept_response(Vec::<Params<'_>>::new()), Ok(None));
+    }
+
+    /// Whatever a server config accepts, the client that made the offer agrees to the same.
+    #[test]
+    fn rfc7692_7_1_client_and_server_agree_for_every_config_pair() {
+        let flags = [false, true];
+        let windows = [8, 9, 12, 15];
+        let mut configs = Vec::new();
+        for c in windows {
+            for s in windows {
+                for cr in flags {
+                    for sr in flags {
+                        configs.push(config(c, s, cr, sr));
+                    }
+                }
+            }
+        }
+        for client in &configs {
+            let offer = client.offer();
+            let offer = params(offer.strip_prefix(PERMESSAGE_DEFLATE).unwrap());
+            for server in &configs {
+                let Some(accepted) = server.accept_offer([offer.clone()]) else {
+                    // Only a server that must bound the client's window declines, and the
+                    // client always offers client_max_window_bits.
+                    panic!("{server:?} declined {client:?}");
+                };
+                let response = params(
+                    accepted
+                        .response()
+                        .strip_prefix(PERMESSAGE_DEFLATE)
+                        .unwrap(),
+                );
+                let agreed = client.accept_response([response]).unwrap().unwrap();
+                assert_eq!(&agreed, accepted.params(), "{client:?} × {server:?}");
+                assert!(
+                    agreed.client_max_window_bits()
+                        <= client
+                            .client_max_window_bits()
+                            .min(server.client_max_window_bits())
+                );
+                assert!(
+                    agreed.server_max_window_bits()
+                        <= client
+                            .server_max_window_bits()
+                            .min(server.server_max_window_bits())
+                );
+            }
+        }
+    }
+}
