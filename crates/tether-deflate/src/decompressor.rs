@@ -93,11 +93,10 @@ impl Decompressor {
             .inflate
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits.zlib_bits()));
         loop {
+            // After a BFINAL block the rest of the message is not part of the stream. The
+            // §7.2.3.4 example itself carries a byte there; like zlib-based peers, skip it.
             if self.ended {
-                return match input.is_empty() {
-                    true => Ok(()),
-                    false => Err(DeflateError::TrailingData),
-                };
+                return Ok(());
             }
             let remaining = self.limit - self.produced;
             let room = remaining.min(ROUND);
@@ -168,4 +167,192 @@ fn probe(inflate: &mut Decompress, input: &[u8], limit: usize) -> Result<Round, 
         produced: 0,
         ended: status == Status::StreamEnd,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{DeflateConfig, DeflateParams, Level, Role};
+
+    fn params(c: u8, s: u8, c_reset: bool, s_reset: bool) -> DeflateParams {
+        DeflateParams {
+            client_max_window_bits: WindowBits::new(c).unwrap(),
+            server_max_window_bits: WindowBits::new(s).unwrap(),
+            client_no_context_takeover: c_reset,
+            server_no_context_takeover: s_reset,
+        }
+    }
+
+    fn inflate_whole(d: &mut Decompressor, payload: &[u8]) -> Result<BytesMut, DeflateError> {
+        let mut out = BytesMut::new();
+        d.feed(payload, true, &mut out)?;
+        Ok(out)
+    }
+
+    fn deflate(level: u32, reset: bool, messages: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut config = DeflateConfig::default();
+        config.set_level(Level::new(level).unwrap());
+        let mut c = params(15, 15, reset, reset).compressor(Role::Client, &config);
+        messages
+            .iter()
+            .map(|m| {
+                let mut out = BytesMut::new();
+                c.compress(m, &mut out).unwrap();
+                out.to_vec()
+            })
+            .collect()
+    }
+
+    const HELLO: &[u8] = &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+    #[test]
+    fn rfc7692_7_2_3_1_hello_both_directions() {
+        assert_eq!(deflate(6, false, &[b"Hello"]), [HELLO]);
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 5);
+        assert_eq!(&inflate_whole(&mut d, HELLO).unwrap()[..], b"Hello");
+    }
+
+    #[test]
+    fn rfc7692_7_2_3_2_context_takeover_second_message() {
+        let second: &[u8] = &[0xf2, 0x00, 0x11, 0x00, 0x00];
+        assert_eq!(deflate(6, false, &[b"Hello", b"Hello"]), [HELLO, second]);
+        // Without context takeover the second message is compressed afresh.
+        assert_eq!(deflate(6, true, &[b"Hello", b"Hello"]), [HELLO, HELLO]);
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 5);
+        assert_eq!(&inflate_whole(&mut d, HELLO).unwrap()[..], b"Hello");
+        assert_eq!(&inflate_whole(&mut d, second).unwrap()[..], b"Hello");
+    }
+
+    #[test]
+    fn rfc7692_7_2_3_3_no_compression_block() {
+        let stored: &[u8] = &[
+            0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        ];
+        assert_eq!(deflate(0, false, &[b"Hello"]), [stored]);
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 5);
+        assert_eq!(&inflate_whole(&mut d, stored).unwrap()[..], b"Hello");
+    }
+
+    #[test]
+    fn rfc7692_7_2_3_4_bfinal_block_then_next_message() {
+        let bfinal: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 5);
+        assert_eq!(&inflate_whole(&mut d, bfinal).unwrap()[..], b"Hello");
+        // The stream ended, so the next message starts a new one.
+        assert_eq!(&inflate_whole(&mut d, HELLO).unwrap()[..], b"Hello");
+        // Whatever follows the final block in the same message is not part of the stream.
+        let mut out = BytesMut::new();
+        d.feed(&[bfinal, HELLO].concat(), true, &mut out).unwrap();
+        assert_eq!(&out[..], b"Hello");
+    }
+
+    #[test]
+    fn rfc7692_7_2_3_5_two_deflate_blocks() {
+        let two: &[u8] = &[
+            0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+        ];
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 5);
+        assert_eq!(&inflate_whole(&mut d, two).unwrap()[..], b"Hello");
+    }
+
+    #[test]
+    fn rfc7692_7_2_3_6_empty_message() {
+        assert_eq!(deflate(6, false, &[b""]), [[0x00]]);
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 0);
+        assert_eq!(&inflate_whole(&mut d, &[0x00]).unwrap()[..], b"");
+        // An empty payload (an empty compressed frame) inflates to nothing as well.
+        assert_eq!(&inflate_whole(&mut d, &[]).unwrap()[..], b"");
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error() {
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, 100);
+        assert_eq!(
+            inflate_whole(&mut d, &[0xff, 0xff, 0xff]),
+            Err(DeflateError::Corrupt)
+        );
+    }
+
+    /// A 1 KiB message inflating to 1 MiB: fine at a limit of exactly 1 MiB, `TooLarge` one
+    /// byte below, with at most the limit appended and the buffer never much bigger.
+    #[test]
+    fn zip_bomb_at_the_limit_and_one_past_it() {
+        const INFLATED: usize = 1 << 20;
+        let bomb = deflate(9, false, &[&vec![0u8; INFLATED]]).remove(0);
+        assert!(bomb.len() <= 1100, "bomb is {} bytes", bomb.len());
+
+        let mut d = params(15, 15, false, false).decompressor(Role::Server, INFLATED);
+        assert_eq!(inflate_whole(&mut d, &bomb).unwrap().len(), INFLATED);
+
+        for limit in [INFLATED - 1, 4096, 0] {
+            let mut d = params(15, 15, false, false).decompressor(Role::Server, limit);
+            let mut out = BytesMut::new();
+            let mut result = Ok(());
+            for chunk in bomb.chunks(100) {
+                result = d.feed(chunk, false, &mut out);
+                if result.is_err() {
+                    break;
+                }
+            }
+            assert_eq!(result, Err(DeflateError::TooLarge { limit }));
+            assert_eq!(out.len(), limit);
+            assert!(
+                out.capacity() <= limit + 2 * ROUND,
+                "capacity {}",
+                out.capacity()
+            );
+        }
+    }
+
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..2000),
+            proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'{'), Just(b'"'), Just(b'1')],
+                0..5000
+            ),
+            (1usize..70_000).prop_map(|n| {
+                br#"{"key": "value", "n": 12345}"#.iter().copied().cycle().take(n).collect()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// RFC 7692 §7.2: any message sequence round-trips at every window size, with and
+        /// without context takeover, fed in arbitrary fragments.
+        #[test]
+        fn rfc7692_7_2_round_trip_in_fragments(
+            messages in proptest::collection::vec(message(), 1..6),
+            bits in 8u8..=15,
+            reset in any::<bool>(),
+            level in 0u32..=9,
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            let agreed = params(bits, bits, reset, reset);
+            let mut config = DeflateConfig::default();
+            config.set_level(Level::new(level).unwrap());
+            for (sender, receiver) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+                let mut c = agreed.compressor(sender, &config);
+                let mut d = agreed.decompressor(receiver, 70_000);
+                for m in &messages {
+                    let mut wire = BytesMut::new();
+                    c.compress(m, &mut wire).unwrap();
+                    let mut points: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+                    points.sort_unstable();
+                    let mut out = BytesMut::new();
+                    let mut at = 0;
+                    for p in points {
+                        d.feed(&wire[at..p], false, &mut out).unwrap();
+                        at = p;
+                    }
+                    d.feed(&wire[at..], true, &mut out).unwrap();
+                    prop_assert_eq!(&out[..], &m[..]);
+                }
+            }
+        }
+    }
 }

@@ -25,10 +25,6 @@ pub enum DeflateError {
     /// The peer sent data that is not a DEFLATE stream (RFC 1951); the codec closes with 1002.
     #[error("compressed payload is not valid deflate data")]
     Corrupt,
-    /// The peer sent more data in a message after a block with `BFINAL` set (RFC 7692 §7.2.3.4
-    /// lets `BFINAL` end a message, not be followed by more blocks); the codec closes with 1002.
-    #[error("compressed payload continues after its final block")]
-    TrailingData,
     /// The compressor failed; with a valid state and level this does not happen.
     #[error("deflate compressor failed")]
     Compress,

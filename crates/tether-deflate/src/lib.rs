@@ -17,8 +17,7 @@
 //! # What it does not do
 //!
 //! It knows nothing of frames, RSV1, sockets or HTTP. The codec sets and checks RSV1 and maps
-//! [`DeflateError::TooLarge`] to close code 1009 and [`DeflateError::Corrupt`] /
-//! [`DeflateError::TrailingData`] to 1002; the handshake parses `Sec-WebSocket-Extensions`
+//! [`DeflateError::TooLarge`] to close code 1009 and [`DeflateError::Corrupt`] to 1002; the handshake parses `Sec-WebSocket-Extensions`
 //! and hands this crate each `permessage-deflate` element's parameters as
 //! `(name, Option<value>)` pairs, so this crate depends on neither.
 //!
