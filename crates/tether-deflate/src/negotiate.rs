@@ -269,6 +269,12 @@ mod tests {
     use super::*;
 
     type Params<'a> = Vec<(&'a str, Option<&'a str>)>;
+    /// (server config, offer, expected response tail and agreed params; `None` declines).
+    type ServerCase = (
+        DeflateConfig,
+        &'static str,
+        Option<(&'static str, DeflateParams)>,
+    );
 
     fn bits(n: u8) -> WindowBits {
         WindowBits::new(n).unwrap()
@@ -326,7 +332,7 @@ mod tests {
     /// The server side of the negotiation matrix: (server config, offer) → response or decline.
     #[test]
     fn rfc7692_7_1_server_matrix() {
-        let cases: &[(DeflateConfig, &str, Option<(&str, DeflateParams)>)] = &[
+        let cases: &[ServerCase] = &[
             // Defaults accept the browsers' offer as is.
             (
                 config(15, 15, false, false),
