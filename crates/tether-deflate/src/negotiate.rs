@@ -163,9 +163,9 @@ impl DeflateConfig {
     /// the agreed parameters and the response element; `None` declines the extension.
     ///
     /// RFC 7692 §7: "A server MUST decline an extension negotiation offer for this extension
-    /// if ... [it] contains an extension parameter not defined for use in an offer ... an
+    /// if ... \[it\] contains an extension parameter not defined for use in an offer ... an
     /// extension parameter with an invalid value ... multiple extension parameters with the
-    /// same name ... [or] the server doesn't support the offered configuration." Declining an
+    /// same name ... \[or\] the server doesn't support the offered configuration." Declining an
     /// offer moves on to the next one (§5: the client lists offers in order of preference).
     ///
     /// ```
