@@ -112,3 +112,46 @@ fn sync_flush(
         room = room.max(4096);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic bytes without 3-byte repeats nearby (an LCG's high bytes).
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x: u32 = 0x1234_5678;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    fn compressed_len(bits: u8, period: usize) -> usize {
+        let block = noise(period);
+        let message = block.repeat(16);
+        let mut c = Compressor::new(
+            WindowBits::new(bits).unwrap(),
+            false,
+            Level::new(9).unwrap(),
+            0,
+        );
+        let mut out = BytesMut::new();
+        c.compress(&message, &mut out).unwrap();
+        out.len()
+    }
+
+    /// An agreed window of 8 is deflated with zlib's 9 (see `WindowBits::zlib_bits`): its
+    /// matches reach back at most 250 bytes, inside the 256 bytes the peer keeps. A message
+    /// repeating every 250 bytes compresses; one repeating every 251 does not.
+    #[test]
+    fn rfc7692_7_1_2_window_8_never_reaches_back_past_256_bytes() {
+        let near = compressed_len(8, 250);
+        let far = compressed_len(8, 251);
+        assert!(near < 250 * 3, "period 250 gave {near} bytes");
+        assert!(far > 251 * 12, "period 251 gave {far} bytes");
+        // A 9-bit window would reach the same distance just as little; 10 bits does.
+        assert!(compressed_len(10, 251) < 251 * 3);
+    }
+}
