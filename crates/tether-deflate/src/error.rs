@@ -11,7 +11,7 @@ pub enum DeflateError {
     /// A compression level outside 0..=9.
     #[error("compression level {0} is outside 0..=9")]
     BadLevel(u32),
-    /// The server's `permessage-deflate` response does not fit the client's offer; RFC 7692 §5
+    /// The server's `permessage-deflate` response does not fit the client's offer; RFC 7692 §7
     /// says the client must fail the WebSocket connection.
     #[error("bad permessage-deflate response: {0}")]
     Negotiation(#[from] NegotiationError),

@@ -1,4 +1,4 @@
-//! Negotiation, RFC 7692 §5 and §7.1: the client's offer, the server's choice among offers and
+//! Negotiation, RFC 7692 §7 and §7.1: the client's offer, the server's choice among offers and
 //! its response, and the client's check of that response.
 
 use std::fmt::Write;
@@ -73,8 +73,11 @@ impl DeflateConfig {
     /// the parameter lists of every `permessage-deflate` element of the response (the caller
     /// matches the name); none means the server declined and gives `Ok(None)`.
     ///
-    /// RFC 7692 §5: "If the response ... does not conform to the offer, the client MUST
-    /// _Fail the WebSocket Connection_". Every error here is such a failure.
+    /// RFC 7692 §7: "A client MUST _Fail the WebSocket Connection_ if the peer server accepted
+    /// an extension negotiation offer for this extension with an extension negotiation response
+    /// meeting any of the following conditions" (a parameter not defined for a response, an
+    /// invalid value, a duplicated parameter, a configuration the client does not support).
+    /// Every error here is such a failure.
     ///
     /// ```
     /// use tether_deflate::DeflateConfig;
@@ -98,8 +101,8 @@ impl DeflateConfig {
         let Some(first) = responses.next() else {
             return Ok(None);
         };
-        // The client made one offer, so one acceptance is all a response can hold (§5: "the
-        // server ... accepts at most one").
+        // The client made one offer, and a server accepts "by picking any supported one from
+        // the listed offers" (§7.1.3): a second acceptance answers nothing we offered.
         if responses.next().is_some() {
             return Err(NegotiationError::SeveralResponses);
         }
@@ -166,7 +169,8 @@ impl DeflateConfig {
     /// if ... \[it\] contains an extension parameter not defined for use in an offer ... an
     /// extension parameter with an invalid value ... multiple extension parameters with the
     /// same name ... \[or\] the server doesn't support the offered configuration." Declining an
-    /// offer moves on to the next one (§5: the client lists offers in order of preference).
+    /// offer moves on to the next: "The server can accept permessage-deflate by picking any
+    /// supported one from the listed offers" (§7.1.3); the first is the client's preference.
     ///
     /// ```
     /// use tether_deflate::DeflateConfig;
@@ -468,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc7692_5_server_takes_the_first_acceptable_offer() {
+    fn rfc7692_7_1_3_server_takes_the_first_acceptable_offer() {
         let server = config(10, 15, false, false);
         // The first offer has no client_max_window_bits (unacceptable), the second a bad
         // value (declined), the third fits.
@@ -489,7 +493,7 @@ mod tests {
     /// The client side of the matrix: (client config, response) → agreed params or the error
     /// that fails the connection.
     #[test]
-    fn rfc7692_5_client_matrix() {
+    fn rfc7692_7_client_matrix() {
         use NegotiationError::*;
         let cases: &[(DeflateConfig, &str, Result<DeflateParams, NegotiationError>)] = &[
             (
@@ -617,7 +621,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc7692_5_client_fails_on_two_acceptances_and_takes_a_decline() {
+    fn rfc7692_7_client_fails_on_two_acceptances_and_takes_a_decline() {
         let client = DeflateConfig::default();
         assert_eq!(
             client.accept_response([params(""), params("")]),
