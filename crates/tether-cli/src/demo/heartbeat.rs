@@ -170,7 +170,10 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
         .context("no echo on the new connection")?;
     say.fact(
         "client",
-        &format!("echo on the new connection: {}", super::describe(&echo)),
+        &format!(
+            "echo on the new connection: {}",
+            crate::annotate::describe(&echo)
+        ),
     )?;
     client.close().await;
     tasks.shutdown().await;
