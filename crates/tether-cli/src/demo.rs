@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use tether_teaching_tls::CipherSuite;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 mod close;
@@ -54,7 +53,7 @@ mod upgrade;
 
 use crate::annotate::thousands;
 use narrator::Narrator;
-use peer::Peer;
+use peer::{Io, Peer};
 use tls::{Taps, DEMO_NAME};
 
 /// The whole walk takes well under a second on loopback; past this something is stuck.
@@ -161,7 +160,7 @@ async fn step_connect<W: Write>(
 }
 
 /// The connected demo: the narration, both ends, and what the steps found.
-pub(crate) struct Demo<W, C, S> {
+struct Demo<W, C, S> {
     say: Narrator<W>,
     client: Peer<C>,
     server: Peer<S>,
@@ -171,12 +170,7 @@ pub(crate) struct Demo<W, C, S> {
     taps: Option<Taps>,
 }
 
-impl<W, C, S> Demo<W, C, S>
-where
-    W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
     /// The steps after the Upgrade, in order. Add new steps here.
     async fn walk(&mut self) -> Result<()> {
         self.step_messages().await?;

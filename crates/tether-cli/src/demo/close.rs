@@ -5,16 +5,12 @@ use std::io::Write;
 
 use anyhow::{ensure, Result};
 use tether::codec::{CloseCode, Message, State};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
+use super::peer::Io;
 use super::Demo;
 
-impl<W, C, S> Demo<W, C, S>
-where
-    W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
     /// The closing handshake, and the server closing TCP first.
     pub(super) async fn step_close(&mut self) -> Result<()> {
         self.say.step("Closing handshake (RFC 6455 §7)")?;

@@ -6,18 +6,12 @@ use std::io::Write;
 use anyhow::{ensure, Result};
 use bytes::Bytes;
 use tether::codec::{Message, OpCode};
-use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::peer::Peer;
+use super::peer::{Io, Peer};
 use super::{pattern, Demo, Narrator};
 use crate::annotate::describe;
 
-impl<W, C, S> Demo<W, C, S>
-where
-    W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
     /// Full duplex: messages each way, every frame annotated, a ping, both sides at once.
     pub(super) async fn step_messages(&mut self) -> Result<()> {
         self.say
@@ -122,8 +116,8 @@ async fn relay<W, A, B>(
 ) -> Result<Message>
 where
     W: Write,
-    A: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
+    A: Io,
+    B: Io,
 {
     let wire = from.send(message).await?;
     say.frames(&format!("{} ->", from.name), &wire)?;

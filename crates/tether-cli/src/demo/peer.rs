@@ -11,6 +11,11 @@ use crate::annotate;
 /// Bytes asked for per socket read: the reads of the 拆包 step are at most this large.
 pub(super) const READ_CHUNK: usize = 64 << 10;
 
+/// A byte stream a [`Peer`] runs over: TCP, or TLS over TCP.
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
 /// One end of the connection: its socket and its protocol state machine.
 pub(super) struct Peer<T> {
     /// "client" or "server", as the narration names it.
@@ -22,7 +27,7 @@ pub(super) struct Peer<T> {
     pub(super) bytes_sent: usize,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Peer<T> {
+impl<T: Io> Peer<T> {
     pub(super) fn new(name: &'static str, io: T, protocol: Protocol, leftover: &[u8]) -> Self {
         let mut peer = Peer {
             name,

@@ -7,18 +7,12 @@ use anyhow::{ensure, Result};
 use bytes::Bytes;
 use tether::codec::{FrameHeader, Message};
 use tether_teaching_tls::MAX_FRAGMENT_LEN;
-use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::peer::READ_CHUNK;
+use super::peer::{Io, READ_CHUNK};
 use super::{pattern, plural, Demo};
 use crate::annotate::{thousands, FrameView};
 
-impl<W, C, S> Demo<W, C, S>
-where
-    W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
     /// 拆包: one large message that arrives in many reads and is decoded intact.
     pub(super) async fn step_split_packets(&mut self) -> Result<()> {
         let size = self.large;

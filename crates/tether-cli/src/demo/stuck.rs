@@ -6,17 +6,12 @@ use std::io::Write;
 use anyhow::{ensure, Result};
 use bytes::Bytes;
 use tether::codec::Message;
-use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::peer::Io;
 use super::{plural, Demo};
 use crate::annotate::{self, describe, thousands, FrameView};
 
-impl<W, C, S> Demo<W, C, S>
-where
-    W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
     /// 粘包: a burst of small messages in one write, read by the server in one read.
     pub(super) async fn step_stuck_packets(&mut self) -> Result<()> {
         let count = self.burst;

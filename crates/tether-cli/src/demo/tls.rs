@@ -10,10 +10,10 @@ use rustls_pki_types::ServerName;
 use tether_teaching_tls::{
     CipherSuite, Connection, Event, Step as TlsStep, TeachingTlsStream, Transcript,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::narrator::LABEL;
+use super::peer::Io;
 use super::{plural, Args, Demo, Narrator};
 use crate::annotate::thousands;
 use crate::pki::DemoPki;
@@ -237,12 +237,7 @@ fn field<'a>(event: &'a Event, name: &str) -> Result<&'a str> {
         .with_context(|| format!("{} has no field {name:?}", event.title))
 }
 
-impl<W, C, S> Demo<W, C, S>
-where
-    W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
     /// What the TCP under TLS carried so far: the client's and the server's wiretap.
     pub(super) fn tcp_mark(&self) -> Option<(Seen, Seen)> {
         self.taps

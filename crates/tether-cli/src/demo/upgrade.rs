@@ -10,9 +10,9 @@ use tether::handshake::{
     Accept, ClientHandshake, ClientRequest, Config as HandshakeConfig, Incoming, Key,
     ServerHandshake,
 };
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::peer::Peer;
+use super::peer::{Io, Peer};
 use super::tls::Taps;
 use super::{Args, Demo, Narrator};
 use crate::annotate;
@@ -32,8 +32,8 @@ pub(super) async fn step_upgrade<W, C, S>(
 ) -> Result<Demo<W, C, S>>
 where
     W: Write,
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: Io,
+    S: Io + Send + 'static,
 {
     say.step("The Upgrade: an HTTP request becomes a WebSocket (websocket 和 http 区别)")?;
     say.text(
@@ -151,7 +151,7 @@ struct Upgraded<S> {
 /// The server task: reads the Upgrade request and answers it with a 101.
 async fn upgrade_server<S>(mut io: S) -> Result<Upgraded<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Io,
 {
     let mut handshake = ServerHandshake::new(&HandshakeConfig::default());
     let mut received = BytesMut::new();
@@ -186,7 +186,7 @@ async fn upgrade_client<C>(
     key: &Key,
 ) -> Result<ClientUpgraded<C>>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: Io,
 {
     let mut wire = BytesMut::new();
     let mut handshake =
