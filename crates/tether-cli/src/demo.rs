@@ -2,11 +2,11 @@
 //!
 //! A server task listens on `127.0.0.1:0`, a client connects, and the demo drives both ends
 //! through the layers under the facade directly (the teaching TLS, `tether::handshake` for
-//! the Upgrade, `tether::codec`'s [`Protocol`] for frames), so it can show every byte: the
-//! five steps of the TLS handshake, the HTTP Upgrade request and its 101 answer verbatim, each
-//! frame with its header fields named, and how reads line up (or do not) with messages. The
-//! bytes really cross the kernel's TCP stack; both ends are driven from one place only so the
-//! narration comes out in order.
+//! the Upgrade, the codec's [`Protocol`](tether::codec::Protocol) for frames), so it can
+//! show every byte: the five steps of the TLS handshake, the HTTP Upgrade request and its
+//! 101 answer verbatim, each frame with its header fields named, and how reads line up (or
+//! do not) with messages. The bytes really cross the kernel's TCP stack; both ends are
+//! driven from one place only so the narration comes out in order.
 //!
 //! ```text
 //!   step 1  listen, connect              one TCP connection (WebSocket 介绍)
