@@ -91,6 +91,7 @@ pub use config::Config;
 pub use error::Error;
 pub use fanout::{Fanout, Subscriber};
 pub use load::ServerStats;
+pub use mask::mask_key_source;
 pub use probe::{PingProbe, TextPingProbe};
 pub use server::{Connection, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};

@@ -80,14 +80,48 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
         .ok()
         .flatten()
         .context("the proxy saw no connection")?;
+    let rtts = show_probes(say, &mut events).await?;
 
+    // The server goes silent: its pongs (and everything else) are held in the proxy.
+    valve.send_replace(false);
+    say.fact(
+        "proxy",
+        "stops forwarding both ways; both TCP connections stay open",
+    )?;
+    let (detected, reconnected) = watch_silence(say, &mut events).await?;
+    // Never before two timeouts; never after the bound, unless this machine stalled (then
+    // the heartbeat itself waits rather than blame the server).
+    if detected < TIMEOUT * MISSES || detected > bound + STALL_TOLERANCE {
+        bail!("the server was declared dead after {detected:?}, outside its bound of {bound:?}");
+    }
+    echo_again(say, &mut client).await?;
+    client.close().await;
+    tasks.shutdown().await;
+
+    let rtts: Vec<String> = rtts.iter().map(|rtt| format!("{rtt:.2?}")).collect();
+    say.remember(
+        "heartbeat",
+        &format!(
+            "rtt {}; silent server dead after {detected:.0?} (bound {bound:?}), \
+             connected again {reconnected:.0?} after the verdict",
+            rtts.join(" / "),
+        ),
+    );
+    Ok(())
+}
+
+/// The first round trips, while the server still answers.
+async fn show_probes<W: Write>(
+    say: &mut Narrator<W>,
+    events: &mut mpsc::Receiver<Event>,
+) -> Result<Vec<Duration>> {
     let mut rtts = Vec::new();
     while rtts.len() < PROBES_SHOWN {
         if let Event::ProbeAcked {
             nonce,
             rtt: Some(rtt),
             timeout,
-        } = next_event(&mut events, |e| matches!(e, Event::ProbeAcked { .. })).await?
+        } = next_event(events, |e| matches!(e, Event::ProbeAcked { .. })).await?
         {
             say.fact(
                 "probe",
@@ -96,18 +130,19 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
             rtts.push(rtt);
         }
     }
+    Ok(rtts)
+}
 
-    // The server goes silent: its pongs (and everything else) are held in the proxy.
-    valve.send_replace(false);
+/// From the moment the server goes silent until the client is connected again: returns how
+/// long the verdict took, and how long after it the client was back.
+async fn watch_silence<W: Write>(
+    say: &mut Narrator<W>,
+    events: &mut mpsc::Receiver<Event>,
+) -> Result<(Duration, Duration)> {
     let silent = Instant::now();
-    say.fact(
-        "proxy",
-        "stops forwarding both ways; both TCP connections stay open",
-    )?;
     let mut detected = None;
-    let mut reconnected = None;
-    while reconnected.is_none() {
-        let event = next_event(&mut events, |e| {
+    loop {
+        let event = next_event(events, |e| {
             matches!(
                 e,
                 Event::Suspect { .. }
@@ -119,49 +154,49 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
         })
         .await?;
         let at = silent.elapsed();
-        match event {
-            Event::Suspect { misses } => say.fact(
-                "client",
-                &format!("+{at:.0?}  probe unanswered ({misses} miss): suspect, probing again"),
-            )?,
-            Event::Dead(reason) => {
-                detected = Some(at);
-                say.fact(
-                    "client",
-                    &format!("+{at:.0?}  server declared dead: close 1011 \"{reason}\""),
-                )?;
-            }
-            Event::Disconnected(_) => say.fact(
-                "client",
-                &format!("+{at:.0?}  TCP dropped: the close grace ({GRACE:?}) passed unanswered"),
-            )?,
-            Event::Reconnecting { delay, attempt } => say.fact(
-                "client",
-                &format!("+{at:.0?}  reconnecting in {delay:.0?} (attempt {attempt}, full jitter)"),
-            )?,
-            Event::Reconnected { downtime: down, .. } => {
-                let since_verdict = at.saturating_sub(detected.unwrap_or(at));
-                reconnected = Some(since_verdict);
-                say.fact(
-                    "client",
-                    &format!(
-                        "+{at:.0?}  connected again: {since_verdict:.0?} after the verdict, \
-                         {down:.0?} after the old TCP was dropped"
-                    ),
-                )?;
-            }
-            _ => {}
+        if matches!(event, Event::Dead(_)) {
+            detected = Some(at);
+        }
+        let since_verdict = at.saturating_sub(detected.unwrap_or(at));
+        say.fact(
+            "client",
+            &format!("+{at:.0?}  {}", silence_line(&event, since_verdict)),
+        )?;
+        if matches!(event, Event::Reconnected { .. }) {
+            let Some(detected) = detected else {
+                bail!("the client reconnected without declaring the server dead");
+            };
+            return Ok((detected, since_verdict));
         }
     }
-    let Some(detected) = detected else {
-        bail!("the client reconnected without declaring the server dead");
-    };
-    // Never before two timeouts; never after the bound, unless this machine stalled (then
-    // the heartbeat itself waits rather than blame the server).
-    if detected < TIMEOUT * MISSES || detected > bound + STALL_TOLERANCE {
-        bail!("the server was declared dead after {detected:?}, outside its bound of {bound:?}");
-    }
+}
 
+/// What the client did, for one of the events [`watch_silence`] waits for.
+fn silence_line(event: &Event, since_verdict: Duration) -> String {
+    match event {
+        Event::Suspect { misses } => {
+            format!("probe unanswered ({misses} miss): suspect, probing again")
+        }
+        Event::Dead(reason) => format!("server declared dead: close 1011 \"{reason}\""),
+        Event::Disconnected(_) => {
+            format!("TCP dropped: the close grace ({GRACE:?}) passed unanswered")
+        }
+        Event::Reconnecting { delay, attempt } => {
+            format!("reconnecting in {delay:.0?} (attempt {attempt}, full jitter)")
+        }
+        Event::Reconnected { downtime, .. } => format!(
+            "connected again: {since_verdict:.0?} after the verdict, \
+             {downtime:.0?} after the old TCP was dropped"
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A message echoed over the new connection: the client is really back.
+async fn echo_again<W: Write>(
+    say: &mut Narrator<W>,
+    client: &mut Supervisor<Message>,
+) -> Result<()> {
     client.send(Message::text("still here?"))?;
     let echo = tokio::time::timeout(EVENT_LIMIT, client.recv())
         .await
@@ -170,22 +205,11 @@ pub(super) async fn step_heartbeat<W: Write>(say: &mut Narrator<W>) -> Result<()
         .context("no echo on the new connection")?;
     say.fact(
         "client",
-        &format!("echo on the new connection: {}", super::describe(&echo)),
-    )?;
-    client.close().await;
-    tasks.shutdown().await;
-
-    let rtts: Vec<String> = rtts.iter().map(|rtt| format!("{rtt:.2?}")).collect();
-    say.remember(
-        "heartbeat",
         &format!(
-            "rtt {}; silent server dead after {detected:.0?} (bound {bound:?}), \
-             connected again {:.0?} after the verdict",
-            rtts.join(" / "),
-            reconnected.unwrap_or_default()
+            "echo on the new connection: {}",
+            crate::annotate::describe(&echo)
         ),
-    );
-    Ok(())
+    )
 }
 
 /// The client's supervisor: the step's short heartbeat, a small backoff, a short grace.
