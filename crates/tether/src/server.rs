@@ -18,8 +18,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::accept::{accept_config, upgrade_required, Accepted};
 use crate::accept_error::{classify, AcceptFailure, Backoff};
-use crate::deadline::within;
 use crate::config::Config;
+use crate::deadline::within;
 use crate::error::Error;
 use crate::load::{
     overloaded_answer, refuse, ServerStats, DEFAULT_MAX_CONNECTIONS, DEFAULT_RETRY_AFTER,

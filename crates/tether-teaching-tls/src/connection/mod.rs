@@ -33,7 +33,7 @@ use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::alert::{AlertDescription, LEVEL_FATAL, LEVEL_WARNING};
+use crate::alert::{AlertDescription, LEVEL_WARNING};
 use crate::cert;
 use crate::config::{ClientConfig, ServerConfig};
 use crate::error::Error;
@@ -42,10 +42,15 @@ use crate::message::{
 };
 use crate::prf::{self, MASTER_SECRET_LEN};
 use crate::random;
-use crate::record::{self, ContentType, RecordCipher, MAX_CIPHERTEXT_LEN, MAX_FRAGMENT_LEN};
+use crate::record::{ContentType, RecordCipher, MAX_FRAGMENT_LEN};
 use crate::suite::{self, CipherSuite};
 use crate::transcript::{Direction, Step, Transcript};
 use crate::wire::{hex, printable};
+
+mod alerts;
+mod record_layer;
+
+use record_layer::preview;
 
 /// Largest handshake message this crate buffers (a certificate chain of a public site is
 /// well below this).
@@ -379,219 +384,6 @@ impl Connection {
     /// How many bytes of received application data wait to be read.
     pub fn plaintext_len(&self) -> usize {
         self.plaintext.len()
-    }
-
-    // ---- record layer ----------------------------------------------------------------
-
-    fn process_incoming(&mut self) -> Result<(), Error> {
-        let mut consumed = 0;
-        let result = loop {
-            if self.peer_closed {
-                consumed = self.incoming.len();
-                break Ok(());
-            }
-            let limit = if self.read_cipher.is_some() {
-                MAX_CIPHERTEXT_LEN
-            } else {
-                MAX_FRAGMENT_LEN
-            };
-            let (content_type, fragment, n) =
-                match record::split_record(&self.incoming[consumed..], limit) {
-                    Ok(Some((rec, n))) => {
-                        if self.expect != Expect::ClientHello && rec.version != message::TLS12 {
-                            break Err(Error::UnsupportedVersion {
-                                version: rec.version,
-                            });
-                        }
-                        (rec.content_type, rec.fragment.to_vec(), n)
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
-                };
-            consumed += n;
-            if let Err(e) = self.process_record(content_type, &fragment) {
-                break Err(e);
-            }
-        };
-        self.incoming.drain(..consumed);
-        result
-    }
-
-    fn process_record(&mut self, content_type: ContentType, fragment: &[u8]) -> Result<(), Error> {
-        let plain = match &mut self.read_cipher {
-            Some(cipher) => cipher.open(content_type, fragment)?,
-            None => fragment.to_vec(),
-        };
-        match content_type {
-            ContentType::Handshake => {
-                self.handshake_buf.extend_from_slice(&plain);
-                self.process_handshake_buf()
-            }
-            ContentType::ChangeCipherSpec => self.handle_change_cipher_spec(&plain),
-            ContentType::Alert => self.handle_alert(&plain),
-            ContentType::ApplicationData => {
-                // RFC 5246 section 7.4.9: application data only after both Finished.
-                if self.expect != Expect::Established || self.read_cipher.is_none() {
-                    return Err(Error::UnexpectedMessage {
-                        expected: self.expect.name(),
-                        got: "application_data".to_owned(),
-                    });
-                }
-                if self.transcript.want_application_record() {
-                    let nonce = self
-                        .read_cipher
-                        .as_ref()
-                        .map(|c| hex(c.explicit_nonce(fragment)))
-                        .unwrap_or_default();
-                    self.transcript
-                        .push(
-                            Step::ApplicationData,
-                            Direction::Received,
-                            "application_data record",
-                        )
-                        .field("plaintext length", plain.len().to_string())
-                        .field("plaintext", preview(&plain))
-                        .field("explicit nonce", nonce)
-                        .bytes(fragment);
-                }
-                self.plaintext.extend_from_slice(&plain);
-                Ok(())
-            }
-        }
-    }
-
-    fn process_handshake_buf(&mut self) -> Result<(), Error> {
-        loop {
-            if self.handshake_buf.len() < 4 {
-                return Ok(());
-            }
-            let len = usize::from(self.handshake_buf[1]) << 16
-                | usize::from(self.handshake_buf[2]) << 8
-                | usize::from(self.handshake_buf[3]);
-            if len > MAX_HANDSHAKE_MESSAGE_LEN {
-                return Err(Error::HandshakeMessageTooLarge {
-                    len,
-                    limit: MAX_HANDSHAKE_MESSAGE_LEN,
-                });
-            }
-            if self.handshake_buf.len() < 4 + len {
-                return Ok(());
-            }
-            let msg: Vec<u8> = self.handshake_buf.drain(..4 + len).collect();
-            self.handle_handshake(&msg)?;
-        }
-    }
-
-    fn write_record(&mut self, content_type: ContentType, data: &[u8]) -> Result<(), Error> {
-        match &mut self.write_cipher {
-            Some(c) => c.seal(content_type, data, &mut self.outgoing),
-            None => {
-                record::write_record(&mut self.outgoing, content_type, data);
-                Ok(())
-            }
-        }
-    }
-
-    /// Sends a handshake message (split over records if longer than 2^14) and adds it to
-    /// the handshake hash.
-    fn send_handshake(&mut self, msg: &[u8]) -> Result<Vec<u8>, Error> {
-        self.handshake_messages.extend_from_slice(msg);
-        let before = self.outgoing.len();
-        for chunk in msg.chunks(MAX_FRAGMENT_LEN) {
-            self.write_record(ContentType::Handshake, chunk)?;
-        }
-        Ok(self.outgoing[before..].to_vec())
-    }
-
-    fn send_change_cipher_spec(&mut self) -> Result<(), Error> {
-        self.write_record(ContentType::ChangeCipherSpec, &[1])?;
-        self.write_cipher = self.pending_write.take();
-        Ok(())
-    }
-
-    fn send_alert(&mut self, level: u8, description: AlertDescription) {
-        // A failure to seal the alert leaves nothing to tell the peer; the error that led
-        // here is what the caller sees.
-        let _ = self.write_record(ContentType::Alert, &[level, description.0]);
-    }
-
-    fn fail(&mut self, e: Error) -> Error {
-        tracing::debug!(role = ?self.role, error = %e, "teaching TLS connection failed");
-        if let Some(alert) = e.alert() {
-            self.send_alert(LEVEL_FATAL, alert);
-            self.transcript
-                .push(Step::Close, Direction::Sent, format!("fatal alert {alert}"))
-                .field("because", e.to_string());
-        }
-        self.error = Some(e.clone());
-        e
-    }
-
-    fn handle_alert(&mut self, plain: &[u8]) -> Result<(), Error> {
-        let [level, description] = plain else {
-            return Err(Error::Decode { what: "alert" });
-        };
-        let description = AlertDescription(*description);
-        // A peer may send warnings without end: the transcript keeps the first few.
-        if self.transcript.want_alert() {
-            self.transcript
-                .push(
-                    Step::Close,
-                    Direction::Received,
-                    format!("alert {description}"),
-                )
-                .field(
-                    "level",
-                    if *level == LEVEL_FATAL {
-                        "fatal"
-                    } else {
-                        "warning"
-                    },
-                );
-        }
-        if description == AlertDescription::CLOSE_NOTIFY {
-            // RFC 5246 section 7.2.1: the peer sends nothing more, so a handshake still
-            // under way cannot complete.
-            if self.expect != Expect::Established {
-                return Err(Error::CloseNotifyDuringHandshake);
-            }
-            self.peer_closed = true;
-            return Ok(());
-        }
-        if *level == LEVEL_FATAL {
-            return Err(Error::AlertReceived(description));
-        }
-        Ok(())
-    }
-
-    fn handle_change_cipher_spec(&mut self, plain: &[u8]) -> Result<(), Error> {
-        if plain != [1] {
-            return Err(Error::Decode {
-                what: "ChangeCipherSpec",
-            });
-        }
-        // RFC 5246 section 7.1: ChangeCipherSpec comes right before Finished, never in the
-        // middle of a handshake message.
-        if self.expect != Expect::ChangeCipherSpec || !self.handshake_buf.is_empty() {
-            return Err(Error::UnexpectedMessage {
-                expected: self.expect.name(),
-                got: "ChangeCipherSpec".to_owned(),
-            });
-        }
-        self.read_cipher = self.pending_read.take();
-        self.expect = Expect::Finished;
-        let step = self.peer_finished_step();
-        self.transcript
-            .push(step, Direction::Received, "ChangeCipherSpec")
-            .field("meaning", "from now on the peer's records are encrypted");
-        Ok(())
-    }
-
-    fn peer_finished_step(&self) -> Step {
-        match self.role {
-            Role::Client => Step::ClientVerifies,
-            Role::Server => Step::ServerFinished,
-        }
     }
 
     // ---- handshake -------------------------------------------------------------------
@@ -1388,19 +1180,5 @@ impl Connection {
             .secret("client_write_IV (salt)", &keys.client_write_iv)
             .secret("server_write_IV (salt)", &keys.server_write_iv);
         Ok(())
-    }
-}
-
-/// Up to 48 bytes of application data as text, for the transcript.
-fn preview(data: &[u8]) -> String {
-    let shown = &data[..data.len().min(48)];
-    let text: String = String::from_utf8_lossy(shown)
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect();
-    if data.len() > shown.len() {
-        format!("{text:?}...")
-    } else {
-        format!("{text:?}")
     }
 }
