@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::record::ContentType;
 use crate::transcript::{Direction, Step};
 
-use super::{Connection, Expect};
+use super::Connection;
 
 impl Connection {
     pub(super) fn send_alert(&mut self, level: u8, description: AlertDescription) {
@@ -52,7 +52,7 @@ impl Connection {
         if description == AlertDescription::CLOSE_NOTIFY {
             // RFC 5246 section 7.2.1: the peer sends nothing more, so a handshake still
             // under way cannot complete.
-            if self.expect != Expect::Established {
+            if !self.state.is_established() {
                 return Err(Error::CloseNotifyDuringHandshake);
             }
             self.peer_closed = true;

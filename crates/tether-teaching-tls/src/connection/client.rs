@@ -1,95 +1,211 @@
 //! The client's side of the handshake: ClientHello out; ServerHello, Certificate,
 //! [ServerKeyExchange], [CertificateRequest], ServerHelloDone in; ClientKeyExchange,
-//! ChangeCipherSpec and Finished out.
+//! ChangeCipherSpec and Finished out; the server's ChangeCipherSpec and Finished in.
+//!
+//! Each state is named after what the client waits for and holds what it knows then:
+//!
+//! ```text
+//!  ExpectServerHello        { config, server name, client random, extensions sent }
+//!  ExpectCertificate        { config, server name, randoms, suite }
+//!  ExpectServerKeyExchange  { config, randoms, suite, server certificate }   (ECDHE)
+//!  ExpectServerHelloDone    { config, randoms, suite, server key, certificate requested? }
+//!  ExpectChangeCipherSpec   { master secret, suite, the server's record cipher }
+//!  ExpectFinished           { master secret, suite }
+//! ```
+
+use std::sync::Arc;
 
 use ring::agreement;
 use ring::rand::SecureRandom;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert;
+use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::message::{self, ext, ClientHello, EcdheServerKeyExchange, Extension, ServerHello};
+use crate::message::{
+    self, ext, kind, ClientHello, EcdheServerKeyExchange, Extension, ServerHello,
+};
 use crate::random;
+use crate::record::RecordCipher;
 use crate::suite::{self, CipherSuite};
 use crate::transcript::{Direction, Step};
 use crate::wire::hex;
 
-use super::{Connection, Expect};
+use super::secrets::{Randoms, Secrets};
+use super::state::{self, unexpected, Message};
+use super::Connection;
 
-impl Connection {
-    pub(super) fn send_client_hello(&mut self) -> Result<(), Error> {
-        let config = self.client_config.clone().ok_or(Error::Crypto {
-            what: "client without configuration",
-        })?;
-        self.client_random = self.random()?;
-        self.offered = config.cipher_suites.clone();
-        let mut extensions = Vec::new();
-        if let Some(ServerName::DnsName(name)) = &self.server_name {
-            extensions.push(Extension {
-                kind: ext::SERVER_NAME,
-                data: message::encode_server_name(name.as_ref()),
-            });
+/// Where the client is in the handshake.
+pub(super) enum State {
+    ServerHello(ExpectServerHello),
+    Certificate(ExpectCertificate),
+    ServerKeyExchange(ExpectServerKeyExchange),
+    ServerHelloDone(ExpectServerHelloDone),
+    ChangeCipherSpec(Box<ExpectChangeCipherSpec>),
+    Finished(Box<ExpectFinished>),
+}
+
+impl State {
+    pub(super) fn expects(&self) -> &'static str {
+        match self {
+            State::ServerHello(_) => "ServerHello",
+            State::Certificate(_) => "Certificate",
+            State::ServerKeyExchange(_) => "ServerKeyExchange",
+            State::ServerHelloDone(_) => "ServerHelloDone",
+            State::ChangeCipherSpec(_) => "ChangeCipherSpec",
+            State::Finished(_) => "Finished",
         }
-        if self.offered.iter().any(|s| s.is_ephemeral()) {
-            extensions.push(Extension {
-                kind: ext::SUPPORTED_GROUPS,
-                data: message::encode_u16_list(&[message::GROUP_X25519]),
-            });
-            // RFC 4492 section 5.1.2: uncompressed points only.
-            extensions.push(Extension {
-                kind: ext::EC_POINT_FORMATS,
-                data: vec![1, 0],
-            });
-        }
-        extensions.push(Extension {
-            kind: ext::SIGNATURE_ALGORITHMS,
-            data: message::encode_u16_list(&[
-                message::SIG_RSA_PKCS1_SHA256,
-                message::SIG_RSA_PKCS1_SHA384,
-                message::SIG_RSA_PKCS1_SHA512,
-            ]),
-        });
-        // RFC 5746 section 3.4: an initial handshake carries an empty renegotiation_info.
-        extensions.push(Extension {
-            kind: ext::RENEGOTIATION_INFO,
-            data: vec![0],
-        });
-        self.sent_extensions = extensions.iter().map(|e| e.kind).collect();
-        let hello = ClientHello {
-            version: message::TLS12,
-            random: self.client_random,
-            session_id: Vec::new(),
-            cipher_suites: self.offered.clone(),
-            compression_methods: vec![0],
-            extensions,
-        };
-        let msg = hello.encode();
-        let wire = self.send_handshake(&msg)?;
-        let names: Vec<String> = hello
-            .extensions
-            .iter()
-            .map(|e| message::ext_name(e.kind).to_owned())
-            .collect();
-        self.transcript
-            .push(Step::OfferCiphers, Direction::Sent, "ClientHello")
-            .field("client_version", "0x0303 (TLS 1.2)")
-            .field("random", hex(&self.client_random))
-            .field("session_id", "(empty: a new session)")
-            .field("cipher_suites", suite::list(&self.offered))
-            .field("compression_methods", "[null]")
-            .field(
-                "server_name",
-                self.server_name
-                    .as_ref()
-                    .map(cert::server_name_str)
-                    .unwrap_or_default(),
-            )
-            .field("extensions", names.join(", "))
-            .bytes(&wire);
-        Ok(())
     }
 
-    pub(super) fn handle_server_hello(&mut self, msg: &[u8], body: &[u8]) -> Result<(), Error> {
+    /// Moves on with `message`, or fails with unexpected_message if this state does not
+    /// take it.
+    pub(super) fn handle(
+        self,
+        cx: &mut Connection,
+        message: Message<'_>,
+    ) -> Result<state::State, Error> {
+        use Message::{ChangeCipherSpec, Handshake};
+        let next = match (self, message) {
+            (
+                State::ServerHello(s),
+                Handshake {
+                    kind: kind::SERVER_HELLO,
+                    msg,
+                    body,
+                },
+            ) => s.handle(cx, msg, body)?,
+            (
+                State::Certificate(s),
+                Handshake {
+                    kind: kind::CERTIFICATE,
+                    msg,
+                    body,
+                },
+            ) => s.handle(cx, msg, body)?,
+            (
+                State::ServerKeyExchange(s),
+                Handshake {
+                    kind: kind::SERVER_KEY_EXCHANGE,
+                    msg,
+                    body,
+                },
+            ) => s.handle(cx, msg, body)?,
+            (
+                State::ServerHelloDone(s),
+                Handshake {
+                    kind: kind::CERTIFICATE_REQUEST,
+                    msg,
+                    body,
+                },
+            ) if !s.certificate_requested => s.handle_certificate_request(cx, msg, body)?,
+            (
+                State::ServerHelloDone(s),
+                Handshake {
+                    kind: kind::SERVER_HELLO_DONE,
+                    msg,
+                    body,
+                },
+            ) => s.handle(cx, msg, body)?,
+            (State::ChangeCipherSpec(s), ChangeCipherSpec) => s.handle(cx),
+            (
+                State::Finished(s),
+                Handshake {
+                    kind: kind::FINISHED,
+                    msg,
+                    body,
+                },
+            ) => {
+                return s.handle(cx, msg, body);
+            }
+            (s, message) => return Err(unexpected(s.expects(), message)),
+        };
+        Ok(state::State::Client(next))
+    }
+}
+
+/// Step 1: sends the ClientHello (the suites the client accepts) and waits for the answer.
+pub(super) fn start(
+    cx: &mut Connection,
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+) -> Result<State, Error> {
+    let client_random = cx.random()?;
+    cx.client_random = client_random;
+    let mut extensions = Vec::new();
+    if let ServerName::DnsName(name) = &server_name {
+        extensions.push(Extension {
+            kind: ext::SERVER_NAME,
+            data: message::encode_server_name(name.as_ref()),
+        });
+    }
+    if config.cipher_suites.iter().any(|s| s.is_ephemeral()) {
+        extensions.push(Extension {
+            kind: ext::SUPPORTED_GROUPS,
+            data: message::encode_u16_list(&[message::GROUP_X25519]),
+        });
+        // RFC 4492 section 5.1.2: uncompressed points only.
+        extensions.push(Extension {
+            kind: ext::EC_POINT_FORMATS,
+            data: vec![1, 0],
+        });
+    }
+    extensions.push(Extension {
+        kind: ext::SIGNATURE_ALGORITHMS,
+        data: message::encode_u16_list(&[
+            message::SIG_RSA_PKCS1_SHA256,
+            message::SIG_RSA_PKCS1_SHA384,
+            message::SIG_RSA_PKCS1_SHA512,
+        ]),
+    });
+    // RFC 5746 section 3.4: an initial handshake carries an empty renegotiation_info.
+    extensions.push(Extension {
+        kind: ext::RENEGOTIATION_INFO,
+        data: vec![0],
+    });
+    let sent_extensions = extensions.iter().map(|e| e.kind).collect();
+    let hello = ClientHello {
+        version: message::TLS12,
+        random: client_random,
+        session_id: Vec::new(),
+        cipher_suites: config.cipher_suites.clone(),
+        compression_methods: vec![0],
+        extensions,
+    };
+    let wire = cx.send_handshake(&hello.encode())?;
+    let names: Vec<&str> = hello
+        .extensions
+        .iter()
+        .map(|e| message::ext_name(e.kind))
+        .collect();
+    cx.transcript
+        .push(Step::OfferCiphers, Direction::Sent, "ClientHello")
+        .field("client_version", "0x0303 (TLS 1.2)")
+        .field("random", hex(&client_random))
+        .field("session_id", "(empty: a new session)")
+        .field("cipher_suites", suite::list(&config.cipher_suites))
+        .field("compression_methods", "[null]")
+        .field("server_name", cert::server_name_str(&server_name))
+        .field("extensions", names.join(", "))
+        .bytes(&wire);
+    Ok(State::ServerHello(ExpectServerHello {
+        config,
+        server_name,
+        client_random,
+        sent_extensions,
+    }))
+}
+
+/// ClientHello sent; the server's choice comes next.
+pub(super) struct ExpectServerHello {
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+    client_random: [u8; 32],
+    sent_extensions: Vec<u16>,
+}
+
+impl ExpectServerHello {
+    /// Step 2 as the client sees it: the suite the server picked, among those offered.
+    fn handle(self, cx: &mut Connection, msg: &[u8], body: &[u8]) -> Result<State, Error> {
         let hello = ServerHello::read(body)?;
         if hello.version != message::TLS12 {
             return Err(Error::UnsupportedVersion {
@@ -98,7 +214,7 @@ impl Connection {
         }
         // RFC 5246 section 7.4.1.3: "a single cipher suite selected by the server from the
         // list in ClientHello.cipher_suites".
-        if !self.offered.contains(&hello.cipher_suite) {
+        if !self.config.cipher_suites.contains(&hello.cipher_suite) {
             return Err(Error::SuiteNotOffered {
                 chosen: hello.cipher_suite,
             });
@@ -120,15 +236,14 @@ impl Connection {
                 });
             }
         }
-        self.handshake_messages.extend_from_slice(msg);
-        self.server_random = hello.random;
-        self.suite = Some(hello.cipher_suite);
+        cx.handshake_messages.extend_from_slice(msg);
+        cx.suite = Some(hello.cipher_suite);
         let names: Vec<&str> = hello
             .extensions
             .iter()
             .map(|e| message::ext_name(e.kind))
             .collect();
-        self.transcript
+        cx.transcript
             .push(Step::ChooseCipher, Direction::Received, "ServerHello")
             .field("server_version", "0x0303 (TLS 1.2)")
             .field("random", hex(&hello.random))
@@ -139,16 +254,34 @@ impl Connection {
             )
             .field("extensions", names.join(", "))
             .bytes(msg);
-        self.expect = Expect::Certificate;
-        Ok(())
+        Ok(State::Certificate(ExpectCertificate {
+            config: self.config,
+            server_name: self.server_name,
+            randoms: Randoms {
+                client: self.client_random,
+                server: hello.random,
+            },
+            suite: hello.cipher_suite,
+        }))
     }
+}
 
-    pub(super) fn handle_certificate(&mut self, msg: &[u8], body: &[u8]) -> Result<(), Error> {
+/// The suite is chosen; the server's certificate chain comes next.
+pub(super) struct ExpectCertificate {
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+    randoms: Randoms,
+    suite: CipherSuite,
+}
+
+impl ExpectCertificate {
+    /// Step 3a: the chain must lead to a trusted root and name the server.
+    fn handle(self, cx: &mut Connection, msg: &[u8], body: &[u8]) -> Result<State, Error> {
         let chain: Vec<CertificateDer<'static>> = message::read_certificate(body)?
             .into_iter()
             .map(CertificateDer::from)
             .collect();
-        self.handshake_messages.extend_from_slice(msg);
+        cx.handshake_messages.extend_from_slice(msg);
         let names = chain
             .first()
             .and_then(|c| {
@@ -157,7 +290,7 @@ impl Connection {
                     .map(|ee| ee.valid_dns_names().collect::<Vec<_>>().join(", "))
             })
             .unwrap_or_default();
-        self.transcript
+        cx.transcript
             .push(Step::ChooseCipher, Direction::Received, "Certificate")
             .field("certificates", chain.len().to_string())
             .field(
@@ -166,17 +299,42 @@ impl Connection {
             )
             .field("leaf DNS names", names)
             .bytes(msg);
+        self.check_chain(cx, &chain)?;
+        let leaf = chain
+            .first()
+            .ok_or(Error::Certificate(crate::CertificateError::NoCertificate))?
+            .clone();
+        let server_key = cert::rsa_public_key(&leaf)?;
+        cx.peer_chain = chain;
+        Ok(if self.suite.is_ephemeral() {
+            State::ServerKeyExchange(ExpectServerKeyExchange {
+                config: self.config,
+                randoms: self.randoms,
+                suite: self.suite,
+                leaf,
+            })
+        } else {
+            State::ServerHelloDone(ExpectServerHelloDone {
+                config: self.config,
+                randoms: self.randoms,
+                suite: self.suite,
+                server_key: ServerKey::Rsa(server_key),
+                certificate_requested: false,
+            })
+        })
+    }
 
-        let config = self.client_config.clone().ok_or(Error::Crypto {
-            what: "client without configuration",
-        })?;
-        let name = self.server_name.clone().ok_or(Error::Crypto {
-            what: "client without server name",
-        })?;
+    fn check_chain(
+        &self,
+        cx: &mut Connection,
+        chain: &[CertificateDer<'static>],
+    ) -> Result<(), Error> {
+        let config = &self.config;
+        let name = &self.server_name;
         let now = config.time.unwrap_or_else(UnixTime::now);
-        match cert::verify_server_chain(&chain, &config.roots, &name, now) {
+        match cert::verify_server_chain(chain, &config.roots, name, now) {
             Ok(()) => {
-                self.transcript
+                cx.transcript
                     .push(
                         Step::CheckCertificate,
                         Direction::Local,
@@ -190,13 +348,11 @@ impl Connection {
                         "validity",
                         format!("valid at {} (unix seconds)", now.as_secs()),
                     )
-                    .field(
-                        "name",
-                        format!("valid for {}", cert::server_name_str(&name)),
-                    );
+                    .field("name", format!("valid for {}", cert::server_name_str(name)));
+                Ok(())
             }
             Err(e) if config.accept_invalid_certificates => {
-                self.transcript
+                cx.transcript
                     .push(
                         Step::CheckCertificate,
                         Direction::Local,
@@ -204,36 +360,33 @@ impl Connection {
                     )
                     .field("problem", e.to_string())
                     .field("warning", "anyone on the path could be impersonating the server");
+                Ok(())
             }
             Err(e) => {
-                self.transcript
+                cx.transcript
                     .push(
                         Step::CheckCertificate,
                         Direction::Local,
                         "certificate refused",
                     )
                     .field("problem", e.to_string());
-                return Err(Error::Certificate(e));
+                Err(Error::Certificate(e))
             }
         }
-        let leaf = chain
-            .first()
-            .ok_or(Error::Certificate(crate::CertificateError::NoCertificate))?;
-        self.server_rsa = Some(cert::rsa_public_key(leaf)?);
-        self.peer_chain = chain;
-        self.expect = if self.suite.is_some_and(CipherSuite::is_ephemeral) {
-            Expect::ServerKeyExchange
-        } else {
-            Expect::ServerHelloDone
-        };
-        Ok(())
     }
+}
 
-    pub(super) fn handle_server_key_exchange(
-        &mut self,
-        msg: &[u8],
-        body: &[u8],
-    ) -> Result<(), Error> {
+/// ECDHE only: the certificate is accepted; the server's signed key share comes next.
+pub(super) struct ExpectServerKeyExchange {
+    config: Arc<ClientConfig>,
+    randoms: Randoms,
+    suite: CipherSuite,
+    /// The server's certificate, whose RSA key signs the key share.
+    leaf: CertificateDer<'static>,
+}
+
+impl ExpectServerKeyExchange {
+    fn handle(self, cx: &mut Connection, msg: &[u8], body: &[u8]) -> Result<State, Error> {
         let ske = EcdheServerKeyExchange::read(body)?;
         if ske.group != message::GROUP_X25519 || ske.public.len() != 32 {
             return Err(Error::Decode {
@@ -241,18 +394,14 @@ impl Connection {
             });
         }
         let mut signed = Vec::with_capacity(64 + 36);
-        signed.extend_from_slice(&self.client_random);
-        signed.extend_from_slice(&self.server_random);
+        signed.extend_from_slice(&self.randoms.client);
+        signed.extend_from_slice(&self.randoms.server);
         signed.extend_from_slice(&ske.params());
-        let leaf = self
-            .peer_chain
-            .first()
-            .ok_or(Error::Certificate(crate::CertificateError::NoCertificate))?;
-        if !cert::verify_signature(leaf, ske.sig_scheme, &signed, &ske.signature) {
+        if !cert::verify_signature(&self.leaf, ske.sig_scheme, &signed, &ske.signature) {
             return Err(Error::BadKeyExchangeSignature);
         }
-        self.handshake_messages.extend_from_slice(msg);
-        self.transcript
+        cx.handshake_messages.extend_from_slice(msg);
+        cx.transcript
             .push(Step::ChooseCipher, Direction::Received, "ServerKeyExchange")
             .field("named_curve", "x25519 (0x001d)")
             .field("server ephemeral public key", hex(&ske.public))
@@ -265,20 +414,45 @@ impl Connection {
                 "verified with the certificate's RSA key over both randoms and the key",
             )
             .bytes(msg);
-        self.server_ecdh_public = Some(ske.public);
-        self.expect = Expect::ServerHelloDone;
-        Ok(())
+        Ok(State::ServerHelloDone(ExpectServerHelloDone {
+            config: self.config,
+            randoms: self.randoms,
+            suite: self.suite,
+            server_key: ServerKey::Ecdhe(ske.public),
+            certificate_requested: false,
+        }))
     }
+}
 
-    pub(super) fn handle_certificate_request(
-        &mut self,
+/// What the client makes its premaster with.
+enum ServerKey {
+    /// The certificate's RSA key: the premaster travels encrypted under it.
+    Rsa(rsa::RsaPublicKey),
+    /// The server's X25519 share: the premaster is agreed, never sent.
+    Ecdhe(Vec<u8>),
+}
+
+/// The server's part of the key exchange is known; ServerHelloDone (maybe after a
+/// CertificateRequest) comes next.
+pub(super) struct ExpectServerHelloDone {
+    config: Arc<ClientConfig>,
+    randoms: Randoms,
+    suite: CipherSuite,
+    server_key: ServerKey,
+    certificate_requested: bool,
+}
+
+impl ExpectServerHelloDone {
+    fn handle_certificate_request(
+        mut self,
+        cx: &mut Connection,
         msg: &[u8],
         body: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<State, Error> {
         let request = message::CertificateRequest::read(body)?;
-        self.handshake_messages.extend_from_slice(msg);
+        cx.handshake_messages.extend_from_slice(msg);
         self.certificate_requested = true;
-        self.transcript
+        cx.transcript
             .push(
                 Step::ChooseCipher,
                 Direction::Received,
@@ -301,118 +475,174 @@ impl Connection {
                 "the server asks the client to prove who it is too (mutual TLS)",
             )
             .bytes(msg);
-        Ok(())
+        Ok(State::ServerHelloDone(self))
     }
 
-    /// RFC 5246 section 7.4.6: "If no suitable certificate is available, the client MUST
-    /// send a certificate message containing no certificates."
-    pub(super) fn send_empty_certificate(&mut self) -> Result<(), Error> {
-        let wire = self.send_handshake(&message::encode_certificate(&[]))?;
-        self.transcript
-            .push(Step::Premaster, Direction::Sent, "Certificate (empty)")
-            .field(
-                "why",
-                "the server asked for a client certificate and this client has none \
-                 (RFC 5246 7.4.6); the server decides whether to go on",
-            )
-            .field(
-                "mutual TLS",
-                "a client with a certificate would send its chain here, then a \
-                 CertificateVerify signing the handshake hash after ClientKeyExchange",
-            )
-            .bytes(&wire);
-        Ok(())
-    }
-
-    pub(super) fn handle_server_hello_done(
-        &mut self,
-        msg: &[u8],
-        body: &[u8],
-    ) -> Result<(), Error> {
+    /// Steps 3b and 3c: the premaster, the keys, ChangeCipherSpec and Finished.
+    fn handle(self, cx: &mut Connection, msg: &[u8], body: &[u8]) -> Result<State, Error> {
         if !body.is_empty() {
             return Err(Error::Decode {
                 what: "ServerHelloDone",
             });
         }
-        self.handshake_messages.extend_from_slice(msg);
-        self.transcript
+        cx.handshake_messages.extend_from_slice(msg);
+        cx.transcript
             .push(Step::ChooseCipher, Direction::Received, "ServerHelloDone")
             .bytes(msg);
-
         if self.certificate_requested {
-            self.send_empty_certificate()?;
+            send_empty_certificate(cx)?;
         }
-        let suite = self.suite.ok_or(Error::Crypto { what: "no suite" })?;
-        let premaster = if suite.is_ephemeral() {
-            let server_public = self.server_ecdh_public.clone().ok_or(Error::Crypto {
-                what: "no server key share",
-            })?;
-            let my = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &self.rng)?;
-            let my_public = my.compute_public_key()?;
-            let shared = agreement::agree_ephemeral(
-                my,
-                &agreement::UnparsedPublicKey::new(&agreement::X25519, &server_public),
-                |s| s.to_vec(),
-            )
-            .map_err(|_| Error::Decode {
-                what: "server x25519 public key",
-            })?;
-            let cke = message::encode_ecdhe_client_key_exchange(my_public.as_ref());
-            let wire = self.send_handshake(&cke)?;
-            self.transcript
-                .push(
-                    Step::Premaster,
-                    Direction::Sent,
-                    "ClientKeyExchange (ECDHE)",
-                )
-                .field("client ephemeral public key", hex(my_public.as_ref()))
-                .secret("premaster = X25519(client secret, server public)", &shared)
-                .field("note", "the premaster never travels: both sides compute it")
-                .bytes(&wire);
-            shared
-        } else {
-            let key = self.server_rsa.clone().ok_or(Error::Crypto {
-                what: "no server key",
-            })?;
-            // RFC 5246 section 7.4.7.1: client_version (2 bytes) and 46 random bytes.
-            let mut premaster = vec![0u8; 48];
-            premaster[..2].copy_from_slice(&self.client_version.to_be_bytes());
-            self.rng
-                .fill(&mut premaster[2..])
-                .map_err(|_| Error::Crypto {
-                    what: "system randomness",
-                })?;
-            let encrypted = key
-                .encrypt(
-                    &mut random::rsa_padding(&self.rng)?,
-                    rsa::Pkcs1v15Encrypt,
-                    &premaster,
-                )
-                .map_err(|_| Error::Crypto {
-                    what: "RSA encryption of the premaster",
-                })?;
-            let cke = message::encode_rsa_client_key_exchange(&encrypted);
-            let wire = self.send_handshake(&cke)?;
-            self.transcript
-                .push(Step::Premaster, Direction::Sent, "ClientKeyExchange (RSA)")
-                .secret("premaster (03 03 + 46 random bytes)", &premaster)
-                .field(
-                    "EncryptedPreMasterSecret",
-                    format!(
-                        "{} bytes, RSA PKCS#1 v1.5 under the certificate's public key",
-                        encrypted.len()
-                    ),
-                )
-                .bytes(&wire);
-            premaster
+        let premaster = match &self.server_key {
+            ServerKey::Ecdhe(server_public) => premaster_ecdhe(cx, server_public)?,
+            ServerKey::Rsa(key) => premaster_rsa(cx, key)?,
         };
-        self.derive_keys(&premaster, Step::ClientFinished)?;
-        self.send_change_cipher_spec()?;
-        self.transcript
-            .push(Step::ClientFinished, Direction::Sent, "ChangeCipherSpec")
-            .field("meaning", "from now on the client's records are encrypted");
-        self.send_finished(b"client finished", Step::ClientFinished)?;
-        self.expect = Expect::ChangeCipherSpec;
-        Ok(())
+        let keys = cx.derive_keys(
+            self.suite,
+            &self.randoms,
+            &premaster,
+            self.config.key_log.as_ref(),
+            Step::ClientFinished,
+        )?;
+        cx.change_write_cipher(keys.write, Step::ClientFinished, "client")?;
+        cx.send_finished(
+            &keys.secrets.master,
+            b"client finished",
+            Step::ClientFinished,
+        )?;
+        Ok(State::ChangeCipherSpec(Box::new(ExpectChangeCipherSpec {
+            secrets: keys.secrets,
+            read: keys.read,
+        })))
+    }
+}
+
+/// RFC 5246 section 7.4.6: "If no suitable certificate is available, the client MUST
+/// send a certificate message containing no certificates."
+fn send_empty_certificate(cx: &mut Connection) -> Result<(), Error> {
+    let wire = cx.send_handshake(&message::encode_certificate(&[]))?;
+    cx.transcript
+        .push(Step::Premaster, Direction::Sent, "Certificate (empty)")
+        .field(
+            "why",
+            "the server asked for a client certificate and this client has none \
+             (RFC 5246 7.4.6); the server decides whether to go on",
+        )
+        .field(
+            "mutual TLS",
+            "a client with a certificate would send its chain here, then a \
+             CertificateVerify signing the handshake hash after ClientKeyExchange",
+        )
+        .bytes(&wire);
+    Ok(())
+}
+
+/// Step 3b with ECDHE: a fresh X25519 key; the premaster is agreed, only the public half
+/// is sent.
+fn premaster_ecdhe(cx: &mut Connection, server_public: &[u8]) -> Result<Vec<u8>, Error> {
+    let my = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.rng)?;
+    let my_public = my.compute_public_key()?;
+    let shared = agreement::agree_ephemeral(
+        my,
+        &agreement::UnparsedPublicKey::new(&agreement::X25519, server_public),
+        |s| s.to_vec(),
+    )
+    .map_err(|_| Error::Decode {
+        what: "server x25519 public key",
+    })?;
+    let cke = message::encode_ecdhe_client_key_exchange(my_public.as_ref());
+    let wire = cx.send_handshake(&cke)?;
+    cx.transcript
+        .push(
+            Step::Premaster,
+            Direction::Sent,
+            "ClientKeyExchange (ECDHE)",
+        )
+        .field("client ephemeral public key", hex(my_public.as_ref()))
+        .secret("premaster = X25519(client secret, server public)", &shared)
+        .field("note", "the premaster never travels: both sides compute it")
+        .bytes(&wire);
+    Ok(shared)
+}
+
+/// Step 3b with RSA: a random premaster, encrypted with the certificate's public key.
+fn premaster_rsa(cx: &mut Connection, key: &rsa::RsaPublicKey) -> Result<Vec<u8>, Error> {
+    // RFC 5246 section 7.4.7.1: client_version (2 bytes) and 46 random bytes.
+    let mut premaster = vec![0u8; 48];
+    premaster[..2].copy_from_slice(&message::TLS12.to_be_bytes());
+    cx.rng
+        .fill(&mut premaster[2..])
+        .map_err(|_| Error::Crypto {
+            what: "system randomness",
+        })?;
+    let encrypted = key
+        .encrypt(
+            &mut random::rsa_padding(&cx.rng)?,
+            rsa::Pkcs1v15Encrypt,
+            &premaster,
+        )
+        .map_err(|_| Error::Crypto {
+            what: "RSA encryption of the premaster",
+        })?;
+    let cke = message::encode_rsa_client_key_exchange(&encrypted);
+    let wire = cx.send_handshake(&cke)?;
+    cx.transcript
+        .push(Step::Premaster, Direction::Sent, "ClientKeyExchange (RSA)")
+        .secret("premaster (03 03 + 46 random bytes)", &premaster)
+        .field(
+            "EncryptedPreMasterSecret",
+            format!(
+                "{} bytes, RSA PKCS#1 v1.5 under the certificate's public key",
+                encrypted.len()
+            ),
+        )
+        .bytes(&wire);
+    Ok(premaster)
+}
+
+/// The client's Finished is out; the server switches its cipher on next.
+pub(super) struct ExpectChangeCipherSpec {
+    secrets: Secrets,
+    /// Opens the server's records once its ChangeCipherSpec arrived.
+    read: RecordCipher,
+}
+
+impl ExpectChangeCipherSpec {
+    fn handle(self, cx: &mut Connection) -> State {
+        cx.change_read_cipher(self.read, Step::ClientVerifies);
+        State::Finished(Box::new(ExpectFinished {
+            secrets: self.secrets,
+        }))
+    }
+}
+
+/// The server's records are encrypted; its Finished comes next.
+pub(super) struct ExpectFinished {
+    secrets: Secrets,
+}
+
+impl ExpectFinished {
+    /// Step 5: the server's Finished proves it knows the same master secret and saw the
+    /// same handshake.
+    fn handle(self, cx: &mut Connection, msg: &[u8], body: &[u8]) -> Result<state::State, Error> {
+        cx.check_finished(
+            &self.secrets.master,
+            b"server finished",
+            Step::ClientVerifies,
+            msg,
+            body,
+        )?;
+        let suite = self.secrets.suite;
+        tracing::debug!(?suite, "teaching TLS client handshake complete");
+        cx.transcript
+            .push(Step::ClientVerifies, Direction::Local, "handshake complete")
+            .field("suite", suite.to_string())
+            .field(
+                "from now on",
+                format!(
+                    "application data is encrypted with {}",
+                    cx.write_cipher.as_ref().map_or("?", |c| c.name())
+                ),
+            );
+        Ok(state::State::Established)
     }
 }

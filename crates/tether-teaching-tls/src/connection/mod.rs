@@ -28,16 +28,12 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use ring::agreement;
-use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::alert::{AlertDescription, LEVEL_WARNING};
 use crate::config::{ClientConfig, ServerConfig};
 use crate::error::Error;
-use crate::message::{self, kind};
-use crate::prf::{self, MASTER_SECRET_LEN};
 use crate::record::{ContentType, RecordCipher, MAX_FRAGMENT_LEN};
 use crate::suite::CipherSuite;
 use crate::transcript::{Direction, Step, Transcript};
@@ -46,7 +42,11 @@ use crate::wire::hex;
 mod alerts;
 mod client;
 mod record_layer;
+mod secrets;
 mod server;
+mod state;
+
+use state::State;
 
 use record_layer::preview;
 
@@ -63,35 +63,6 @@ pub enum Role {
     Server,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    ClientHello,
-    ServerHello,
-    Certificate,
-    ServerKeyExchange,
-    ServerHelloDone,
-    ClientKeyExchange,
-    ChangeCipherSpec,
-    Finished,
-    Established,
-}
-
-impl Expect {
-    fn name(self) -> &'static str {
-        match self {
-            Expect::ClientHello => "ClientHello",
-            Expect::ServerHello => "ServerHello",
-            Expect::Certificate => "Certificate",
-            Expect::ServerKeyExchange => "ServerKeyExchange",
-            Expect::ServerHelloDone => "ServerHelloDone",
-            Expect::ClientKeyExchange => "ClientKeyExchange",
-            Expect::ChangeCipherSpec => "ChangeCipherSpec",
-            Expect::Finished => "Finished",
-            Expect::Established => "application data",
-        }
-    }
-}
-
 /// A TLS 1.2 connection, client or server, without I/O.
 ///
 /// Feed it the peer's bytes with [`receive`](Self::receive), send what
@@ -100,44 +71,36 @@ impl Expect {
 /// every later call, and the matching fatal alert is queued in the outgoing bytes.
 pub struct Connection {
     role: Role,
-    expect: Expect,
-    client_config: Option<Arc<ClientConfig>>,
-    server_config: Option<Arc<ServerConfig>>,
-    server_name: Option<ServerName<'static>>,
+    /// What the handshake expects next, and what this side knows at that point.
+    state: State,
     rng: SystemRandom,
     incoming: Vec<u8>,
     handshake_buf: Vec<u8>,
     outgoing: Vec<u8>,
     plaintext: BytesMut,
+    /// None until the peer's ChangeCipherSpec.
     read_cipher: Option<RecordCipher>,
-    pending_read: Option<RecordCipher>,
+    /// None until this side's ChangeCipherSpec.
     write_cipher: Option<RecordCipher>,
-    pending_write: Option<RecordCipher>,
+    /// Every handshake message so far, in order: what Finished hashes.
     handshake_messages: Vec<u8>,
     transcript: Transcript,
     error: Option<Error>,
     peer_closed: bool,
     close_sent: bool,
     refusal_pending: bool,
-    certificate_requested: bool,
+    /// For the getters: the suite once chosen, the server's chain once sent or accepted,
+    /// the client random once known.
     suite: Option<CipherSuite>,
-    offered: Vec<CipherSuite>,
-    sent_extensions: Vec<u16>,
-    client_random: [u8; 32],
-    server_random: [u8; 32],
-    client_version: u16,
     peer_chain: Vec<CertificateDer<'static>>,
-    server_rsa: Option<rsa::RsaPublicKey>,
-    server_ecdh_public: Option<Vec<u8>>,
-    ecdhe_key: Option<agreement::EphemeralPrivateKey>,
-    master: Option<[u8; MASTER_SECRET_LEN]>,
+    client_random: [u8; 32],
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("role", &self.role)
-            .field("expect", &self.expect)
+            .field("expects", &self.state.expects())
             .field("suite", &self.suite)
             .field("error", &self.error)
             .finish_non_exhaustive()
@@ -159,54 +122,38 @@ impl Connection {
                 reason: "the client offers no cipher suite".to_owned(),
             });
         }
-        let mut conn = Self::new(Role::Client, Expect::ServerHello);
-        conn.server_name = Some(server_name);
-        conn.client_config = Some(config);
-        conn.send_client_hello()?;
+        let mut conn = Self::new(Role::Client);
+        conn.state = State::Client(client::start(&mut conn, config, server_name)?);
         Ok(conn)
     }
 
     /// A server connection; it waits for the ClientHello.
     pub fn server(config: Arc<ServerConfig>) -> Self {
-        let mut conn = Self::new(Role::Server, Expect::ClientHello);
-        conn.server_config = Some(config);
+        let mut conn = Self::new(Role::Server);
+        conn.state = State::Server(server::start(config));
         conn
     }
 
-    fn new(role: Role, expect: Expect) -> Self {
+    fn new(role: Role) -> Self {
         Self {
             role,
-            expect,
-            client_config: None,
-            server_config: None,
-            server_name: None,
+            state: State::Failed,
             rng: SystemRandom::new(),
             incoming: Vec::new(),
             handshake_buf: Vec::new(),
             outgoing: Vec::new(),
             plaintext: BytesMut::new(),
             read_cipher: None,
-            pending_read: None,
             write_cipher: None,
-            pending_write: None,
             handshake_messages: Vec::new(),
             transcript: Transcript::default(),
             error: None,
             peer_closed: false,
             close_sent: false,
             refusal_pending: false,
-            certificate_requested: false,
             suite: None,
-            offered: Vec::new(),
-            sent_extensions: Vec::new(),
-            client_random: [0; 32],
-            server_random: [0; 32],
-            client_version: message::TLS12,
             peer_chain: Vec::new(),
-            server_rsa: None,
-            server_ecdh_public: None,
-            ecdhe_key: None,
-            master: None,
+            client_random: [0; 32],
         }
     }
 
@@ -219,12 +166,12 @@ impl Connection {
 
     /// True until both Finished messages were exchanged (or the connection failed).
     pub fn is_handshaking(&self) -> bool {
-        self.expect != Expect::Established && self.error.is_none()
+        !self.state.is_established() && self.error.is_none()
     }
 
     /// True once the handshake completed and no error occurred.
     pub fn is_established(&self) -> bool {
-        self.expect == Expect::Established && self.error.is_none()
+        self.state.is_established() && self.error.is_none()
     }
 
     /// True once the peer sent close_notify.
@@ -285,7 +232,7 @@ impl Connection {
             return Err(e.clone());
         }
         let buffered = self.incoming.len();
-        let e = if self.expect != Expect::Established {
+        let e = if !self.state.is_established() {
             // A handshake cut short can never complete: waiting for more is waiting forever.
             Error::EofDuringHandshake { buffered }
         } else if self.peer_closed {
@@ -304,7 +251,7 @@ impl Connection {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        if self.expect != Expect::Established {
+        if !self.state.is_established() {
             return Err(Error::NotReady {
                 reason: "handshake not complete",
             });
@@ -386,181 +333,12 @@ impl Connection {
 
     // ---- handshake -------------------------------------------------------------------
 
-    fn handle_handshake(&mut self, msg: &[u8]) -> Result<(), Error> {
-        // process_handshake_buf only hands over complete messages: 4 header bytes at least.
-        let msg_type = msg[0];
-        let body = &msg[4..];
-        let unexpected = |expect: Expect| Error::UnexpectedMessage {
-            expected: expect.name(),
-            got: message::kind_name(msg_type).to_owned(),
-        };
-        match (self.expect, msg_type) {
-            (Expect::Established, kind::HELLO_REQUEST) if self.role == Role::Client => {
-                // RFC 5246 section 7.4.1.1: a client may decline renegotiation with a
-                // no_renegotiation warning. One refusal waiting in `outgoing` answers any
-                // number of requests, so a flood of them cannot grow the buffer.
-                if !self.refusal_pending {
-                    self.refusal_pending = true;
-                    self.send_alert(LEVEL_WARNING, AlertDescription::NO_RENEGOTIATION);
-                }
-                Ok(())
-            }
-            (Expect::ClientHello, kind::CLIENT_HELLO) => self.handle_client_hello(msg, body),
-            (Expect::ServerHello, kind::SERVER_HELLO) => self.handle_server_hello(msg, body),
-            (Expect::Certificate, kind::CERTIFICATE) => self.handle_certificate(msg, body),
-            (Expect::ServerKeyExchange, kind::SERVER_KEY_EXCHANGE) => {
-                self.handle_server_key_exchange(msg, body)
-            }
-            (Expect::ServerHelloDone, kind::CERTIFICATE_REQUEST) if !self.certificate_requested => {
-                self.handle_certificate_request(msg, body)
-            }
-            (Expect::ServerHelloDone, kind::SERVER_HELLO_DONE) => {
-                self.handle_server_hello_done(msg, body)
-            }
-            (Expect::ClientKeyExchange, kind::CLIENT_KEY_EXCHANGE) => {
-                self.handle_client_key_exchange(msg, body)
-            }
-            (Expect::Finished, kind::FINISHED) => self.handle_finished(msg, body),
-            (expect, _) => Err(unexpected(expect)),
-        }
-    }
-
+    /// 32 fresh random bytes (a hello random).
     fn random(&self) -> Result<[u8; 32], Error> {
         let mut r = [0u8; 32];
         self.rng.fill(&mut r).map_err(|_| Error::Crypto {
             what: "system randomness",
         })?;
         Ok(r)
-    }
-
-    fn handle_finished(&mut self, msg: &[u8], body: &[u8]) -> Result<(), Error> {
-        let master = self.master.ok_or(Error::Crypto {
-            what: "no master secret",
-        })?;
-        let (label, step): (&[u8], Step) = match self.role {
-            Role::Client => (b"server finished", Step::ClientVerifies),
-            Role::Server => (b"client finished", Step::ServerFinished),
-        };
-        let hash = digest::digest(&digest::SHA256, &self.handshake_messages);
-        let expected = prf::verify_data(&master, label, hash.as_ref());
-        // RFC 5246 section 7.4.9: "Recipients of Finished messages MUST verify that the
-        // contents are correct."
-        let equal = body.len() == expected.len()
-            && body
-                .iter()
-                .zip(expected.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !equal {
-            self.transcript
-                .push(step, Direction::Received, "Finished DOES NOT MATCH")
-                .field("received verify_data", hex(body))
-                .field("expected verify_data", hex(&expected));
-            return Err(Error::FinishedMismatch);
-        }
-        self.handshake_messages.extend_from_slice(msg);
-        self.transcript
-            .push(step, Direction::Received, "Finished (decrypted)")
-            .field("verify_data", hex(body))
-            .field(
-                "check",
-                format!(
-                    "matches PRF(master, \"{}\", SHA-256 of all handshake messages)",
-                    String::from_utf8_lossy(label)
-                ),
-            )
-            .bytes(msg);
-        match self.role {
-            Role::Client => {
-                self.expect = Expect::Established;
-                tracing::debug!(suite = ?self.suite, "teaching TLS client handshake complete");
-                self.transcript
-                    .push(Step::ClientVerifies, Direction::Local, "handshake complete")
-                    .field(
-                        "suite",
-                        self.suite.map(|s| s.to_string()).unwrap_or_default(),
-                    )
-                    .field(
-                        "from now on",
-                        format!(
-                            "application data is encrypted with {}",
-                            self.write_cipher.as_ref().map_or("?", |c| c.name())
-                        ),
-                    );
-            }
-            Role::Server => {
-                self.send_change_cipher_spec()?;
-                self.transcript
-                    .push(Step::ServerFinished, Direction::Sent, "ChangeCipherSpec")
-                    .field("meaning", "from now on the server's records are encrypted");
-                self.send_finished(b"server finished", Step::ServerFinished)?;
-                self.expect = Expect::Established;
-                tracing::debug!(suite = ?self.suite, "teaching TLS server handshake complete");
-            }
-        }
-        Ok(())
-    }
-
-    fn send_finished(&mut self, label: &[u8], step: Step) -> Result<(), Error> {
-        let master = self.master.ok_or(Error::Crypto {
-            what: "no master secret",
-        })?;
-        let hash = digest::digest(&digest::SHA256, &self.handshake_messages);
-        let verify_data = prf::verify_data(&master, label, hash.as_ref());
-        let msg = message::frame(kind::FINISHED, &verify_data);
-        let wire = self.send_handshake(&msg)?;
-        self.transcript
-            .push(step, Direction::Sent, "Finished (encrypted)")
-            .field(
-                "handshake hash",
-                format!("SHA-256 = {}", hex(hash.as_ref())),
-            )
-            .field(
-                "verify_data",
-                format!(
-                    "{} = PRF(master, \"{}\", hash)[0..12]",
-                    hex(&verify_data),
-                    String::from_utf8_lossy(label)
-                ),
-            )
-            .field(
-                "on the wire",
-                format!("{} bytes: [explicit nonce], ciphertext, tag", wire.len()),
-            )
-            .bytes(&wire);
-        Ok(())
-    }
-
-    fn derive_keys(&mut self, premaster: &[u8], step: Step) -> Result<(), Error> {
-        let master = prf::master_secret(premaster, &self.client_random, &self.server_random);
-        let suite = self.suite.ok_or(Error::Crypto { what: "no suite" })?;
-        let keys = prf::key_block(suite, &master, &self.client_random, &self.server_random);
-        let client = RecordCipher::new(suite, &keys.client_write_key, &keys.client_write_iv)?;
-        let server = RecordCipher::new(suite, &keys.server_write_key, &keys.server_write_iv)?;
-        let (mine, theirs) = match self.role {
-            Role::Client => (client, server),
-            Role::Server => (server, client),
-        };
-        self.pending_write = Some(mine);
-        self.pending_read = Some(theirs);
-        self.master = Some(master);
-        let key_log = match self.role {
-            Role::Client => self.client_config.as_ref().and_then(|c| c.key_log.clone()),
-            Role::Server => self.server_config.as_ref().and_then(|c| c.key_log.clone()),
-        };
-        if let Some(log) = key_log {
-            log.log("CLIENT_RANDOM", &self.client_random, &master);
-        }
-        self.transcript
-            .push(step, Direction::Local, "keys derived")
-            .secret(
-                "master_secret = PRF(premaster, \"master secret\", client_random + server_random)",
-                &master,
-            )
-            .secret("client_write_key", &keys.client_write_key)
-            .secret("server_write_key", &keys.server_write_key)
-            .secret("client_write_IV (salt)", &keys.client_write_iv)
-            .secret("server_write_IV (salt)", &keys.server_write_iv);
-        Ok(())
     }
 }

@@ -4,11 +4,12 @@
 
 use crate::error::Error;
 use crate::message;
-use crate::record::{self, ContentType, MAX_CIPHERTEXT_LEN, MAX_FRAGMENT_LEN};
+use crate::record::{self, ContentType, RecordCipher, MAX_CIPHERTEXT_LEN, MAX_FRAGMENT_LEN};
 use crate::transcript::{Direction, Step};
 use crate::wire::hex;
 
-use super::{Connection, Expect, Role, MAX_HANDSHAKE_MESSAGE_LEN};
+use super::state::Message;
+use super::{Connection, MAX_HANDSHAKE_MESSAGE_LEN};
 
 impl Connection {
     // ---- record layer ----------------------------------------------------------------
@@ -28,7 +29,8 @@ impl Connection {
             let (content_type, fragment, n) =
                 match record::split_record(&self.incoming[consumed..], limit) {
                     Ok(Some((rec, n))) => {
-                        if self.expect != Expect::ClientHello && rec.version != message::TLS12 {
+                        if !self.state.accepts_any_record_version() && rec.version != message::TLS12
+                        {
                             break Err(Error::UnsupportedVersion {
                                 version: rec.version,
                             });
@@ -65,9 +67,9 @@ impl Connection {
             ContentType::Alert => self.handle_alert(&plain),
             ContentType::ApplicationData => {
                 // RFC 5246 section 7.4.9: application data only after both Finished.
-                if self.expect != Expect::Established || self.read_cipher.is_none() {
+                if !self.state.is_established() || self.read_cipher.is_none() {
                     return Err(Error::UnexpectedMessage {
-                        expected: self.expect.name(),
+                        expected: self.state.expects(),
                         got: "application_data".to_owned(),
                     });
                 }
@@ -112,7 +114,7 @@ impl Connection {
                 return Ok(());
             }
             let msg: Vec<u8> = self.handshake_buf.drain(..4 + len).collect();
-            self.handle_handshake(&msg)?;
+            self.handle(Message::handshake(&msg))?;
         }
     }
 
@@ -141,9 +143,10 @@ impl Connection {
         Ok(self.outgoing[before..].to_vec())
     }
 
-    pub(super) fn send_change_cipher_spec(&mut self) -> Result<(), Error> {
+    /// Sends ChangeCipherSpec, then seals every later record with `write`.
+    pub(super) fn send_change_cipher_spec(&mut self, write: RecordCipher) -> Result<(), Error> {
         self.write_record(ContentType::ChangeCipherSpec, &[1])?;
-        self.write_cipher = self.pending_write.take();
+        self.write_cipher = Some(write);
         Ok(())
     }
 
@@ -155,26 +158,13 @@ impl Connection {
         }
         // RFC 5246 section 7.1: ChangeCipherSpec comes right before Finished, never in the
         // middle of a handshake message.
-        if self.expect != Expect::ChangeCipherSpec || !self.handshake_buf.is_empty() {
+        if !self.handshake_buf.is_empty() {
             return Err(Error::UnexpectedMessage {
-                expected: self.expect.name(),
+                expected: self.state.expects(),
                 got: "ChangeCipherSpec".to_owned(),
             });
         }
-        self.read_cipher = self.pending_read.take();
-        self.expect = Expect::Finished;
-        let step = self.peer_finished_step();
-        self.transcript
-            .push(step, Direction::Received, "ChangeCipherSpec")
-            .field("meaning", "from now on the peer's records are encrypted");
-        Ok(())
-    }
-
-    pub(super) fn peer_finished_step(&self) -> Step {
-        match self.role {
-            Role::Client => Step::ClientVerifies,
-            Role::Server => Step::ServerFinished,
-        }
+        self.handle(Message::ChangeCipherSpec)
     }
 }
 
