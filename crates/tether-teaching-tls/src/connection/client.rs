@@ -1,5 +1,5 @@
 //! The client's side of the handshake: ClientHello out; ServerHello, Certificate,
-//! [ServerKeyExchange], [CertificateRequest], ServerHelloDone in; ClientKeyExchange,
+//! ServerKeyExchange (ECDHE), CertificateRequest (if asked), ServerHelloDone in; ClientKeyExchange,
 //! ChangeCipherSpec and Finished out; the server's ChangeCipherSpec and Finished in.
 //!
 //! Each state is named after what the client waits for and holds what it knows then:

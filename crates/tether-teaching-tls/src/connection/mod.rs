@@ -1,11 +1,13 @@
-//! The sans-IO connection: one state machine for both roles.
+//! The sans-IO connection: the record layer ([`record_layer`], [`alerts`]) shared by both
+//! roles, and a typed handshake state per role ([`client`], [`server`], [`state`]).
 //!
 //! Inputs: [`Connection::receive`] (bytes from the peer), [`Connection::receive_eof`],
 //! [`Connection::send`] (application data), [`Connection::close`].
 //! Outputs: [`Connection::take_outgoing`] (bytes for the peer),
 //! [`Connection::read_plaintext`] (application data from the peer), the getters.
 //!
-//! Handshake states are named after what they expect next, as in RFC 5246 section 7.3:
+//! Handshake states are structs named after what they expect next (RFC 5246 section 7.3),
+//! holding what that side knows at that point:
 //!
 //! ```text
 //!  client                                              server

@@ -1,5 +1,5 @@
 //! The server's side of the handshake: ClientHello in; ServerHello, Certificate,
-//! [ServerKeyExchange] and ServerHelloDone out; ClientKeyExchange, ChangeCipherSpec and
+//! ServerKeyExchange (ECDHE) and ServerHelloDone out; ClientKeyExchange, ChangeCipherSpec and
 //! Finished in; ChangeCipherSpec and Finished out.
 //!
 //! Each state is named after what the server waits for and holds what it knows then:
@@ -109,7 +109,7 @@ enum KeyExchange {
 }
 
 impl ExpectClientHello {
-    /// Step 2: pick the suite, send ServerHello, Certificate, [ServerKeyExchange] and
+    /// Step 2: pick the suite, send ServerHello, Certificate, ServerKeyExchange (ECDHE) and
     /// ServerHelloDone.
     fn handle(self, cx: &mut Connection, msg: &[u8], body: &[u8]) -> Result<State, Error> {
         let hello = ClientHello::read(body)?;
