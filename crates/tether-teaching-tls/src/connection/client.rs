@@ -646,3 +646,130 @@ impl ExpectFinished {
         Ok(state::State::Established)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{
+        assert_unexpected, change_cipher_spec_record, expects_after_each, handshake_record, pair,
+        records,
+    };
+    use super::super::Connection;
+    use crate::message::{self, CertificateRequest};
+    use crate::suite::CipherSuite;
+
+    /// A client that sent its ClientHello, and the server's answering flight as records.
+    fn server_flight(suite: CipherSuite) -> (Connection, Vec<Vec<u8>>) {
+        let (mut client, mut server) = pair(suite);
+        server.receive(&client.take_outgoing()).unwrap();
+        let flight = records(&mut server);
+        (client, flight)
+    }
+
+    /// A CertificateRequest record asking for an RSA certificate.
+    fn certificate_request() -> Vec<u8> {
+        let request = CertificateRequest {
+            certificate_types: vec![1],
+            signature_algorithms: vec![message::SIG_RSA_PKCS1_SHA256],
+            authorities: Vec::new(),
+        };
+        handshake_record(&request.encode())
+    }
+
+    #[test]
+    fn rfc5246_7_3_client_states_after_each_message_of_an_rsa_handshake() {
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(client.state.expects(), "ServerHello");
+        server.receive(&client.take_outgoing()).unwrap();
+        let flight = records(&mut server);
+        assert_eq!(
+            expects_after_each(&mut client, &flight),
+            ["Certificate", "ServerHelloDone", "ChangeCipherSpec"]
+        );
+        server.receive(&client.take_outgoing()).unwrap();
+        let flight = records(&mut server);
+        assert_eq!(
+            expects_after_each(&mut client, &flight),
+            ["Finished", "application data"]
+        );
+        assert!(client.is_established());
+    }
+
+    #[test]
+    fn rfc4492_2_2_ecdhe_client_waits_for_the_server_key_exchange() {
+        let (mut client, flight) = server_flight(CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(
+            expects_after_each(&mut client, &flight),
+            [
+                "Certificate",
+                "ServerKeyExchange",
+                "ServerHelloDone",
+                "ChangeCipherSpec"
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc5246_7_4_4_a_certificate_request_keeps_the_client_waiting_for_server_hello_done() {
+        let (mut client, flight) = server_flight(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        expects_after_each(&mut client, &flight[..2]);
+        let request = certificate_request();
+        assert_eq!(
+            expects_after_each(&mut client, std::slice::from_ref(&request)),
+            ["ServerHelloDone"]
+        );
+        // A second request in the same handshake is out of order.
+        assert_unexpected(
+            &mut client,
+            &request,
+            "ServerHelloDone",
+            "CertificateRequest",
+        );
+    }
+
+    #[test]
+    fn rfc5246_7_4_6_after_a_certificate_request_the_client_sends_an_empty_certificate() {
+        let (mut client, flight) = server_flight(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        expects_after_each(&mut client, &flight[..2]);
+        client.receive(&certificate_request()).unwrap();
+        client.receive(&flight[2]).unwrap();
+        let sent = records(&mut client);
+        // Certificate (empty), ClientKeyExchange, ChangeCipherSpec, Finished.
+        assert_eq!(sent.len(), 4);
+        assert_eq!(sent[0][5..], message::encode_certificate(&[])[..]);
+    }
+
+    #[test]
+    fn rfc5246_7_3_client_refuses_a_certificate_before_server_hello() {
+        let (mut client, flight) = server_flight(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        assert_unexpected(&mut client, &flight[1], "ServerHello", "Certificate");
+    }
+
+    #[test]
+    fn rfc5246_7_3_client_refuses_server_hello_done_before_the_server_key_exchange() {
+        let (mut client, flight) = server_flight(CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        expects_after_each(&mut client, &flight[..2]);
+        assert_unexpected(
+            &mut client,
+            &flight[3],
+            "ServerKeyExchange",
+            "ServerHelloDone",
+        );
+    }
+
+    #[test]
+    fn rfc5246_7_1_client_refuses_change_cipher_spec_before_its_own_finished() {
+        let (mut client, flight) = server_flight(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        expects_after_each(&mut client, &flight[..1]);
+        let ccs = change_cipher_spec_record();
+        assert_unexpected(&mut client, &ccs, "Certificate", "ChangeCipherSpec");
+    }
+
+    #[test]
+    fn rfc5246_7_4_9_client_refuses_finished_before_change_cipher_spec() {
+        let (mut client, flight) = server_flight(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        expects_after_each(&mut client, &flight);
+        // A plaintext Finished where the server's ChangeCipherSpec belongs.
+        let finished = handshake_record(&message::frame(message::kind::FINISHED, &[0; 12]));
+        assert_unexpected(&mut client, &finished, "ChangeCipherSpec", "Finished");
+    }
+}

@@ -47,6 +47,8 @@ mod record_layer;
 mod secrets;
 mod server;
 mod state;
+#[cfg(test)]
+mod testing;
 
 use state::State;
 

@@ -438,3 +438,79 @@ impl ExpectFinished {
         Ok(state::State::Established)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{
+        assert_unexpected, change_cipher_spec_record, expects_after_each, handshake_record, pair,
+        records,
+    };
+    use crate::message;
+    use crate::suite::CipherSuite;
+
+    fn server_states(suite: CipherSuite) {
+        let (mut client, mut server) = pair(suite);
+        assert_eq!(server.state.expects(), "ClientHello");
+        let hello = records(&mut client);
+        assert_eq!(
+            expects_after_each(&mut server, &hello),
+            ["ClientKeyExchange"]
+        );
+        client.receive(&server.take_outgoing()).unwrap();
+        let flight = records(&mut client);
+        assert_eq!(
+            expects_after_each(&mut server, &flight),
+            ["ChangeCipherSpec", "Finished", "application data"]
+        );
+        assert!(server.is_established());
+        client.receive(&server.take_outgoing()).unwrap();
+        assert!(client.is_established());
+    }
+
+    #[test]
+    fn rfc5246_7_3_server_states_after_each_message_of_an_rsa_handshake() {
+        server_states(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+    }
+
+    #[test]
+    fn rfc5246_7_3_server_states_after_each_message_of_an_ecdhe_handshake() {
+        server_states(CipherSuite::ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256);
+    }
+
+    #[test]
+    fn rfc5246_7_1_server_refuses_change_cipher_spec_before_client_key_exchange() {
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        server.receive(&client.take_outgoing()).unwrap();
+        let ccs = change_cipher_spec_record();
+        assert_unexpected(&mut server, &ccs, "ClientKeyExchange", "ChangeCipherSpec");
+    }
+
+    #[test]
+    fn rfc5246_7_3_server_refuses_a_second_client_hello() {
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        let hello = records(&mut client);
+        server.receive(&hello[0]).unwrap();
+        assert_unexpected(&mut server, &hello[0], "ClientKeyExchange", "ClientHello");
+    }
+
+    #[test]
+    fn rfc5246_7_4_9_server_refuses_finished_before_change_cipher_spec() {
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        server.receive(&client.take_outgoing()).unwrap();
+        client.receive(&server.take_outgoing()).unwrap();
+        let flight = records(&mut client);
+        server.receive(&flight[0]).unwrap();
+        // A plaintext Finished where the client's ChangeCipherSpec belongs.
+        let finished = handshake_record(&message::frame(message::kind::FINISHED, &[0; 12]));
+        assert_unexpected(&mut server, &finished, "ChangeCipherSpec", "Finished");
+    }
+
+    #[test]
+    fn rfc5246_7_3_server_refuses_application_data_during_the_handshake() {
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        server.receive(&client.take_outgoing()).unwrap();
+        let mut data = Vec::new();
+        crate::record::write_record(&mut data, crate::record::ContentType::ApplicationData, b"x");
+        assert_unexpected(&mut server, &data, "ClientKeyExchange", "application_data");
+    }
+}
