@@ -31,32 +31,45 @@
 //!
 //! # The tutorial's five steps, and where each lives
 //!
-//! 1. *The browser sends the cipher rules it supports*: the ClientHello, built in
-//!    `Connection::client` ([`ClientConfig::set_cipher_suites`] decides the offer).
-//! 2. *The site picks a cipher and sends its certificate*: the server takes its own
-//!    first preference among the client's offer ([`ServerConfig::set_cipher_suites`]); no
-//!    overlap is [`Error::NoCommonCipherSuite`] and a `handshake_failure` alert.
+//! The handshake code reads in the order of the steps. `src/connection/client.rs` and
+//! `src/connection/server.rs` hold one struct per state, named after the message that side
+//! waits for and holding exactly what it knows at that point (`ExpectServerHelloDone {
+//! randoms, suite, server_key, .. }`); `handle(self, cx, message)` returns the next state.
+//! `src/connection/secrets.rs` derives the keys and makes and checks Finished;
+//! `src/connection/record_layer.rs` and `src/connection/alerts.rs` are shared by both.
+//!
+//! 1. *The browser sends the cipher rules it supports*: the ClientHello, built by
+//!    `client::start` when [`Connection::client`] is called ([`ClientConfig::set_cipher_suites`]
+//!    decides the offer).
+//! 2. *The site picks a cipher and sends its certificate*: `server::ExpectClientHello`
+//!    takes its own first preference among the client's offer
+//!    ([`ServerConfig::set_cipher_suites`]); no overlap is [`Error::NoCommonCipherSuite`]
+//!    and a `handshake_failure` alert. The client checks the answer in
+//!    `client::ExpectServerHello`.
 //! 3. *The browser*
-//!    - a) *checks the certificate*: rustls-webpki builds the chain to a configured root,
-//!      checks validity at an injectable time and the name; each failure is its own
-//!      [`CertificateError`]. [`ClientConfig::dangerous_accept_invalid_certificates`] is the
-//!      "user accepted the warning" opt-in.
-//!    - b) *makes a random secret and encrypts it with the certificate's public key*: the 48
-//!      byte premaster (client version + 46 random bytes), PKCS#1 v1.5 under the server's RSA
-//!      key. With ECDHE the premaster is agreed instead and never sent.
+//!    - a) *checks the certificate* (`client::ExpectCertificate`): rustls-webpki builds the
+//!      chain to a configured root, checks validity at an injectable time and the name; each
+//!      failure is its own [`CertificateError`].
+//!      [`ClientConfig::dangerous_accept_invalid_certificates`] is the "user accepted the
+//!      warning" opt-in.
+//!    - b) *makes a random secret and encrypts it with the certificate's public key*
+//!      (`client::ExpectServerHelloDone`): the 48 byte premaster (client version + 46 random
+//!      bytes), PKCS#1 v1.5 under the server's RSA key. With ECDHE the premaster is agreed
+//!      instead and never sent (`client::ExpectServerKeyExchange` checks the server's share).
 //!    - c) *hashes the handshake and sends it encrypted*: master secret and keys from the
 //!      TLS 1.2 PRF ([`prf`], [`master_secret`], [`key_block`]), then ChangeCipherSpec and
 //!      Finished = PRF(master, "client finished", SHA-256 of all handshake messages).
-//! 4. *The site decrypts the secret with its private key, checks the hash, sends its own*.
+//! 4. *The site decrypts the secret with its private key, checks the hash, sends its own*
+//!    (`server::ExpectClientKeyExchange`, then `server::ExpectFinished`).
 //!    A premaster that does not decrypt is replaced by a random one (RFC 5246 7.4.7.1), so
 //!    the failure shows only at Finished: the server's *answers* are no padding oracle.
 //!    Its *timing* may be: the `rsa` crate's PKCS#1 v1.5 decryption is not constant-time
 //!    (RUSTSEC-2023-0071, the Marvin attack), so an attacker who can measure how long the
 //!    server takes over many connections may still recover a recorded RSA-suite premaster.
 //!    See [`manual`] for what is and is not protected.
-//! 5. *The browser checks the site's hash*: the handshake is over; application data flows
-//!    in AES-128-GCM records with RFC 5288 nonces (or ChaCha20-Poly1305, RFC 7905), at most
-//!    2^14 bytes each.
+//! 5. *The browser checks the site's hash* (`client::ExpectFinished`): the handshake is
+//!    over; application data flows in AES-128-GCM records with RFC 5288 nonces (or
+//!    ChaCha20-Poly1305, RFC 7905), at most 2^14 bytes each.
 //!
 //! The lessons beyond the tutorial are in [`manual`]: why any changed byte breaks the
 //! handshake, and forward secrecy ([`decrypt_recording`] is the eavesdropper).
