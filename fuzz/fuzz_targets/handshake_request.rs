@@ -14,7 +14,10 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tether_fuzz::Input;
-use tether_handshake::{accept_key, Accept, Config, Error, Incoming, ServerHandshake};
+use tether_handshake::{
+    accept_key, Accept, Config, Error, Incoming, ServerHandshake, MAX_EXTENSIONS,
+    MAX_EXTENSION_PARAMS,
+};
 
 fuzz_target!(|raw: &[u8]| {
     let Some(input) = Input::parse(raw) else {
@@ -32,7 +35,7 @@ fuzz_target!(|raw: &[u8]| {
     assert_eq!(chunked.head_len, whole.head_len);
     if let Some(head) = whole.head_len {
         assert!(
-            head <= config.get_max_header_bytes(),
+            head <= config.max_header_bytes(),
             "a head of {head} bytes passed"
         );
     }
@@ -44,13 +47,13 @@ fn config(flags: u8) -> Config {
     match flags & 3 {
         0 => {}
         1 => {
-            config.max_header_bytes(256).max_headers(8);
+            config.set_max_header_bytes(256).set_max_headers(8);
         }
         2 => {
-            config.max_header_bytes(64).max_headers(2);
+            config.set_max_header_bytes(64).set_max_headers(2);
         }
         _ => {
-            config.max_header_bytes(1024).max_headers(64);
+            config.set_max_header_bytes(1024).set_max_headers(64);
         }
     }
     config
@@ -122,8 +125,13 @@ fn upgrade_or_plain(incoming: Incoming, fed: usize) -> Outcome {
                 upgrade.subprotocols(),
                 upgrade.extensions()
             );
-            for element in upgrade.subprotocols().iter().chain(upgrade.extensions()) {
+            for element in upgrade.subprotocols() {
                 assert!(!element.is_empty() && element.trim() == element && !element.contains(','));
+            }
+            assert!(upgrade.extensions().len() <= MAX_EXTENSIONS);
+            for extension in upgrade.extensions() {
+                assert!(!extension.name().is_empty());
+                assert!(extension.params().len() <= MAX_EXTENSION_PARAMS);
             }
             let key = upgrade.request().headers()["sec-websocket-key"].clone();
             let mut accept = Accept::new();
@@ -131,7 +139,7 @@ fn upgrade_or_plain(incoming: Incoming, fed: usize) -> Outcome {
                 accept = accept.with_subprotocol(first.clone());
             }
             for extension in upgrade.extensions() {
-                accept = accept.with_extension(extension.clone());
+                accept = accept.with_extension(extension.to_string());
             }
             let mut answer = BytesMut::new();
             let outcome = upgrade

@@ -41,21 +41,21 @@ fn config(flags: u8) -> Config {
         0 => {}
         1 => {
             config
-                .max_header_bytes(256)
-                .max_headers(8)
-                .max_body_prefix(16);
+                .set_max_header_bytes(256)
+                .set_max_headers(8)
+                .set_max_body_prefix(16);
         }
         2 => {
             config
-                .max_header_bytes(64)
-                .max_headers(2)
-                .max_body_prefix(0);
+                .set_max_header_bytes(64)
+                .set_max_headers(2)
+                .set_max_body_prefix(0);
         }
         _ => {
             config
-                .max_header_bytes(1024)
-                .max_headers(64)
-                .max_body_prefix(4096);
+                .set_max_header_bytes(1024)
+                .set_max_headers(64)
+                .set_max_body_prefix(4096);
         }
     }
     config
@@ -140,7 +140,7 @@ fn success(outcome: ClientOutcome) -> Outcome {
 fn check_error(err: &Error, config: &Config) {
     if let Error::UnexpectedStatus(response) = err {
         assert_ne!(response.status, StatusCode::SWITCHING_PROTOCOLS);
-        assert!(response.body.len() <= config.get_max_body_prefix());
+        assert!(response.body.len() <= config.max_body_prefix());
     }
 }
 

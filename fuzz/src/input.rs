@@ -45,6 +45,20 @@ impl<'a> Input<'a> {
             done: false,
         }
     }
+
+    /// `other` cut by this input's read sizes, as [`Input::chunks`] cuts [`Input::data`]: for
+    /// targets that split bytes they made themselves (a compressed message into frames).
+    pub fn chunks_of<'b>(&self, other: &'b [u8]) -> Chunks<'b>
+    where
+        'a: 'b,
+    {
+        Input {
+            flags: self.flags,
+            sizes: self.sizes,
+            data: other,
+        }
+        .chunks()
+    }
 }
 
 /// Iterator over the reads of an [`Input`].

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use tether_teaching_tls::{
-    CipherSuite, ClientConfig, Connection, RenderOptions, ServerConfig, ServerKey,
+    CipherSuite, ClientConfig, Connection, Direction, Error, RenderOptions, ServerConfig,
+    ServerKey, Step, MAX_FRAGMENT_LEN, TRANSCRIPT_ALERTS, TRANSCRIPT_MAX_BYTES,
+    TRANSCRIPT_MAX_EVENTS,
 };
 
 /// The server's certificate (self-signed RSA-2048 for [`SERVER_NAME`], valid 2020 to 2099),
@@ -72,39 +74,99 @@ pub fn client(flags: u8) -> Connection {
 }
 
 /// Feeds `reads` to `conn`, then the end of the stream, checking after each read: at most
-/// `max_sent` bytes sent in all, no handshake completed and no application data, and after an
-/// error a sticky failure that sends nothing more.
+/// `max_sent` bytes queued and sent in all, no handshake completed and no application data,
+/// the transcript within its limits, and after an error a sticky failure that sends nothing
+/// more. The end of the stream always fails: the handshake never completes.
 pub fn drive<'a>(conn: &mut Connection, reads: impl Iterator<Item = &'a [u8]>, max_sent: usize) {
-    let mut sent = conn.take_outgoing().len();
+    let mut sent = take(conn);
     for read in reads {
         let result = conn.receive(read);
-        sent += conn.take_outgoing().len();
-        assert!(sent <= max_sent, "sent {sent} bytes");
+        assert!(
+            sent + conn.outgoing_len() <= max_sent,
+            "{sent} bytes sent and {} queued",
+            conn.outgoing_len()
+        );
+        sent += take(conn);
         assert!(
             !conn.is_established(),
             "a handshake completed without our random"
         );
         assert_eq!(conn.plaintext_len(), 0);
+        check_transcript(conn);
         if result.is_err() {
             check_failed(conn);
             return;
         }
     }
-    if conn.receive_eof().is_err() {
-        check_failed(conn);
+    // RFC 5246 §7.2.1: the stream ended without the handshake completing.
+    match conn.receive_eof() {
+        Err(Error::EofDuringHandshake { buffered }) => {
+            // Complete records are processed at once: less than one record is left.
+            assert!(
+                buffered < RECORD_HEADER_LEN + MAX_CIPHERTEXT_LEN,
+                "{buffered}"
+            );
+        }
+        other => panic!("the end of the stream during the handshake gave {other:?}"),
     }
-    // The transcript renders whatever the peer sent.
-    conn.transcript().render(&RenderOptions::default());
+    check_failed(conn);
+}
+
+/// A TLS record header: type, version, length (RFC 5246 §6.2.1).
+const RECORD_HEADER_LEN: usize = 5;
+
+/// Largest protected fragment a record may carry (RFC 5246 §6.2.3: 2^14 + 2048).
+const MAX_CIPHERTEXT_LEN: usize = MAX_FRAGMENT_LEN + 2048;
+
+/// Takes what the connection queued, checking `outgoing_len` reported it.
+fn take(conn: &mut Connection) -> usize {
+    let queued = conn.outgoing_len();
+    let taken = conn.take_outgoing().len();
+    assert_eq!(queued, taken, "outgoing_len disagrees with take_outgoing");
+    assert_eq!(conn.outgoing_len(), 0);
+    taken
+}
+
+/// The transcript holds at most `TRANSCRIPT_MAX_EVENTS` events, `TRANSCRIPT_ALERTS` received
+/// alerts and `TRANSCRIPT_MAX_BYTES` bytes, and `byte_len` counts every byte it holds.
+fn check_transcript(conn: &Connection) {
+    let transcript = conn.transcript();
+    let events = transcript.events();
+    assert!(
+        events.len() <= TRANSCRIPT_MAX_EVENTS,
+        "{} events",
+        events.len()
+    );
+    let alerts = events
+        .iter()
+        .filter(|e| e.step == Step::Close && e.direction == Direction::Received)
+        .count();
+    assert!(alerts <= TRANSCRIPT_ALERTS, "{alerts} received alerts kept");
+    if events.len() < TRANSCRIPT_MAX_EVENTS && alerts < TRANSCRIPT_ALERTS {
+        assert_eq!(transcript.dropped(), 0, "dropped below every limit");
+    }
+    let held: usize = events
+        .iter()
+        .map(|e| {
+            e.title.len() + e.bytes.len() + e.fields.iter().map(|f| f.value.len()).sum::<usize>()
+        })
+        .sum();
+    assert_eq!(held, transcript.byte_len(), "byte_len miscounts");
+    assert!(transcript.byte_len() <= TRANSCRIPT_MAX_BYTES);
 }
 
 fn check_failed(conn: &mut Connection) {
     assert!(conn.error().is_some());
     assert!(!conn.is_handshaking() && !conn.is_established());
+    let error = conn.error().map(ToString::to_string);
     // A close_notify alert: nothing counts after a failure.
     assert!(conn.receive(&[21, 3, 3, 0, 2, 1, 0]).is_err());
-    assert!(conn.receive_eof().is_err());
+    let again = conn.receive_eof().err().map(|e| e.to_string());
+    assert_eq!(again, error, "the error is sticky");
     assert!(conn.send(b"late").is_err());
     conn.close();
+    assert_eq!(conn.outgoing_len(), 0);
     assert!(!conn.has_outgoing(), "sent more after failing");
+    check_transcript(conn);
     conn.transcript().render(&RenderOptions::default());
 }

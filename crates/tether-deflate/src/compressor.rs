@@ -60,6 +60,15 @@ impl Compressor {
     /// assert_eq!(&out[..], [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]); // RFC 7692 §7.2.3.1
     /// ```
     pub fn compress(&mut self, payload: &[u8], out: &mut BytesMut) -> Result<(), DeflateError> {
+        // §7.2.3.6: an empty message is an empty stored block, the single octet 0x00 once the
+        // tail is removed. Every message ends in a sync flush, so the stream is byte-aligned
+        // here and the block leaves the window as it is. zlib cannot be asked for it: a sync
+        // flush with nothing new to flush (an empty message after an empty message, window
+        // kept) makes no progress and yields nothing.
+        if payload.is_empty() {
+            out.extend_from_slice(&[0x00]);
+            return Ok(());
+        }
         let (bits, level) = (self.bits, self.level);
         let deflate = self.deflate.get_or_insert_with(|| {
             Compress::new_with_window_bits(Compression::new(level.get()), false, bits.zlib_bits())
@@ -140,6 +149,26 @@ mod tests {
         let mut out = BytesMut::new();
         c.compress(&message, &mut out).unwrap();
         out.len()
+    }
+
+    /// RFC 7692 §7.2.3.6: an empty message is the single octet 0x00, also when the window
+    /// is kept and the message before it was empty too (zlib refuses a second sync flush with
+    /// nothing to flush), and the window survives it.
+    #[test]
+    fn rfc7692_7_2_3_6_empty_messages_in_a_row_keep_the_window() {
+        let bits = WindowBits::new(15).unwrap();
+        let mut c = Compressor::new(bits, false, Level::new(6).unwrap(), 0);
+        let mut d = crate::Decompressor::new(bits, false, 16);
+        for message in [&b""[..], b"", b"Hello", b"", b"", b"Hello"] {
+            let mut wire = BytesMut::new();
+            c.compress(message, &mut wire).unwrap();
+            if message.is_empty() {
+                assert_eq!(&wire[..], [0x00]);
+            }
+            let mut back = BytesMut::new();
+            d.feed(&wire, true, &mut back).unwrap();
+            assert_eq!(&back[..], message);
+        }
     }
 
     /// An agreed window of 8 is deflated with zlib's 9 (see `WindowBits::zlib_bits`): its
