@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,11 @@ struct Files {
 
 impl Files {
     fn new(tag: &str, pki: &Pki) -> Self {
-        let dir = std::env::temp_dir().join(format!("tether-tls-{}-{tag}", std::process::id()));
+        // Tests run in parallel and two may use the same suite: a directory per call, so
+        // one test's drop cannot delete the files another's openssl is about to read.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tether-tls-{}-{tag}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
         std::fs::write(dir.join("server.pem"), &pki.server_pem).unwrap();
@@ -92,11 +97,14 @@ async fn our_client_against_s_server_with(suite: CipherSuite, extra: &[&str]) ->
         .unwrap();
     // s_server prints ACCEPT once it listens: wait for that event, not for a time.
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut listening = false;
     while let Some(line) = lines.next_line().await.unwrap() {
         if line.contains("ACCEPT") {
+            listening = true;
             break;
         }
     }
+    assert!(listening, "openssl s_server exited before listening");
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut client_config = pki.client_config();
     client_config.set_cipher_suites(vec![suite]);
