@@ -20,7 +20,7 @@ use futures::StreamExt;
 use tether::{Bytes, ClientBuilder, CloseCode, Error, Fanout, Message, Server, ServerSocket};
 use tokio::net::TcpSocket;
 
-use crate::facade::support::{allocator_stats, as_measuring_child, measure_in_child};
+use crate::facade::support::{as_measuring_child_async, live_bytes, measure_in_child};
 
 const STALLED: usize = 50;
 const MESSAGE: usize = 16 << 20;
@@ -35,12 +35,6 @@ const MAX_BACKLOG: usize = 2 * MESSAGE;
 /// copied each message into every write buffer would need `STALLED * MESSAGE` (800 MiB).
 const BOUND: i64 = (3 * MESSAGE + 3 * 2 * MESSAGE + STALLED * (192 << 10) + (8 << 20)) as i64;
 
-/// Heap bytes allocated and not yet freed, process-wide.
-fn live_bytes() -> i64 {
-    let stats = allocator_stats();
-    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
-}
-
 #[test]
 fn broadcast_to_50_stalled_clients_stays_bounded_and_closes_them_with_1013() {
     measure_in_child(
@@ -52,14 +46,9 @@ fn broadcast_to_50_stalled_clients_stays_bounded_and_closes_them_with_1013() {
 #[test]
 #[ignore = "run by broadcast_to_50_stalled_clients_stays_bounded_and_closes_them_with_1013 in a child process"]
 fn child_stalled_subscribers() {
-    as_measuring_child(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(100), attack()).await })
+    as_measuring_child_async(|| async {
+        tokio::time::timeout(Duration::from_secs(100), attack())
+            .await
             .expect("the attack did not finish in time");
     });
 }

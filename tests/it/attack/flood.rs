@@ -347,12 +347,6 @@ async fn rfc6455_5_4_one_byte_fragment_flood_at_and_past_the_message_limit() {
     assert_eq!(past.close.map(|f| f.code), Some(CloseCode::MESSAGE_TOO_BIG));
 }
 
-/// Live heap bytes of this process (the suite's counting allocator).
-fn live_bytes() -> i64 {
-    let stats = crate::facade::support::allocator_stats();
-    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
-}
-
 /// Memory under an empty-fragment flood at the default 16 MiB message limit: 262 144 empty
 /// continuations are allowed (64 bytes charged each), and while they stream in the process
 /// holds no more than its socket and read buffers; the one past the limit ends it with 1009.
@@ -367,14 +361,7 @@ fn rfc6455_5_4_empty_fragment_flood_holds_constant_memory() {
 #[test]
 #[ignore = "run by rfc6455_5_4_empty_fragment_flood_holds_constant_memory in a child process"]
 fn child_empty_fragment_flood_memory() {
-    crate::facade::support::as_measuring_child(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(empty_fragment_flood_memory());
-    });
+    crate::facade::support::as_measuring_child_async(empty_fragment_flood_memory);
 }
 
 async fn empty_fragment_flood_memory() {
@@ -395,7 +382,7 @@ async fn empty_fragment_flood_memory() {
         &mut first,
     );
     client.write_all(&first).await.unwrap();
-    let baseline = live_bytes();
+    let baseline = crate::facade::support::live_bytes();
     let mut peak = baseline;
     let mut sent = 0;
     while sent <= ALLOWED {
@@ -403,7 +390,7 @@ async fn empty_fragment_flood_memory() {
             break;
         }
         sent += 4096;
-        peak = peak.max(live_bytes());
+        peak = peak.max(crate::facade::support::live_bytes());
     }
     let outcome = tokio::time::timeout(Duration::from_secs(30), serving)
         .await

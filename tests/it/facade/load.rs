@@ -12,15 +12,9 @@ use futures::StreamExt;
 use tether::{connect, CloseCode, Message, Server};
 use tokio::sync::Barrier;
 
-use super::support::{allocator_stats, as_measuring_child, echo, measure_in_child};
+use super::support::{as_measuring_child_async, echo, live_bytes, measure_in_child};
 
 const CLIENTS: usize = 1000;
-
-/// Heap bytes allocated and not yet freed, process-wide.
-fn live_bytes() -> i64 {
-    let stats = allocator_stats();
-    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
-}
 
 #[test]
 fn thousand_concurrent_clients_echo_and_memory_returns_to_baseline() {
@@ -33,14 +27,7 @@ fn thousand_concurrent_clients_echo_and_memory_returns_to_baseline() {
 #[test]
 #[ignore = "run by thousand_concurrent_clients_echo_and_memory_returns_to_baseline in a child process"]
 fn child_thousand_clients() {
-    as_measuring_child(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(measure());
-    });
+    as_measuring_child_async(measure);
 }
 
 #[allow(clippy::print_stdout)] // the figures go to the parent's failure message

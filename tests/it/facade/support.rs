@@ -127,6 +127,12 @@ pub(crate) fn allocator_stats() -> Stats {
     GLOBAL.stats()
 }
 
+/// Heap bytes allocated and not yet freed, process-wide.
+pub(crate) fn live_bytes() -> i64 {
+    let stats = allocator_stats();
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
 /// Runs the ignored test `name` (its full path, `area::module::test`) alone, in a child
 /// process of this test binary, and fails unless it passed within `limit`.
 ///
@@ -181,4 +187,19 @@ pub(crate) fn as_measuring_child(body: impl FnOnce()) {
     }
     body();
     println!("{CHILD_OK}");
+}
+
+/// [`as_measuring_child`] for an async body, run on a runtime of two workers (the machine
+/// these tests are sized for).
+pub(crate) fn as_measuring_child_async<F: std::future::Future<Output = ()>>(
+    body: impl FnOnce() -> F,
+) {
+    as_measuring_child(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(body());
+    });
 }
