@@ -69,6 +69,7 @@
 mod accept_key;
 mod client;
 mod config;
+mod deflate;
 #[cfg(feature = "tokio")]
 mod driver;
 mod error;
@@ -91,3 +92,5 @@ pub use extension::{
 pub use rejection::Rejection;
 pub use request::ClientRequest;
 pub use server::{Accept, Incoming, PlainRequest, ServerHandshake, ServerOutcome, UpgradeRequest};
+/// permessage-deflate's configuration, negotiation result and agreed parameters.
+pub use tether_deflate::{Accepted, DeflateConfig, DeflateParams, NegotiationError};
