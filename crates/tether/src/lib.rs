@@ -111,6 +111,8 @@ pub use http;
 pub use rustls;
 /// The framing layer: frames, masking, close codes, the sans-IO protocol state machine.
 pub use tether_codec as codec;
+/// permessage-deflate (RFC 7692): configuration, negotiation and the (de)compressor.
+pub use tether_deflate as deflate;
 /// The opening handshake layer: HTTP/1.1 Upgrade for both roles, sans-IO.
 pub use tether_handshake as handshake;
 /// The keepalive supervisor and reconnecting client.
