@@ -745,4 +745,10 @@ async fn rfc7692_serve_deflate_compresses_and_verbose_shows_rsv1() {
         frame_line(&["frame received", "rsv1=false", "opcode=Text", "len=200"]),
         "{log}"
     );
+    // Sizes before and after: the text inflated from the wire and compressed for the echo.
+    assert!(frame_line(&["message inflated", "inflated=200"]), "{log}");
+    assert!(
+        frame_line(&["message compressed", "len=200", "compressed="]),
+        "{log}"
+    );
 }

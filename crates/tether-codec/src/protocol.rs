@@ -477,10 +477,14 @@ impl Protocol {
         if !last {
             return Ok(None);
         }
-        self.assembly
-            .take()
-            .map(|done| done.body.into_message())
-            .transpose()
+        let Some(done) = self.assembly.take() else {
+            return Ok(None);
+        };
+        if let Body::Inflated(data, _) = &done.body {
+            // `tether serve -v`: the size a compressed message inflated to.
+            tracing::trace!(role = ?self.role, inflated = data.len(), "message inflated");
+        }
+        done.body.into_message().map(Some)
     }
 
     /// Opens the assembly for a first fragment, counts a continuation against the message
@@ -806,7 +810,15 @@ impl Protocol {
         {
             // RFC 7692 §6: the "Per-Message Compressed" bit is set on the first frame of the
             // compressed message only.
-            Some(compressed) => self.write_data(opcode, &compressed, true, true),
+            Some(compressed) => {
+                tracing::trace!(
+                    role = ?self.role,
+                    len = payload.len(),
+                    compressed = compressed.len(),
+                    "message compressed"
+                );
+                self.write_data(opcode, &compressed, true, true);
+            }
             None => self.write_data(opcode, payload, true, false),
         }
     }

@@ -14,10 +14,11 @@
 //! when the answers stop and reconnects with backoff; [`WebSocket::supervise`] turns the
 //! keepalive on for one server connection. [`Fanout`] broadcasts to many connections with
 //! shared payloads, each subscriber bounded in bytes, slow ones cut off with 1013.
+//! permessage-deflate (RFC 7692, [`deflate`]) is negotiated and applied per connection
+//! ([`Config::set_deflate`]: offered by clients, accepted by servers only when configured).
 //!
 //! **It does not**: parse frames or HTTP itself (that is [`codec`] and [`handshake`], both
-//! re-exported), compress (no permessage-deflate yet), or run an HTTP server beyond a fixed
-//! answer to plain requests.
+//! re-exported), or run an HTTP server beyond a fixed answer to plain requests.
 //!
 //! ```text
 //!  TcpStream ─► [rustls] ─► handshake::server / client ─► WebSocket<S>

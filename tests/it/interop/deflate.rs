@@ -3,7 +3,7 @@
 //! server's context takeover off.
 
 use futures::StreamExt;
-use tether::deflate::DeflateConfig;
+use tether::deflate::{DeflateConfig, WindowBits};
 use tether::{ClientBuilder, Config, Message};
 
 use super::peer::{run_client, ClientRun, Kind, PeerServer, FULL_RUN};
@@ -57,11 +57,34 @@ async fn rfc7692_7_1_1_python_client_against_our_server_without_context_takeover
     assert!(agreed.contains("server_no_context_takeover"), "{agreed}");
 }
 
-/// Our default client (which offers permessage-deflate) against the peer's echo server
+/// Windows of 9 bits (client) and 10 bits (server), below the default 15.
+fn reduced_windows() -> DeflateConfig {
+    let mut deflate = DeflateConfig::default();
+    deflate
+        .set_client_max_window_bits(WindowBits::new(9).unwrap())
+        .set_server_max_window_bits(WindowBits::new(10).unwrap());
+    deflate
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7692_7_1_2_python_client_against_our_server_with_reduced_windows() {
+    let agreed = peer_client_with_deflate(Kind::Python, reduced_windows()).await;
+    assert!(agreed.contains("server_max_window_bits=10"), "{agreed}");
+    assert!(agreed.contains("client_max_window_bits=9"), "{agreed}");
+}
+
+/// Our client offering permessage-deflate as `deflate` says against the peer's echo server
 /// started with `args`: compression agreed, every size echoed both ways.
-async fn our_client_compressed(kind: Kind, args: &[&str]) -> tether::deflate::DeflateParams {
+async fn our_client_compressed(
+    kind: Kind,
+    args: &[&str],
+    deflate: DeflateConfig,
+) -> tether::deflate::DeflateParams {
     let peer = PeerServer::start(kind, args).await;
+    let mut config = Config::default();
+    config.set_deflate(Some(deflate));
     let mut ws = ClientBuilder::new()
+        .config(config)
         .connect(&peer.url("ws", "127.0.0.1"))
         .await
         .unwrap();
@@ -90,16 +113,30 @@ async fn our_client_compressed(kind: Kind, args: &[&str]) -> tether::deflate::De
 
 #[tokio::test]
 async fn rfc7692_our_client_compressed_against_python_server() {
-    our_client_compressed(Kind::Python, &[]).await;
+    our_client_compressed(Kind::Python, &[], DeflateConfig::default()).await;
 }
 
 #[tokio::test]
 async fn rfc7692_our_client_compressed_against_node_server() {
-    our_client_compressed(Kind::Node, &["--deflate"]).await;
+    our_client_compressed(Kind::Node, &["--deflate"], DeflateConfig::default()).await;
 }
 
 #[tokio::test]
 async fn rfc7692_7_1_1_our_client_against_python_server_without_context_takeover() {
-    let params = our_client_compressed(Kind::Python, &["--deflate-no-context-takeover"]).await;
+    let params = our_client_compressed(
+        Kind::Python,
+        &["--deflate-no-context-takeover"],
+        DeflateConfig::default(),
+    )
+    .await;
     assert!(params.server_no_context_takeover());
+}
+
+#[tokio::test]
+async fn rfc7692_7_1_2_our_client_against_python_and_node_servers_with_reduced_windows() {
+    for (kind, args) in [(Kind::Python, &[][..]), (Kind::Node, &["--deflate"][..])] {
+        let params = our_client_compressed(kind, args, reduced_windows()).await;
+        assert_eq!(params.server_max_window_bits().get(), 10, "{kind:?}");
+        assert!(params.client_max_window_bits().get() <= 9, "{kind:?}");
+    }
 }
