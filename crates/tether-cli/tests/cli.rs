@@ -214,6 +214,11 @@ async fn demo_walks_every_step_and_exits_0() {
             "Step 6  Split packets (拆包)",
             "decoded intact: 1,048,576 bytes",
             "Step 7  Closing handshake",
+            "Step 8  Compression: permessage-deflate (RFC 7692)",
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+            "Sec-WebSocket-Extensions: permessage-deflate",
+            "header     FIN=1 RSV=100 opcode=0x1",
+            "RSV1=1: inflated the payload back to",
             "Summary",
         ],
     );
