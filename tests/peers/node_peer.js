@@ -1,6 +1,9 @@
 // Node `ws` as an interop peer for Tether's tests. Same commands as py_peer.py:
-//   node node_peer.js server [--subprotocols a,b] [--reject STATUS]
-//   node node_peer.js client URL [--subprotocols a,b] [--expect-status N]
+//   node node_peer.js server [--subprotocols a,b] [--reject STATUS] [--deflate]
+//   node node_peer.js client URL [--subprotocols a,b] [--expect-status N] [--expect-deflate]
+// The server accepts permessage-deflate only with --deflate (ws's server default is off); the
+// client offers it (ws's client default) and with --expect-deflate prints `ok deflate <agreed>`
+// first, failing if the server declined. "cmd:extensions" answers with the agreed extensions.
 // Needs NODE_PATH to point at a node_modules holding `ws` (scripts/install-peers.sh).
 'use strict';
 const { WebSocket, WebSocketServer } = require('ws');
@@ -22,6 +25,7 @@ function server(args) {
   const subprotocols = opt(args, '--subprotocols');
   const reject = opt(args, '--reject');
   const options = { host: '127.0.0.1', port: 0, maxPayload: MAX };
+  if (args.includes('--deflate')) options.perMessageDeflate = { threshold: 0 };
   if (subprotocols) {
     const ours = subprotocols.split(',');
     options.handleProtocols = (offered) => ours.find((p) => offered.has(p)) || false;
@@ -64,6 +68,10 @@ function server(args) {
             ws.send(ws.protocol || 'none');
             return;
           }
+          if (verb === 'extensions') {
+            ws.send(ws.extensions || 'none');
+            return;
+          }
         }
       }
       ws.send(data, { binary: isBinary });
@@ -94,6 +102,10 @@ function client(args) {
   ws.on('error', (e) => fail(`error: ${e.message}`));
   ws.on('open', async () => {
     if (expectStatus) fail('handshake accepted, expected a refusal');
+    if (args.includes('--expect-deflate')) {
+      if (!ws.extensions.includes('permessage-deflate')) fail(`permessage-deflate not agreed: ${ws.extensions}`);
+      console.log(`ok deflate ${ws.extensions}`);
+    }
     if (subprotocols) console.log(`ok subprotocol ${ws.protocol}`);
     for (const size of SIZES) {
       const text = 'é'.repeat(Math.floor(size / 2)) + 'a'.repeat(size % 2);

@@ -1,21 +1,26 @@
 """Python `websockets` as an interop peer for Tether's tests.
 
     python py_peer.py server [--subprotocols a,b] [--reject STATUS] [--tls CERT KEY]
+                             [--no-deflate | --deflate-no-context-takeover]
         Echo server on 127.0.0.1, port chosen by the OS, printed as `LISTENING <port>`.
         Text commands (everything else is echoed unchanged, text as text, binary as binary):
           "cmd:close <code> <reason>"  close with that code and reason
           "cmd:fragments <n> <text>"   send <text> back as one message in <n> fragments
           "cmd:ping <payload>"         ping us with <payload>, answer "pong-ok <payload>" once the pong came
           "cmd:subprotocol"            answer with the negotiated subprotocol (or "none")
+          "cmd:extensions"             answer with the Sec-WebSocket-Extensions we sent (or "none")
+        permessage-deflate is accepted (the library's default) unless --no-deflate; with
+        --deflate-no-context-takeover the server resets its window after every message.
         With --reject STATUS every handshake is refused with that HTTP status.
 
     python py_peer.py client URL [--subprotocols a,b] [--ca CERT] [--expect-status N]
-                                 [--count-fragments]
+                                 [--count-fragments] [--expect-deflate]
         Runs a scripted conversation against an echo server at URL and prints `ok <check>` per
         check; exits 1 with `FAIL <why>` on the first mismatch. With --expect-status, only checks
         that the handshake is refused with that status. With --count-fragments, also sends a
         1 MiB text and binary message and prints `ok fragments <text|binary> <n>`: the number
-        of frames the echo arrived in.
+        of frames the echo arrived in. With --expect-deflate, first prints
+        `ok deflate <Sec-WebSocket-Extensions of the response>` and fails if it is missing.
 """
 import argparse
 import asyncio
@@ -26,6 +31,7 @@ from http import HTTPStatus
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 SIZES = [0, 125, 126, 65535, 65536, 1 << 20]
 MAX = 16 << 20
@@ -59,6 +65,9 @@ async def handler(ws):
                 if verb == "subprotocol":
                     await ws.send(ws.subprotocol or "none")
                     continue
+                if verb == "extensions":
+                    await ws.send(ws.response.headers.get("Sec-WebSocket-Extensions", "none"))
+                    continue
             await ws.send(msg)
     except ConnectionClosed:
         pass
@@ -71,6 +80,11 @@ async def run_server(args):
     if args.reject:
         status = HTTPStatus(args.reject)
         kwargs["process_request"] = lambda conn, req: conn.respond(status, f"rejected by test peer\n")
+    if args.no_deflate:
+        kwargs["compression"] = None
+    if args.deflate_no_context_takeover:
+        kwargs["extensions"] = [ServerPerMessageDeflateFactory(server_no_context_takeover=True)]
+        kwargs["compression"] = None
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls[0], args.tls[1])
@@ -98,6 +112,11 @@ async def run_client(args):
             print(f"ok rejected {got}", flush=True)
             return
     async with connect(args.url, **kwargs) as ws:
+        if args.expect_deflate:
+            agreed = ws.response.headers.get("Sec-WebSocket-Extensions")
+            if not agreed or "permessage-deflate" not in agreed:
+                fail(f"permessage-deflate not agreed: {agreed!r}")
+            print(f"ok deflate {agreed}", flush=True)
         if args.subprotocols:
             print(f"ok subprotocol {ws.subprotocol}", flush=True)
         for size in SIZES:
@@ -144,12 +163,15 @@ def main():
     s.add_argument("--subprotocols")
     s.add_argument("--reject", type=int)
     s.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    s.add_argument("--no-deflate", action="store_true")
+    s.add_argument("--deflate-no-context-takeover", action="store_true")
     c = sub.add_parser("client")
     c.add_argument("url")
     c.add_argument("--subprotocols")
     c.add_argument("--ca")
     c.add_argument("--expect-status", type=int)
     c.add_argument("--count-fragments", action="store_true")
+    c.add_argument("--expect-deflate", action="store_true")
     args = p.parse_args()
     asyncio.run(run_server(args) if args.mode == "server" else run_client(args))
 

@@ -61,6 +61,12 @@ pub(crate) struct Args {
     /// typed while disconnected are kept and sent, in order, once connected.
     #[arg(long)]
     reconnect: bool,
+    /// Offer permessage-deflate (RFC 7692); the default, kept for symmetry with `serve`.
+    #[arg(long, overrides_with = "no_deflate")]
+    deflate: bool,
+    /// Do not offer permessage-deflate: every message goes uncompressed.
+    #[arg(long, overrides_with = "deflate")]
+    no_deflate: bool,
 }
 
 /// Connects, talks until the connection ends, and turns how it ended into the exit status.
@@ -75,6 +81,11 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     if let Some(ca) = &args.ca {
         builder.root_store(crate::pem::root_store(ca)?)?;
     }
+    if args.no_deflate {
+        let mut config = tether::Config::default();
+        config.set_deflate(None);
+        builder.config(config);
+    }
     if args.reconnect || args.heartbeat.heartbeat.is_some() {
         return supervised(&args, &builder).await;
     }
@@ -82,7 +93,12 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
         .connect(&args.url)
         .await
         .with_context(|| format!("cannot connect to {}", args.url))?;
-    tracing::info!(url = %args.url, subprotocol = ws.subprotocol().unwrap_or("none"), "connected");
+    tracing::info!(
+        url = %args.url,
+        subprotocol = ws.subprotocol().unwrap_or("none"),
+        deflate = ws.deflate().is_some(),
+        "connected"
+    );
 
     let ending = if args.echo {
         echo(ws).await

@@ -16,7 +16,8 @@
 //!   step 5  N messages -> 1 read         粘包 stuck packets
 //!   step 6  1 message  -> many reads     拆包 split packets
 //!   step 7  close 1000 <-> close 1000    closing handshake
-//!   step 8  probes, silence, reconnect   心跳检测 heartbeat (facade; see `heartbeat`)
+//!   step 8  offer, answer, RSV1 frame    permessage-deflate (in memory; see `deflate`)
+//!   step 9  probes, silence, reconnect   心跳检测 heartbeat (facade; see `heartbeat`)
 //!           summary
 //! ```
 //!
@@ -42,6 +43,7 @@ use tether_teaching_tls::CipherSuite;
 use tokio::net::{TcpListener, TcpStream};
 
 mod close;
+mod deflate;
 mod heartbeat;
 mod messages;
 mod narrator;
@@ -177,6 +179,7 @@ impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
         self.step_stuck_packets().await?;
         self.step_split_packets().await?;
         self.step_close().await?;
+        deflate::step_deflate(&mut self.say)?;
         heartbeat::step_heartbeat(&mut self.say).await
     }
 

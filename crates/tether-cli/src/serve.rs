@@ -81,6 +81,10 @@ pub(crate) struct Args {
     /// Close a connection that received nothing for this long, with 1001 (e.g. 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
+    /// Accept permessage-deflate (RFC 7692) when a client offers it: messages of 64 bytes or
+    /// more are compressed; each connection then holds up to ~400 KiB of (de)compressor state.
+    #[arg(long)]
+    deflate: bool,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
 }
@@ -109,9 +113,12 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     if !args.allow_origins.is_empty() {
         server.allow_origins(args.allow_origins.iter().cloned());
     }
-    if args.idle_timeout.is_some() {
+    if args.idle_timeout.is_some() || args.deflate {
         let mut config = tether::Config::default();
         config.set_idle_timeout(args.idle_timeout);
+        if args.deflate {
+            config.set_deflate(Some(tether::deflate::DeflateConfig::default()));
+        }
         server.config(config);
     }
 

@@ -151,6 +151,12 @@ impl Serve {
     }
 }
 
+/// Whether a line of `log` contains every one of `parts`.
+fn has_line_with(log: &str, parts: &[&str]) -> bool {
+    log.lines()
+        .any(|line| parts.iter().all(|part| line.contains(part)))
+}
+
 /// An in-process server whose handler reports what it saw on a channel.
 async fn scripted_server<H, F>(handler: H) -> String
 where
@@ -208,6 +214,11 @@ async fn demo_walks_every_step_and_exits_0() {
             "Step 6  Split packets (拆包)",
             "decoded intact: 1,048,576 bytes",
             "Step 7  Closing handshake",
+            "Step 8  Compression: permessage-deflate (RFC 7692)",
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+            "Sec-WebSocket-Extensions: permessage-deflate",
+            "header     FIN=1 RSV=100 opcode=0x1",
+            "RSV1=1: inflated the payload back to",
             "Summary",
         ],
     );
@@ -278,10 +289,7 @@ async fn serve_verbose_logs_a_line_per_frame_with_its_header_fields() {
     let (status, log) = serve.stop().await;
     assert!(status.success(), "serve exited {status:?}\n{log}");
     // RFC 6455 §5.2: the client's frame arrives masked, the server's echo goes unmasked.
-    let frame_line = |needle: &[&str]| {
-        log.lines()
-            .any(|line| needle.iter().all(|part| line.contains(part)))
-    };
+    let frame_line = |needle: &[&str]| has_line_with(&log, needle);
     assert!(
         frame_line(&[
             "frame received",
@@ -707,4 +715,45 @@ async fn serve_allow_origin_refuses_other_origins_with_403() {
     );
     let (status, log) = serve.stop().await;
     assert!(status.success(), "serve exited {status:?}\n{log}");
+}
+
+/// RFC 7692 §6: with `serve --deflate` and a client that offers it, a compressible message
+/// travels with RSV1 set on its frame, and `-v` shows the bit; `connect --no-deflate` offers
+/// nothing and its frames go out with RSV1 clear.
+#[tokio::test]
+async fn rfc7692_serve_deflate_compresses_and_verbose_shows_rsv1() {
+    let serve = Serve::start(&["-v", "--deflate"]).await;
+    let line = "a compressible line ".repeat(10);
+    let output = connect(&[&serve.url], format!("{line}\n").as_bytes()).await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(text(&output.stdout), format!("{line}\n"));
+    let output = connect(
+        &["--no-deflate", &serve.url],
+        format!("{line}\n").as_bytes(),
+    )
+    .await;
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(text(&output.stdout), format!("{line}\n"));
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+    let frame_line = |needle: &[&str]| has_line_with(&log, needle);
+    // Compressed both ways with --deflate; the 200-byte text as is with --no-deflate.
+    assert!(
+        frame_line(&["frame received", "rsv1=true", "opcode=Text"]),
+        "{log}"
+    );
+    assert!(
+        frame_line(&["frame queued", "rsv1=true", "opcode=Text"]),
+        "{log}"
+    );
+    assert!(
+        frame_line(&["frame received", "rsv1=false", "opcode=Text", "len=200"]),
+        "{log}"
+    );
+    // Sizes before and after: the text inflated from the wire and compressed for the echo.
+    assert!(frame_line(&["message inflated", "inflated=200"]), "{log}");
+    assert!(
+        frame_line(&["message compressed", "len=200", "compressed="]),
+        "{log}"
+    );
 }

@@ -77,7 +77,8 @@ impl Config {
     ///
     /// The bit is passed through on [`Frame`](crate::Frame)s by
     /// [`FrameCodec`](crate::FrameCodec); interpreting it is the extension's job. The
-    /// [`Protocol`](crate::Protocol) has no extension to hand it to and keeps refusing RSV1.
+    /// [`Protocol`](crate::Protocol) ignores this setting: it accepts RSV1 exactly when
+    /// permessage-deflate is on ([`Protocol::set_deflate`](crate::Protocol::set_deflate)).
     pub fn set_rsv1_allowed(&mut self, allowed: bool) -> &mut Self {
         self.rsv1_allowed = allowed;
         self

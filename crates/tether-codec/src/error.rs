@@ -122,6 +122,10 @@ pub enum Error {
     /// do not; RFC 6455 §5.1).
     #[error("frame masking does not match the role")]
     MaskMismatch,
+    /// A message marked compressed (RSV1, RFC 7692 §6) whose payload is not DEFLATE data
+    /// (RFC 1951). Maps to 1002.
+    #[error("compressed message is not valid deflate data")]
+    CorruptDeflate,
 }
 
 impl Error {
@@ -145,7 +149,8 @@ impl Error {
             | Error::UnexpectedContinuation
             | Error::ExpectedContinuation { .. }
             | Error::CloseFrameOneByte
-            | Error::InvalidCloseCode(_) => Some(CloseCode::PROTOCOL_ERROR),
+            | Error::InvalidCloseCode(_)
+            | Error::CorruptDeflate => Some(CloseCode::PROTOCOL_ERROR),
             Error::InvalidUtf8 => Some(CloseCode::INVALID_PAYLOAD),
             Error::FrameTooLarge { .. } | Error::MessageTooLarge { .. } => {
                 Some(CloseCode::MESSAGE_TOO_BIG)

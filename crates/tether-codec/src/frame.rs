@@ -253,7 +253,7 @@ impl FrameHeader {
         }
     }
 
-    fn rsv(&self) -> u8 {
+    pub(crate) fn rsv(&self) -> u8 {
         (u8::from(self.rsv1) << 2) | (u8::from(self.rsv2) << 1) | u8::from(self.rsv3)
     }
 }

@@ -16,7 +16,8 @@
 //!
 //! **It does not**: open sockets, run the HTTP Upgrade (see `tether-handshake`), keep time
 //! (close and heartbeat timeouts belong to the driver), draw random numbers (clients supply
-//! masking keys), or compress (RSV1 can be let through for a later extension).
+//! masking keys), or negotiate extensions: permessage-deflate (RFC 7692) is
+//! switched on with the parameters the handshake agreed ([`Protocol::set_deflate`]).
 //!
 //! ```text
 //!            read_buffer()                      poll_message()
@@ -78,6 +79,7 @@ mod close;
 #[cfg(feature = "tokio")]
 mod codec;
 mod config;
+mod deflate;
 mod error;
 mod frame;
 mod mask;
@@ -98,6 +100,8 @@ pub use message::Message;
 pub use opcode::OpCode;
 pub use protocol::{Protocol, State};
 pub use role::Role;
+/// permessage-deflate's configuration and agreed parameters, for [`Protocol::set_deflate`].
+pub use tether_deflate::{DeflateConfig, DeflateParams};
 pub use utf8::Utf8Bytes;
 
 #[cfg(test)]

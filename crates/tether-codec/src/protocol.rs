@@ -6,6 +6,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD};
 use crate::config::Config;
+use crate::deflate::Deflate;
 use crate::error::Error;
 use crate::frame::{write_frame, FrameHeader};
 use crate::mask::apply_mask_offset;
@@ -13,6 +14,7 @@ use crate::message::Message;
 use crate::opcode::OpCode;
 use crate::role::Role;
 use crate::utf8::{InvalidUtf8, Utf8Bytes, Utf8Stream};
+use tether_deflate::{DeflateConfig, DeflateParams};
 
 /// An empty read buffer holding more capacity than this is released after a message, so an idle
 /// connection does not keep the memory its largest message needed.
@@ -95,6 +97,8 @@ pub struct Protocol {
     read_buf: BytesMut,
     write_buf: BytesMut,
     mask_source: Option<MaskSource>,
+    /// permessage-deflate, when the handshake agreed it.
+    deflate: Option<Deflate>,
     /// A frame whose payload has not fully arrived; its header is validated and consumed.
     pending: Option<InFrame>,
     /// A fragmented data message in progress.
@@ -170,24 +174,66 @@ enum Body {
     Binary(BytesMut),
     /// Text checked as it arrives, kept as a `String` so the whole needs no second check.
     Text(String, Utf8Stream),
+    /// A compressed message (RSV1 on its first frame, RFC 7692 §6) inflated as it arrives;
+    /// text is checked on the inflated bytes as they come.
+    Inflated(BytesMut, Option<Utf8Stream>),
 }
 
 impl Body {
-    /// Appends `piece`, unmasked; `fin` when it ends the message.
-    fn extend(&mut self, piece: &[u8], fin: bool) -> Result<(), Error> {
+    /// A new body for a message starting with a frame of `opcode`, compressed or not.
+    fn new(opcode: OpCode, compressed: bool) -> Body {
+        let text = opcode == OpCode::Text;
+        match (compressed, text) {
+            (true, _) => Body::Inflated(BytesMut::new(), text.then(Utf8Stream::default)),
+            (false, true) => Body::Text(String::new(), Utf8Stream::default()),
+            (false, false) => Body::Binary(BytesMut::new()),
+        }
+    }
+
+    /// Appends `piece`, unmasked; `fin` when it ends the message. A compressed body is
+    /// inflated by `deflate`.
+    fn extend(
+        &mut self,
+        piece: &[u8],
+        fin: bool,
+        deflate: Option<&mut Deflate>,
+    ) -> Result<(), Error> {
         match self {
             Body::Binary(data) => data.extend_from_slice(piece),
             Body::Text(text, utf8) => utf8
                 .feed_with(piece, fin, |valid| text.push_str(valid))
                 .map_err(|InvalidUtf8| Error::InvalidUtf8)?,
+            Body::Inflated(data, utf8) => {
+                // check_header lets RSV1 open a compressed body only when deflate is agreed.
+                let Some(deflate) = deflate else {
+                    return Err(Error::ReservedBits { rsv: 0b100 });
+                };
+                let start = data.len();
+                deflate.inflate(piece, fin, data)?;
+                if let Some(utf8) = utf8 {
+                    utf8.feed_with(&data[start..], fin, |_| {})
+                        .map_err(|InvalidUtf8| Error::InvalidUtf8)?;
+                }
+            }
         }
         Ok(())
     }
 
-    fn into_message(self) -> Message {
-        match self {
-            Body::Binary(data) => Message::Binary(data.freeze()),
+    fn into_message(self) -> Result<Message, Error> {
+        Ok(match self {
+            Body::Binary(data) | Body::Inflated(data, None) => Message::Binary(data.freeze()),
             Body::Text(text, _) => Message::Text(Utf8Bytes::from(text)),
+            // Checked as it arrived; building a `str` over the bytes checks once more.
+            Body::Inflated(data, Some(_)) => Message::Text(Utf8Bytes::try_from(data.freeze())?),
+        })
+    }
+
+    /// Bytes held for the message so far.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        match self {
+            Body::Binary(data) | Body::Inflated(data, _) => data.capacity(),
+            Body::Text(text, _) => text.capacity(),
         }
     }
 }
@@ -217,6 +263,7 @@ impl Protocol {
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             mask_source,
+            deflate: None,
             pending: None,
             assembly: None,
             sending: None,
@@ -251,6 +298,47 @@ impl Protocol {
     /// The error the connection failed with, if it did.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+
+    /// Switches on permessage-deflate (RFC 7692) with the parameters the handshake agreed,
+    /// and `config`'s compression level and threshold. Call it before any data is exchanged.
+    ///
+    /// Then a received data message with RSV1 on its first frame is inflated as its frames
+    /// arrive, bounded by [`Config::set_max_message_size`] while inflating (past it: 1009),
+    /// its text checked on the inflated bytes; RSV1 on a control or continuation frame stays
+    /// 1002 (§6). [`Protocol::send`] compresses each text and binary message of at least
+    /// [`DeflateConfig::set_threshold`] bytes and sets RSV1 on its first frame.
+    /// [`Protocol::send_fragment`] always sends uncompressed, which is also the way to send
+    /// one whole message uncompressed (one fragment with `fin`).
+    ///
+    /// ```
+    /// use tether_codec::{Config, DeflateConfig, Message, Protocol};
+    ///
+    /// let mut deflate = DeflateConfig::default();
+    /// deflate.set_threshold(0); // compress even tiny messages
+    /// // The server accepted the offer without parameters.
+    /// let params = deflate.accept_response([Vec::new()]).unwrap().unwrap();
+    /// let mut server = Protocol::server(Config::default());
+    /// server.set_deflate(params, &deflate);
+    /// server.send(Message::text("Hello")).unwrap();
+    /// // RFC 7692 §7.2.3.1: RSV1 and FIN set, the compressed "Hello".
+    /// assert_eq!(&server.write_buffer()[..], [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    /// ```
+    pub fn set_deflate(&mut self, params: DeflateParams, config: &DeflateConfig) -> &mut Self {
+        let limit = self.config.max_message_size();
+        self.deflate = Some(Deflate::new(self.role, params, config, limit));
+        self
+    }
+
+    /// The permessage-deflate parameters in use, if any; see [`Protocol::set_deflate`].
+    pub fn deflate(&self) -> Option<&DeflateParams> {
+        self.deflate.as_ref().map(Deflate::params)
+    }
+
+    /// Bytes held for the message being received (tests of memory bounds).
+    #[cfg(test)]
+    pub(crate) fn assembly_capacity(&self) -> usize {
+        self.assembly.as_ref().map_or(0, |a| a.body.capacity())
     }
 
     /// The buffer received bytes go into; read from the socket straight into it.
@@ -380,7 +468,7 @@ impl Protocol {
             .assembly
             .as_mut()
             .ok_or(Error::UnexpectedContinuation)?;
-        assembly.body.extend(piece, last)?;
+        assembly.body.extend(piece, last, self.deflate.as_mut())?;
         buf.advance(take);
         if frame.done < len {
             return Ok(None);
@@ -389,7 +477,14 @@ impl Protocol {
         if !last {
             return Ok(None);
         }
-        Ok(self.assembly.take().map(|done| done.body.into_message()))
+        let Some(done) = self.assembly.take() else {
+            return Ok(None);
+        };
+        if let Body::Inflated(data, _) = &done.body {
+            // `tether serve -v`: the size a compressed message inflated to.
+            tracing::trace!(role = ?self.role, inflated = data.len(), "message inflated");
+        }
+        done.body.into_message().map(Some)
     }
 
     /// Opens the assembly for a first fragment, counts a continuation against the message
@@ -397,13 +492,9 @@ impl Protocol {
     fn start_frame(&mut self, header: &FrameHeader) {
         let overhead = self.config.fragment_overhead() as u64;
         match (header.opcode, &mut self.assembly) {
-            (OpCode::Text | OpCode::Binary, None) if !header.fin => {
-                let body = match header.opcode {
-                    OpCode::Text => Body::Text(String::new(), Utf8Stream::default()),
-                    _ => Body::Binary(BytesMut::new()),
-                };
+            (OpCode::Text | OpCode::Binary, None) if !header.fin || header.rsv1 => {
                 self.assembly = Some(Assembly {
-                    body,
+                    body: Body::new(header.opcode, header.rsv1),
                     size: header.payload_len,
                 });
             }
@@ -440,8 +531,8 @@ impl Protocol {
             Message::Text(_) | Message::Binary(_) if self.sending.is_some() => {
                 return Err(Error::MessageInProgress)
             }
-            Message::Text(text) => self.write_data(OpCode::Text, text.as_bytes(), true),
-            Message::Binary(data) => self.write_data(OpCode::Binary, &data, true),
+            Message::Text(text) => self.write_message(OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => self.write_message(OpCode::Binary, &data),
             Message::Ping(data) | Message::Pong(data) if data.len() > MAX_CONTROL_PAYLOAD => {
                 return Err(Error::ControlPayloadTooLong { len: data.len() })
             }
@@ -472,7 +563,8 @@ impl Protocol {
     /// fragment is checked as it comes, and the one after which the text can no longer be valid
     /// (or a final fragment ending inside a code point) is refused. A client masks every
     /// fragment with its own key. With [`Config::set_send_fragment_size`] set, a longer
-    /// fragment goes out as several.
+    /// fragment goes out as several. Fragments are never compressed, even with
+    /// [`Protocol::set_deflate`].
     ///
     /// ```
     /// use tether_codec::{Config, Message, OpCode, Protocol};
@@ -524,7 +616,9 @@ impl Protocol {
         if let Sending::Text(utf8) = &mut sending {
             utf8.feed(payload, fin)?;
         }
-        self.write_data(opcode, payload, fin);
+        // Never compressed: RFC 7692 §6 compresses whole messages, and the size of one sent in
+        // pieces is not known when its first frame (which carries RSV1) goes out.
+        self.write_data(opcode, payload, fin, false);
         self.sending = (!fin).then_some(sending);
         Ok(())
     }
@@ -582,11 +676,22 @@ impl Protocol {
 
     /// The checks that need the header and the protocol state, before any payload is read.
     fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
-        header.validate(self.role, &self.config)?;
         if header.rsv1 {
-            // No extension is wired into the protocol yet, so RSV1 has no meaning here even
-            // when the configuration allows it for frame-level users.
-            return Err(Error::ReservedBits { rsv: 0b100 });
+            // RFC 7692 §6: "An endpoint MUST NOT set the "Per-Message Compressed" bit of
+            // control frames and non-first fragments of a data message." and RFC 6455 §5.2:
+            // without a negotiated extension defining it, a set RSV bit fails the connection.
+            let first_data_frame = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+            if self.deflate.is_none() || !first_data_frame {
+                return Err(Error::ReservedBits { rsv: header.rsv() });
+            }
+            // RSV1 is this extension's; the frame's other checks still apply.
+            let header = FrameHeader {
+                rsv1: false,
+                ..*header
+            };
+            header.validate(self.role, &self.config)?;
+        } else {
+            header.validate(self.role, &self.config)?;
         }
         let limit = self.config.max_message_size();
         match (header.opcode, &self.assembly) {
@@ -695,47 +800,70 @@ impl Protocol {
         self.close_sent = true;
     }
 
+    /// Writes a whole data message, compressed when deflate is agreed and the message reaches
+    /// the threshold.
+    fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
+        match self
+            .deflate
+            .as_mut()
+            .and_then(|deflate| deflate.compress(payload))
+        {
+            // RFC 7692 §6: the "Per-Message Compressed" bit is set on the first frame of the
+            // compressed message only.
+            Some(compressed) => {
+                tracing::trace!(
+                    role = ?self.role,
+                    len = payload.len(),
+                    compressed = compressed.len(),
+                    "message compressed"
+                );
+                self.write_data(opcode, &compressed, true, true);
+            }
+            None => self.write_data(opcode, payload, true, false),
+        }
+    }
+
     /// Writes a data frame, cut into fragments of the configured send size if it is larger; the
-    /// last piece carries `fin`.
-    fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+    /// last piece carries `fin`, the first `rsv1`.
+    fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv1: bool) {
         match self.config.send_fragment_size() {
             Some(size) if payload.len() > size.get() => {
                 let mut pieces = payload.chunks(size.get()).peekable();
-                let mut opcode = opcode;
+                let (mut opcode, mut rsv1) = (opcode, rsv1);
                 while let Some(piece) = pieces.next() {
                     let last = pieces.peek().is_none();
-                    self.write_fin(opcode, piece, fin && last);
-                    opcode = OpCode::Continuation;
+                    self.write_fin(opcode, piece, fin && last, rsv1);
+                    (opcode, rsv1) = (OpCode::Continuation, false);
                 }
             }
-            _ => self.write_fin(opcode, payload, fin),
+            _ => self.write_fin(opcode, payload, fin, rsv1),
         }
     }
 
     fn write(&mut self, opcode: OpCode, payload: &[u8]) {
-        self.write_fin(opcode, payload, true);
+        self.write_fin(opcode, payload, true, false);
     }
 
     /// Queues a frame, after the Pong still owed: a Pong answers a Ping received before
     /// anything queued now, and nothing may follow a close.
-    fn write_fin(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+    fn write_fin(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv1: bool) {
         self.queue_pong();
-        self.write_frame(opcode, payload, fin);
+        self.write_frame(opcode, payload, fin, rsv1);
     }
 
     /// Moves the pending Pong, if any, into the write buffer.
     fn queue_pong(&mut self) {
         let pong = std::mem::replace(&mut self.pong, PendingPong::NONE);
         if let Some(payload) = pong.get() {
-            self.write_frame(OpCode::Pong, payload, true);
+            self.write_frame(OpCode::Pong, payload, true, false);
         }
     }
 
-    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv1: bool) {
         let mask = self.mask_source.as_mut().map(|next| next());
         let header = FrameHeader {
             fin,
-            rsv1: false,
+            rsv1,
             rsv2: false,
             rsv3: false,
             opcode,
@@ -761,6 +889,7 @@ impl fmt::Debug for Protocol {
             .field("buffered_in", &self.read_buf.len())
             .field("buffered_out", &self.write_buf.len())
             .field("sending_fragments", &self.sending.is_some())
+            .field("deflate", &self.deflate())
             .field("pong_owed", &self.pong.len.is_some())
             .field("error", &self.error)
             .finish_non_exhaustive()
@@ -774,6 +903,7 @@ fn trace_frame(role: Role, header: &FrameHeader, what: &'static str) {
     tracing::trace!(
         role = ?role,
         fin = header.fin,
+        rsv1 = header.rsv1,
         opcode = ?header.opcode,
         masked = header.mask.is_some(),
         len = header.payload_len,
@@ -781,11 +911,13 @@ fn trace_frame(role: Role, header: &FrameHeader, what: &'static str) {
     );
 }
 
-/// A fragment of a data message, as opposed to a whole message or a control frame.
+/// A frame whose payload goes into an [`Assembly`] as it arrives: a fragment of a data message
+/// or any frame of a compressed one, as opposed to an uncompressed whole message or a control
+/// frame.
 fn is_fragment(header: &FrameHeader) -> bool {
     match header.opcode {
         OpCode::Continuation => true,
-        OpCode::Text | OpCode::Binary => !header.fin,
+        OpCode::Text | OpCode::Binary => !header.fin || header.rsv1,
         _ => false,
     }
 }

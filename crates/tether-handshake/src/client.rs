@@ -6,9 +6,11 @@ use http::header::{
     UPGRADE,
 };
 use http::{HeaderValue, Response, StatusCode, Version};
+use tether_deflate::{DeflateConfig, DeflateParams, PERMESSAGE_DEFLATE};
 
 use crate::accept_key::Key;
 use crate::config::Config;
+use crate::deflate::deflate_elements;
 use crate::error::{BadResponse, Error, UnexpectedResponse};
 use crate::extension::{parse_extension_header, parse_extensions};
 use crate::field::{has_token, header_map, single};
@@ -25,6 +27,9 @@ pub struct ClientOutcome {
     pub subprotocol: Option<String>,
     /// The extensions the server selected, each with its parameters, in the server's order.
     pub extensions: Vec<String>,
+    /// The permessage-deflate parameters agreed, when the request offered it
+    /// ([`ClientRequest::set_deflate`]) and the server accepted; give them to the codec.
+    pub deflate: Option<DeflateParams>,
     /// Bytes that followed the response head in the same reads: the server's first frames.
     /// Hand them to the frame decoder before reading more.
     pub leftover: BytesMut,
@@ -64,6 +69,7 @@ pub struct ClientHandshake {
     accept: String,
     offered_subprotocols: Vec<String>,
     offered_extensions: Vec<String>,
+    deflate: Option<DeflateConfig>,
     max_headers: usize,
     max_body_prefix: usize,
 }
@@ -101,7 +107,9 @@ impl ClientHandshake {
                 .filter_map(|offer| parse_extensions(offer).ok())
                 .flatten()
                 .map(|offer| offer.name().to_owned())
+                .chain(request.deflate().map(|_| PERMESSAGE_DEFLATE.to_owned()))
                 .collect(),
+            deflate: request.deflate().cloned(),
             max_headers: config.max_headers(),
             max_body_prefix: config.max_body_prefix(),
         })
@@ -206,6 +214,11 @@ impl ClientHandshake {
         if !selected.iter().all(offered) {
             return Err(BadResponse::Extension.into());
         }
+        // RFC 7692 §7: a response that does not fit the offer fails the connection.
+        let deflate = match &self.deflate {
+            Some(config) => config.accept_response(deflate_elements(&selected))?,
+            None => None,
+        };
         let extensions = selected.iter().map(ToString::to_string).collect();
         // Item 6: a subprotocol "that was not present in the client's handshake". The server
         // selects one (RFC 6455 §4.2.2 step 5, /subprotocol/), so a list is invalid too.
@@ -224,6 +237,7 @@ impl ClientHandshake {
             response,
             subprotocol,
             extensions,
+            deflate,
             leftover,
         })
     }

@@ -69,6 +69,10 @@ pub enum Error {
     /// (RFC 6455 §4.1: "the client MUST _Fail the WebSocket Connection_").
     #[error("bad websocket response: {0}")]
     BadResponse(#[from] BadResponse),
+    /// The server accepted our permessage-deflate offer with an answer that does not fit it;
+    /// RFC 7692 §7: the client "MUST _Fail the WebSocket Connection_".
+    #[error("bad permessage-deflate response: {0}")]
+    Deflate(#[from] tether_deflate::NegotiationError),
     /// The URI given to [`ClientRequest::new`](crate::ClientRequest::new) cannot open a
     /// WebSocket.
     #[error("invalid websocket uri: {reason}")]

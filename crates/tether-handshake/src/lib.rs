@@ -16,8 +16,11 @@
 //! arrived, so a peer that trickles a huge header cannot make the reader re-parse it on every read.
 //!
 //! It does not frame messages (that is `tether-codec`), open sockets or TLS (that is the
-//! `tether` facade), or implement any extension: it parses the `Sec-WebSocket-Extensions`
-//! grammar ([`parse_extensions`]) and negotiates names.
+//! `tether` facade), or implement extensions: it parses the `Sec-WebSocket-Extensions`
+//! grammar ([`parse_extensions`]) and negotiates names, and for permessage-deflate hands the
+//! offers and answer to `tether-deflate` ([`ClientRequest::set_deflate`],
+//! [`UpgradeRequest::deflate_offer`], [`Accept::with_deflate`]): the agreed
+//! [`DeflateParams`] come out in the outcome's `deflate`.
 //!
 //! ```text
 //!  client                                             server
@@ -69,6 +72,7 @@
 mod accept_key;
 mod client;
 mod config;
+mod deflate;
 #[cfg(feature = "tokio")]
 mod driver;
 mod error;
@@ -91,3 +95,5 @@ pub use extension::{
 pub use rejection::Rejection;
 pub use request::ClientRequest;
 pub use server::{Accept, Incoming, PlainRequest, ServerHandshake, ServerOutcome, UpgradeRequest};
+/// permessage-deflate's configuration, negotiation result and agreed parameters.
+pub use tether_deflate::{Accepted, DeflateConfig, DeflateParams, NegotiationError};

@@ -7,6 +7,8 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
+use tether_deflate::DeflateConfig;
+
 use crate::accept_key::Key;
 use crate::error::Error;
 use crate::extension::parse_extensions;
@@ -43,6 +45,7 @@ pub struct ClientRequest {
     secure: bool,
     subprotocols: Vec<String>,
     extensions: Vec<String>,
+    deflate: Option<DeflateConfig>,
     headers: HeaderMap,
 }
 
@@ -116,6 +119,7 @@ impl ClientRequest {
             uri,
             subprotocols: Vec::new(),
             extensions: Vec::new(),
+            deflate: None,
             headers: HeaderMap::new(),
         })
     }
@@ -132,6 +136,28 @@ impl ClientRequest {
     pub fn extension(&mut self, offer: impl Into<String>) -> &mut Self {
         self.extensions.push(offer.into());
         self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) as `config` wants it, after the other extension
+    /// offers; `None` (the default) offers nothing. The handshake then checks the server's
+    /// answer against it and reports the agreed parameters in
+    /// [`ClientOutcome::deflate`](crate::ClientOutcome::deflate).
+    ///
+    /// ```
+    /// use tether_handshake::{ClientRequest, DeflateConfig};
+    /// let mut request: ClientRequest = "ws://localhost/".parse()?;
+    /// request.set_deflate(Some(DeflateConfig::default()));
+    /// assert_eq!(request.deflate(), Some(&DeflateConfig::default()));
+    /// # Ok::<(), tether_handshake::Error>(())
+    /// ```
+    pub fn set_deflate(&mut self, config: Option<DeflateConfig>) -> &mut Self {
+        self.deflate = config;
+        self
+    }
+
+    /// See [`ClientRequest::set_deflate`].
+    pub fn deflate(&self) -> Option<&DeflateConfig> {
+        self.deflate.as_ref()
     }
 
     /// Appends an extra header field. The handshake's own fields (`Host`, `Upgrade`,
@@ -197,7 +223,9 @@ impl ClientRequest {
         dst.put_slice(key.as_str().as_bytes());
         dst.put_slice(b"\r\nsec-websocket-version: 13\r\n");
         put_list(dst, b"sec-websocket-protocol: ", &self.subprotocols);
-        put_list(dst, b"sec-websocket-extensions: ", &self.extensions);
+        let mut extensions = self.extensions.clone();
+        extensions.extend(self.deflate.as_ref().map(DeflateConfig::offer));
+        put_list(dst, b"sec-websocket-extensions: ", &extensions);
         encode_headers(&self.headers, dst);
         dst.put_slice(b"\r\n");
         Ok(())

@@ -8,8 +8,11 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
+use tether_deflate::{Accepted, DeflateConfig, DeflateParams};
+
 use crate::accept_key::{accept_key, is_valid_key};
 use crate::config::Config;
+use crate::deflate::deflate_elements;
 use crate::error::{BadRequest, Error};
 use crate::extension::{parse_extension_header, parse_extensions, Extension};
 use crate::field::{elements, encode_headers, has_token, header_map, is_token, single};
@@ -98,6 +101,7 @@ pub struct UpgradeRequest {
 pub struct Accept {
     subprotocol: Option<String>,
     extensions: Vec<String>,
+    deflate: Option<DeflateParams>,
     headers: HeaderMap,
 }
 
@@ -111,6 +115,9 @@ pub struct ServerOutcome {
     pub subprotocol: Option<String>,
     /// The selected extensions, each with its parameters.
     pub extensions: Vec<String>,
+    /// The permessage-deflate parameters agreed ([`Accept::with_deflate`]); give them to the
+    /// codec.
+    pub deflate: Option<DeflateParams>,
     /// Bytes that followed the request head in the same reads: the client's first frames.
     /// Hand them to the frame decoder before reading more.
     pub leftover: BytesMut,
@@ -185,6 +192,31 @@ impl UpgradeRequest {
         &self.extensions
     }
 
+    /// The first permessage-deflate offer `config` accepts (RFC 7692 §7.1: offers are tried in
+    /// the client's order of preference, malformed ones skipped), or `None` to decline. Pass
+    /// it to [`Accept::with_deflate`].
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tether_handshake::{Accept, DeflateConfig, Incoming, ServerHandshake};
+    ///
+    /// let mut handshake = ServerHandshake::new(&Default::default());
+    /// let Some(Incoming::Upgrade(request)) = handshake.receive(
+    ///     b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///       Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    /// )? else { unreachable!() };
+    /// let accepted = request.deflate_offer(&DeflateConfig::default()).unwrap();
+    /// let mut answer = BytesMut::new();
+    /// let outcome = request.accept(&Accept::new().with_deflate(&accepted), &mut answer)?;
+    /// assert!(std::str::from_utf8(&answer)?.contains("sec-websocket-extensions: permessage-deflate\r\n"));
+    /// assert_eq!(outcome.deflate.as_ref(), Some(accepted.params()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deflate_offer(&self, config: &DeflateConfig) -> Option<Accepted> {
+        config.accept_offer(deflate_elements(&self.extensions))
+    }
+
     /// The `Origin` header field, if any (RFC 6455 §4.2.2 /origin/: the server may refuse
     /// foreign origins with 403).
     pub fn origin(&self) -> Option<&HeaderValue> {
@@ -256,6 +288,7 @@ impl UpgradeRequest {
             request: self.request,
             subprotocol: accept.subprotocol.clone(),
             extensions: accept.extensions.clone(),
+            deflate: accept.deflate,
             leftover: self.leftover,
         })
     }
@@ -276,6 +309,15 @@ impl Accept {
     /// Selects one of the offered extensions, with the parameters the server agrees to.
     pub fn with_extension(mut self, extension: impl Into<String>) -> Self {
         self.extensions.push(extension.into());
+        self
+    }
+
+    /// Accepts permessage-deflate: its response goes into `Sec-WebSocket-Extensions` and its
+    /// parameters into [`ServerOutcome::deflate`]. `accepted` comes from
+    /// [`UpgradeRequest::deflate_offer`].
+    pub fn with_deflate(mut self, accepted: &Accepted) -> Self {
+        self.extensions.push(accepted.response().to_owned());
+        self.deflate = Some(*accepted.params());
         self
     }
 

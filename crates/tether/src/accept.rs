@@ -92,6 +92,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,
 {
+    // permessage-deflate is the library's to negotiate, on top of what the application chose.
+    let deflate = config.deflate(Role::Server);
+    let decide = |request: &UpgradeRequest| {
+        let accept = decide(request)?;
+        Ok(
+            match deflate.as_ref().and_then(|d| request.deflate_offer(d)) {
+                Some(accepted) => accept.with_deflate(&accepted),
+                None => accept,
+            },
+        )
+    };
     match tether_handshake::server(io, config.handshake(), config.handshake_timeout(), decide)
         .await?
     {
@@ -102,7 +113,8 @@ where
                 config,
                 outcome.leftover,
                 outcome.subprotocol,
-            );
+            )
+            .with_deflate(outcome.deflate, config);
             Ok(Accepted::WebSocket(Box::new(ws), outcome.request))
         }
         Served::Plain(io, plain) => Ok(Accepted::Plain(io, plain)),

@@ -169,6 +169,7 @@ impl ClientBuilder {
         for (name, value) in &self.headers {
             request.header(name.clone(), value.clone());
         }
+        request.set_deflate(self.config.deflate(Role::Client));
         Ok(request)
     }
 
@@ -191,7 +192,8 @@ impl ClientBuilder {
             &self.config,
             outcome.leftover,
             outcome.subprotocol,
-        ))
+        )
+        .with_deflate(outcome.deflate, &self.config))
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use tether_codec::Role;
+use tether_deflate::DeflateConfig;
+
 /// Default for [`Config::set_write_buffer_limit`]: 128 KiB, enough to batch hundreds of small
 /// messages into one write while keeping a stalled connection's memory small.
 const DEFAULT_WRITE_BUFFER_LIMIT: usize = 128 << 10;
@@ -39,6 +42,8 @@ pub struct Config {
     write_buffer_limit: usize,
     close_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    /// `None`: the role's default (see [`Config::set_deflate`]).
+    deflate: Option<Option<DeflateConfig>>,
 }
 
 impl Default for Config {
@@ -50,6 +55,7 @@ impl Default for Config {
             write_buffer_limit: DEFAULT_WRITE_BUFFER_LIMIT,
             close_timeout: Some(DEFAULT_CLOSE_TIMEOUT),
             idle_timeout: None,
+            deflate: None,
         }
     }
 }
@@ -147,6 +153,46 @@ impl Config {
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.idle_timeout = timeout;
         self
+    }
+
+    /// permessage-deflate (RFC 7692): `Some(config)` offers it (client) or accepts the first
+    /// acceptable offer (server) as `config` says; `None` turns it off.
+    ///
+    /// The default depends on the role, because one `Config` serves both: **on for clients**
+    /// (with [`DeflateConfig::default`]: a client has few connections, and every browser
+    /// offers it) and **off for servers** (an inflate and a deflate context cost about
+    /// 400 KiB per connection with context takeover, which thousands of idle connections should
+    /// not hold by surprise). Compressed messages are inflated under
+    /// [`Config::set_max_message_size`]: a larger one fails the connection with 1009 after at
+    /// most that many bytes were inflated.
+    ///
+    /// ```
+    /// use tether::{Config, Role};
+    /// use tether::deflate::DeflateConfig;
+    ///
+    /// let mut config = Config::default();
+    /// assert!(config.deflate(Role::Client).is_some());
+    /// assert!(config.deflate(Role::Server).is_none());
+    /// let mut deflate = DeflateConfig::default();
+    /// deflate.set_server_no_context_takeover(true);
+    /// config.set_deflate(Some(deflate.clone()));
+    /// assert_eq!(config.deflate(Role::Server), Some(deflate));
+    /// config.set_deflate(None);
+    /// assert!(config.deflate(Role::Client).is_none());
+    /// ```
+    pub fn set_deflate(&mut self, deflate: Option<DeflateConfig>) -> &mut Self {
+        self.deflate = Some(deflate);
+        self
+    }
+
+    /// The permessage-deflate configuration an endpoint of `role` uses; see
+    /// [`Config::set_deflate`] for the per-role default.
+    pub fn deflate(&self, role: Role) -> Option<DeflateConfig> {
+        match (&self.deflate, role) {
+            (Some(set), _) => set.clone(),
+            (None, Role::Client) => Some(DeflateConfig::default()),
+            (None, Role::Server) => None,
+        }
     }
 
     /// Replaces the codec limits at once (frame, message, fragment overhead, send fragment

@@ -9,7 +9,9 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tether_codec::{CloseCode, CloseFrame, Message, OpCode, Protocol, Role, State};
+use tether_codec::{
+    CloseCode, CloseFrame, DeflateConfig, DeflateParams, Message, OpCode, Protocol, Role, State,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -121,6 +123,11 @@ impl Slot {
 }
 
 impl<S> Core<S> {
+    /// Switches permessage-deflate on with what the handshake agreed, before any frame.
+    pub(crate) fn set_deflate(&mut self, params: DeflateParams, config: &DeflateConfig) {
+        self.protocol.set_deflate(params, config);
+    }
+
     pub(crate) fn protocol(&self) -> &Protocol {
         &self.protocol
     }

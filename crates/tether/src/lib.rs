@@ -14,10 +14,11 @@
 //! when the answers stop and reconnects with backoff; [`WebSocket::supervise`] turns the
 //! keepalive on for one server connection. [`Fanout`] broadcasts to many connections with
 //! shared payloads, each subscriber bounded in bytes, slow ones cut off with 1013.
+//! permessage-deflate (RFC 7692, [`deflate`]) is negotiated and applied per connection
+//! ([`Config::set_deflate`]: offered by clients, accepted by servers only when configured).
 //!
 //! **It does not**: parse frames or HTTP itself (that is [`codec`] and [`handshake`], both
-//! re-exported), compress (no permessage-deflate yet), or run an HTTP server beyond a fixed
-//! answer to plain requests.
+//! re-exported), or run an HTTP server beyond a fixed answer to plain requests.
 //!
 //! ```text
 //!  TcpStream ─► [rustls] ─► handshake::server / client ─► WebSocket<S>
@@ -112,6 +113,8 @@ pub use http;
 pub use rustls;
 /// The framing layer: frames, masking, close codes, the sans-IO protocol state machine.
 pub use tether_codec as codec;
+/// permessage-deflate (RFC 7692): configuration, negotiation and the (de)compressor.
+pub use tether_deflate as deflate;
 /// The opening handshake layer: HTTP/1.1 Upgrade for both roles, sans-IO.
 pub use tether_handshake as handshake;
 /// The keepalive supervisor and reconnecting client.

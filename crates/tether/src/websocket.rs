@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tether_codec::{CloseCode, CloseFrame, Message, OpCode, Role, State};
+use tether_codec::{CloseCode, CloseFrame, DeflateParams, Message, OpCode, Role, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
@@ -120,6 +120,22 @@ where
             core: Core::new(io, role, config, leftover),
             subprotocol,
         }
+    }
+
+    /// Switches on permessage-deflate as the handshake agreed (`params`), with the level and
+    /// threshold of `config`'s deflate configuration for this role.
+    pub(crate) fn with_deflate(mut self, params: Option<DeflateParams>, config: &Config) -> Self {
+        if let Some(params) = params {
+            let role = self.role();
+            let deflate = config.deflate(role).unwrap_or_default();
+            self.core.set_deflate(params, &deflate);
+        }
+        self
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, if compression is on.
+    pub fn deflate(&self) -> Option<&DeflateParams> {
+        self.core.protocol().deflate()
     }
 
     /// Which side of the connection this is.

@@ -5,6 +5,7 @@
 
 mod broadcast;
 mod close;
+mod deflate;
 mod flood;
 mod server;
 mod tls;

@@ -1,8 +1,10 @@
 //! Interop with real, independently written peers: Python `websockets` and Node `ws`, each as
 //! a client of our server and as a server for our client.
 //!
+//! - `deflate`: permessage-deflate (RFC 7692) agreed with each peer in both roles.
 //! - `fragments`: fragmented messages sent by our client and our server (RFC 6455 §5.4).
 
+mod deflate;
 mod fragments;
 mod peer;
 
