@@ -116,5 +116,8 @@ mod tests {
         assert_eq!(reads(&[0, 1, 0, 7, 8]), [vec![7, 8]]);
         assert_eq!(reads(&[0, 0]), [Vec::<u8>::new()]);
         assert!(Input::parse(&[0]).is_none());
+        let input = Input::parse(&[0, 2, 1, 2, 9]).unwrap();
+        let other: Vec<&[u8]> = input.chunks_of(&[1, 2, 3, 4]).collect();
+        assert_eq!(other, [&[1][..], &[2, 3], &[4]]);
     }
 }
