@@ -209,11 +209,15 @@ impl Body {
                     return Err(Error::ReservedBits { rsv: 0b100 });
                 };
                 let start = data.len();
-                deflate.inflate(piece, fin, data)?;
+                let inflated = deflate.inflate(piece, fin, data);
+                // Errors in stream order: text inflated before the point where the data turned
+                // corrupt or too large is checked first, so where the reads fall cannot change
+                // which error (1007, 1002 or 1009) the peer gets.
                 if let Some(utf8) = utf8 {
-                    utf8.feed_with(&data[start..], fin, |_| {})
+                    utf8.feed_with(&data[start..], fin && inflated.is_ok(), |_| {})
                         .map_err(|InvalidUtf8| Error::InvalidUtf8)?;
                 }
+                inflated?;
             }
         }
         Ok(())

@@ -276,6 +276,44 @@ fn rfc6455_8_1_invalid_utf8_inside_compressed_text_is_1007() {
     assert!(matches!(error, Some(Error::InvalidUtf8)), "{error:?}");
 }
 
+/// Found by the `codec_deflate` fuzz target: compressed text whose first inflated bytes are
+/// not UTF-8 and whose DEFLATE data turns corrupt later. Read whole, the inflater met the
+/// corruption before the text was checked (1002); read in pieces, the text failed first
+/// (1007). Errors now come in stream order, wherever the reads fall.
+#[test]
+fn rfc7692_invalid_text_before_corrupt_data_is_1007_in_any_reads() {
+    let wire = masked(
+        Frame::new(OpCode::Text, vec![0xf2, 0xd8, 0xd8, 0xd8, 0xd8, 0x48, 0xcd]).with_rsv1(true),
+    );
+    for cut in 1..wire.len() {
+        let mut server = deflate_server();
+        let mut error = None;
+        for piece in [&wire[..cut], &wire[cut..]] {
+            server.receive_data(piece);
+            loop {
+                match server.poll_message() {
+                    Ok(Some(message)) => panic!("no message expected, got {message:?}"),
+                    Ok(None) => break,
+                    Err(err) => {
+                        error = Some(err);
+                        break;
+                    }
+                }
+            }
+            if error.is_some() {
+                break;
+            }
+        }
+        assert!(
+            matches!(error, Some(Error::InvalidUtf8)),
+            "cut at {cut}: {error:?}"
+        );
+    }
+    let mut whole = deflate_server();
+    let error = fails_with(&mut whole, &wire, CloseCode::INVALID_PAYLOAD);
+    assert!(matches!(error, Some(Error::InvalidUtf8)), "{error:?}");
+}
+
 #[test]
 fn rfc7692_inflated_size_at_and_past_the_message_limit() {
     let mut config = Config::default();
