@@ -30,12 +30,13 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::alert::{AlertDescription, LEVEL_WARNING};
 use crate::config::{ClientConfig, ServerConfig};
 use crate::error::Error;
+use crate::random::RandomSource;
 use crate::record::{ContentType, RecordCipher, MAX_FRAGMENT_LEN};
 use crate::suite::CipherSuite;
 use crate::transcript::{Direction, Step, Transcript};
@@ -77,7 +78,10 @@ pub struct Connection {
     role: Role,
     /// What the handshake expects next, and what this side knows at that point.
     state: State,
-    rng: SystemRandom,
+    /// The configured source: every random byte this side draws itself.
+    random: Arc<dyn RandomSource>,
+    /// Only for ring's own draws (X25519 keys, the signer), whose trait is sealed.
+    ring_rng: SystemRandom,
     incoming: Vec<u8>,
     handshake_buf: Vec<u8>,
     outgoing: Vec<u8>,
@@ -126,23 +130,24 @@ impl Connection {
                 reason: "the client offers no cipher suite".to_owned(),
             });
         }
-        let mut conn = Self::new(Role::Client);
+        let mut conn = Self::new(Role::Client, config.random.clone());
         conn.state = State::Client(client::start(&mut conn, config, server_name)?);
         Ok(conn)
     }
 
     /// A server connection; it waits for the ClientHello.
     pub fn server(config: Arc<ServerConfig>) -> Self {
-        let mut conn = Self::new(Role::Server);
+        let mut conn = Self::new(Role::Server, config.random.clone());
         conn.state = State::Server(server::start(config));
         conn
     }
 
-    fn new(role: Role) -> Self {
+    fn new(role: Role, random: Arc<dyn RandomSource>) -> Self {
         Self {
             role,
             state: State::Failed,
-            rng: SystemRandom::new(),
+            random,
+            ring_rng: SystemRandom::new(),
             incoming: Vec::new(),
             handshake_buf: Vec::new(),
             outgoing: Vec::new(),
@@ -340,9 +345,7 @@ impl Connection {
     /// 32 fresh random bytes (a hello random).
     fn random(&self) -> Result<[u8; 32], Error> {
         let mut r = [0u8; 32];
-        self.rng.fill(&mut r).map_err(|_| Error::Crypto {
-            what: "system randomness",
-        })?;
+        self.random.fill(&mut r)?;
         Ok(r)
     }
 }
