@@ -137,9 +137,10 @@
 //!   premaster, the server's fallback premaster and the seed of the RSA padding. What it
 //!   does not cover: the X25519 ephemeral keys, which ring only draws through its sealed
 //!   `SecureRandom` trait, always from ring's `SystemRandom`.
-//! - the clock: certificates are checked at [`ClientConfig::set_verification_time`]; when
-//!   that is unset the core still reads the system clock once, at the certificate check
-//!   (the one place the core is not yet free of ambient input).
+//! - the clock: certificates are checked at [`ClientConfig::set_verification_time`], else
+//!   at the caller's [`Connection::set_current_time`] ([`TeachingTlsStream::new`] sets it
+//!   from the system clock). Only a bare [`Connection`] given neither still reads the
+//!   system clock once, at the certificate check (kept so direct callers work unchanged).
 //!
 //! Feed it at most as fast as you read the plaintext out: received application data waits
 //! in the connection.

@@ -330,7 +330,7 @@ impl ExpectCertificate {
     ) -> Result<(), Error> {
         let config = &self.config;
         let name = &self.server_name;
-        let now = config.time.unwrap_or_else(UnixTime::now);
+        let now = config.time.or(cx.now).unwrap_or_else(UnixTime::now);
         match cert::verify_server_chain(chain, &config.roots, name, now) {
             Ok(()) => {
                 cx.transcript
@@ -707,6 +707,22 @@ mod tests {
         });
         server.receive(&client.take_outgoing()).unwrap();
         client.receive(&server.take_outgoing())
+    }
+
+    #[test]
+    fn rfc5280_4_1_2_5_the_callers_time_is_used_when_the_config_has_none() {
+        let later = std::time::Duration::from_secs(100_000_000_000);
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        client.set_current_time(rustls_pki_types::UnixTime::since_unix_epoch(later));
+        server.receive(&client.take_outgoing()).unwrap();
+        let err = client.receive(&server.take_outgoing()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::error::Error::Certificate(crate::error::CertificateError::Expired { .. })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use ring::rand::SystemRandom;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::alert::{AlertDescription, LEVEL_WARNING};
 use crate::config::{ClientConfig, ServerConfig};
@@ -82,6 +82,8 @@ pub struct Connection {
     random: Arc<dyn RandomSource>,
     /// Only for ring's own draws (X25519 keys, the signer), whose trait is sealed.
     ring_rng: SystemRandom,
+    /// The caller's clock, for the certificate check when the config sets no time.
+    now: Option<UnixTime>,
     incoming: Vec<u8>,
     handshake_buf: Vec<u8>,
     outgoing: Vec<u8>,
@@ -148,6 +150,7 @@ impl Connection {
             state: State::Failed,
             random,
             ring_rng: SystemRandom::new(),
+            now: None,
             incoming: Vec::new(),
             handshake_buf: Vec::new(),
             outgoing: Vec::new(),
@@ -333,6 +336,20 @@ impl Connection {
         buf[..n].copy_from_slice(&self.plaintext[..n]);
         self.plaintext.advance(n);
         n
+    }
+
+    /// The current time, from the caller's clock: certificates are checked at it when
+    /// [`ClientConfig::set_verification_time`] is unset. [`TeachingTlsStream`](crate::TeachingTlsStream)
+    /// sets it from the system clock when it is created; without either, the core reads
+    /// the system clock once, at the certificate check.
+    pub fn set_current_time(&mut self, now: UnixTime) -> &mut Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// The time set with [`set_current_time`](Self::set_current_time), if any.
+    pub fn current_time(&self) -> Option<UnixTime> {
+        self.now
     }
 
     /// How many bytes of received application data wait to be read.
