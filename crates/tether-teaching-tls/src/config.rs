@@ -12,6 +12,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, TrustAnchor, UnixTime};
 use crate::cert;
 use crate::error::Error;
 use crate::keylog::KeyLog;
+use crate::random::{Opaque, RandomSource, SystemRandomSource};
 use crate::suite::CipherSuite;
 
 /// Client configuration: whom to trust and what to offer.
@@ -29,6 +30,7 @@ pub struct ClientConfig {
     pub(crate) time: Option<UnixTime>,
     pub(crate) accept_invalid_certificates: bool,
     pub(crate) key_log: Option<Arc<dyn KeyLog>>,
+    pub(crate) random: Arc<dyn RandomSource>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +41,7 @@ impl Default for ClientConfig {
             time: None,
             accept_invalid_certificates: false,
             key_log: None,
+            random: Arc::new(SystemRandomSource),
         }
     }
 }
@@ -100,6 +103,18 @@ impl ClientConfig {
         self.key_log = key_log;
         self
     }
+
+    /// Where the handshake's random bytes come from (see [`RandomSource`] for what it
+    /// covers and the two draws ring keeps to itself). Default: [`SystemRandomSource`].
+    pub fn set_random(&mut self, random: Arc<dyn RandomSource>) -> &mut Self {
+        self.random = random;
+        self
+    }
+
+    /// The configured random source.
+    pub fn random(&self) -> &Arc<dyn RandomSource> {
+        &self.random
+    }
 }
 
 impl fmt::Debug for ClientConfig {
@@ -113,6 +128,7 @@ impl fmt::Debug for ClientConfig {
                 &self.accept_invalid_certificates,
             )
             .field("key_log", &self.key_log.is_some())
+            .field("random", &Opaque)
             .finish()
     }
 }
@@ -168,6 +184,7 @@ pub struct ServerConfig {
     pub(crate) key: ServerKey,
     pub(crate) cipher_suites: Vec<CipherSuite>,
     pub(crate) key_log: Option<Arc<dyn KeyLog>>,
+    pub(crate) random: Arc<dyn RandomSource>,
 }
 
 impl ServerConfig {
@@ -192,6 +209,7 @@ impl ServerConfig {
             key,
             cipher_suites: CipherSuite::SUPPORTED.to_vec(),
             key_log: None,
+            random: Arc::new(SystemRandomSource),
         })
     }
 
@@ -212,6 +230,18 @@ impl ServerConfig {
         self.key_log = key_log;
         self
     }
+
+    /// Where the handshake's random bytes come from (see [`RandomSource`] for what it
+    /// covers and the two draws ring keeps to itself). Default: [`SystemRandomSource`].
+    pub fn set_random(&mut self, random: Arc<dyn RandomSource>) -> &mut Self {
+        self.random = random;
+        self
+    }
+
+    /// The configured random source.
+    pub fn random(&self) -> &Arc<dyn RandomSource> {
+        &self.random
+    }
 }
 
 impl fmt::Debug for ServerConfig {
@@ -220,6 +250,7 @@ impl fmt::Debug for ServerConfig {
             .field("chain", &self.chain.len())
             .field("cipher_suites", &self.cipher_suites)
             .field("key_log", &self.key_log.is_some())
+            .field("random", &Opaque)
             .finish()
     }
 }

@@ -128,11 +128,22 @@
 //! # Sans-IO
 //!
 //! [`Connection`] takes bytes in ([`Connection::receive`]) and gives bytes out
-//! ([`Connection::take_outgoing`]); it owns no socket and no timer. It does draw its random
-//! values from one source, ring's `SystemRandom` (the randoms, the premaster, ephemeral
-//! keys, the RSA padding: the lesson is that they come from a CSPRNG) and, unless [`ClientConfig::set_verification_time`] is
-//! set, reads the system clock once to check the certificate. Feed it at most as fast as you
-//! read the plaintext out: received application data waits in the connection.
+//! ([`Connection::take_outgoing`]); it owns no socket and no timer. Its inputs besides the
+//! bytes:
+//!
+//! - randomness: one [`RandomSource`], set with [`ClientConfig::set_random`] /
+//!   [`ServerConfig::set_random`] (default [`SystemRandomSource`], the OS CSPRNG: the
+//!   lesson is that every secret comes from a CSPRNG). It yields the hello randoms, the
+//!   premaster, the server's fallback premaster and the seed of the RSA padding. What it
+//!   does not cover: the X25519 ephemeral keys, which ring only draws through its sealed
+//!   `SecureRandom` trait, always from ring's `SystemRandom`.
+//! - the clock: certificates are checked at [`ClientConfig::set_verification_time`], else
+//!   at the caller's [`Connection::set_current_time`] ([`TeachingTlsStream::new`] sets it
+//!   from the system clock). Only a bare [`Connection`] given neither still reads the
+//!   system clock once, at the certificate check (kept so direct callers work unchanged).
+//!
+//! Feed it at most as fast as you read the plaintext out: received application data waits
+//! in the connection.
 //!
 //! # Features
 //!
@@ -171,6 +182,7 @@ pub use eavesdrop::{decrypt_recording, Decrypted, EavesdropError, StolenSecret};
 pub use error::{CertificateError, Error};
 pub use keylog::{key_log_line, KeyLog, KeyLogFile};
 pub use prf::{key_block, master_secret, prf, KeyBlock, MASTER_SECRET_LEN, VERIFY_DATA_LEN};
+pub use random::{RandomSource, SystemRandomSource};
 pub use record::MAX_FRAGMENT_LEN;
 #[cfg(feature = "tokio")]
 pub use stream::{accept, connect, TeachingTlsStream};

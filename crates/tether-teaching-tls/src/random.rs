@@ -1,23 +1,76 @@
-//! The one source of randomness: the randoms, the premaster, the ephemeral X25519 keys,
-//! the RSA fallback and the RSA encryption padding all come from ring's `SystemRandom`,
-//! the operating system's CSPRNG. The lesson: every secret of the handshake is only as good
-//! as this source.
+//! The one source of randomness, an input like the configuration: the hello randoms, the
+//! premaster, the server's RSA fallback premaster and the RSA encryption padding all come
+//! from the configured [`RandomSource`] (default: [`SystemRandomSource`], ring's
+//! `SystemRandom`, the operating system's CSPRNG). The lesson: every secret of the
+//! handshake is only as good as this source.
 //!
-//! ring draws X25519 keys through its own (sealed) `SecureRandom` trait, and the `rsa`
-//! crate wants a `rand` generator for the PKCS#1 v1.5 padding: [`rsa_padding`] gives it a
-//! ChaCha generator seeded from the same source, so there is one source, not two.
+//! Two exceptions, both forced by ring's API: ring draws X25519 ephemeral keys (and the
+//! RSA signature's randomness, unused by deterministic PKCS#1 v1.5) through its own
+//! `SecureRandom` trait, which is sealed, so it cannot read from a [`RandomSource`]; those
+//! draws always use ring's `SystemRandom`. The `rsa` crate wants a `rand` generator for the
+//! PKCS#1 v1.5 padding: [`rsa_padding`] gives it a ChaCha generator seeded from the
+//! configured source.
+
+use std::fmt;
 
 use rand::SeedableRng;
 use ring::rand::SecureRandom;
 
 use crate::error::Error;
 
-/// A generator for the `rsa` crate's encryption padding, seeded from `rng`.
-pub(crate) fn rsa_padding(rng: &dyn SecureRandom) -> Result<rand::rngs::StdRng, Error> {
+/// Where the handshake's random bytes come from.
+///
+/// The default, [`SystemRandomSource`], is the operating system's CSPRNG. Replace it only
+/// to make runs reproducible in tests: a predictable source makes every session readable.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tether_teaching_tls::{ClientConfig, Error, RandomSource};
+///
+/// /// Test-only: the same bytes every time. Never use outside tests.
+/// struct Zeros;
+/// impl RandomSource for Zeros {
+///     fn fill(&self, dest: &mut [u8]) -> Result<(), Error> {
+///         dest.fill(0);
+///         Ok(())
+///     }
+/// }
+/// let mut config = ClientConfig::default();
+/// config.set_random(Arc::new(Zeros));
+/// ```
+pub trait RandomSource: Send + Sync {
+    /// Fills `dest` with random bytes, or fails with [`Error::Crypto`] (the handshake then
+    /// fails with that error).
+    fn fill(&self, dest: &mut [u8]) -> Result<(), Error>;
+}
+
+/// The default [`RandomSource`]: ring's `SystemRandom`, the operating system's CSPRNG.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemRandomSource;
+
+impl RandomSource for SystemRandomSource {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), Error> {
+        ring::rand::SystemRandom::new()
+            .fill(dest)
+            .map_err(|_| Error::Crypto {
+                what: "system randomness",
+            })
+    }
+}
+
+/// Debug for a configured source: which one cannot be told, only that there is one.
+pub(crate) struct Opaque;
+
+impl fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RandomSource { .. }")
+    }
+}
+
+/// A generator for the `rsa` crate's encryption padding, seeded from `source`.
+pub(crate) fn rsa_padding(source: &dyn RandomSource) -> Result<rand::rngs::StdRng, Error> {
     let mut seed = [0u8; 32];
-    rng.fill(&mut seed).map_err(|_| Error::Crypto {
-        what: "system randomness",
-    })?;
+    source.fill(&mut seed)?;
     Ok(rand::rngs::StdRng::from_seed(seed))
 }
 
@@ -28,9 +81,8 @@ mod tests {
 
     #[test]
     fn each_padding_generator_is_freshly_seeded() {
-        let rng = ring::rand::SystemRandom::new();
-        let a = rsa_padding(&rng).unwrap().next_u64();
-        let b = rsa_padding(&rng).unwrap().next_u64();
+        let a = rsa_padding(&SystemRandomSource).unwrap().next_u64();
+        let b = rsa_padding(&SystemRandomSource).unwrap().next_u64();
         assert_ne!(a, b);
     }
 }

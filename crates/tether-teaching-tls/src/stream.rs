@@ -67,8 +67,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// Wraps `conn` over `io`; nothing happens until [`handshake`](Self::handshake) or the
-    /// first read or write.
-    pub fn new(conn: Connection, io: S) -> Self {
+    /// first read or write. Unless the caller set one, it gives `conn` the system clock's
+    /// time ([`Connection::set_current_time`]).
+    pub fn new(mut conn: Connection, io: S) -> Self {
+        // The adapter, not the sans-IO core, reads the clock.
+        if conn.current_time().is_none() {
+            conn.set_current_time(rustls_pki_types::UnixTime::now());
+        }
         Self {
             io,
             conn,

@@ -16,7 +16,6 @@
 use std::sync::Arc;
 
 use ring::agreement;
-use ring::rand::SecureRandom;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert;
@@ -331,7 +330,7 @@ impl ExpectCertificate {
     ) -> Result<(), Error> {
         let config = &self.config;
         let name = &self.server_name;
-        let now = config.time.unwrap_or_else(UnixTime::now);
+        let now = config.time.or(cx.now).unwrap_or_else(UnixTime::now);
         match cert::verify_server_chain(chain, &config.roots, name, now) {
             Ok(()) => {
                 cx.transcript
@@ -539,7 +538,7 @@ fn send_empty_certificate(cx: &mut Connection) -> Result<(), Error> {
 /// Step 3b with ECDHE: a fresh X25519 key; the premaster is agreed, only the public half
 /// is sent.
 fn premaster_ecdhe(cx: &mut Connection, server_public: &[u8]) -> Result<Vec<u8>, Error> {
-    let my = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.rng)?;
+    let my = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.ring_rng)?;
     let my_public = my.compute_public_key()?;
     let shared = agreement::agree_ephemeral(
         my,
@@ -569,14 +568,10 @@ fn premaster_rsa(cx: &mut Connection, key: &rsa::RsaPublicKey) -> Result<Vec<u8>
     // RFC 5246 section 7.4.7.1: client_version (2 bytes) and 46 random bytes.
     let mut premaster = vec![0u8; 48];
     premaster[..2].copy_from_slice(&message::TLS12.to_be_bytes());
-    cx.rng
-        .fill(&mut premaster[2..])
-        .map_err(|_| Error::Crypto {
-            what: "system randomness",
-        })?;
+    cx.random.fill(&mut premaster[2..])?;
     let encrypted = key
         .encrypt(
-            &mut random::rsa_padding(&cx.rng)?,
+            &mut random::rsa_padding(cx.random.as_ref())?,
             rsa::Pkcs1v15Encrypt,
             &premaster,
         )
@@ -651,7 +646,7 @@ impl ExpectFinished {
 mod tests {
     use super::super::testing::{
         assert_unexpected, change_cipher_spec_record, expects_after_each, handshake_record, pair,
-        records,
+        pair_with, records,
     };
     use super::super::Connection;
     use crate::message::{self, CertificateRequest};
@@ -673,6 +668,78 @@ mod tests {
             authorities: Vec::new(),
         };
         handshake_record(&request.encode())
+    }
+
+    /// Test-only, never for real use: the same predictable bytes on every call.
+    struct FixedRandom;
+
+    impl crate::random::RandomSource for FixedRandom {
+        fn fill(&self, dest: &mut [u8]) -> Result<(), crate::error::Error> {
+            dest.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+            Ok(())
+        }
+    }
+
+    fn client_hello_with_fixed_random() -> Vec<u8> {
+        let (mut client, _) = pair_with(CipherSuite::RSA_WITH_AES_128_GCM_SHA256, |c| {
+            c.set_random(std::sync::Arc::new(FixedRandom));
+        });
+        client.take_outgoing()
+    }
+
+    #[test]
+    fn rfc5246_7_4_1_2_the_client_random_comes_from_the_configured_source() {
+        let a = client_hello_with_fixed_random();
+        assert_eq!(a, client_hello_with_fixed_random());
+        let fixed: Vec<u8> = (0..32).collect();
+        assert!(a.windows(32).any(|w| w == fixed), "random not in the hello");
+        let (mut system, _) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        assert_ne!(a, system.take_outgoing());
+    }
+
+    /// The verification time comes in through the configuration: the same certificate
+    /// passes at one supplied time and is expired at a later one.
+    fn handshake_at(secs: u64) -> Result<(), crate::error::Error> {
+        let time =
+            rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let (mut client, mut server) = pair_with(CipherSuite::RSA_WITH_AES_128_GCM_SHA256, |c| {
+            c.set_verification_time(Some(time));
+        });
+        server.receive(&client.take_outgoing()).unwrap();
+        client.receive(&server.take_outgoing())
+    }
+
+    #[test]
+    fn rfc5280_4_1_2_5_the_callers_time_is_used_when_the_config_has_none() {
+        let later = std::time::Duration::from_secs(100_000_000_000);
+        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        client.set_current_time(rustls_pki_types::UnixTime::since_unix_epoch(later));
+        server.receive(&client.take_outgoing()).unwrap();
+        let err = client.receive(&server.take_outgoing()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::error::Error::Certificate(crate::error::CertificateError::Expired { .. })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn rfc5280_4_1_2_5_a_certificate_is_judged_at_the_supplied_time() {
+        // rcgen's default validity ends in the year 4096; 10^11 s is in the year 5138.
+        handshake_at(2_000_000_000).unwrap();
+        let err = handshake_at(100_000_000_000).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::error::Error::Certificate(crate::error::CertificateError::Expired {
+                    now: 100_000_000_000,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -30,12 +30,13 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use ring::rand::{SecureRandom, SystemRandom};
-use rustls_pki_types::{CertificateDer, ServerName};
+use ring::rand::SystemRandom;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::alert::{AlertDescription, LEVEL_WARNING};
 use crate::config::{ClientConfig, ServerConfig};
 use crate::error::Error;
+use crate::random::RandomSource;
 use crate::record::{ContentType, RecordCipher, MAX_FRAGMENT_LEN};
 use crate::suite::CipherSuite;
 use crate::transcript::{Direction, Step, Transcript};
@@ -77,7 +78,12 @@ pub struct Connection {
     role: Role,
     /// What the handshake expects next, and what this side knows at that point.
     state: State,
-    rng: SystemRandom,
+    /// The configured source: every random byte this side draws itself.
+    random: Arc<dyn RandomSource>,
+    /// Only for ring's own draws (X25519 keys, the signer), whose trait is sealed.
+    ring_rng: SystemRandom,
+    /// The caller's clock, for the certificate check when the config sets no time.
+    now: Option<UnixTime>,
     incoming: Vec<u8>,
     handshake_buf: Vec<u8>,
     outgoing: Vec<u8>,
@@ -126,23 +132,25 @@ impl Connection {
                 reason: "the client offers no cipher suite".to_owned(),
             });
         }
-        let mut conn = Self::new(Role::Client);
+        let mut conn = Self::new(Role::Client, config.random.clone());
         conn.state = State::Client(client::start(&mut conn, config, server_name)?);
         Ok(conn)
     }
 
     /// A server connection; it waits for the ClientHello.
     pub fn server(config: Arc<ServerConfig>) -> Self {
-        let mut conn = Self::new(Role::Server);
+        let mut conn = Self::new(Role::Server, config.random.clone());
         conn.state = State::Server(server::start(config));
         conn
     }
 
-    fn new(role: Role) -> Self {
+    fn new(role: Role, random: Arc<dyn RandomSource>) -> Self {
         Self {
             role,
             state: State::Failed,
-            rng: SystemRandom::new(),
+            random,
+            ring_rng: SystemRandom::new(),
+            now: None,
             incoming: Vec::new(),
             handshake_buf: Vec::new(),
             outgoing: Vec::new(),
@@ -330,6 +338,20 @@ impl Connection {
         n
     }
 
+    /// The current time, from the caller's clock: certificates are checked at it when
+    /// [`ClientConfig::set_verification_time`] is unset. [`TeachingTlsStream`](crate::TeachingTlsStream)
+    /// sets it from the system clock when it is created; without either, the core reads
+    /// the system clock once, at the certificate check.
+    pub fn set_current_time(&mut self, now: UnixTime) -> &mut Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// The time set with [`set_current_time`](Self::set_current_time), if any.
+    pub fn current_time(&self) -> Option<UnixTime> {
+        self.now
+    }
+
     /// How many bytes of received application data wait to be read.
     pub fn plaintext_len(&self) -> usize {
         self.plaintext.len()
@@ -340,9 +362,7 @@ impl Connection {
     /// 32 fresh random bytes (a hello random).
     fn random(&self) -> Result<[u8; 32], Error> {
         let mut r = [0u8; 32];
-        self.rng.fill(&mut r).map_err(|_| Error::Crypto {
-            what: "system randomness",
-        })?;
+        self.random.fill(&mut r)?;
         Ok(r)
     }
 }

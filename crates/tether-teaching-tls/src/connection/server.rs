@@ -14,7 +14,6 @@
 use std::sync::Arc;
 
 use ring::agreement;
-use ring::rand::SecureRandom;
 
 use crate::config::ServerConfig;
 use crate::error::Error;
@@ -260,7 +259,7 @@ impl ExpectClientHello {
         cx: &mut Connection,
         randoms: &Randoms,
     ) -> Result<agreement::EphemeralPrivateKey, Error> {
-        let key = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.rng)?;
+        let key = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.ring_rng)?;
         let public = key.compute_public_key()?;
         let params = message::ecdh_params(message::GROUP_X25519, public.as_ref());
         let mut signed = Vec::with_capacity(64 + params.len());
@@ -272,7 +271,7 @@ impl ExpectClientHello {
         signer
             .sign(
                 &ring::signature::RSA_PKCS1_SHA256,
-                &cx.rng,
+                &cx.ring_rng,
                 &signed,
                 &mut signature,
             )
@@ -371,9 +370,7 @@ fn premaster_rsa(
     // so that a bad ciphertext is indistinguishable from a good one until Finished
     // (Bleichenbacher's padding oracle). The random value is drawn first, always.
     let mut fallback = vec![0u8; 48];
-    cx.rng.fill(&mut fallback).map_err(|_| Error::Crypto {
-        what: "system randomness",
-    })?;
+    cx.random.fill(&mut fallback)?;
     let version = client_version.to_be_bytes();
     let decrypted = config.key.rsa.decrypt(rsa::Pkcs1v15Encrypt, encrypted);
     let (premaster, ok) = match decrypted {

@@ -38,12 +38,21 @@ fn pki() -> &'static (CertificateDer<'static>, Vec<u8>) {
 
 /// A fresh client (its ClientHello queued) and server that both offer only `suite`.
 pub(super) fn pair(suite: CipherSuite) -> (Connection, Connection) {
+    pair_with(suite, |_| {})
+}
+
+/// [`pair`], with the client's configuration changed by `edit` first.
+pub(super) fn pair_with(
+    suite: CipherSuite,
+    edit: impl FnOnce(&mut ClientConfig),
+) -> (Connection, Connection) {
     let (cert, pkcs8) = pki();
     let mut client_config = ClientConfig::default();
     client_config
         .add_root(cert.clone())
         .expect("root")
         .set_cipher_suites(vec![suite]);
+    edit(&mut client_config);
     let key = ServerKey::from_der(&PrivateKeyDer::Pkcs8(pkcs8.clone().into())).expect("key");
     let mut server_config = ServerConfig::new(vec![cert.clone()], key).expect("config");
     server_config.set_cipher_suites(vec![suite]);
