@@ -1,6 +1,7 @@
 //! Cross-crate integration tests, compiled as one binary so the workspace links once.
 //!
-//! Each module covers one area; shared helpers and proptest strategies live in `support`.
+//! Each module covers one area; an area's helpers and proptest strategies live in its own
+//! `support` module (`codec::support`, `facade::support`, ...), which other areas import.
 
 mod attack;
 mod codec;

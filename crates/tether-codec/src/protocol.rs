@@ -650,7 +650,10 @@ impl Protocol {
     /// The answer to the latest Ping is kept aside until the buffer is empty (or another frame
     /// is queued, which it then precedes): a call on an empty buffer puts it in. So a driver
     /// that writes until this is empty sends every Pong it owes, and a peer that pings without
-    /// reading makes the buffer hold at most one Pong (RFC 6455 §5.5.3).
+    /// reading makes the buffer hold at most one Pong (RFC 6455 §5.5.3) for as long as the
+    /// driver calls this only to write. In general a Pong joins the buffer only when the buffer
+    /// is empty or just ahead of a frame the application queues, so Pings alone never grow it
+    /// by more than one Pong, whatever the driver does.
     pub fn write_buffer(&mut self) -> &mut BytesMut {
         if self.write_buf.is_empty() {
             self.queue_pong();
