@@ -286,22 +286,12 @@ fn rfc7692_invalid_text_before_corrupt_data_is_1007_in_any_reads() {
         Frame::new(OpCode::Text, vec![0xf2, 0xd8, 0xd8, 0xd8, 0xd8, 0x48, 0xcd]).with_rsv1(true),
     );
     for cut in 1..wire.len() {
-        let mut server = deflate_server();
-        let mut error = None;
-        for piece in [&wire[..cut], &wire[cut..]] {
-            server.receive_data(piece);
-            match server.poll_message() {
-                Ok(Some(message)) => panic!("no message expected, got {message:?}"),
-                Ok(None) => {}
-                Err(err) => {
-                    error = Some(err);
-                    break;
-                }
-            }
-        }
+        let received = feed_in_pieces(&mut deflate_server(), &wire, &[cut]);
+        assert!(received.messages.is_empty(), "cut at {cut}: {received:?}");
         assert!(
-            matches!(error, Some(Error::InvalidUtf8)),
-            "cut at {cut}: {error:?}"
+            matches!(received.error, Some(Error::InvalidUtf8)),
+            "cut at {cut}: {:?}",
+            received.error
         );
     }
     let mut whole = deflate_server();

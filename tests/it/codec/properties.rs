@@ -394,30 +394,6 @@ fn arb_maybe_text() -> impl Strategy<Value = Vec<u8>> {
     .prop_map(|parts| parts.concat())
 }
 
-/// Feeds `wire` in pieces ending at `cuts`: the outcome, and the end of the piece after which
-/// the first error appeared.
-fn feed_noting_the_error(
-    protocol: &mut tether_codec::Protocol,
-    wire: &[u8],
-    cuts: &[usize],
-) -> (Received, Option<usize>) {
-    let mut received = Received {
-        messages: Vec::new(),
-        error: None,
-    };
-    let mut start = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&wire.len())) {
-        let cut = cut.clamp(start, wire.len());
-        protocol.receive_data(&wire[start..cut]);
-        start = cut;
-        super::support::drain(protocol, &mut received);
-        if received.error.is_some() {
-            return (received, Some(cut));
-        }
-    }
-    (received, None)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -451,7 +427,7 @@ proptest! {
         cuts.sort_unstable();
 
         let whole = feed_whole(&mut server(&Config::default()), &wire);
-        let (pieces, failed_at) = feed_noting_the_error(&mut server(&Config::default()), &wire, &cuts);
+        let (pieces, failed_at) = super::support::feed_in_pieces_noting_the_error(&mut server(&Config::default()), &wire, &cuts);
         prop_assert_eq!(&pieces.messages, &whole.messages);
         prop_assert_eq!(error_of(&pieces), error_of(&whole));
         match std::str::from_utf8(&bytes) {

@@ -80,18 +80,32 @@ pub(super) fn drain(protocol: &mut Protocol, received: &mut Received) {
 /// Feeds `wire` to `protocol` in pieces ending at `cuts` (sorted, deduplicated or not),
 /// polling after every piece.
 pub(super) fn feed_in_pieces(protocol: &mut Protocol, wire: &[u8], cuts: &[usize]) -> Received {
+    feed_in_pieces_noting_the_error(protocol, wire, cuts).0
+}
+
+/// [`feed_in_pieces`], also returning the end of the piece after which the first error
+/// appeared.
+pub(super) fn feed_in_pieces_noting_the_error(
+    protocol: &mut Protocol,
+    wire: &[u8],
+    cuts: &[usize],
+) -> (Received, Option<usize>) {
     let mut received = Received {
         messages: Vec::new(),
         error: None,
     };
+    let mut failed_at = None;
     let mut start = 0;
     for &cut in cuts.iter().chain(std::iter::once(&wire.len())) {
         let cut = cut.clamp(start, wire.len());
         protocol.receive_data(&wire[start..cut]);
         start = cut;
         drain(protocol, &mut received);
+        if received.error.is_some() && failed_at.is_none() {
+            failed_at = Some(cut);
+        }
     }
-    received
+    (received, failed_at)
 }
 
 /// Feeds all of `wire` at once.
