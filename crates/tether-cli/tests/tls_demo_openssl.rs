@@ -230,18 +230,14 @@ fn tls_demo_connect_refuses_an_untrusted_server_with_nonzero_exit() {
     );
 }
 
-fn listen_and_echo_with_s_client(pem: &Pem, key: &str, openssl_cipher: &str) {
+/// Starts `tether tls-demo --listen` on a free port with the certificate and `key` from `pem`
+/// and `extra` options; the running server and the address it printed.
+fn tls_demo_listen(pem: &Pem, key: &str, extra: &[&str]) -> (Guard, String) {
     let mut server = Guard(
         tether()
-            .args([
-                "tls-demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--cert",
-                &pem.path("cert.pem"),
-                "--key",
-                &pem.path(key),
-            ])
+            .args(["tls-demo", "--listen", "127.0.0.1:0"])
+            .args(["--cert", &pem.path("cert.pem"), "--key", &pem.path(key)])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -249,6 +245,11 @@ fn listen_and_echo_with_s_client(pem: &Pem, key: &str, openssl_cipher: &str) {
     );
     let line = wait_for_line(server.0.stdout.take().unwrap(), "listening on");
     let addr = line.trim_start_matches("listening on ").trim().to_owned();
+    (server, addr)
+}
+
+fn listen_and_echo_with_s_client(pem: &Pem, key: &str, openssl_cipher: &str) {
+    let (_server, addr) = tls_demo_listen(pem, key, &[]);
     let mut client = Guard(
         Command::new("openssl")
             .args([
@@ -290,23 +291,11 @@ fn tls_demo_listen_times_out_silent_clients_one_slot_at_a_time() {
     use std::net::TcpStream;
     use std::time::Instant;
     let pem = Pem::new("listen-limits");
-    let mut server = Guard(
-        tether()
-            .args(["tls-demo", "--listen", "127.0.0.1:0"])
-            .args([
-                "--cert",
-                &pem.path("cert.pem"),
-                "--key",
-                &pem.path("key.pem"),
-            ])
-            .args(["--handshake-timeout", "1", "--max-connections", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (_server, addr) = tls_demo_listen(
+        &pem,
+        "key.pem",
+        &["--handshake-timeout", "1", "--max-connections", "1"],
     );
-    let line = wait_for_line(server.0.stdout.take().unwrap(), "listening on");
-    let addr = line.trim_start_matches("listening on ").trim().to_owned();
     let start = Instant::now();
     let dropped_after = move |mut tcp: TcpStream| {
         tcp.set_read_timeout(Some(LIMIT)).unwrap();
