@@ -12,7 +12,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
 // Re-exported for `server.rs`, which imports it from here; the function lives in `deadline`.
-pub(crate) use crate::deadline::within;
+use crate::deadline::within;
 use crate::error::Error;
 use crate::transport::MaybeTls;
 use crate::websocket::WebSocket;
