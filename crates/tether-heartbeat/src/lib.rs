@@ -74,7 +74,7 @@
 //! .unwrap();
 //! let mut events = client.events().unwrap();
 //!
-//! client.send("hello".to_string()).unwrap();
+//! client.send("hello".to_string()).await.unwrap();
 //! assert_eq!(server.recv().await.as_deref(), Some("hello"));
 //!
 //! // Within one interval a probe goes out and its pong comes back.

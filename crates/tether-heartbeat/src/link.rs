@@ -11,7 +11,8 @@ use std::time::{Duration, Instant as StdInstant};
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::futures::Notified;
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
 
@@ -41,6 +42,9 @@ pub(crate) struct Shared<M> {
     inbound_bytes: AtomicUsize,
     /// The link, waiting for the application to free inbound bytes.
     inbound_waker: AtomicWaker,
+    /// Senders waiting for room in the outbox (or for it to empty): woken whenever the
+    /// link takes messages out of it, and when the supervisor stops.
+    outbox_room: Notify,
 }
 
 impl<M> Shared<M> {
@@ -56,6 +60,7 @@ impl<M> Shared<M> {
             state,
             inbound_bytes: AtomicUsize::new(0),
             inbound_waker: AtomicWaker::new(),
+            outbox_room: Notify::new(),
         }
     }
 
@@ -84,6 +89,18 @@ impl<M> Shared<M> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The outbox lost messages (taken, expired) or the link stopped: senders waiting for
+    /// room look again.
+    pub(crate) fn outbox_changed(&self) {
+        self.outbox_room.notify_waiters();
+    }
+
+    /// Completes at the next [`outbox_changed`](Self::outbox_changed) after it is
+    /// enabled (`Notified::enable`), so a check made after enabling misses no change.
+    pub(crate) fn outbox_room(&self) -> Notified<'_> {
+        self.outbox_room.notified()
+    }
+
     /// Sends an event without ever blocking; counts it when the channel is full.
     pub(crate) fn emit(&self, event: Event) {
         if self.events.try_send(event).is_err() {
@@ -96,6 +113,7 @@ impl<M> Shared<M> {
     }
 
     pub(crate) fn set_state(&self, state: LinkState) {
+        let closed = matches!(state, LinkState::Closed(_));
         self.state.send_if_modified(|current| {
             if *current == state {
                 false
@@ -104,6 +122,9 @@ impl<M> Shared<M> {
                 true
             }
         });
+        if closed {
+            self.outbox_changed();
+        }
     }
 }
 
@@ -391,6 +412,9 @@ where
             let mut outbox = self.ctx.shared.outbox();
             (outbox.pop_entry(now), outbox.take_expired())
         };
+        if entry.is_some() || expired > 0 {
+            self.ctx.shared.outbox_changed();
+        }
         if expired > 0 {
             self.ctx
                 .shared
@@ -463,33 +487,41 @@ where
         }
         let mut progress = false;
         for _ in 0..READ_BUDGET {
-            if self.closing.is_none() {
-                // Backpressure: the inbound queue is bounded by count (the channel) and by
-                // bytes; when either is full, reading pauses and TCP pushes back.
-                let room = self.ctx.shared.inbound_room(cx, self.ctx.inbound_bytes);
-                let reserved = if room {
-                    self.ctx.inbound.poll_reserve(cx)
-                } else {
-                    Poll::Pending
-                };
-                match reserved {
-                    Poll::Ready(Ok(())) => self.set_reading_paused(now, false),
-                    Poll::Ready(Err(_)) => {
-                        // The application dropped its receiver: the handle is gone.
-                        self.begin_close(CloseReason::Local.close_message(), End::HandleDropped);
-                        return Ok(true);
-                    }
-                    Poll::Pending => {
-                        self.set_reading_paused(now, true);
-                        return Ok(progress);
-                    }
+            // Backpressure: the inbound queue is bounded by count (the channel) and by
+            // bytes; when either is full, reading pauses and TCP pushes back. While
+            // closing too: data that arrives before the peer's close still reaches an
+            // application that keeps receiving (`Supervisor::start_close`); the close
+            // grace bounds the wait. One that stopped receiving has closed the queue, and
+            // what arrives is dropped.
+            let room = self.ctx.shared.inbound_room(cx, self.ctx.inbound_bytes);
+            let reserved = if room {
+                self.ctx.inbound.poll_reserve(cx)
+            } else {
+                Poll::Pending
+            };
+            let deliver = match reserved {
+                Poll::Ready(Ok(())) => {
+                    self.set_reading_paused(now, false);
+                    true
                 }
-            }
+                Poll::Ready(Err(_)) if self.closing.is_some() => false,
+                Poll::Ready(Err(_)) => {
+                    // The application dropped its receiver: the handle is gone.
+                    self.begin_close(CloseReason::Local.close_message(), End::HandleDropped);
+                    return Ok(true);
+                }
+                Poll::Pending => {
+                    self.set_reading_paused(now, true);
+                    return Ok(progress);
+                }
+            };
             match Pin::new(&mut self.transport).poll_next(cx) {
                 Poll::Ready(Some(Ok(message))) => {
                     progress = true;
                     if self.closing.is_none() {
                         self.on_message(now, message);
+                    } else if deliver {
+                        self.on_message_while_closing(message);
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -523,6 +555,27 @@ where
         }
     }
 
+    /// After our close went out, only data still matters: no probes, no answers.
+    fn on_message_while_closing(&mut self, message: M) {
+        match self.ctx.probe.classify(&message) {
+            Inbound::Data => self.deliver(message),
+            Inbound::Close(code) => self.peer_close = code,
+            _ => {}
+        }
+    }
+
+    /// Hands a data message to the application; capacity was reserved before reading.
+    fn deliver(&mut self, message: M) {
+        // Counted before the application can receive (and uncount) it. An error means the
+        // receiver is gone, which the next reservation reports.
+        let len = P::len(&message);
+        let counted = &self.ctx.shared.inbound_bytes;
+        counted.fetch_add(len, Ordering::AcqRel);
+        if self.ctx.inbound.send_item(message).is_err() {
+            counted.fetch_sub(len, Ordering::AcqRel);
+        }
+    }
+
     fn on_message(&mut self, now: StdInstant, message: M) {
         let kind = self.ctx.probe.classify(&message);
         if let (Inbound::Pong(nonce), Some(core)) = (kind, &mut self.core) {
@@ -543,17 +596,7 @@ where
             }
         }
         match kind {
-            Inbound::Data => {
-                // Capacity was reserved before reading; an error means the receiver is
-                // gone, which the next reservation reports.
-                // Counted before the application can receive (and uncount) it.
-                let len = P::len(&message);
-                let counted = &self.ctx.shared.inbound_bytes;
-                counted.fetch_add(len, Ordering::AcqRel);
-                if self.ctx.inbound.send_item(message).is_err() {
-                    counted.fetch_sub(len, Ordering::AcqRel);
-                }
-            }
+            Inbound::Data => self.deliver(message),
             Inbound::Ping => {
                 let verdict = self.rate.on_probe(now);
                 if let RateVerdict::Strike(strikes) = verdict {

@@ -155,25 +155,28 @@ impl<M> Outbox<M> {
     /// Accepts `message` of `len` bytes at `now`. Returns how many old messages were
     /// dropped to make room (only with [`Overflow::DropOldest`]).
     pub fn push(&mut self, now: Instant, message: M, len: usize) -> Result<usize, Error> {
+        self.try_push(now, message, len).map_err(|(error, _)| error)
+    }
+
+    /// [`push`](Self::push), giving the message back when it is refused.
+    pub(crate) fn try_push(
+        &mut self,
+        now: Instant,
+        message: M,
+        len: usize,
+    ) -> Result<usize, (Error, M)> {
         self.expire(now);
         if len > self.config.max_bytes {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: self.config.max_bytes,
-            });
+            let max = self.config.max_bytes;
+            return Err((Error::MessageTooLarge { len, max }, message));
         }
         let mut dropped = 0;
         loop {
-            let limit = if self.queue.len() >= self.config.max_messages {
-                Some(OutboxLimit::Messages)
-            } else if self.bytes + len > self.config.max_bytes {
-                Some(OutboxLimit::Bytes)
-            } else {
-                None
-            };
-            match (limit, self.config.overflow) {
+            match (self.limit_for(len), self.config.overflow) {
                 (None, _) => break,
-                (Some(limit), Overflow::Reject) => return Err(Error::OutboxFull { limit }),
+                (Some(limit), Overflow::Reject) => {
+                    return Err((Error::OutboxFull { limit }, message))
+                }
                 (Some(_), Overflow::DropOldest) => {
                     if let Some(old) = self.queue.pop_front() {
                         self.bytes -= old.len;
@@ -189,6 +192,32 @@ impl<M> Outbox<M> {
             message,
         });
         Ok(dropped)
+    }
+
+    /// Whether a message of `len` bytes would be accepted at `now` without dropping
+    /// anything: `Ok(false)` while the outbox is full, an error if it can never fit.
+    /// With [`Overflow::DropOldest`] a message that can fit always fits (old ones make
+    /// room).
+    pub fn has_room(&mut self, now: Instant, len: usize) -> Result<bool, Error> {
+        self.expire(now);
+        if len > self.config.max_bytes {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.config.max_bytes,
+            });
+        }
+        Ok(self.config.overflow == Overflow::DropOldest || self.limit_for(len).is_none())
+    }
+
+    /// The bound a new message of `len` bytes would break, if any.
+    fn limit_for(&self, len: usize) -> Option<OutboxLimit> {
+        if self.queue.len() >= self.config.max_messages {
+            Some(OutboxLimit::Messages)
+        } else if self.bytes + len > self.config.max_bytes {
+            Some(OutboxLimit::Bytes)
+        } else {
+            None
+        }
     }
 
     /// Takes the oldest message that is not expired at `now`.
@@ -274,6 +303,35 @@ mod tests {
             })
         );
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn has_room_agrees_with_push_at_each_bound() {
+        let now = Instant::now();
+        let mut out = outbox(2, 10, Some(5));
+        assert_eq!(out.has_room(now, 10), Ok(true));
+        assert_eq!(
+            out.has_room(now, 11),
+            Err(Error::MessageTooLarge { len: 11, max: 10 })
+        );
+        out.push(now, 0, 6).unwrap();
+        assert_eq!(out.has_room(now, 4), Ok(true));
+        assert_eq!(out.has_room(now, 5), Ok(false), "bytes: 6 + 5 > 10");
+        out.push(now, 1, 1).unwrap();
+        assert_eq!(out.has_room(now, 1), Ok(false), "count: 2 held");
+        // Room comes back when a message leaves, or expires.
+        assert_eq!(out.pop(now), Some(0));
+        assert_eq!(out.has_room(now, 1), Ok(true));
+        assert_eq!(out.has_room(now + Duration::from_secs(6), 9), Ok(true));
+        assert!(out.is_empty(), "the expired message was dropped");
+
+        let mut config = OutboxConfig::default();
+        config
+            .set_max_messages(1)
+            .set_overflow(Overflow::DropOldest);
+        let mut dropping = Outbox::new(&config);
+        dropping.push(now, 0u32, 1).unwrap();
+        assert_eq!(dropping.has_room(now, 1), Ok(true), "the oldest makes room");
     }
 
     #[test]

@@ -374,41 +374,97 @@ impl<M: Send + 'static> Supervisor<M> {
         self
     }
 
-    /// Accepts `message` into the outbox; it is written as soon as the link can take it,
-    /// after every message accepted before it.
+    /// Accepts `message` into the outbox, waiting while it is full: it is written as
+    /// soon as the link can take it, after every message accepted before it. This is the
+    /// backpressure a producer wants (a pipe into a reconnecting client, say): it goes
+    /// as fast as the link, and waits through a reconnection instead of losing messages.
+    ///
+    /// Errors: [`Error::MessageTooLarge`] for a message over the outbox's byte bound
+    /// (it could never fit), [`Error::Closed`] once the supervisor stopped (also while
+    /// waiting).
+    ///
+    /// Cancel safety: if the future is dropped before it completes, `message` was not
+    /// accepted and is dropped with it; nothing else changes. To keep the message across a
+    /// `select!`, wait with [`ready`](Self::ready) (which holds nothing) and then
+    /// [`try_send`](Self::try_send).
+    ///
+    /// With [`Overflow::DropOldest`](crate::Overflow::DropOldest) it never waits: old
+    /// messages make room, as with [`try_send`](Self::try_send).
+    pub async fn send(&self, mut message: M) -> Result<(), Error> {
+        loop {
+            self.ready(&message).await?;
+            // Another sender on this handle may have taken the room meanwhile: then wait
+            // again. `ready` said the message fits, so only `OutboxFull` can repeat.
+            match self.push(message) {
+                Err((Error::OutboxFull { .. }, back)) => message = back,
+                Err((error, _)) => return Err(error),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// Waits until the outbox has room for `message` (it is not consumed). Cancel safe:
+    /// it holds nothing. Then [`try_send`](Self::try_send) accepts the message unless
+    /// another sender took the room first. The future does not borrow the supervisor, so
+    /// it can wait in one `select!` with [`recv`](Self::recv).
+    ///
+    /// Errors as [`send`](Self::send).
+    pub fn ready(&self, message: &M) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let len = (self.len)(message);
+        wait_outbox(
+            self.shared.clone(),
+            self.state.clone(),
+            move |outbox, now| outbox.has_room(now, len),
+        )
+    }
+
+    /// Waits until every message accepted so far has been handed to the transport (the
+    /// outbox is empty), through reconnections if need be. Cancel safe, and like
+    /// [`ready`](Self::ready) it does not borrow the supervisor.
+    ///
+    /// Errors: [`Error::Closed`] if the supervisor stopped first.
+    pub fn flushed(&self) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        wait_outbox(self.shared.clone(), self.state.clone(), |outbox, _| {
+            Ok(outbox.is_empty())
+        })
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        check_open(&self.state)
+    }
+
+    /// Accepts `message` into the outbox if it has room now, without waiting.
     ///
     /// A full outbox refuses it with [`Error::OutboxFull`] (or, with
     /// [`Overflow::DropOldest`](crate::Overflow::DropOldest), drops the oldest messages
     /// and reports them in an [`Event::OutboxOverflow`]). After the supervisor stopped,
     /// [`Error::Closed`].
-    pub fn send(&self, message: M) -> Result<(), Error> {
-        if let LinkState::Closed(reason) = &*self.state.borrow() {
-            return Err(Error::Closed {
-                reason: reason.clone(),
-            });
+    pub fn try_send(&self, message: M) -> Result<(), Error> {
+        self.push(message).map_err(|(error, _)| {
+            if matches!(error, Error::OutboxFull { .. }) {
+                self.shared.emit(Event::OutboxOverflow { messages: 1 });
+            }
+            error
+        })
+    }
+
+    /// Pushes `message` into the outbox, or gives it back with the reason it was refused.
+    fn push(&self, message: M) -> Result<(), (Error, M)> {
+        if let Err(error) = self.check_open() {
+            return Err((error, message));
         }
         let len = (self.len)(&message);
-        let pushed = self
+        let dropped = self
             .shared
             .outbox()
-            .push(Instant::now().into_std(), message, len);
-        match pushed {
-            Ok(dropped) => {
-                if dropped > 0 {
-                    self.shared
-                        .emit(Event::OutboxOverflow { messages: dropped });
-                }
-                // A full command queue already holds a wake-up for the task.
-                let _ = self.commands.try_send(Command::Wake);
-                Ok(())
-            }
-            Err(error) => {
-                if matches!(error, Error::OutboxFull { .. }) {
-                    self.shared.emit(Event::OutboxOverflow { messages: 1 });
-                }
-                Err(error)
-            }
+            .try_push(Instant::now().into_std(), message, len)?;
+        if dropped > 0 {
+            self.shared
+                .emit(Event::OutboxOverflow { messages: dropped });
         }
+        // A full command queue already holds a wake-up for the task.
+        let _ = self.commands.try_send(Command::Wake);
+        Ok(())
     }
 
     /// The next inbound application message; `None` once the supervisor stopped and
@@ -516,7 +572,24 @@ impl<M: Send + 'static> Supervisor<M> {
             .await
     }
 
+    /// Starts a graceful close and returns at once, keeping the handle: keep calling
+    /// [`recv`](Self::recv), which still yields the messages that arrive before the
+    /// peer's answer to the close (or the close grace ends), then `None`; the final
+    /// state says why the supervisor stopped. This is how a client that has said all it
+    /// had to say waits for the last replies: [`flushed`](Self::flushed), then
+    /// `start_close`, then read to the end.
+    ///
+    /// Messages still in the outbox are not sent. A second call does nothing; neither
+    /// does a call after the supervisor stopped.
+    pub async fn start_close(&self) {
+        // An error means the task already ended: nothing left to close.
+        let _ = self.commands.send(Command::Close(None)).await;
+    }
+
     async fn stop(mut self, command: Command) -> CloseReason {
+        // Nobody will receive any more: what arrives while closing is dropped, and a full
+        // inbound queue does not hold the close up.
+        self.inbound.close();
         // A send error means the task already ended; its final state says why.
         let _ = self.commands.send(command).await;
         if let Some(task) = self.task.take() {
@@ -544,6 +617,36 @@ impl<M: Send + 'static> Supervisor<M> {
     }
 }
 
+/// An error once the supervisor stopped.
+fn check_open(state: &watch::Receiver<LinkState>) -> Result<(), Error> {
+    match &*state.borrow() {
+        LinkState::Closed(reason) => Err(Error::Closed {
+            reason: reason.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Waits until `ready` says so, looking again whenever the outbox changes or the
+/// supervisor stops.
+async fn wait_outbox<M>(
+    shared: Arc<Shared<M>>,
+    state: watch::Receiver<LinkState>,
+    mut ready: impl FnMut(&mut Outbox<M>, std::time::Instant) -> Result<bool, Error>,
+) -> Result<(), Error> {
+    loop {
+        let changed = shared.outbox_room();
+        tokio::pin!(changed);
+        // Enabled before looking, so a change between the look and the wait wakes us.
+        changed.as_mut().enable();
+        check_open(&state)?;
+        if ready(&mut shared.outbox(), Instant::now().into_std())? {
+            return Ok(());
+        }
+        changed.await;
+    }
+}
+
 /// The inbound application messages, as a stream (the same as [`Supervisor::recv`]).
 impl<M> futures_core::Stream for Supervisor<M> {
     type Item = M;
@@ -556,7 +659,7 @@ impl<M> futures_core::Stream for Supervisor<M> {
     }
 }
 
-/// Outbound application messages, as a sink: the same as [`Supervisor::send`], so one loop
+/// Outbound application messages, as a sink: the same as [`Supervisor::try_send`], so one loop
 /// can drive a supervised connection and a bare one alike.
 ///
 /// `poll_ready` is ready at once (the outbox refuses what does not fit with
@@ -574,7 +677,7 @@ impl<M: Send + 'static> futures_sink::Sink<M> for Supervisor<M> {
     }
 
     fn start_send(self: std::pin::Pin<&mut Self>, message: M) -> Result<(), Error> {
-        self.send(message)
+        self.try_send(message)
     }
 
     fn poll_flush(

@@ -48,7 +48,7 @@ use crate::websocket::WebSocket;
 /// config.set_keepalive(Some(KeepaliveConfig::with_interval(Duration::from_millis(50), None)));
 /// let mut client = connect_supervised(&url, &config)?;
 /// let mut events = client.events().unwrap();
-/// client.send(Message::text("hello"))?;
+/// client.send(Message::text("hello")).await?;
 /// assert_eq!(client.recv().await, Some(Message::text("hello")));
 /// // The server's WebSocket answers the probes by itself: round trips are measured.
 /// loop {

@@ -45,7 +45,7 @@ where
         .supervise_with(URL, &config, probe.clone(), healthy(probe))
         .expect("supervised client");
     let mut events = client.events().expect("events");
-    client.send(Message::text("hello")).expect("outbox");
+    client.try_send(Message::text("hello")).expect("outbox");
     let echoed = tokio::time::timeout(LIMIT, client.recv()).await;
     assert_eq!(echoed.expect("echo in time"), Some(Message::text("hello")));
     for _ in 0..3 {
@@ -92,8 +92,8 @@ async fn ping_probe_server_answers_text_pings_of_a_browser_like_client() {
     assert!(matches!(acked, Event::ProbeAcked { rtt: Some(_), .. }));
     // Text that looks like a pong is application data on that server, echoed back; on
     // this client it is an unsolicited pong, consumed (never delivered, never proof).
-    client.send(Message::text("pong 1")).expect("outbox");
-    client.send(Message::text("after")).expect("outbox");
+    client.try_send(Message::text("pong 1")).expect("outbox");
+    client.try_send(Message::text("after")).expect("outbox");
     let echoed = tokio::time::timeout(LIMIT, client.recv()).await;
     assert_eq!(echoed.expect("echo in time"), Some(Message::text("after")));
     next_event(&mut events, |e| *e == Event::MismatchedPong).await;
@@ -150,7 +150,7 @@ async fn a_server_that_stops_answering_is_dead_within_the_bound_then_the_client_
     };
     // The grace for the close (200 ms) plus at most one backoff window (100 ms).
     assert!(downtime <= Duration::from_millis(300), "{downtime:?}");
-    client.send(Message::text("after")).expect("outbox");
+    client.try_send(Message::text("after")).expect("outbox");
     let echoed = tokio::time::timeout(LIMIT, client.recv()).await;
     assert_eq!(echoed.expect("echo in time"), Some(Message::text("after")));
     assert_eq!(opened.load(Ordering::SeqCst), 2);

@@ -4,6 +4,7 @@
 //! `duplex` runs on in-memory pipes with the tokio clock paused (deterministic, virtual
 //! time); `sockets` runs on loopback TCP with short intervals, every wait bounded.
 
+mod drain;
 mod duplex;
 mod sockets;
 mod support;

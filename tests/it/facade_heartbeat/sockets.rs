@@ -60,7 +60,7 @@ async fn tcp_client_detects_a_frozen_server_closes_and_reconnects() {
         "{detected:?}"
     );
     next_event(&mut events, |e| matches!(e, Event::Reconnected { .. })).await;
-    client.send(Message::text("after")).expect("outbox");
+    client.try_send(Message::text("after")).expect("outbox");
     let echoed = tokio::time::timeout(LIMIT, client.recv()).await;
     assert_eq!(echoed.expect("echo in time"), Some(Message::text("after")));
     assert_eq!(frozen.lock().unwrap().len(), 1);
@@ -121,7 +121,7 @@ async fn a_403_refusal_is_fatal_and_stops_the_client() {
         })))
     );
     assert!(matches!(
-        client.send(Message::text("late")),
+        client.try_send(Message::text("late")),
         Err(tether::heartbeat::Error::Closed { .. })
     ));
 }
@@ -162,7 +162,7 @@ async fn agreed_text_probe_over_tcp_measures_round_trips_and_keeps_pongs_from_th
         })
         .await;
     }
-    client.send(Message::text("hello")).expect("outbox");
+    client.try_send(Message::text("hello")).expect("outbox");
     // Only the application's message comes back: no "ping"/"pong" text reached either app.
     let echoed = tokio::time::timeout(LIMIT, client.recv()).await;
     assert_eq!(echoed.expect("echo in time"), Some(Message::text("hello")));

@@ -66,7 +66,7 @@ pub(super) async fn closed_state(mut state: watch::Receiver<LinkState>) -> LinkS
 /// Echoes the application messages of a supervised server connection until it ends.
 pub(super) async fn echo_supervised(mut conn: tether::heartbeat::Supervisor<Message>) {
     while let Some(message) = conn.recv().await {
-        if conn.send(message).is_err() {
+        if conn.send(message).await.is_err() {
             return;
         }
     }

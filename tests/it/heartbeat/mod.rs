@@ -1,6 +1,7 @@
 //! Integration and property tests for the heartbeat layer.
 
 mod alloc;
+mod backpressure;
 mod fake;
 mod mass;
 mod property;

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use super::fake::{factory, pair, Fake, Script};
 
-const SEC: Duration = Duration::from_secs(1);
-const MS: Duration = Duration::from_millis(1);
+pub(super) const SEC: Duration = Duration::from_secs(1);
+pub(super) const MS: Duration = Duration::from_millis(1);
 
 fn keepalive(interval: Duration, timeout: Duration) -> KeepaliveConfig {
     let mut keepalive = KeepaliveConfig::default();
@@ -25,7 +25,7 @@ fn keepalive(interval: Duration, timeout: Duration) -> KeepaliveConfig {
     keepalive
 }
 
-fn config(keepalive: KeepaliveConfig) -> SupervisorConfig {
+pub(super) fn config(keepalive: KeepaliveConfig) -> SupervisorConfig {
     let mut reconnect = ReconnectConfig::default();
     reconnect
         .set_initial_delay(SEC)
@@ -40,7 +40,7 @@ fn config(keepalive: KeepaliveConfig) -> SupervisorConfig {
 }
 
 /// Waits for the first event matching `pred`; returns it with the virtual time it came.
-async fn wait_for(
+pub(super) async fn wait_for(
     events: &mut mpsc::Receiver<Event>,
     mut pred: impl FnMut(&Event) -> bool,
 ) -> (Instant, Event) {
@@ -66,7 +66,7 @@ async fn events_until(events: &mut mpsc::Receiver<Event>, until: Instant) -> Vec
 }
 
 /// Spawns a reconnecting client over the prepared connect results; takes its events.
-fn start(
+pub(super) fn start(
     config: &SupervisorConfig,
     results: Vec<Result<Fake, Failure>>,
 ) -> (Supervisor<String>, mpsc::Receiver<Event>) {
@@ -88,7 +88,7 @@ async fn closed(client: &Supervisor<String>) -> CloseReason {
     }
 }
 
-fn connected(peer_script: &Arc<Script>) -> Fake {
+pub(super) fn connected(peer_script: &Arc<Script>) -> Fake {
     let (fake, peer) = pair(None);
     peer_script.spawn(peer);
     fake
@@ -214,8 +214,8 @@ async fn large_message_draining_on_a_slow_transport_is_no_death() {
     let config = config(keepalive(5 * SEC, 2 * SEC));
     let (client, mut events) = start(&config, vec![Ok(fake)]);
     wait_for(&mut events, |e| matches!(e, Event::ProbeAcked { .. })).await;
-    client.send("x".repeat(25_000)).unwrap();
-    client.send("after".to_string()).unwrap();
+    client.try_send("x".repeat(25_000)).unwrap();
+    client.try_send("after".to_string()).unwrap();
     let seen = events_until(&mut events, Instant::now() + 60 * SEC).await;
     assert!(
         seen.iter()
@@ -457,7 +457,7 @@ async fn fatal_versus_retryable_causes() {
     let (client, _events) = start(&config, forbidden);
     assert!(matches!(closed(&client).await, CloseReason::Fatal(_)));
     assert!(matches!(
-        client.send("x".into()),
+        client.try_send("x".into()),
         Err(tether_heartbeat::Error::Closed { .. })
     ));
 }
@@ -503,11 +503,11 @@ async fn outbox_bounds_order_and_the_on_connected_hook() {
     .unwrap();
     let mut events = client.events().unwrap();
     for i in 0..5 {
-        client.send(format!("m{i}")).unwrap();
+        client.try_send(format!("m{i}")).unwrap();
     }
     // At the count limit: the sixth is refused, loudly.
     assert_eq!(
-        client.send("m5".into()),
+        client.try_send("m5".into()),
         Err(tether_heartbeat::Error::OutboxFull {
             limit: tether_heartbeat::OutboxLimit::Messages
         })
@@ -535,9 +535,9 @@ async fn outbox_messages_older_than_the_age_limit_are_dropped_and_reported() {
         Ok(connected(&script)),
     ];
     let (client, mut events) = start(&config, results);
-    client.send("stale".into()).unwrap();
+    client.try_send("stale".into()).unwrap();
     tokio::time::sleep(15 * SEC).await;
-    client.send("fresh".into()).unwrap();
+    client.try_send("fresh".into()).unwrap();
     wait_for(&mut events, |e| *e == Event::OutboxExpired { messages: 1 }).await;
     tokio::time::sleep(SEC).await;
     assert_eq!(*script.received.lock().unwrap(), ["fresh"]);
@@ -637,7 +637,7 @@ async fn drop_oldest_overflow_is_reported_not_silent() {
     config.set_outbox(outbox);
     let (client, mut events) = start(&config, vec![Err(Failure::Timeout), Ok(connected(&script))]);
     for i in 0..3 {
-        client.send(format!("m{i}")).unwrap();
+        client.try_send(format!("m{i}")).unwrap();
     }
     wait_for(&mut events, |e| *e == Event::OutboxOverflow { messages: 1 }).await;
     wait_for(&mut events, |e| *e == Event::Connected).await;
@@ -707,7 +707,7 @@ async fn reconnect_now_pause_and_resume() {
         .unwrap();
     client.pause().await.unwrap();
     state.wait_for(|s| *s == LinkState::Paused).await.unwrap();
-    client.send("queued while paused".into()).unwrap();
+    client.try_send("queued while paused".into()).unwrap();
     // Paused for longer than backoff would wait, shorter than the outbox age limit.
     tokio::time::sleep(50 * SEC).await;
     assert_eq!(*state.borrow(), LinkState::Paused);

@@ -163,7 +163,7 @@ async fn scenario() {
     let mut sent = 0;
     let mut send_batch = |client: &Supervisor<String>| {
         for _ in 0..10 {
-            client.send(format!("m{sent}")).unwrap();
+            client.try_send(format!("m{sent}")).unwrap();
             sent += 1;
         }
     };

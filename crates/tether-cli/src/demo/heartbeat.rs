@@ -197,7 +197,7 @@ async fn echo_again<W: Write>(
     say: &mut Narrator<W>,
     client: &mut Supervisor<Message>,
 ) -> Result<()> {
-    client.send(Message::text("still here?"))?;
+    client.send(Message::text("still here?")).await?;
     let echo = tokio::time::timeout(EVENT_LIMIT, client.recv())
         .await
         .ok()
@@ -272,7 +272,7 @@ async fn echo_server(tasks: &mut JoinSet<()>) -> Result<SocketAddr> {
 
 async fn echo(mut conn: Supervisor<Message>) {
     while let Some(message) = conn.recv().await {
-        if conn.send(message).is_err() {
+        if conn.send(message).await.is_err() {
             return;
         }
     }
