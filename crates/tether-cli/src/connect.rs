@@ -15,12 +15,13 @@
 //! Exit status 0 after a normal close (the server's close code is 1000, or it answered our
 //! close without a code). Otherwise 1, with the close code and reason (or the error) on stderr.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use tether::heartbeat::{CloseReason, Failure, LinkState, ReconnectConfig, SupervisorConfig};
+use tether::heartbeat::{CloseReason, Failure, ReconnectConfig, Supervisor, SupervisorConfig};
 use tether::http::{HeaderName, HeaderValue};
 use tether::{
     ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, PingProbe, SinkExt as _,
@@ -133,53 +134,84 @@ async fn supervised(args: &Args, builder: &ClientBuilder) -> Result<ExitCode> {
     let logging = client
         .events()
         .map(|events| tokio::spawn(log_until_stopped(args.url.clone(), events, client.state())));
-    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
-    let mut stdout = tokio::io::stdout();
-    let stdin_open = !args.echo;
-    let reason = loop {
-        // Both branches are cancel safe: `next_segment` keeps a partial line buffered, the
-        // supervisor's inbound queue keeps its messages.
-        tokio::select! {
-            line = lines.next_segment(), if stdin_open => match line {
-                Ok(Some(line)) => {
-                    if let Err(err) = client.send(line_message(line)) {
-                        break Err(err.to_string());
-                    }
-                }
-                Ok(None) => break Ok(client.close().await),
-                Err(err) => break Err(format!("stdin: {err}")),
-            },
-            received = client.recv() => match received {
-                Some(message) if args.echo => {
-                    if let Err(err) = client.send(message) {
-                        break Err(err.to_string());
-                    }
-                }
-                Some(message) => {
-                    if let Err(err) = print(&mut stdout, &message).await {
-                        break Err(format!("stdout: {err}"));
-                    }
-                }
-                None => {
-                    let state = client.state().borrow().clone();
-                    break match state {
-                        LinkState::Closed(reason) => Ok(reason),
-                        other => Err(format!("supervisor stopped while {other:?}")),
-                    };
-                }
-            },
-        }
-    };
+    let talked = converse(&mut client, args.echo).await;
+    // Whatever ended the conversation, stop the supervisor: that also ends the logger,
+    // which runs until the supervisor's events stop.
+    let stopped = client.close().await;
     if let Some(logging) = logging {
-        // The logger ends with the supervisor; an error means it was cancelled.
+        // An error means the logger was cancelled.
         let _ = logging.await;
     }
+    let reason = talked.map(|()| stopped);
     Ok(
         match reason.and_then(|reason| supervised_verdict(&reason)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(why) => crate::logging::fail(&anyhow::Error::msg(why)),
         },
     )
+}
+
+/// Stdin lines out (or, with `echo`, every received message back), received messages to
+/// stdout, until the supervisor stops. At the end of stdin it waits until every line was
+/// handed to the connection, starts the close, and prints what still arrives before the
+/// server's answer.
+///
+/// Sending waits for room in the outbox (backpressure: a fast pipe goes at the link's
+/// pace, through reconnections) while receiving goes on, so neither side can block the
+/// other. Returns `Ok` when the supervisor stopped, `Err` on a local failure.
+async fn converse(client: &mut Supervisor<Message>, echo: bool) -> Result<(), String> {
+    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
+    let mut stdout = tokio::io::stdout();
+    let mut stdin_open = !echo;
+    let mut closing = false;
+    // The message waiting for room in the outbox: one at a time, so order is kept.
+    let mut pending: Option<Message> = None;
+    loop {
+        let waiting = pending.is_some();
+        let done_sending = !echo && !stdin_open && !waiting && !closing;
+        // Every branch is cancel safe: `ready` and `flushed` hold nothing, `next_segment`
+        // keeps a partial line buffered, the supervisor's inbound queue keeps its messages.
+        tokio::select! {
+            ready = ready_for(pending.as_ref().map(|message| client.ready(message))),
+                if waiting => {
+                ready.map_err(|err| err.to_string())?;
+                if let Some(message) = pending.take() {
+                    // Only this loop sends, so the room `ready` saw is still there.
+                    client.try_send(message).map_err(|err| err.to_string())?;
+                }
+            }
+            line = lines.next_segment(), if stdin_open && !waiting => match line {
+                Ok(Some(line)) => pending = Some(line_message(line)),
+                Ok(None) => stdin_open = false,
+                Err(err) => return Err(format!("stdin: {err}")),
+            },
+            flushed = client.flushed(), if done_sending => {
+                // Closed already: the next `recv` says so.
+                if flushed.is_ok() {
+                    client.start_close().await;
+                }
+                closing = true;
+            }
+            received = client.recv(), if !(echo && waiting) => match received {
+                Some(message) if echo => pending = Some(message),
+                Some(message) => print(&mut stdout, &message)
+                    .await
+                    .map_err(|err| format!("stdout: {err}"))?,
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+/// Waits for room in the outbox when a message waits for it (`ready`, from
+/// [`Supervisor::ready`]), else never.
+async fn ready_for(
+    ready: Option<impl Future<Output = Result<(), tether::heartbeat::Error>>>,
+) -> Result<(), tether::heartbeat::Error> {
+    match ready {
+        Some(ready) => ready.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Whether a supervised conversation ended normally: closed by us, or by the server with

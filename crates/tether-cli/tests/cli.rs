@@ -46,11 +46,16 @@ async fn connect(args: &[&str], stdin: &[u8]) -> Output {
         .spawn()
         .expect("tether connect started");
     let mut input = child.stdin.take().expect("piped stdin");
-    input.write_all(stdin).await.expect("stdin written");
-    drop(input);
-    bounded("tether connect", child.wait_with_output())
+    // Written while the output is read: a large input and its echoes fill both pipes.
+    let stdin = stdin.to_vec();
+    let writing = tokio::spawn(async move {
+        input.write_all(&stdin).await.expect("stdin written");
+    });
+    let output = bounded("tether connect", child.wait_with_output())
         .await
-        .expect("tether connect ran")
+        .expect("tether connect ran");
+    writing.await.expect("the writer");
+    output
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -273,6 +278,33 @@ async fn serve_echoes_what_connect_sends_and_both_exit_0() {
         !log.contains("frame received"),
         "frames only with -v:\n{log}"
     );
+}
+
+/// A fast pipe into `tether connect`, bare, supervised and reconnecting: every line
+/// comes back, in order, and the process ends by itself. (A supervised client used to
+/// refuse lines while connecting, stop reading stdin, and then wait forever.)
+#[tokio::test]
+async fn connect_echoes_20_000_piped_lines_in_order_with_and_without_the_supervisor() {
+    let serve = Serve::start(&[]).await;
+    let input: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
+    let modes: [&[&str]; 3] = [
+        &[],
+        &["--heartbeat", "1s"],
+        &["--reconnect", "--heartbeat", "1s"],
+    ];
+    for mode in modes {
+        let args = [mode, &[serve.url.as_str()]].concat();
+        let output = connect(&args, input.as_bytes()).await;
+        assert!(output.status.success(), "{mode:?}: {}", explain(&output));
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout == input,
+            "{mode:?}: {} of 20000 lines back, or out of order",
+            stdout.lines().count()
+        );
+    }
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
 }
 
 #[tokio::test]
