@@ -70,7 +70,7 @@ pub fn client(flags: u8) -> Connection {
         Arc::new(config)
     });
     let name = ServerName::try_from(SERVER_NAME).expect("a DNS name");
-    Connection::client(config.clone(), name).expect("the client starts")
+    Connection::client(config.clone(), name, UnixTime::now()).expect("the client starts")
 }
 
 /// Feeds `reads` to `conn`, then the end of the stream, checking after each read: at most

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::pki::DemoPki;
 use crate::tap::{Tap, Wiretap};
@@ -134,7 +134,7 @@ async fn connect(
     let tcp = TcpStream::connect(target)
         .await
         .with_context(|| format!("cannot connect to {target}"))?;
-    let conn = Connection::client(Arc::new(config), name)?;
+    let conn = Connection::client(Arc::new(config), name, UnixTime::now())?;
     let mut tls = TeachingTlsStream::new(conn, tcp);
     let result = tls.handshake().await;
     // The handshake goes to stderr: stdout carries only what the server sends.
@@ -397,7 +397,10 @@ async fn session(pki: &DemoPki, suite: CipherSuite, verbose: bool) -> anyhow::Re
     };
     let tap = Tap::new(TcpStream::connect(addr).await?, recording.wiretap.clone());
     let name = ServerName::try_from(NAME)?.to_owned();
-    let mut tls = TeachingTlsStream::new(Connection::client(Arc::new(client_config), name)?, tap);
+    let mut tls = TeachingTlsStream::new(
+        Connection::client(Arc::new(client_config), name, UnixTime::now())?,
+        tap,
+    );
     tls.handshake().await?;
     for request in ["GET /index.html", "hello through the record layer"] {
         tls.write_all(request.as_bytes()).await?;

@@ -81,7 +81,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use rsa::pkcs8::EncodePrivateKey;
-//! use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+//! use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 //! use tether_teaching_tls::{ClientConfig, Connection, RenderOptions, ServerConfig, ServerKey};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -101,7 +101,7 @@
 //! let server_config = ServerConfig::new(vec![cert.der().clone()], key)?;
 //!
 //! let name = ServerName::try_from("example.test")?.to_owned();
-//! let mut client = Connection::client(Arc::new(client_config), name)?;
+//! let mut client = Connection::client(Arc::new(client_config), name, UnixTime::now())?;
 //! let mut server = Connection::server(Arc::new(server_config));
 //!
 //! // Carry the bytes back and forth until both sides are done.
@@ -134,13 +134,14 @@
 //! - randomness: one [`RandomSource`], set with [`ClientConfig::set_random`] /
 //!   [`ServerConfig::set_random`] (default [`SystemRandomSource`], the OS CSPRNG: the
 //!   lesson is that every secret comes from a CSPRNG). It yields the hello randoms, the
-//!   premaster, the server's fallback premaster and the seed of the RSA padding. What it
-//!   does not cover: the X25519 ephemeral keys, which ring only draws through its sealed
-//!   `SecureRandom` trait, always from ring's `SystemRandom`.
+//!   premaster, the server's fallback premaster, the seed of the RSA padding and both
+//!   X25519 ephemeral keys (ring draws those only through its sealed `SecureRandom`, so
+//!   they are made with `x25519-dalek` from the source's bytes): a seeded source replays a
+//!   whole handshake. The one draw it does not cover is the blinding inside ring's RSA
+//!   signer, which never shows on the wire (PKCS#1 v1.5 signatures are deterministic).
 //! - the clock: certificates are checked at [`ClientConfig::set_verification_time`], else
-//!   at the caller's [`Connection::set_current_time`] ([`TeachingTlsStream::new`] sets it
-//!   from the system clock). Only a bare [`Connection`] given neither still reads the
-//!   system clock once, at the certificate check (kept so direct callers work unchanged).
+//!   at the time the caller passes to [`Connection::client`] ([`connect`] passes the
+//!   system clock's). The core reads no clock.
 //!
 //! Feed it at most as fast as you read the plaintext out: received application data waits
 //! in the connection.
@@ -174,6 +175,7 @@ mod stream;
 mod suite;
 mod transcript;
 mod wire;
+mod x25519;
 
 pub use alert::AlertDescription;
 pub use config::{ClientConfig, ServerConfig, ServerKey};

@@ -19,7 +19,8 @@ use crate::transcript::Transcript;
 /// Bytes read from the transport per call: one maximal protected record and its header.
 const READ_CHUNK: usize = MAX_FRAGMENT_LEN + 2048 + 5;
 
-/// Runs the client handshake over `io` and returns the encrypted stream.
+/// Runs the client handshake over `io` and returns the encrypted stream; the server's
+/// certificate is judged at the system clock's time (unless the config fixes one).
 ///
 /// On failure the fatal alert has been sent. To keep the transcript of a failed handshake,
 /// use [`TeachingTlsStream::new`] and [`TeachingTlsStream::handshake`] instead.
@@ -31,7 +32,9 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stream = TeachingTlsStream::new(Connection::client(config, server_name)?, io);
+    // The adapter, not the sans-IO core, reads the clock.
+    let now = rustls_pki_types::UnixTime::now();
+    let mut stream = TeachingTlsStream::new(Connection::client(config, server_name, now)?, io);
     stream.handshake().await?;
     Ok(stream)
 }
@@ -67,13 +70,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// Wraps `conn` over `io`; nothing happens until [`handshake`](Self::handshake) or the
-    /// first read or write. Unless the caller set one, it gives `conn` the system clock's
-    /// time ([`Connection::set_current_time`]).
-    pub fn new(mut conn: Connection, io: S) -> Self {
-        // The adapter, not the sans-IO core, reads the clock.
-        if conn.current_time().is_none() {
-            conn.set_current_time(rustls_pki_types::UnixTime::now());
-        }
+    /// first read or write.
+    pub fn new(conn: Connection, io: S) -> Self {
         Self {
             io,
             conn,

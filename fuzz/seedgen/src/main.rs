@@ -293,7 +293,7 @@ fn flights(suite: CipherSuite, cert: &[u8], key: &[u8]) -> Result<[Vec<u8>; 4]> 
     let server_key = ServerKey::from_der(&PrivateKeyDer::Pkcs8(key.to_vec().into()))?;
     let server_config = ServerConfig::new(vec![CertificateDer::from(cert.to_vec())], server_key)?;
     let name = ServerName::try_from("example.test")?.to_owned();
-    let mut client = Connection::client(Arc::new(client_config), name)?;
+    let mut client = Connection::client(Arc::new(client_config), name, UnixTime::now())?;
     let mut server = Connection::server(Arc::new(server_config));
     let hello = client.take_outgoing();
     server.receive(&hello)?;

@@ -138,9 +138,13 @@ async fn attack_rfc5246_7_2_1_close_notify_then_fin_during_the_handshake_is_an_e
 async fn attack_fin_in_the_middle_of_the_client_hello_is_eof_during_handshake() {
     let pki = ca_signed(&[NAME], Validity::Now);
     let name = ServerName::try_from(NAME).unwrap().to_owned();
-    let hello = Connection::client(Arc::new(pki.client_config()), name)
-        .unwrap()
-        .take_outgoing();
+    let hello = Connection::client(
+        Arc::new(pki.client_config()),
+        name,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .unwrap()
+    .take_outgoing();
     let half = hello.len() / 2;
     let run = server_against(|mut tcp| async move {
         tcp.write_all(&hello[..half]).await.unwrap();

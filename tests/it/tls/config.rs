@@ -59,7 +59,7 @@ fn client_without_suites_is_refused_at_construction() {
     assert!(c.cipher_suites().is_empty());
     let name = ServerName::try_from("a.test").unwrap().to_owned();
     assert!(matches!(
-        Connection::client(Arc::new(c), name),
+        Connection::client(Arc::new(c), name, rustls_pki_types::UnixTime::now()),
         Err(Error::InvalidConfig { .. })
     ));
 }

@@ -52,7 +52,7 @@ proptest! {
         parts in proptest::collection::vec((any::<u8>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..4),
     ) {
         let name = ServerName::try_from(NAME).unwrap().to_owned();
-        let mut c = Connection::client(Arc::new(configs().0.clone()), name).unwrap();
+        let mut c = Connection::client(Arc::new(configs().0.clone()), name, rustls_pki_types::UnixTime::now()).unwrap();
         let _ = c.take_outgoing();
         let _ = c.receive(&plausible_records(parts));
         prop_assert!(!c.is_established());

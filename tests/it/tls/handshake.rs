@@ -188,9 +188,12 @@ fn application_data_cannot_be_sent_during_the_handshake() {
     let name = rustls_pki_types::ServerName::try_from(NAME)
         .unwrap()
         .to_owned();
-    let mut c =
-        tether_teaching_tls::Connection::client(std::sync::Arc::new(pki.client_config()), name)
-            .unwrap();
+    let mut c = tether_teaching_tls::Connection::client(
+        std::sync::Arc::new(pki.client_config()),
+        name,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .unwrap();
     assert!(c.is_handshaking());
     assert!(matches!(
         c.send(b"x"),

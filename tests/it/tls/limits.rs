@@ -19,9 +19,13 @@ fn server() -> Connection {
 fn client_hello() -> Vec<u8> {
     let pki = ca_signed(&[NAME], Validity::Now);
     let name = ServerName::try_from(NAME).unwrap().to_owned();
-    Connection::client(Arc::new(pki.client_config()), name)
-        .unwrap()
-        .take_outgoing()
+    Connection::client(
+        Arc::new(pki.client_config()),
+        name,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .unwrap()
+    .take_outgoing()
 }
 
 #[test]

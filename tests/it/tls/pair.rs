@@ -31,7 +31,8 @@ pub(crate) fn run(
     mut hook: impl FnMut(Way, &mut Vec<u8>),
 ) -> Outcome {
     let name = ServerName::try_from(name.to_owned()).unwrap();
-    let mut c = Connection::client(Arc::new(client), name).unwrap();
+    let mut c =
+        Connection::client(Arc::new(client), name, rustls_pki_types::UnixTime::now()).unwrap();
     let mut s = Connection::server(Arc::new(server));
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
     let (mut ce, mut se) = (None, None);

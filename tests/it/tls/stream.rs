@@ -82,7 +82,12 @@ async fn failed_handshake_keeps_its_transcript_and_alerts_the_peer() {
         async move { accept(config, b).await.err() }
     });
     // A client that trusts nothing.
-    let conn = tether_teaching_tls::Connection::client(Arc::default(), name()).unwrap();
+    let conn = tether_teaching_tls::Connection::client(
+        Arc::default(),
+        name(),
+        rustls_pki_types::UnixTime::now(),
+    )
+    .unwrap();
     let mut c = tether_teaching_tls::TeachingTlsStream::new(conn, a);
     let err = c.handshake().await.unwrap_err();
     assert!(matches!(err, Error::Certificate(_)));

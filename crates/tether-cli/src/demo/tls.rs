@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use rustls_pki_types::ServerName;
+use rustls_pki_types::{ServerName, UnixTime};
 use tether_teaching_tls::{
     CipherSuite, Connection, Event, Step as TlsStep, TeachingTlsStream, Transcript,
 };
@@ -77,7 +77,7 @@ pub(super) async fn step_tls<W: Write>(
     };
     let name = ServerName::try_from(DEMO_NAME)?.to_owned();
     let mut client = TeachingTlsStream::new(
-        Connection::client(Arc::new(client_config), name)?,
+        Connection::client(Arc::new(client_config), name, UnixTime::now())?,
         Tap::new(client_tcp, taps.client.clone()),
     );
     let mut server = TeachingTlsStream::new(

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use ring::agreement;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert;
@@ -29,6 +28,7 @@ use crate::record::RecordCipher;
 use crate::suite::{self, CipherSuite};
 use crate::transcript::{Direction, Step};
 use crate::wire::hex;
+use crate::x25519::EphemeralKey;
 
 use super::secrets::{Randoms, Secrets};
 use super::state::{self, unexpected, Message};
@@ -123,10 +123,13 @@ impl State {
 }
 
 /// Step 1: sends the ClientHello (the suites the client accepts) and waits for the answer.
+/// `now` is the caller's clock, kept to judge the certificate (unless the configuration
+/// sets a verification time).
 pub(super) fn start(
     cx: &mut Connection,
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
+    now: UnixTime,
 ) -> Result<State, Error> {
     let client_random = cx.random()?;
     cx.client_random = client_random;
@@ -187,6 +190,7 @@ pub(super) fn start(
         .field("extensions", names.join(", "))
         .bytes(&wire);
     Ok(State::ServerHello(ExpectServerHello {
+        verification_time: config.time.unwrap_or(now),
         config,
         server_name,
         client_random,
@@ -198,6 +202,8 @@ pub(super) fn start(
 pub(super) struct ExpectServerHello {
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
+    /// When the certificate is judged: the config's verification time, else the caller's.
+    verification_time: UnixTime,
     client_random: [u8; 32],
     sent_extensions: Vec<u16>,
 }
@@ -256,6 +262,7 @@ impl ExpectServerHello {
         Ok(State::Certificate(ExpectCertificate {
             config: self.config,
             server_name: self.server_name,
+            verification_time: self.verification_time,
             randoms: Randoms {
                 client: self.client_random,
                 server: hello.random,
@@ -269,6 +276,7 @@ impl ExpectServerHello {
 pub(super) struct ExpectCertificate {
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
+    verification_time: UnixTime,
     randoms: Randoms,
     suite: CipherSuite,
 }
@@ -330,7 +338,7 @@ impl ExpectCertificate {
     ) -> Result<(), Error> {
         let config = &self.config;
         let name = &self.server_name;
-        let now = config.time.or(cx.now).unwrap_or_else(UnixTime::now);
+        let now = self.verification_time;
         match cert::verify_server_chain(chain, &config.roots, name, now) {
             Ok(()) => {
                 cx.transcript
@@ -538,17 +546,12 @@ fn send_empty_certificate(cx: &mut Connection) -> Result<(), Error> {
 /// Step 3b with ECDHE: a fresh X25519 key; the premaster is agreed, only the public half
 /// is sent.
 fn premaster_ecdhe(cx: &mut Connection, server_public: &[u8]) -> Result<Vec<u8>, Error> {
-    let my = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.ring_rng)?;
-    let my_public = my.compute_public_key()?;
-    let shared = agreement::agree_ephemeral(
-        my,
-        &agreement::UnparsedPublicKey::new(&agreement::X25519, server_public),
-        |s| s.to_vec(),
-    )
-    .map_err(|_| Error::Decode {
+    let my = EphemeralKey::generate(&*cx.random)?;
+    let my_public = *my.public();
+    let shared = my.agree(server_public).ok_or(Error::Decode {
         what: "server x25519 public key",
     })?;
-    let cke = message::encode_ecdhe_client_key_exchange(my_public.as_ref());
+    let cke = message::encode_ecdhe_client_key_exchange(&my_public);
     let wire = cx.send_handshake(&cke)?;
     cx.transcript
         .push(
@@ -556,11 +559,11 @@ fn premaster_ecdhe(cx: &mut Connection, server_public: &[u8]) -> Result<Vec<u8>,
             Direction::Sent,
             "ClientKeyExchange (ECDHE)",
         )
-        .field("client ephemeral public key", hex(my_public.as_ref()))
+        .field("client ephemeral public key", hex(&my_public))
         .secret("premaster = X25519(client secret, server public)", &shared)
         .field("note", "the premaster never travels: both sides compute it")
         .bytes(&wire);
-    Ok(shared)
+    Ok(shared.to_vec())
 }
 
 /// Step 3b with RSA: a random premaster, encrypted with the certificate's public key.
@@ -646,7 +649,7 @@ impl ExpectFinished {
 mod tests {
     use super::super::testing::{
         assert_unexpected, change_cipher_spec_record, expects_after_each, handshake_record, pair,
-        pair_with, records,
+        pair_at, pair_with, records,
     };
     use super::super::Connection;
     use crate::message::{self, CertificateRequest};
@@ -697,6 +700,31 @@ mod tests {
         assert_ne!(a, system.take_outgoing());
     }
 
+    /// An ECDHE client's bytes with [`FixedRandom`]: the ClientHello and, answered by a
+    /// server flight, the ClientKeyExchange that carries its X25519 public key.
+    fn ecdhe_client_key_exchange_with_fixed_random() -> Vec<u8> {
+        let (mut client, mut server) =
+            pair_with(CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256, |c| {
+                c.set_random(std::sync::Arc::new(FixedRandom));
+            });
+        server.receive(&client.take_outgoing()).unwrap();
+        client.receive(&server.take_outgoing()).unwrap();
+        let flight = records(&mut client);
+        flight[0].clone()
+    }
+
+    #[test]
+    fn rfc4492_5_7_the_client_x25519_key_comes_from_the_configured_source() {
+        let a = ecdhe_client_key_exchange_with_fixed_random();
+        // The server's key differs each run; the client's public key does not.
+        assert_eq!(a, ecdhe_client_key_exchange_with_fixed_random());
+        let expected = crate::x25519::EphemeralKey::generate(&FixedRandom).unwrap();
+        assert!(
+            a.ends_with(expected.public()),
+            "key not in ClientKeyExchange"
+        );
+    }
+
     /// The verification time comes in through the configuration: the same certificate
     /// passes at one supplied time and is expired at a later one.
     fn handshake_at(secs: u64) -> Result<(), crate::error::Error> {
@@ -711,9 +739,12 @@ mod tests {
 
     #[test]
     fn rfc5280_4_1_2_5_the_callers_time_is_used_when_the_config_has_none() {
-        let later = std::time::Duration::from_secs(100_000_000_000);
-        let (mut client, mut server) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
-        client.set_current_time(rustls_pki_types::UnixTime::since_unix_epoch(later));
+        // 10^11 s is in the year 5138, after rcgen's default validity.
+        let (mut client, mut server) = pair_at(
+            CipherSuite::RSA_WITH_AES_128_GCM_SHA256,
+            100_000_000_000,
+            |_| {},
+        );
         server.receive(&client.take_outgoing()).unwrap();
         let err = client.receive(&server.take_outgoing()).unwrap_err();
         assert!(

@@ -80,10 +80,9 @@ pub struct Connection {
     state: State,
     /// The configured source: every random byte this side draws itself.
     random: Arc<dyn RandomSource>,
-    /// Only for ring's own draws (X25519 keys, the signer), whose trait is sealed.
+    /// Only for ring's RSA signer, whose trait is sealed: PKCS#1 v1.5 signatures are
+    /// deterministic, so these draws (blinding) never show in a byte on the wire.
     ring_rng: SystemRandom,
-    /// The caller's clock, for the certificate check when the config sets no time.
-    now: Option<UnixTime>,
     incoming: Vec<u8>,
     handshake_buf: Vec<u8>,
     outgoing: Vec<u8>,
@@ -121,11 +120,16 @@ impl Connection {
     /// A client connection to `server_name`; the ClientHello is ready in
     /// [`take_outgoing`](Self::take_outgoing) at once.
     ///
+    /// `now` is the caller's clock: the server's certificate is judged at it, unless
+    /// [`ClientConfig::set_verification_time`] fixes another time. The core reads no clock
+    /// itself ([`connect`](crate::connect) passes the system time).
+    ///
     /// Fails with [`Error::InvalidConfig`] when the configuration offers no suite, and
     /// [`Error::Crypto`] if the system's randomness fails.
     pub fn client(
         config: Arc<ClientConfig>,
         server_name: ServerName<'static>,
+        now: UnixTime,
     ) -> Result<Self, Error> {
         if config.cipher_suites.is_empty() {
             return Err(Error::InvalidConfig {
@@ -133,7 +137,7 @@ impl Connection {
             });
         }
         let mut conn = Self::new(Role::Client, config.random.clone());
-        conn.state = State::Client(client::start(&mut conn, config, server_name)?);
+        conn.state = State::Client(client::start(&mut conn, config, server_name, now)?);
         Ok(conn)
     }
 
@@ -150,7 +154,6 @@ impl Connection {
             state: State::Failed,
             random,
             ring_rng: SystemRandom::new(),
-            now: None,
             incoming: Vec::new(),
             handshake_buf: Vec::new(),
             outgoing: Vec::new(),
@@ -336,20 +339,6 @@ impl Connection {
         buf[..n].copy_from_slice(&self.plaintext[..n]);
         self.plaintext.advance(n);
         n
-    }
-
-    /// The current time, from the caller's clock: certificates are checked at it when
-    /// [`ClientConfig::set_verification_time`] is unset. [`TeachingTlsStream`](crate::TeachingTlsStream)
-    /// sets it from the system clock when it is created; without either, the core reads
-    /// the system clock once, at the certificate check.
-    pub fn set_current_time(&mut self, now: UnixTime) -> &mut Self {
-        self.now = Some(now);
-        self
-    }
-
-    /// The time set with [`set_current_time`](Self::set_current_time), if any.
-    pub fn current_time(&self) -> Option<UnixTime> {
-        self.now
     }
 
     /// How many bytes of received application data wait to be read.

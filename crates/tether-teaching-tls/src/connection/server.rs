@@ -13,8 +13,6 @@
 
 use std::sync::Arc;
 
-use ring::agreement;
-
 use crate::config::ServerConfig;
 use crate::error::Error;
 use crate::message::{
@@ -24,6 +22,7 @@ use crate::record::RecordCipher;
 use crate::suite::{self, CipherSuite};
 use crate::transcript::{Direction, Step};
 use crate::wire::{hex, printable};
+use crate::x25519::EphemeralKey;
 
 use super::secrets::{Randoms, Secrets};
 use super::state::{self, unexpected, Message};
@@ -104,7 +103,7 @@ enum KeyExchange {
     /// The premaster arrives encrypted under the certificate's RSA key.
     Rsa,
     /// The premaster is agreed with this X25519 key and the client's share.
-    Ecdhe(agreement::EphemeralPrivateKey),
+    Ecdhe(EphemeralKey),
 }
 
 impl ExpectClientHello {
@@ -258,10 +257,10 @@ impl ExpectClientHello {
         &self,
         cx: &mut Connection,
         randoms: &Randoms,
-    ) -> Result<agreement::EphemeralPrivateKey, Error> {
-        let key = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &cx.ring_rng)?;
-        let public = key.compute_public_key()?;
-        let params = message::ecdh_params(message::GROUP_X25519, public.as_ref());
+    ) -> Result<EphemeralKey, Error> {
+        let key = EphemeralKey::generate(&*cx.random)?;
+        let public = key.public();
+        let params = message::ecdh_params(message::GROUP_X25519, public);
         let mut signed = Vec::with_capacity(64 + params.len());
         signed.extend_from_slice(&randoms.client);
         signed.extend_from_slice(&randoms.server);
@@ -280,7 +279,7 @@ impl ExpectClientHello {
             })?;
         let ske = EcdheServerKeyExchange {
             group: message::GROUP_X25519,
-            public: public.as_ref().to_vec(),
+            public: public.to_vec(),
             sig_scheme: message::SIG_RSA_PKCS1_SHA256,
             signature,
         };
@@ -288,7 +287,7 @@ impl ExpectClientHello {
         cx.transcript
             .push(Step::ChooseCipher, Direction::Sent, "ServerKeyExchange")
             .field("named_curve", "x25519 (0x001d)")
-            .field("server ephemeral public key", hex(public.as_ref()))
+            .field("server ephemeral public key", hex(public))
             .field(
                 "signature",
                 "rsa_pkcs1_sha256 over client random + server random + key",
@@ -333,17 +332,12 @@ impl ExpectClientKeyExchange {
 
 fn premaster_ecdhe(
     cx: &mut Connection,
-    key: agreement::EphemeralPrivateKey,
+    key: EphemeralKey,
     msg: &[u8],
     body: &[u8],
 ) -> Result<Vec<u8>, Error> {
     let public = message::read_ecdhe_client_key_exchange(body)?;
-    let shared = agreement::agree_ephemeral(
-        key,
-        &agreement::UnparsedPublicKey::new(&agreement::X25519, public),
-        |s| s.to_vec(),
-    )
-    .map_err(|_| Error::Decode {
+    let shared = key.agree(public).ok_or(Error::Decode {
         what: "client x25519 public key",
     })?;
     cx.transcript
@@ -355,7 +349,7 @@ fn premaster_ecdhe(
         .field("client ephemeral public key", hex(public))
         .secret("premaster = X25519(server secret, client public)", &shared)
         .bytes(msg);
-    Ok(shared)
+    Ok(shared.to_vec())
 }
 
 fn premaster_rsa(

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use rsa::pkcs8::EncodePrivateKey;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 
 use crate::alert::{AlertDescription, LEVEL_FATAL};
 use crate::config::{ClientConfig, ServerConfig, ServerKey};
@@ -41,9 +41,21 @@ pub(super) fn pair(suite: CipherSuite) -> (Connection, Connection) {
     pair_with(suite, |_| {})
 }
 
+/// The caller's clock in these tests: 2033, inside rcgen's default validity (1975-4096).
+pub(super) const NOW: u64 = 2_000_000_000;
+
 /// [`pair`], with the client's configuration changed by `edit` first.
 pub(super) fn pair_with(
     suite: CipherSuite,
+    edit: impl FnOnce(&mut ClientConfig),
+) -> (Connection, Connection) {
+    pair_at(suite, NOW, edit)
+}
+
+/// [`pair_with`], the client's clock reading `now` (unix seconds).
+pub(super) fn pair_at(
+    suite: CipherSuite,
+    now: u64,
     edit: impl FnOnce(&mut ClientConfig),
 ) -> (Connection, Connection) {
     let (cert, pkcs8) = pki();
@@ -57,7 +69,8 @@ pub(super) fn pair_with(
     let mut server_config = ServerConfig::new(vec![cert.clone()], key).expect("config");
     server_config.set_cipher_suites(vec![suite]);
     let name = ServerName::try_from(NAME).expect("name").to_owned();
-    let client = Connection::client(Arc::new(client_config), name).expect("client");
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+    let client = Connection::client(Arc::new(client_config), name, now).expect("client");
     (client, Connection::server(Arc::new(server_config)))
 }
 
