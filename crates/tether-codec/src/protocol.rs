@@ -13,7 +13,7 @@ use crate::mask::apply_mask_offset;
 use crate::message::Message;
 use crate::opcode::OpCode;
 use crate::role::Role;
-use crate::utf8::{InvalidUtf8, Utf8Bytes, Utf8Stream};
+use crate::utf8::{InvalidUtf8, Utf8Bytes, Utf8Stream, Validated};
 use tether_deflate::{DeflateConfig, DeflateParams};
 
 /// An empty read buffer holding more capacity than this is released after a message, so an idle
@@ -227,8 +227,11 @@ impl Body {
         Ok(match self {
             Body::Binary(data) | Body::Inflated(data, None) => Message::Binary(data.freeze()),
             Body::Text(text, _) => Message::Text(Utf8Bytes::from(text)),
-            // Checked as it arrived; building a `str` over the bytes checks once more.
-            Body::Inflated(data, Some(_)) => Message::Text(Utf8Bytes::try_from(data.freeze())?),
+            // Checked as it was inflated, the last piece with `fin`: nothing is left to feed.
+            Body::Inflated(data, Some(mut utf8)) => {
+                let validated = utf8.finish(&[]).map_err(|InvalidUtf8| Error::InvalidUtf8)?;
+                Message::Text(Utf8Bytes::from_validated(data.freeze(), validated))
+            }
         })
     }
 
@@ -441,7 +444,17 @@ impl Protocol {
             if let Some(key) = frame.header.mask {
                 apply_mask_offset(&mut payload[frame.done..], key, frame.done);
             }
-            match self.handle_frame(frame.header, payload) {
+            // A single-frame text: the part not checked as it arrived is checked now.
+            let text = match frame.header.opcode {
+                OpCode::Text if frame.header.fin => {
+                    match frame.utf8.finish(&payload[frame.done..]) {
+                        Ok(validated) => Some(validated),
+                        Err(InvalidUtf8) => return Err(self.fail(Error::InvalidUtf8)),
+                    }
+                }
+                _ => None,
+            };
+            match self.handle_frame(frame.header, payload, text) {
                 Ok(Some(message)) => return Ok(Some(message)),
                 Ok(None) => continue,
                 Err(err) => return Err(self.fail(err)),
@@ -730,16 +743,21 @@ impl Protocol {
         }
     }
 
+    /// `text` is the proof that a single-frame text payload is valid UTF-8.
     fn handle_frame(
         &mut self,
         header: FrameHeader,
         payload: BytesMut,
+        text: Option<Validated>,
     ) -> Result<Option<Message>, Error> {
         match header.opcode {
             // A single-frame message: zero copy, the payload split off the read buffer.
-            OpCode::Text | OpCode::Binary if header.fin => {
-                Ok(Some(data_message(header.opcode, payload)?))
-            }
+            OpCode::Binary if header.fin => Ok(Some(Message::Binary(payload.freeze()))),
+            OpCode::Text if header.fin => Ok(Some(Message::Text(match text {
+                Some(validated) => Utf8Bytes::from_validated(payload.freeze(), validated),
+                // Not checked on the way in: checked here.
+                None => Utf8Bytes::try_from(payload.freeze())?,
+            }))),
             // Fragments are moved into the assembly as they arrive (`receive_fragment`).
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 Err(Error::UnexpectedContinuation)
@@ -951,15 +969,6 @@ fn check_text_prefix(frame: &mut InFrame, buf: &mut BytesMut) -> Result<(), Erro
         .map_err(|InvalidUtf8| Error::InvalidUtf8)?;
     frame.done = buf.len();
     Ok(())
-}
-
-/// A complete text or binary message from its unmasked payload.
-fn data_message(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
-    if opcode == OpCode::Text {
-        Ok(Message::Text(Utf8Bytes::try_from(payload.freeze())?))
-    } else {
-        Ok(Message::Binary(payload.freeze()))
-    }
 }
 
 #[cfg(test)]
