@@ -122,6 +122,8 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
         server.config(config);
     }
 
+    // Watched before anyone can know the address: a signal from then on is a shutdown.
+    let shutdown = shutdown_signal();
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {scheme}://{addr}/")?;
     stdout.flush()?;
@@ -144,7 +146,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
                 let supervision = supervision.clone();
                 handle(ws, conn, mode, supervision)
             },
-            shutdown_signal(),
+            shutdown,
         )
         .await?;
     tracing::info!("stopped");
@@ -468,32 +470,42 @@ fn landing_page(request: &PlainRequest, scheme: &str, addr: &str, mode: &str) ->
         })
 }
 
-/// Completes on Ctrl-C or SIGTERM. If signals cannot be watched, it never completes.
-async fn shutdown_signal() {
+/// Watches Ctrl-C and SIGTERM from the moment it is called, so that a signal sent as soon
+/// as "listening" is printed stops the server gracefully instead of killing it; the future
+/// completes on the first of them. If signals cannot be watched, it never completes.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
+    let (mut terminate, mut interrupt) = {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
+        let watch = |kind, name: &str| {
+            signal(kind)
+                .inspect_err(|err| tracing::warn!(error = %err, "cannot watch {name}"))
+                .ok()
+        };
+        (
+            watch(SignalKind::terminate(), "SIGTERM"),
+            watch(SignalKind::interrupt(), "Ctrl-C"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            Some(()) = async { terminate.as_mut()?.recv().await } => {
+                tracing::info!("SIGTERM: shutting down");
             }
+            Some(()) = async { interrupt.as_mut()?.recv().await } => {
+                tracing::info!("interrupted: shutting down");
+            }
+            else => std::future::pending().await,
+        }
+        #[cfg(not(unix))]
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("interrupted: shutting down"),
             Err(err) => {
-                tracing::warn!(error = %err, "cannot watch SIGTERM");
+                tracing::warn!(error = %err, "cannot watch Ctrl-C");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    let interrupt = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %err, "cannot watch Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
-        () = interrupt => tracing::info!("interrupted: shutting down"),
     }
 }
 
