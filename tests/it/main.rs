@@ -11,3 +11,4 @@ mod handshake;
 mod heartbeat;
 mod interop;
 mod tls;
+mod web;
