@@ -24,11 +24,13 @@ mod connect;
 mod demo;
 mod heartbeat;
 mod logging;
+mod pause;
 mod pem;
 mod pki;
 mod serve;
 mod tap;
 mod tls_demo;
+mod web;
 
 use std::process::ExitCode;
 

@@ -37,7 +37,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use tether::heartbeat::{CloseReason, Farewell, LinkState, Supervisor, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
-    CloseCode, Connection, Fanout, MaybeTls, Message, PingProbe, PlainRequest, Rejection, Server,
+    CloseCode, Connection, Fanout, MaybeTls, Message, PlainRequest, Rejection, Server,
     ServerSocket, SinkExt as _, StreamExt as _, Subscriber, WebSocketReader, WebSocketWriter,
 };
 use tokio::net::TcpStream;
@@ -87,6 +87,11 @@ pub(crate) struct Args {
     deflate: bool,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
+    /// Stop answering each connection's heartbeat probes (`ping <n>`) after N answers, keeping
+    /// the connection open: shows a client's dead-peer detection and reconnection (needs
+    /// --heartbeat).
+    #[arg(long, value_name = "N", requires = "heartbeat")]
+    pause_heartbeat_after: Option<u64>,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -134,6 +139,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     } else {
         Mode::Echo
     };
+    let pause_after = args.pause_heartbeat_after;
     let supervision = args.heartbeat.keepalive().map(|keepalive| {
         let mut config = SupervisorConfig::default();
         config.set_keepalive(Some(keepalive));
@@ -144,7 +150,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             move |ws, conn| {
                 let mode = mode.clone();
                 let supervision = supervision.clone();
-                handle(ws, conn, mode, supervision)
+                handle(ws, conn, mode, supervision, pause_after)
             },
             shutdown,
         )
@@ -177,10 +183,11 @@ async fn handle(
     conn: Connection,
     mode: Mode,
     supervision: Option<SupervisorConfig>,
+    pause_after: Option<u64>,
 ) {
     let peer = conn.peer_addr();
     let path = conn.request().uri().path().to_owned();
-    let (mut link, logging) = match Link::open(ws, peer, supervision.as_ref()) {
+    let (mut link, logging) = match Link::open(ws, peer, supervision.as_ref(), pause_after) {
         Ok(opened) => opened,
         Err(err) => {
             tracing::warn!(%peer, error = %err, "cannot supervise the connection");
@@ -302,6 +309,7 @@ impl Link {
         ws: ServerSocket,
         peer: SocketAddr,
         supervision: Option<&SupervisorConfig>,
+        pause_after: Option<u64>,
     ) -> Result<(Link, Option<tokio::task::JoinHandle<()>>), tether::Error> {
         let (input, output, logging) = match supervision {
             None => {
@@ -309,7 +317,7 @@ impl Link {
                 (Input::Plain(reader), Output::Plain(writer), None)
             }
             Some(config) => {
-                let probe = PingProbe::new().answer_text("ping", "pong");
+                let probe = crate::pause::PausingProbe::new(pause_after);
                 let mut supervised = ws.supervise(config, probe)?;
                 let logging = supervised.events().map(|events| {
                     tokio::spawn(log_until_stopped(
@@ -423,7 +431,8 @@ impl Output {
     }
 }
 
-/// The page a browser (or curl) gets for a request without an Upgrade.
+/// What a browser (or curl) gets for a request without an Upgrade: the page at `/`, the
+/// browser client at `/tether.js` ([`crate::web`]), 404 elsewhere.
 ///
 /// GET gets the page, HEAD its head only (RFC 9110 §9.3.2); other methods get 405 with the
 /// `Allow` field naming those two.
@@ -447,22 +456,16 @@ fn landing_page(request: &PlainRequest, scheme: &str, addr: &str, mode: &str) ->
         })
         .unwrap_or(addr);
     let url = format!("{scheme}://{host}/");
-    let body = format!(
-        "<!doctype html>\n\
-         <html lang=\"en\"><head><meta charset=\"utf-8\"><title>tether serve</title></head>\n\
-         <body>\n\
-         <h1>Tether WebSocket {mode} server</h1>\n\
-         <p>This address speaks WebSocket (RFC 6455). A WebSocket starts as an HTTP request \
-         with <code>Upgrade: websocket</code>; this request had none, so you get this page.</p>\n\
-         <p>Connect with <code>tether connect {url}</code>, or from a browser console with \
-         <code>new WebSocket(\"{url}\")</code>.</p>\n\
-         </body></html>\n"
-    );
+    let (body, content_type) = match request.request.uri().path() {
+        "/" | "/index.html" => (crate::web::page(&url, mode), "text/html; charset=utf-8"),
+        "/tether.js" => (
+            crate::web::CLIENT.to_owned(),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return Rejection::new(StatusCode::NOT_FOUND),
+    };
     Rejection::new(StatusCode::OK)
-        .with_header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )
+        .with_header(header::CONTENT_TYPE, HeaderValue::from_static(content_type))
         .with_body(if method == Method::HEAD {
             String::new()
         } else {
@@ -543,6 +546,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("WebSocket echo server"), "{text}");
+    }
+
+    #[test]
+    fn the_browser_client_is_served_as_javascript_and_other_paths_are_404() {
+        let text = page(&plain("GET /tether.js HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.contains("content-type: text/javascript; charset=utf-8\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("export class TetherSocket"), "{text}");
+        let text = page(&plain("GET /index.html HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(
+            text.contains("import { TetherSocket } from \"/tether.js\""),
+            "{text}"
+        );
+        let text = page(&plain("GET /secret HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
     }
 
     #[test]
