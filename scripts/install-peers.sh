@@ -4,6 +4,7 @@
 #   - Python `websockets` (latest) in a virtualenv: target/peers/py/bin/python
 #   - Node `ws` (latest): target/peers/node/node_modules/ws
 #   - OpenSSL's command-line tool (Debian package) when it is missing
+#   - chromium and playwright-core for the browser tests (scripts/install-browser.sh)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 peers="${TETHER_PEERS_DIR:-$root/target/peers}"
@@ -27,6 +28,8 @@ if ! command -v openssl >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+"$root/scripts/install-browser.sh"
 
 echo "install-peers: websockets $("$peers/py/bin/python" -c 'import websockets; print(websockets.__version__)')," \
   "ws $(node -p "require('$peers/node/node_modules/ws/package.json').version")," \
