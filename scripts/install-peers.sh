@@ -28,6 +28,8 @@ if ! command -v openssl >/dev/null 2>&1; then
   fi
 fi
 
+"$root/scripts/install-pubsub.sh"
+
 echo "install-peers: websockets $("$peers/py/bin/python" -c 'import websockets; print(websockets.__version__)')," \
   "ws $(node -p "require('$peers/node/node_modules/ws/package.json').version")," \
   "$(openssl version | cut -d' ' -f1-2)"

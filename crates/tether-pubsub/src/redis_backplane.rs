@@ -23,6 +23,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -42,6 +43,11 @@ use crate::topic::Topic;
 const VERSION: u8 = 0x01;
 /// Version byte and origin.
 const HEADER: usize = 9;
+/// Longest wait for a connection to Redis, or for the answer to a batch of publishes: a
+/// Redis that accepts but does not answer counts as lost.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// A publishing connection idle this long is checked with a PING before it is written to.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// Settings of a [`RedisBackplane`].
 #[derive(Debug, Clone)]
@@ -126,6 +132,13 @@ pub struct RedisBackplane {
     tasks: [JoinHandle<()>; 2],
 }
 
+/// What the subscribing task reports to: the bus, and the publishing task (a count of the
+/// times Redis went away).
+struct Link<P: Payload> {
+    inbound: Inbound<P>,
+    epoch: Arc<AtomicU64>,
+}
+
 /// The topics this node wants from Redis; the subscribing task follows it.
 #[derive(Default)]
 struct Wanted {
@@ -167,17 +180,19 @@ impl RedisBackplane {
             ready: Notify::new(),
         });
         let seed = inbound.origin().0;
+        let epoch = Arc::new(AtomicU64::new(0));
         let publishing = tokio::spawn(publishing(
             client.clone(),
             outbox.clone(),
             inbound.clone(),
+            epoch.clone(),
             Backoff::new(&config.reconnect, seed),
         ));
         let subscribing = tokio::spawn(subscribing(
             client,
             topics.clone(),
             config.channel_prefix.clone(),
-            inbound,
+            Link { inbound, epoch },
             Backoff::new(&config.reconnect, seed ^ 1),
         ));
         RedisBackplane {
@@ -251,16 +266,28 @@ fn decode(mut envelope: Bytes) -> Option<(Origin, Bytes)> {
     Some((origin, envelope))
 }
 
-/// Sends what the outbox holds, a pipeline per batch, over one connection (so in order);
-/// reconnects with backoff when it fails, counting the batch that was lost.
+/// Sends what the outbox holds, a pipeline per batch, over one connection (so in order).
+///
+/// A publishing connection learns that Redis went away only when it writes, and the batch
+/// it writes then is lost. So before writing, it checks that the connection is still
+/// worth trusting: the subscribing connection has not seen Redis go since (`epoch`), and
+/// after a quiet second a PING answers. When either fails, the batch waits (not sent, so
+/// neither lost nor sent twice) for a new connection. A write that fails counts its batch
+/// as lost (at most once: it may have reached Redis).
 async fn publishing<P: Payload>(
     client: redis::Client,
     outbox: Arc<Outbox>,
     inbound: Inbound<P>,
+    epoch: Arc<AtomicU64>,
     mut backoff: Backoff,
 ) {
-    while inbound.is_open() {
-        let mut connection = match client.get_multiplexed_async_connection().await {
+    let mut batch = Vec::new();
+    // No check of `inbound.is_open()` here: the bus is still being built when this task
+    // may first run; the task is aborted when the bus (and its backplane) is dropped.
+    loop {
+        let connected_in = epoch.load(Ordering::Acquire);
+        let connecting = client.get_multiplexed_async_connection();
+        let mut connection = match timed(connecting).await {
             Ok(connection) => connection,
             Err(err) => {
                 tracing::warn!(error = %err, "redis: cannot connect to publish");
@@ -270,17 +297,35 @@ async fn publishing<P: Payload>(
         };
         backoff.on_connected(std::time::Instant::now());
         tracing::info!("redis: publishing connection up");
+        let mut used = tokio::time::Instant::now();
         loop {
-            let batch = outbox.take().await;
+            if batch.is_empty() {
+                batch = outbox.take().await;
+            }
+            if epoch.load(Ordering::Acquire) != connected_in {
+                tracing::info!("redis: went away since this connection opened; reconnecting");
+                break;
+            }
+            if used.elapsed() >= QUIET {
+                let ping = redis::cmd("PING");
+                if let Err(err) = timed(ping.exec_async(&mut connection)).await {
+                    tracing::warn!(error = %err, "redis: publishing connection lost");
+                    break;
+                }
+            }
             let mut pipeline = redis::pipe();
             for (channel, envelope) in &batch {
                 pipeline.publish(channel, envelope.as_ref()).ignore();
             }
-            if let Err(err) = pipeline.exec_async(&mut connection).await {
+            let sent = timed(pipeline.exec_async(&mut connection)).await;
+            used = tokio::time::Instant::now();
+            if let Err(err) = sent {
                 tracing::warn!(error = %err, lost = batch.len(), "redis: publish failed");
                 inbound.lost(batch.len() as u64);
+                batch.clear();
                 break;
             }
+            batch.clear();
         }
         backoff.on_disconnected(std::time::Instant::now());
         tokio::time::sleep(backoff.next_delay(None)).await;
@@ -293,12 +338,15 @@ async fn subscribing<P: Payload>(
     client: redis::Client,
     wanted: Arc<Wanted>,
     prefix: String,
-    inbound: Inbound<P>,
+    link: Link<P>,
     mut backoff: Backoff,
 ) {
+    let Link { inbound, epoch } = link;
     let mut reconnected = false;
-    while inbound.is_open() {
-        let (mut sink, mut stream) = match client.get_async_pubsub().await {
+    // No check of `inbound.is_open()` here: the bus is still being built when this task
+    // may first run; the task is aborted when the bus (and its backplane) is dropped.
+    loop {
+        let (mut sink, mut stream) = match timed(client.get_async_pubsub()).await {
             Ok(pubsub) => pubsub.split(),
             Err(err) => {
                 tracing::warn!(error = %err, "redis: cannot connect to subscribe");
@@ -328,6 +376,7 @@ async fn subscribing<P: Payload>(
             }
         };
         tracing::warn!(error = %ended, "redis: subscribing connection lost");
+        epoch.fetch_add(1, Ordering::AcqRel);
         reconnected = true;
         backoff.on_disconnected(std::time::Instant::now());
         tokio::time::sleep(backoff.next_delay(None)).await;
@@ -369,6 +418,16 @@ async fn follow(
         }
     }
     Ok(())
+}
+
+/// `io` within [`IO_TIMEOUT`], its error as text.
+async fn timed<T>(
+    io: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(IO_TIMEOUT, io).await {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(_) => Err(format!("no answer from redis within {IO_TIMEOUT:?}")),
+    }
 }
 
 /// Hands a message from Redis to the bus, unless it is not one of ours.
