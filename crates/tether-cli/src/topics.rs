@@ -373,7 +373,7 @@ async fn log_metrics(bus: Bus<Frame>) {
 pub(crate) fn log_counters(bus: &Bus<Frame>) {
     let m = bus.metrics();
     let mut topics = bus.topics();
-    topics.sort_by(|a, b| b.1.cmp(&a.1));
+    topics.sort_by_key(|(_, subscribers)| std::cmp::Reverse(*subscribers));
     let busiest: Vec<String> = topics
         .iter()
         .take(5)

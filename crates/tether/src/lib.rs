@@ -121,8 +121,8 @@ pub use tether_deflate as deflate;
 pub use tether_handshake as handshake;
 /// The keepalive supervisor and reconnecting client.
 pub use tether_heartbeat as heartbeat;
-/// The teaching TLS 1.2 handshake.
-pub use tether_teaching_tls as teaching_tls;
 /// Topics and byte-bounded fan-out across connections and, through a backplane, across
 /// nodes (Redis with the `redis` feature).
 pub use tether_pubsub as pubsub;
+/// The teaching TLS 1.2 handshake.
+pub use tether_teaching_tls as teaching_tls;
