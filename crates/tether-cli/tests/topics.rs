@@ -119,29 +119,8 @@ struct Node {
 
 impl Node {
     async fn start(redis_port: u16) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--topics"])
-            .args(["--redis", &format!("redis://127.0.0.1:{redis_port}")])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("tether serve started");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        bounded(
-            "the listening line",
-            BufReader::new(stdout).read_line(&mut line),
-        )
-        .await
-        .expect("stdout read");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let redis = format!("redis://127.0.0.1:{redis_port}");
+        let (child, url) = single_node(&["--redis", &redis]).await;
         Node { _child: child, url }
     }
 
