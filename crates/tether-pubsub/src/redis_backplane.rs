@@ -87,7 +87,8 @@ impl RedisConfig {
     }
 
     /// Bytes of published messages waiting for Redis (while it is slow or away) before more
-    /// are dropped and counted. Default 8 MiB.
+    /// are dropped and counted, besides the one batch being sent (itself at most this
+    /// much). Default 8 MiB.
     pub fn set_max_pending_bytes(&mut self, bytes: usize) -> &mut Self {
         self.max_pending_bytes = bytes;
         self
