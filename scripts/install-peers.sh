@@ -30,6 +30,7 @@ if ! command -v openssl >/dev/null 2>&1; then
 fi
 
 "$root/scripts/install-browser.sh"
+"$root/scripts/install-pubsub.sh"
 
 echo "install-peers: websockets $("$peers/py/bin/python" -c 'import websockets; print(websockets.__version__)')," \
   "ws $(node -p "require('$peers/node/node_modules/ws/package.json').version")," \

@@ -4,7 +4,7 @@
 //! ```text
 //! tether demo    [--burst N] [--large BYTES] [--no-tls | --cipher SUITE]   the tutorial, live
 //! tether serve   [--addr 127.0.0.1:9001] [--broadcast] [--tls-cert FILE --tls-key FILE]
-//!                [--heartbeat 20s [--heartbeat-timeout 10s]]
+//!                [--heartbeat 20s [--heartbeat-timeout 10s]] [--topics [--redis URL]]
 //! tether connect URL [--echo] [--header 'K: V']... [--subprotocol P]... [--ca FILE]
 //!                [--heartbeat 5s [--heartbeat-timeout 2s]] [--reconnect]
 //! tether tls-demo [--connect HOST:PORT | --listen ADDR --cert FILE --key FILE]   TLS 1.2, step by step
@@ -30,6 +30,7 @@ mod pki;
 mod serve;
 mod tap;
 mod tls_demo;
+mod topics;
 mod web;
 
 use std::process::ExitCode;

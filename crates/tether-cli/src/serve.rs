@@ -92,6 +92,8 @@ pub(crate) struct Args {
     /// --heartbeat).
     #[arg(long, value_name = "N", requires = "heartbeat")]
     pause_heartbeat_after: Option<u64>,
+    #[command(flatten)]
+    topics: crate::topics::TopicsArgs,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -107,7 +109,14 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
         }
         _ => "ws",
     };
-    let mode_name = if args.broadcast { "broadcast" } else { "echo" };
+    let mode_name = match (args.broadcast, args.topics.topics) {
+        (true, _) => "broadcast",
+        (_, true) => "topics",
+        _ => "echo",
+    };
+    if args.topics.topics && args.heartbeat.keepalive().is_some() {
+        anyhow::bail!("--topics does not run under --heartbeat yet");
+    }
     let page_addr = addr.to_string();
     server
         .grace_period(GRACE_PERIOD)
@@ -118,8 +127,12 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     if !args.allow_origins.is_empty() {
         server.allow_origins(args.allow_origins.iter().cloned());
     }
-    if args.idle_timeout.is_some() || args.deflate {
+    if args.idle_timeout.is_some() || args.deflate || args.topics.topics {
         let mut config = tether::Config::default();
+        if args.topics.topics {
+            // A request larger than this is refused before it is buffered (1009).
+            config.set_max_message_size(args.topics.max_request as usize);
+        }
         config.set_idle_timeout(args.idle_timeout);
         if args.deflate {
             config.set_deflate(Some(tether::deflate::DeflateConfig::default()));
@@ -136,10 +149,16 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
 
     let mode = if args.broadcast {
         Mode::Broadcast(Fanout::new(args.max_backlog))
+    } else if args.topics.topics {
+        Mode::Topics(crate::topics::bus(&args.topics, args.max_backlog)?)
     } else {
         Mode::Echo
     };
     let pause_after = args.pause_heartbeat_after;
+    let bus = match &mode {
+        Mode::Topics(bus) => Some(bus.clone()),
+        _ => None,
+    };
     let supervision = args.heartbeat.keepalive().map(|keepalive| {
         let mut config = SupervisorConfig::default();
         config.set_keepalive(Some(keepalive));
@@ -155,6 +174,9 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             shutdown,
         )
         .await?;
+    if let Some(bus) = bus {
+        crate::topics::log_counters(&bus);
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -166,6 +188,8 @@ enum Mode {
     Echo,
     /// Publish each to every connection, the sender included.
     Broadcast(Fanout),
+    /// Requests of the topics protocol (`--topics`).
+    Topics(tether_pubsub::Bus<crate::topics::Frame>),
 }
 
 /// One connection, from the Upgrade to its close, bare or under a heartbeat supervisor
@@ -185,6 +209,10 @@ async fn handle(
     supervision: Option<SupervisorConfig>,
     pause_after: Option<u64>,
 ) {
+    let mode = match mode {
+        Mode::Topics(bus) => return crate::topics::serve(ws, conn, bus).await,
+        mode => mode,
+    };
     let peer = conn.peer_addr();
     let path = conn.request().uri().path().to_owned();
     let (mut link, logging) = match Link::open(ws, peer, supervision.as_ref(), pause_after) {
@@ -202,7 +230,7 @@ async fn handle(
     tracing::info!(%peer, path, "connection opened{heartbeat}");
     let mut subscriber = match &mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
-        Mode::Echo => None,
+        Mode::Echo | Mode::Topics(_) => None,
     };
     let mut unflushed = false;
     let ended = loop {

@@ -13,7 +13,8 @@
 //! server ([`PingProbe`], or the agreed text message of [`TextPingProbe`]), declares it dead
 //! when the answers stop and reconnects with backoff; [`WebSocket::supervise`] turns the
 //! keepalive on for one server connection. [`Fanout`] broadcasts to many connections with
-//! shared payloads, each subscriber bounded in bytes, slow ones cut off with 1013.
+//! shared payloads, each subscriber bounded in bytes, slow ones cut off with 1013; [`pubsub`]
+//! adds topics, and nodes joined over Redis.
 //! permessage-deflate (RFC 7692, [`deflate`]) is negotiated and applied per connection
 //! ([`Config::set_deflate`]: offered by clients, accepted by servers only when configured).
 //!
@@ -64,7 +65,8 @@
 //!
 //! # Features
 //!
-//! None yet: TLS (rustls, ring provider, webpki-roots) is always built in.
+//! `redis`: the Redis backplane of [`pubsub`]. TLS (rustls, ring provider, webpki-roots) is
+//! always built in.
 #![forbid(unsafe_code)]
 
 mod accept;
@@ -119,5 +121,8 @@ pub use tether_deflate as deflate;
 pub use tether_handshake as handshake;
 /// The keepalive supervisor and reconnecting client.
 pub use tether_heartbeat as heartbeat;
+/// Topics and byte-bounded fan-out across connections and, through a backplane, across
+/// nodes (Redis with the `redis` feature).
+pub use tether_pubsub as pubsub;
 /// The teaching TLS 1.2 handshake.
 pub use tether_teaching_tls as teaching_tls;
