@@ -1,7 +1,10 @@
 // Node `ws` as an interop peer for Tether's tests. Same commands as py_peer.py:
 //   node node_peer.js server [--subprotocols a,b] [--reject STATUS] [--deflate]
+//                            [--deflate-no-context-takeover]
 //   node node_peer.js client URL [--subprotocols a,b] [--expect-status N] [--expect-deflate]
-// The server accepts permessage-deflate only with --deflate (ws's server default is off); the
+//                                [--deflate-no-context-takeover | --deflate-window-8]
+// The server accepts permessage-deflate only with --deflate (ws's server default is off), or
+// with --deflate-no-context-takeover, which also asks for no context takeover both ways; the
 // client offers it (ws's client default) and with --expect-deflate prints `ok deflate <agreed>`
 // first, failing if the server declined. "cmd:extensions" answers with the agreed extensions.
 // Needs NODE_PATH to point at a node_modules holding `ws` (scripts/install-peers.sh).
@@ -26,6 +29,9 @@ function server(args) {
   const reject = opt(args, '--reject');
   const options = { host: '127.0.0.1', port: 0, maxPayload: MAX };
   if (args.includes('--deflate')) options.perMessageDeflate = { threshold: 0 };
+  if (args.includes('--deflate-no-context-takeover')) {
+    options.perMessageDeflate = { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true };
+  }
   if (subprotocols) {
     const ours = subprotocols.split(',');
     options.handleProtocols = (offered) => ours.find((p) => offered.has(p)) || false;
@@ -83,7 +89,17 @@ function client(args) {
   const url = args[0];
   const subprotocols = opt(args, '--subprotocols');
   const expectStatus = opt(args, '--expect-status');
-  const ws = new WebSocket(url, subprotocols ? subprotocols.split(',') : [], { maxPayload: MAX });
+  const options = { maxPayload: MAX };
+  if (args.includes('--deflate-no-context-takeover')) {
+    options.perMessageDeflate = { clientNoContextTakeover: true, serverNoContextTakeover: true };
+  }
+  if (args.includes('--deflate-window-8')) {
+    options.perMessageDeflate = { clientMaxWindowBits: 8, serverMaxWindowBits: 8 };
+  }
+  const ws = new WebSocket(url, subprotocols ? subprotocols.split(',') : [], options);
+  // The agreed extension with its parameters, as the server's response states it.
+  let agreed = '';
+  ws.on('upgrade', (res) => { agreed = res.headers['sec-websocket-extensions'] || ''; });
   const inbox = [];
   let waiting = null;
   ws.on('message', (data, isBinary) => {
@@ -104,7 +120,7 @@ function client(args) {
     if (expectStatus) fail('handshake accepted, expected a refusal');
     if (args.includes('--expect-deflate')) {
       if (!ws.extensions.includes('permessage-deflate')) fail(`permessage-deflate not agreed: ${ws.extensions}`);
-      console.log(`ok deflate ${ws.extensions}`);
+      console.log(`ok deflate ${agreed}`);
     }
     if (subprotocols) console.log(`ok subprotocol ${ws.protocol}`);
     for (const size of SIZES) {

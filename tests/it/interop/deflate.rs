@@ -57,6 +57,92 @@ async fn rfc7692_7_1_1_python_client_against_our_server_without_context_takeover
     assert!(agreed.contains("server_no_context_takeover"), "{agreed}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7692_7_1_1_node_client_without_context_takeover_both_ways_against_our_server() {
+    let server = deflate_server(DeflateConfig::default()).await;
+    let url = server.url("ws", "127.0.0.1");
+    let run = run_client(
+        Kind::Node,
+        &url,
+        &["--expect-deflate", "--deflate-no-context-takeover"],
+    )
+    .await;
+    server.stop().await;
+    // Every size echoed twice each way (the full run): with the context reset after each
+    // message, the second copy cannot refer to the first.
+    let agreed = agreed(&run);
+    assert!(agreed.contains("server_no_context_takeover"), "{agreed}");
+    assert!(agreed.contains("client_no_context_takeover"), "{agreed}");
+}
+
+#[tokio::test]
+async fn rfc7692_7_1_1_our_client_against_node_server_without_context_takeover_both_ways() {
+    let params = our_client_compressed(
+        Kind::Node,
+        &["--deflate-no-context-takeover"],
+        DeflateConfig::default(),
+    )
+    .await;
+    assert!(params.server_no_context_takeover());
+    assert!(params.client_no_context_takeover());
+}
+
+/// The smallest windows RFC 7692 allows, 8 bits (256 bytes) both ways: zlib cannot deflate
+/// with 8, so we deflate with 9, whose matches reach back 250 bytes at most.
+fn smallest_windows() -> DeflateConfig {
+    let mut deflate = DeflateConfig::default();
+    deflate
+        .set_client_max_window_bits(WindowBits::new(8).unwrap())
+        .set_server_max_window_bits(WindowBits::new(8).unwrap());
+    deflate
+}
+
+/// Node's zlib takes a window of 8 (as 9, like ours); Python's does not, and websockets
+/// accepts only 9 to 15, so Python is tested for declining instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7692_7_1_2_window_8_node_client_against_our_server() {
+    let server = deflate_server(DeflateConfig::default()).await;
+    let url = server.url("ws", "127.0.0.1");
+    let run = run_client(
+        Kind::Node,
+        &url,
+        &["--expect-deflate", "--deflate-window-8"],
+    )
+    .await;
+    server.stop().await;
+    // The full run passed both ways: our 8-bit stream (deflated with 9) inflates in Node's
+    // 256-byte window. The client's own client_max_window_bits=8 is a hint of what it will
+    // use; the answer need not repeat it (RFC 7692 §7.1.2.2).
+    let agreed = agreed(&run);
+    assert!(agreed.contains("server_max_window_bits=8"), "{agreed}");
+}
+
+#[tokio::test]
+async fn rfc7692_7_1_2_window_8_our_client_against_node_server() {
+    let params = our_client_compressed(Kind::Node, &["--deflate"], smallest_windows()).await;
+    assert_eq!(params.server_max_window_bits().get(), 8);
+    assert_eq!(params.client_max_window_bits().get(), 8);
+}
+
+#[tokio::test]
+async fn rfc7692_7_1_2_window_8_declined_by_python_server_falls_back_to_no_compression() {
+    let peer = PeerServer::start(Kind::Python, &[]).await;
+    let mut config = Config::default();
+    config.set_deflate(Some(smallest_windows()));
+    let mut ws = ClientBuilder::new()
+        .config(config)
+        .connect(&peer.url("ws", "127.0.0.1"))
+        .await
+        .unwrap();
+    assert!(
+        ws.deflate().is_none(),
+        "websockets cannot honour a window of 8"
+    );
+    ws.send(Message::text("uncompressed")).await.unwrap();
+    assert_eq!(next_data(&mut ws).await, Message::text("uncompressed"));
+    ws.close(tether::CloseCode::NORMAL, "").await.unwrap();
+}
+
 /// Windows of 9 bits (client) and 10 bits (server), below the default 15.
 fn reduced_windows() -> DeflateConfig {
     let mut deflate = DeflateConfig::default();
