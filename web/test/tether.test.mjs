@@ -1,4 +1,4 @@
-// Unit tests of tether.js under Node's test runner (`node --test web/test`), on a fake clock
+// Unit tests of tether.js under Node's test runner (`node --test web/test/tether.test.mjs`), on a fake clock
 // and a scripted WebSocket: the backoff bounds, the heartbeat verdicts, the outbox bounds,
 // and the socket's reconnect and fatal-close behaviour.
 
