@@ -374,7 +374,11 @@ fn main() {
             env_or("TETHER_ECHO_ROUNDS", "3"),
         )
     } else {
-        ("2x16x1,2x65536x16".to_string(), "1".to_string(), "1".to_string())
+        (
+            "2x16x1,2x65536x16".to_string(),
+            "1".to_string(),
+            "1".to_string(),
+        )
     };
     let cells: Vec<Cell> = cells.split(',').map(Cell::parse).collect();
     let bytes: usize = bytes.parse().expect("TETHER_ECHO_BYTES");
@@ -398,11 +402,7 @@ fn main() {
     println!("cell = connections x payload bytes x messages in flight per connection");
     for cell in cells {
         let total = (bytes / cell.size.max(1)).min(MAX_MESSAGES);
-        let per_conn = ((total / cell.conns.max(1)) as u64).max(if benching {
-            40
-        } else {
-            5
-        });
+        let per_conn = ((total / cell.conns.max(1)) as u64).max(if benching { 40 } else { 5 });
         let mut best: Vec<Option<Sample>> = vec![None; servers.len()];
         for _ in 0..rounds {
             for (i, server) in servers.iter().enumerate() {
