@@ -23,6 +23,13 @@ use tokio::net::{TcpListener, TcpStream};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
     let pages: usize = statm
@@ -46,10 +53,7 @@ async fn echo(tcp: TcpStream) {
 
 /// The child: opens `conns` connections, says `ready`, holds them until stdin closes.
 fn client(addr: SocketAddr, conns: usize) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let runtime = current_thread();
     runtime.block_on(async move {
         let mut held = Vec::with_capacity(conns);
         for _ in 0..conns {
@@ -75,10 +79,7 @@ fn idle(conns: usize) {
     let _ = Command::new("prlimit")
         .args(["--pid", &pid, &limit])
         .status();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("server runtime");
+    let runtime = current_thread();
     runtime.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -127,10 +128,7 @@ fn idle(conns: usize) {
 }
 
 fn allocs(warmup: u64, messages: u64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = current_thread();
     runtime.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
