@@ -295,7 +295,11 @@ fn encode(c: &mut Criterion, masked: bool) {
 
 fn mask(c: &mut Criterion) {
     let mut group = c.benchmark_group("mask");
-    for (name, len) in [("4KiB", 4usize << 10), ("1MiB", 1 << 20)] {
+    for (name, len) in [
+        ("4KiB", 4usize << 10),
+        ("64KiB", 64 << 10),
+        ("1MiB", 1 << 20),
+    ] {
         group.throughput(Throughput::Bytes(len as u64));
         let source: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let mut buf = source.clone();

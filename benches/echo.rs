@@ -1,106 +1,114 @@
-//! Server CPU per echoed message: tether against tokio-tungstenite and fastwebsockets.
+//! Echo throughput and server CPU per message: raw TCP, fastwebsockets, tokio-tungstenite,
+//! Tether's plain loop and Tether's batch idiom (split + `forward`), side by side.
 //!
-//! Each server runs alone on its own thread (a current-thread tokio runtime), so that
-//! thread's CPU time (`/proc/thread-self/schedstat`) is the server's whole cost: syscalls,
-//! wake-ups, parsing, masking, buffering. The same tether client drives every server over
-//! loopback TCP with 1 and with 16 messages of 64 bytes in flight. Criterion reports the
-//! server CPU per message (`iter_custom`); a summary at the end prints the ratios from one
-//! run. Nothing is asserted: timings never gate.
+//! Each server runs on its own thread (a current-thread tokio runtime) pinned to CPU 0; the
+//! load generator (tether clients, or raw TCP clients for the raw echo) runs on one thread
+//! pinned to CPU 1. The server thread's CPU time (`/proc/<pid>/task/<tid>/schedstat`) over a
+//! cell, divided by the messages echoed, is the server's cost per message: syscalls,
+//! wake-ups, parsing, masking, buffering. Cells are `connections x payload x in-flight`; each
+//! cell runs the servers in interleaved rounds and prints the best round of each, with ratios
+//! to the raw echo and to fastwebsockets. Nothing is asserted: timings never gate.
+//!
+//! Select the matrix with environment variables (defaults in brackets; in test mode, without
+//! `--bench`, two tiny cells run once):
+//! - `TETHER_ECHO_CELLS` [`64x16x1,64x65536x1,64x1048576x1,512x65536x1,64x16x16,64x1024x16`]
+//! - `TETHER_ECHO_BYTES`: bytes echoed per server per cell and round [256 MiB; at most
+//!   400 000 and at least 40 messages per connection]
+//! - `TETHER_ECHO_ROUNDS` [3]
+//! - `TETHER_ECHO_SERVERS`: a comma list among `raw,fastwebsockets,tungstenite,tether,batch`
 //!
 //! fastwebsockets has no HTTP Upgrade without hyper; tether's handshake does it, then
 //! `fastwebsockets::WebSocket::after_handshake` takes over the stream.
 #![allow(clippy::print_stdout)] // a bench reports on standard output
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tether::{ClientBuilder, CloseCode, Message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Payload of every echoed message.
-const PAYLOAD: usize = 64;
+/// Messages per server per cell and round, whatever the payload size.
+const MAX_MESSAGES: usize = 400_000;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Tether,
-    Tungstenite,
+    Raw,
     Fastwebsockets,
+    Tungstenite,
+    Tether,
+    Batch,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Tether, Kind::Tungstenite, Kind::Fastwebsockets];
+    const ALL: [Kind; 5] = [
+        Kind::Raw,
+        Kind::Fastwebsockets,
+        Kind::Tungstenite,
+        Kind::Tether,
+        Kind::Batch,
+    ];
 
     fn name(self) -> &'static str {
         match self {
-            Kind::Tether => "tether",
-            Kind::Tungstenite => "tokio-tungstenite",
+            Kind::Raw => "raw",
             Kind::Fastwebsockets => "fastwebsockets",
+            Kind::Tungstenite => "tungstenite",
+            Kind::Tether => "tether",
+            Kind::Batch => "batch",
         }
     }
 }
 
-/// An echo server on its own thread; reports the CPU each connection cost.
-struct EchoServer {
-    addr: SocketAddr,
-    costs: mpsc::Receiver<Duration>,
+/// One cell of the matrix.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    conns: usize,
+    size: usize,
+    inflight: usize,
 }
 
-impl EchoServer {
-    fn start(kind: Kind) -> EchoServer {
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (cost_tx, costs) = mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("report addr");
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tcp.set_nodelay(true).expect("nodelay");
-                    let cost = match kind {
-                        Kind::Tether => serve_tether(tcp).await,
-                        Kind::Tungstenite => serve_tungstenite(tcp).await,
-                        Kind::Fastwebsockets => serve_fastwebsockets(tcp).await,
-                    };
-                    if cost_tx.send(cost).is_err() {
-                        return;
-                    }
-                }
-            });
-        });
-        EchoServer {
-            addr: addr_rx.recv().expect("server address"),
-            costs,
+impl Cell {
+    fn parse(text: &str) -> Cell {
+        let parts: Vec<usize> = text
+            .split('x')
+            .map(|n| n.trim().parse().expect("a cell is CONNSxBYTESxINFLIGHT"))
+            .collect();
+        assert_eq!(parts.len(), 3, "a cell is CONNSxBYTESxINFLIGHT: {text}");
+        Cell {
+            conns: parts[0],
+            size: parts[1],
+            inflight: parts[2],
         }
     }
+}
 
-    /// Echoes `messages` with `inflight` in flight; the server CPU it took.
-    fn measure(
-        &self,
-        runtime: &tokio::runtime::Runtime,
-        messages: u64,
-        inflight: usize,
-    ) -> Duration {
-        runtime.block_on(exchange(self.addr, messages, inflight));
-        self.costs
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server reports its cost")
+/// Pins the calling thread to one CPU (best effort: a machine with one CPU runs anyway).
+fn pin_to(cpu: usize) {
+    // SAFETY-free: `sched_setaffinity` through libc needs unsafe, which the workspace forbids;
+    // `taskset` on the thread id does the same from outside.
+    let tid = thread_path();
+    if let Some(tid) = tid.file_name().and_then(|t| t.to_str()) {
+        let _ = std::process::Command::new("taskset")
+            .args(["-p", "-c", &cpu.to_string(), tid])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+/// `/proc/<pid>/task/<tid>` of the calling thread.
+fn thread_path() -> PathBuf {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    PathBuf::from("/proc").join(link)
+}
+
+/// CPU time of the thread at `path` (from any thread).
+fn thread_cpu(path: &std::path::Path) -> Duration {
+    let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
     let nanos = stat
         .split_whitespace()
         .next()
@@ -109,26 +117,102 @@ fn thread_cpu() -> Duration {
     Duration::from_nanos(nanos)
 }
 
-async fn serve_tether(tcp: TcpStream) -> Duration {
+/// An echo server on its own pinned thread.
+struct EchoServer {
+    kind: Kind,
+    addr: SocketAddr,
+    thread: PathBuf,
+}
+
+impl EchoServer {
+    fn start(kind: Kind) -> EchoServer {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            pin_to(0);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                tx.send((listener.local_addr().expect("addr"), thread_path()))
+                    .expect("report addr");
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tcp.set_nodelay(true).expect("nodelay");
+                    tokio::spawn(serve(kind, tcp));
+                }
+            });
+        });
+        let (addr, thread) = rx.recv().expect("server address");
+        EchoServer { kind, addr, thread }
+    }
+}
+
+async fn serve(kind: Kind, tcp: TcpStream) {
+    match kind {
+        Kind::Raw => serve_raw(tcp).await,
+        Kind::Fastwebsockets => serve_fastwebsockets(tcp).await,
+        Kind::Tungstenite => serve_tungstenite(tcp).await,
+        Kind::Tether => serve_tether(tcp).await,
+        Kind::Batch => serve_batch(tcp).await,
+    }
+}
+
+async fn serve_raw(mut tcp: TcpStream) {
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tcp.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The plain loop of the issue: next message, send it.
+async fn serve_tether(tcp: TcpStream) {
+    let mut ws = tether::accept(tcp).await.expect("tether handshake");
+    while let Some(Ok(message)) = ws.next().await {
+        if message.is_data() && ws.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The documented batch idiom: split, forward the data messages, flush once per batch.
+async fn serve_batch(tcp: TcpStream) {
     let ws = tether::accept(tcp).await.expect("tether handshake");
-    let start = thread_cpu();
-    echo_batched(ws, Message::is_data).await;
-    thread_cpu() - start
+    let (reader, mut writer) = ws.split();
+    let echo = reader.filter_map(|m| async move {
+        match m {
+            Ok(m) if m.is_data() => Some(Ok(m)),
+            _ => None,
+        }
+    });
+    let _ = echo.forward(&mut writer).await;
 }
 
-async fn serve_tungstenite(tcp: TcpStream) -> Duration {
-    let ws = tokio_tungstenite::accept_async(tcp)
-        .await
-        .expect("tungstenite handshake");
-    let start = thread_cpu();
-    echo_batched(ws, |m: &tokio_tungstenite::tungstenite::Message| {
-        m.is_text() || m.is_binary()
-    })
-    .await;
-    thread_cpu() - start
+async fn serve_tungstenite(tcp: TcpStream) {
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    config.max_message_size = Some(64 << 20);
+    config.max_frame_size = Some(64 << 20);
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+            return;
+        }
+    }
 }
 
-async fn serve_fastwebsockets(tcp: TcpStream) -> Duration {
+async fn serve_fastwebsockets(tcp: TcpStream) {
     let served = tether::handshake::server(
         tcp,
         &Default::default(),
@@ -143,10 +227,10 @@ async fn serve_fastwebsockets(tcp: TcpStream) -> Duration {
     // The client waits for the 101 before it sends, so nothing was read past it.
     assert!(outcome.leftover.is_empty());
     let mut ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
-    let start = thread_cpu();
+    ws.set_max_message_size(64 << 20);
     loop {
         let Ok(frame) = ws.read_frame().await else {
-            break;
+            return;
         };
         match frame.opcode {
             fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
@@ -154,54 +238,34 @@ async fn serve_fastwebsockets(tcp: TcpStream) -> Duration {
                 // server must not mask (RFC 6455 §5.1).
                 let echo = fastwebsockets::Frame::new(true, frame.opcode, None, frame.payload);
                 if ws.write_frame(echo).await.is_err() {
-                    break;
+                    return;
                 }
             }
             // The close reply went out in read_frame (auto close).
-            fastwebsockets::OpCode::Close => break,
+            fastwebsockets::OpCode::Close => return,
             _ => {}
         }
     }
-    thread_cpu() - start
 }
 
-/// Echo through `Stream + Sink`: everything already read goes back in one flush.
-async fn echo_batched<W, M, E>(mut ws: W, is_data: fn(&M) -> bool)
-where
-    W: Stream<Item = Result<M, E>> + Sink<M> + Unpin,
-{
-    while let Some(Ok(first)) = ws.next().await {
-        if is_data(&first) && ws.feed(first).await.is_err() {
-            return;
-        }
-        while let Some(Some(Ok(message))) = ws.next().now_or_never() {
-            if is_data(&message) && ws.feed(message).await.is_err() {
-                return;
-            }
-        }
-        if ws.flush().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The client: keeps `inflight` messages outstanding until `messages` came back, then closes.
-async fn exchange(addr: SocketAddr, messages: u64, inflight: usize) {
+/// A tether client: keeps `inflight` messages outstanding until `messages` came back.
+async fn client_ws(addr: SocketAddr, messages: u64, cell: Cell) {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
     let mut ws = ClientBuilder::new()
         .handshake(tcp, &format!("ws://{addr}/"))
         .await
         .expect("client handshake");
-    let payload = Message::binary(vec![0x42; PAYLOAD]);
+    let payload = Message::binary(vec![0x42; cell.size]);
     let mut sent = 0u64;
-    while sent < messages && sent < inflight as u64 {
+    while sent < messages && sent < cell.inflight as u64 {
         ws.feed(payload.clone()).await.expect("feed");
         sent += 1;
     }
     ws.flush().await.expect("flush");
     let mut received = 0u64;
     while received < messages {
+        // Everything already read is answered in one flush, as a pipelining client does.
         let mut next = Some(ws.next().await);
         while let Some(message) = next {
             let message = message
@@ -218,55 +282,170 @@ async fn exchange(addr: SocketAddr, messages: u64, inflight: usize) {
         }
         ws.flush().await.expect("flush");
     }
-    ws.close(CloseCode::NORMAL, "").await.expect("close");
+    let _ = ws.close(CloseCode::NORMAL, "").await;
 }
 
-fn echo(c: &mut Criterion) {
+/// A raw TCP client: the same bytes per message, no framing.
+async fn client_raw(addr: SocketAddr, messages: u64, cell: Cell) {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let payload = vec![0x42; cell.size * cell.inflight];
+    let mut buf = vec![0; cell.size.max(64 << 10)];
+    let mut sent = (cell.inflight as u64).min(messages);
+    tcp.write_all(&payload[..cell.size * sent as usize])
+        .await
+        .expect("write");
+    let mut received_bytes = 0usize;
+    let mut received = 0u64;
+    while received < messages {
+        let n = tcp.read(&mut buf).await.expect("read");
+        assert!(n > 0, "the raw server closed early");
+        received_bytes += n;
+        let done = (received_bytes / cell.size) as u64;
+        let more = done - received;
+        received = done;
+        let send = more.min(messages - sent);
+        if send > 0 {
+            tcp.write_all(&payload[..cell.size * send as usize])
+                .await
+                .expect("write");
+            sent += send;
+        }
+    }
+}
+
+/// One measurement: messages per second and server CPU per message.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    rate: f64,
+    cpu_us: f64,
+}
+
+fn run_cell(
+    runtime: &tokio::runtime::Runtime,
+    server: &EchoServer,
+    cell: Cell,
+    per_conn: u64,
+) -> Sample {
+    let addr = server.addr;
+    let kind = server.kind;
+    let cpu_before = thread_cpu(&server.thread);
+    let start = Instant::now();
+    runtime.block_on(async move {
+        let tasks: Vec<_> = (0..cell.conns)
+            .map(|_| {
+                tokio::spawn(async move {
+                    if kind == Kind::Raw {
+                        client_raw(addr, per_conn, cell).await;
+                    } else {
+                        client_ws(addr, per_conn, cell).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("client");
+        }
+    });
+    let wall = start.elapsed();
+    // Let the server finish the closing handshakes before reading its CPU.
+    std::thread::sleep(Duration::from_millis(20));
+    let cpu = thread_cpu(&server.thread) - cpu_before;
+    let messages = per_conn as f64 * cell.conns as f64;
+    Sample {
+        rate: messages / wall.as_secs_f64(),
+        cpu_us: cpu.as_secs_f64() * 1e6 / messages,
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn main() {
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    let (cells, bytes, rounds) = if benching {
+        (
+            env_or(
+                "TETHER_ECHO_CELLS",
+                "64x16x1,64x65536x1,64x1048576x1,512x65536x1,64x16x16,64x1024x16",
+            ),
+            env_or("TETHER_ECHO_BYTES", &(256usize << 20).to_string()),
+            env_or("TETHER_ECHO_ROUNDS", "3"),
+        )
+    } else {
+        (
+            "2x16x1,2x65536x16".to_string(),
+            "1".to_string(),
+            "1".to_string(),
+        )
+    };
+    let cells: Vec<Cell> = cells.split(',').map(Cell::parse).collect();
+    let bytes: usize = bytes.parse().expect("TETHER_ECHO_BYTES");
+    let rounds: usize = rounds.parse().expect("TETHER_ECHO_ROUNDS");
+    let kinds: Vec<Kind> = match std::env::var("TETHER_ECHO_SERVERS") {
+        Ok(list) => Kind::ALL
+            .into_iter()
+            .filter(|k| list.split(',').any(|n| n.trim() == k.name()))
+            .collect(),
+        Err(_) => Kind::ALL.to_vec(),
+    };
+
+    let servers: Vec<EchoServer> = kinds.iter().map(|&k| EchoServer::start(k)).collect();
+    pin_to(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime");
-    let servers: Vec<(Kind, EchoServer)> = Kind::ALL
-        .iter()
-        .map(|&kind| (kind, EchoServer::start(kind)))
-        .collect();
 
-    let mut group = c.benchmark_group("echo server cpu per message");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3));
-    for inflight in [1, 16] {
-        for (kind, server) in &servers {
-            group.bench_function(BenchmarkId::new(kind.name(), inflight), |b| {
-                b.iter_custom(|iters| server.measure(&runtime, iters, inflight));
-            });
+    println!("echo: server pinned to CPU 0, clients on CPU 1; best of {rounds} interleaved rounds");
+    println!("cell = connections x payload bytes x messages in flight per connection");
+    for cell in cells {
+        let total = (bytes / cell.size.max(1)).min(MAX_MESSAGES);
+        let per_conn = ((total / cell.conns.max(1)) as u64).max(if benching { 40 } else { 5 });
+        let mut best: Vec<Option<Sample>> = vec![None; servers.len()];
+        for _ in 0..rounds {
+            for (i, server) in servers.iter().enumerate() {
+                let s = run_cell(&runtime, server, cell, per_conn);
+                best[i] = Some(match best[i] {
+                    Some(b) => Sample {
+                        rate: b.rate.max(s.rate),
+                        cpu_us: b.cpu_us.min(s.cpu_us),
+                    },
+                    None => s,
+                });
+            }
         }
-    }
-    group.finish();
-
-    // One run per server and depth, with ratios against tether side by side.
-    let benching = std::env::args().any(|arg| arg == "--bench");
-    let messages = if benching { 50_000 } else { 200 };
-    println!("\nserver CPU per echoed {PAYLOAD}-byte message, {messages} messages, loopback TCP");
-    for inflight in [1, 16] {
-        let costs: Vec<(Kind, f64)> = servers
-            .iter()
-            .map(|(kind, server)| {
-                let cost = server.measure(&runtime, messages, inflight);
-                (*kind, cost.as_nanos() as f64 / messages as f64)
-            })
-            .collect();
-        let ours = costs[0].1;
-        for (kind, ns) in &costs {
+        let find = |kind: Kind| {
+            servers
+                .iter()
+                .position(|s| s.kind == kind)
+                .and_then(|i| best[i])
+        };
+        let raw = find(Kind::Raw);
+        let fast = find(Kind::Fastwebsockets);
+        println!(
+            "\n{}x{}x{} ({per_conn} messages per connection)",
+            cell.conns, cell.size, cell.inflight
+        );
+        println!(
+            "  {:<15} {:>12} {:>9} {:>9} {:>12} {:>9}",
+            "server", "msgs/s", "x raw", "x fastws", "server µs", "x fastws"
+        );
+        for (server, sample) in servers.iter().zip(&best) {
+            let Some(s) = *sample else { continue };
+            let ratio = |other: Option<Sample>, f: fn(Sample) -> f64| {
+                other.map_or("-".to_string(), |o| format!("{:.2}", f(s) / f(o)))
+            };
             println!(
-                "  {inflight:>2} in flight  {:<18} {:>8.0} ns/msg  {:>5.2}x tether",
-                kind.name(),
-                ns,
-                ns / ours
+                "  {:<15} {:>12.0} {:>9} {:>9} {:>12.2} {:>9}",
+                server.kind.name(),
+                s.rate,
+                ratio(raw, |s| s.rate),
+                ratio(fast, |s| s.rate),
+                s.cpu_us,
+                ratio(fast, |s| s.cpu_us),
             );
         }
     }
 }
-
-criterion_group!(benches, echo);
-criterion_main!(benches);

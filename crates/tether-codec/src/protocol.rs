@@ -356,6 +356,21 @@ impl Protocol {
         &mut self.read_buf
     }
 
+    /// How many more bytes the frame being received still needs in the read buffer: its
+    /// header announced the length and passed the limits. Zero when no unfragmented frame is
+    /// waiting for its payload (fragments are consumed as they arrive).
+    ///
+    /// A driver sizes its next read from it, so a large message is read in few syscalls and
+    /// the buffer is not re-grown by copies.
+    pub fn payload_wanted(&self) -> usize {
+        match &self.pending {
+            Some(frame) if !is_fragment(&frame.header) => usize::try_from(frame.header.payload_len)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(self.read_buf.len()),
+            _ => 0,
+        }
+    }
+
     /// Appends received bytes to the read buffer (a copy; prefer [`Protocol::read_buffer`]).
     pub fn receive_data(&mut self, data: &[u8]) {
         self.read_buf.extend_from_slice(data);

@@ -1,7 +1,7 @@
 //! The receiving half, RFC 7692 §7.2.2: inflate a message's fragments as they arrive, with the
 //! `00 00 ff ff` tail appended at the end, never producing more than the limit.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::compressor::TAIL;
@@ -71,6 +71,16 @@ impl Decompressor {
         fin: bool,
         out: &mut BytesMut,
     ) -> Result<(), DeflateError> {
+        // Inflate into the spare capacity of a Vec (flate2's `decompress_vec`), so the output
+        // is never zero-filled first. A BytesMut of one owner converts both ways without a
+        // copy.
+        let mut vec = Vec::from(std::mem::take(out));
+        let result = self.feed_vec(chunk, fin, &mut vec);
+        *out = BytesMut::from(Bytes::from(vec));
+        result
+    }
+
+    fn feed_vec(&mut self, chunk: &[u8], fin: bool, out: &mut Vec<u8>) -> Result<(), DeflateError> {
         self.inflate(chunk, out)?;
         if fin {
             // §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
@@ -88,7 +98,7 @@ impl Decompressor {
         Ok(())
     }
 
-    fn inflate(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), DeflateError> {
+    fn inflate(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), DeflateError> {
         let bits = self.bits;
         let inflate = self
             .inflate
@@ -108,16 +118,14 @@ impl Decompressor {
             let round = if room == 0 {
                 probe(inflate, input, self.limit)?
             } else {
-                inflate_round(inflate, input, room, out)?
+                inflate_round(inflate, input, room, remaining, out)?
             };
             self.produced += round.produced;
             input = input.get(round.consumed..).unwrap_or_default();
             self.ended = round.ended;
             // Done when the input is used up and the inflater had room left, so holds no
             // pending output.
-            if (input.is_empty() && round.produced < room)
-                || (round.consumed == 0 && round.produced == 0)
-            {
+            if (input.is_empty() && !round.full) || (round.consumed == 0 && round.produced == 0) {
                 return Ok(());
             }
         }
@@ -127,6 +135,8 @@ impl Decompressor {
 struct Round {
     consumed: usize,
     produced: usize,
+    /// The round used all the room it had: the inflater may hold more output.
+    full: bool,
     ended: bool,
 }
 
@@ -134,22 +144,40 @@ fn inflate_round(
     inflate: &mut Decompress,
     input: &[u8],
     room: usize,
-    out: &mut BytesMut,
+    remaining: usize,
+    out: &mut Vec<u8>,
 ) -> Result<Round, DeflateError> {
     let len = out.len();
-    out.resize(len + room, 0);
     let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
-    let status = inflate.decompress(input, &mut out[len..], FlushDecompress::None);
+    if out.capacity() - len < room {
+        out.reserve(room);
+    }
+    // `decompress_vec` fills the whole spare capacity: let it when that stays within what
+    // the limit leaves (near the limit, give the excess back first); otherwise zero-fill
+    // exactly `room`.
+    if out.capacity() - len > remaining {
+        out.shrink_to(len + remaining);
+    }
+    let spare = out.capacity() - len;
+    let fast = spare <= remaining;
+    let room = if fast { spare } else { room };
+    let status = if fast {
+        inflate.decompress_vec(input, out, FlushDecompress::None)
+    } else {
+        out.resize(len + room, 0);
+        let status = inflate.decompress(input, &mut out[len..], FlushDecompress::None);
+        let produced = usize::try_from(inflate.total_out() - out_before).unwrap_or(usize::MAX);
+        out.truncate(len + produced.min(room));
+        status
+    };
     // The totals grow by at most the slice lengths, which are usizes.
     let consumed = usize::try_from(inflate.total_in() - in_before).unwrap_or(usize::MAX);
-    let produced = usize::try_from(inflate.total_out() - out_before)
-        .unwrap_or(usize::MAX)
-        .min(room);
-    out.truncate(len + produced);
+    let produced = out.len() - len;
     let status = status.map_err(|_| DeflateError::Corrupt)?;
     Ok(Round {
         consumed,
         produced,
+        full: produced == room,
         ended: status == Status::StreamEnd,
     })
 }
@@ -170,6 +198,7 @@ fn probe(inflate: &mut Decompress, input: &[u8], limit: usize) -> Result<Round, 
     Ok(Round {
         consumed,
         produced: 0,
+        full: false,
         ended: status == Status::StreamEnd,
     })
 }

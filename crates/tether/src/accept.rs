@@ -103,9 +103,12 @@ where
             },
         )
     };
-    match tether_handshake::server(io, config.handshake(), config.handshake_timeout(), decide)
-        .await?
-    {
+    // Boxed: the handshake's state (its read chunk, the timeout, the rejection path) is
+    // about 20 KiB, and inline it would stay in every connection task for the connection's
+    // whole life, idle or not. On the heap it is freed once the handshake is done.
+    let handshake =
+        tether_handshake::server(io, config.handshake(), config.handshake_timeout(), decide);
+    match Box::pin(handshake).await? {
         Served::WebSocket(io, outcome) => {
             let ws = WebSocket::from_raw(
                 io,
@@ -135,4 +138,20 @@ pub(crate) fn upgrade_required() -> Rejection {
             http::HeaderValue::from_static("13"),
         )
         .with_body("this endpoint speaks websocket only\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DESIGN.md, "Performance by construction": an idle connection holds almost nothing.
+    /// The future a connection task awaits stays small; the handshake's state (a read chunk,
+    /// the timeout, the rejection path) lives on the heap only while the handshake runs.
+    #[test]
+    fn accept_future_keeps_the_handshake_state_off_the_task() {
+        let (io, _peer) = tokio::io::duplex(64);
+        let accepting = accept(io);
+        let size = std::mem::size_of_val(&accepting);
+        assert!(size <= 1024, "accept future: {size} bytes");
+    }
 }

@@ -21,6 +21,8 @@ use crate::error::Error;
 /// Spare room made in the read buffer before each read. One read takes every frame that fits,
 /// so a burst of small messages costs one syscall.
 const READ_CHUNK: usize = 8 << 10;
+/// The most room made ahead of what a peer sent, for the payload its frame header announced.
+const READ_AHEAD: usize = 1 << 20;
 /// An empty write buffer holding more capacity than this is released after it was written, so
 /// a connection that once sent a large message does not keep that memory while idle.
 const IDLE_WRITE_CAPACITY: usize = 64 << 10;
@@ -529,8 +531,16 @@ impl<S: Transport> Core<S> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // The frame being received announced its length (within the limits): make room for
+        // the rest of it at once, so a large payload arrives in few reads and the buffer is
+        // not re-grown by copies. A peer that announces much and sends little makes us hold
+        // at most READ_AHEAD of capacity beyond what it sent.
+        let wanted = self.protocol.payload_wanted().min(READ_AHEAD);
         let buf = self.protocol.read_buffer();
-        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        let spare = buf.capacity() - buf.len();
+        if spare < wanted {
+            buf.reserve(wanted);
+        } else if spare < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf)
@@ -699,6 +709,35 @@ mod tests {
         assert!(core.poll_next(&mut cx).is_pending());
         assert_eq!(core.protocol.read_buffer().capacity(), 0);
         assert_eq!(core.protocol.write_buffer().capacity(), 0);
+    }
+
+    /// A binary frame header announcing `len` bytes, masked, as a client sends it.
+    fn announce(len: u64) -> Vec<u8> {
+        let mut wire = vec![0x82, 0xff];
+        wire.extend_from_slice(&len.to_be_bytes());
+        wire.extend_from_slice(&[1, 2, 3, 4]);
+        wire
+    }
+
+    /// Reads are sized from the announced payload, but a peer that announces much and sends
+    /// little makes the read buffer hold at most READ_AHEAD beyond what arrived.
+    #[tokio::test]
+    async fn announced_payload_sizes_the_read_within_read_ahead() {
+        for (len, most) in [
+            (64 << 10, (64 << 10) + READ_CHUNK),
+            (8 << 20, READ_AHEAD + READ_CHUNK),
+        ] {
+            let (mut peer, io) = tokio::io::duplex(64);
+            let mut core = server(io);
+            peer.write_all(&announce(len as u64)).await.unwrap();
+            peer.write_all(b"abc").await.unwrap();
+            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+            assert!(core.poll_next(&mut cx).is_pending());
+            let capacity = core.protocol.read_buffer().capacity();
+            // The room for the announced rest was made before the last read.
+            assert!(capacity >= len.min(READ_AHEAD), "{len}: {capacity}");
+            assert!(capacity <= most, "{len}: {capacity}");
+        }
     }
 
     /// `count` masked pings of `len` bytes each, as a client sends them.
