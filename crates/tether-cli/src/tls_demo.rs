@@ -17,6 +17,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
+use tether::{AcceptBackoff, AcceptFailure};
+
 use crate::pki::DemoPki;
 use crate::tap::{Tap, Wiretap};
 use tether_teaching_tls::{
@@ -198,14 +200,18 @@ async fn listen(
     let show = args.show_secrets;
     let handshake_timeout = Duration::from_secs(args.handshake_timeout);
     let slots = Arc::new(Semaphore::new(args.max_connections as usize));
+    let mut backoff = AcceptBackoff::new();
     loop {
         // Take a slot before accepting: at the limit, clients wait in the accept queue
         // (TCP pushes back) instead of costing a task each.
         let slot = slots.clone().acquire_owned().await?;
         let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.reset();
+                accepted
+            }
             Err(e) => {
-                accept_failed(&e).await;
+                accept_failed(e, &mut backoff).await?;
                 continue;
             }
         };
@@ -217,23 +223,20 @@ async fn listen(
     }
 }
 
-/// Accept errors never end the server: out of file descriptors (EMFILE, ENFILE) is
-/// waited out briefly, anything else (ECONNABORTED, ENOBUFS, EPERM, ...) concerns one
-/// client.
-async fn accept_failed(e: &std::io::Error) {
+/// Accept errors end the server only when the listener itself is unusable: one client's
+/// failure is skipped, a shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM...) is waited out with
+/// the facade's backoff, the same rules as `tether::Server`.
+async fn accept_failed(e: std::io::Error, backoff: &mut AcceptBackoff) -> std::io::Result<()> {
     let _ = writeln!(std::io::stderr(), "accept failed: {e}");
-    let out_of_descriptors =
-        matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE);
-    if out_of_descriptors {
-        tokio::time::sleep(ACCEPT_BACKOFF).await;
+    match AcceptFailure::of(&e) {
+        AcceptFailure::Connection => Ok(()),
+        AcceptFailure::Listener => Err(e),
+        _ => {
+            tokio::time::sleep(backoff.pause()).await;
+            Ok(())
+        }
     }
 }
-
-/// How long the listener waits after running out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// `EMFILE` and `ENFILE` on Linux and the BSDs.
-const EMFILE: i32 = 24;
-const ENFILE: i32 = 23;
 
 /// One client of `--listen`: the handshake within `handshake_timeout`, then echo.
 async fn serve_one(

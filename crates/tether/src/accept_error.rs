@@ -1,5 +1,6 @@
-//! What a failed `accept(2)` means for the accept loop: skip one connection, wait out a
-//! shortage, or give up on a listener that cannot work.
+//! What a failed `accept(2)` means for an accept loop: skip one connection, wait out a
+//! shortage, or give up on a listener that cannot work. [`Server`](crate::Server) uses it,
+//! and so can any hand-written accept loop (the CLI's `tls-demo --listen` does).
 
 use std::io;
 use std::time::Duration;
@@ -9,9 +10,31 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// Longest pause: a lasting shortage costs one attempt (and one log line) a second.
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
-/// What the accept loop does after `accept` failed.
+/// What an accept loop does after `accept` failed: [`AcceptFailure::of`] tells.
+///
+/// ```
+/// use tether::{AcceptBackoff, AcceptFailure};
+///
+/// # async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// let mut backoff = AcceptBackoff::new();
+/// loop {
+///     match listener.accept().await {
+///         Ok((tcp, _peer)) => {
+///             backoff.reset();
+///             drop(tcp); // serve it
+///         }
+///         Err(err) => match AcceptFailure::of(&err) {
+///             AcceptFailure::Connection => continue,
+///             AcceptFailure::Listener => return Err(err),
+///             _ => tokio::time::sleep(backoff.pause()).await,
+///         },
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AcceptFailure {
+#[non_exhaustive]
+pub enum AcceptFailure {
     /// The failure belonged to one incoming connection (reset or aborted while queued,
     /// dropped by a firewall rule, a network error pending on it): accept the next one at once.
     Connection,
@@ -24,13 +47,20 @@ pub(crate) enum AcceptFailure {
     Listener,
 }
 
-/// Classifies an error returned by `accept`.
-///
-/// Linux `accept(2)`: "Linux accept() passes already-pending network errors on the new socket
-/// as an error code from accept() ... For reliable operation the application should detect
-/// the network errors defined for the protocol after accept() and treat them like EAGAIN by
-/// retrying." Those, and EPERM ("Firewall rules forbid connection"), concern one connection.
-pub(crate) fn classify(err: &io::Error) -> AcceptFailure {
+impl AcceptFailure {
+    /// Classifies an error returned by `accept`.
+    ///
+    /// Linux `accept(2)`: "Linux accept() passes already-pending network errors on the new
+    /// socket as an error code from accept() ... For reliable operation the application
+    /// should detect the network errors defined for the protocol after accept() and treat
+    /// them like EAGAIN by retrying." Those, and EPERM ("Firewall rules forbid
+    /// connection"), concern one connection.
+    pub fn of(err: &io::Error) -> Self {
+        classify(err)
+    }
+}
+
+fn classify(err: &io::Error) -> AcceptFailure {
     #[cfg(unix)]
     if let Some(code) = err.raw_os_error() {
         return classify_errno(code);
@@ -74,26 +104,34 @@ fn classify_errno(code: i32) -> AcceptFailure {
     }
 }
 
-/// The pause after each shortage: 10 ms, doubling up to 1 s, back to 10 ms after a success.
+/// The pause after each [`AcceptFailure::Shortage`]: 10 ms, doubling up to 1 s, back to
+/// 10 ms after a success ([`reset`](Self::reset)).
 #[derive(Debug)]
-pub(crate) struct Backoff {
+pub struct AcceptBackoff {
     next: Duration,
 }
 
-impl Backoff {
-    pub(crate) fn new() -> Self {
-        Backoff { next: FIRST_PAUSE }
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AcceptBackoff {
+    /// The first pause is 10 ms.
+    pub fn new() -> Self {
+        AcceptBackoff { next: FIRST_PAUSE }
     }
 
     /// The pause to take now; the next one is twice as long, up to 1 s.
-    pub(crate) fn pause(&mut self) -> Duration {
+    pub fn pause(&mut self) -> Duration {
         let pause = self.next;
         self.next = (self.next * 2).min(LONGEST_PAUSE);
         pause
     }
 
     /// A connection was accepted: the shortage is over.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.next = FIRST_PAUSE;
     }
 }
@@ -150,7 +188,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_a_second_and_resets() {
-        let mut backoff = Backoff::new();
+        let mut backoff = AcceptBackoff::new();
         let pauses: Vec<_> = (0..9).map(|_| backoff.pause().as_millis()).collect();
         assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
         backoff.reset();

@@ -89,6 +89,7 @@ mod transport;
 mod websocket;
 
 pub use accept::{accept, accept_config, accept_with, Accepted};
+pub use accept_error::{AcceptBackoff, AcceptFailure};
 pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;

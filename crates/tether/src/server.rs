@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::accept::{accept_config, upgrade_required, Accepted};
-use crate::accept_error::{classify, AcceptFailure, Backoff};
+use crate::accept_error::{AcceptBackoff, AcceptFailure};
 use crate::config::Config;
 use crate::deadline::within;
 use crate::error::Error;
@@ -331,7 +331,7 @@ impl Server {
             plain: self.plain,
             origins: self.origins,
         });
-        let mut backoff = Backoff::new();
+        let mut backoff = AcceptBackoff::new();
         let mut paused: Option<Instant> = None;
         tokio::pin!(shutdown);
         let result = loop {
@@ -381,9 +381,9 @@ impl Server {
 /// pause until `t`, `Err` stop serving.
 fn after_accept_error(
     err: std::io::Error,
-    backoff: &mut Backoff,
+    backoff: &mut AcceptBackoff,
 ) -> Result<Option<Instant>, Error> {
-    match classify(&err) {
+    match AcceptFailure::of(&err) {
         AcceptFailure::Connection => {
             tracing::debug!(error = %err, "accept failed for one connection");
             Ok(None)
