@@ -1,8 +1,7 @@
 //! The server side of the opening handshake (`ServerHandshake`) reading a client's request in
 //! reads the input chooses.
 //!
-//! Flags: bits 0-1 pick header limits (default, 256 bytes / 8 fields, 64 bytes / 2 fields,
-//! 1 KiB / 64 fields).
+//! Flags: bits 0-1 pick the limits (`tether_fuzz::handshake::config`).
 //!
 //! Checked besides "no panic": every error has an HTTP status and a rejection that encodes;
 //! after a result or an error the handshake is finished; an upgrade can be accepted (and
@@ -13,6 +12,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use tether_fuzz::handshake::config;
 use tether_fuzz::Input;
 use tether_handshake::{
     accept_key, Accept, Config, Error, Incoming, ServerHandshake, MAX_EXTENSIONS,
@@ -41,23 +41,6 @@ fuzz_target!(|raw: &[u8]| {
     }
     assert!(whole.leftover.starts_with(&chunked.leftover));
 });
-
-fn config(flags: u8) -> Config {
-    let mut config = Config::default();
-    match flags & 3 {
-        0 => {}
-        1 => {
-            config.set_max_header_bytes(256).set_max_headers(8);
-        }
-        2 => {
-            config.set_max_header_bytes(64).set_max_headers(2);
-        }
-        _ => {
-            config.set_max_header_bytes(1024).set_max_headers(64);
-        }
-    }
-    config
-}
 
 struct Outcome {
     /// The request or the error, as text (neither type compares).

@@ -4,8 +4,7 @@
 //! The request offers subprotocols `chat` and `superchat` and extensions
 //! `permessage-deflate; client_max_window_bits` and `x-test`, with the key of RFC 6455 §1.3
 //! ("the sample nonce"), so the RFC's response is a valid seed. Flags: bits 0-1 pick the limits
-//! (default, 256 bytes / 8 fields / 16 body bytes, 64 bytes / 2 fields / 0 body bytes,
-//! 1 KiB / 64 fields / 4 KiB body).
+//! (`tether_fuzz::handshake::config`).
 //!
 //! Checked besides "no panic": a success is a 101 selecting only what was offered; a non-101
 //! answer keeps at most the configured body prefix; after an outcome or an error the
@@ -15,6 +14,7 @@
 use bytes::BytesMut;
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
+use tether_fuzz::handshake::config;
 use tether_fuzz::Input;
 use tether_handshake::{ClientHandshake, ClientOutcome, ClientRequest, Config, Error, Key};
 
@@ -34,32 +34,6 @@ fuzz_target!(|raw: &[u8]| {
     );
     assert!(whole.leftover.starts_with(&chunked.leftover));
 });
-
-fn config(flags: u8) -> Config {
-    let mut config = Config::default();
-    match flags & 3 {
-        0 => {}
-        1 => {
-            config
-                .set_max_header_bytes(256)
-                .set_max_headers(8)
-                .set_max_body_prefix(16);
-        }
-        2 => {
-            config
-                .set_max_header_bytes(64)
-                .set_max_headers(2)
-                .set_max_body_prefix(0);
-        }
-        _ => {
-            config
-                .set_max_header_bytes(1024)
-                .set_max_headers(64)
-                .set_max_body_prefix(4096);
-        }
-    }
-    config
-}
 
 struct Outcome {
     result: String,
