@@ -10,12 +10,12 @@
 //   ws.addEventListener("message", (e) => console.log(e.detail.data));
 //
 // The semantics and defaults are those of the Rust crate tether-heartbeat
-// (KeepaliveConfig, ReconnectConfig, OutboxConfig, DefaultRetryPolicy, TextProbe); a Rust
+// (KeepaliveConfig, ReconnectConfig, OutboxConfig, DefaultRetryPolicy, StringProbe); a Rust
 // test (tests/it/web.rs) reads the constants below and fails when the two drift apart.
 // The pieces are plain classes with the clock passed in (Heartbeat, Backoff, Outbox), so
 // they are tested under Node with a fake clock (web/test/tether.test.mjs).
 
-/** The agreed probe: `ping <nonce>` answered by `pong <nonce>` (tether-heartbeat TextProbe). */
+/** The agreed probe: `ping <nonce>` answered by `pong <nonce>` (tether-heartbeat StringProbe). */
 export const PROBE = Object.freeze({ ping: "ping", pong: "pong" });
 
 /** Close codes (RFC 6455 section 7.4.1) the client treats specially. */

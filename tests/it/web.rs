@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tether_heartbeat::{
     Decision, DefaultRetryPolicy, Failure, KeepaliveConfig, OutboxConfig, Probe, ReconnectConfig,
-    RetryPolicy, TextProbe,
+    RetryPolicy, StringProbe,
 };
 
 fn source() -> String {
@@ -79,14 +79,14 @@ fn reconnect_and_outbox_defaults_agree() {
 #[test]
 fn probe_words_and_fatal_close_codes_agree() {
     let js = source();
-    let probe = TextProbe::default().probe(7);
+    let probe = StringProbe::default().probe(7);
     let (ping, _) = probe.split_once(' ').expect("word and nonce");
     assert!(
         js.contains(&format!("ping: \"{ping}\", pong: \"pong\"")),
         "PROBE in tether.js"
     );
     assert_eq!(
-        TextProbe::default().answer(&probe).as_deref(),
+        StringProbe::default().answer(&probe).as_deref(),
         Some("pong 7")
     );
 

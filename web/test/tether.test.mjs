@@ -90,7 +90,7 @@ function events(socket, type) {
   return seen;
 }
 
-test("probe text and classification match the Rust TextProbe", () => {
+test("probe text and classification match the Rust StringProbe", () => {
   assert.equal(probeText(7), "ping 7");
   assert.deepEqual(classify("pong 7"), { pong: "7" });
   assert.deepEqual(classify("pong"), { pong: null });

@@ -12,7 +12,7 @@
 //! A client that falls more than `--max-backlog` bytes behind (default 32 MiB: published to
 //! it and not yet taken into its write buffer) is closed with 1013, try again later: a
 //! client that never reads costs the server its write buffer limit plus one fragment, not a
-//! copy of every message (see [`tether::Fanout`]). With `--heartbeat`, messages go to the
+//! copy of every message (see [`tether::fanout::Fanout`]). With `--heartbeat`, messages go to the
 //! supervisor whole, bounded by its outbox.
 //!
 //! With `--heartbeat 20s` (and optionally `--heartbeat-timeout`) each connection runs under
@@ -34,11 +34,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use futures_util::stream::{SplitSink, SplitStream};
+use tether::fanout::{Fanout, Subscriber};
 use tether::heartbeat::{CloseReason, Farewell, LinkState, Supervisor, SupervisorConfig};
 use tether::http::{header, HeaderValue, Method, StatusCode};
 use tether::{
-    CloseCode, Connection, Fanout, MaybeTls, Message, PlainRequest, Rejection, Server,
-    ServerSocket, SinkExt as _, StreamExt as _, Subscriber, WebSocketReader, WebSocketWriter,
+    CloseCode, ConnectionInfo, MaybeTls, Message, PlainRequest, Rejection, Server, ServerSocket,
+    SinkExt as _, StreamExt as _, WebSocketReader, WebSocketWriter,
 };
 use tokio::net::TcpStream;
 
@@ -204,7 +205,7 @@ enum Mode {
 /// a client too far behind is closed with 1013.
 async fn handle(
     ws: ServerSocket,
-    conn: Connection,
+    conn: ConnectionInfo,
     mode: Mode,
     supervision: Option<SupervisorConfig>,
     pause_after: Option<u64>,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use tether::{AcceptBackoff, AcceptFailure};
+use tether::accept_error::{AcceptBackoff, AcceptFailure};
 
 use crate::pki::DemoPki;
 use crate::tap::{Tap, Wiretap};

@@ -31,7 +31,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use tether::MaybeTls;
 use tether::{
-    CloseCode, Connection, Message, ServerSocket, Sink as _, SinkExt as _, StreamExt as _,
+    CloseCode, ConnectionInfo, Message, ServerSocket, Sink as _, SinkExt as _, StreamExt as _,
     Utf8Bytes, WebSocketWriter,
 };
 use tether_pubsub::{
@@ -124,7 +124,7 @@ pub(crate) fn bus(args: &TopicsArgs, max_backlog: usize) -> Result<Bus<Frame>> {
 }
 
 /// One connection in topics mode, from the Upgrade to its close.
-pub(crate) async fn serve(ws: ServerSocket, conn: Connection, bus: Bus<Frame>) {
+pub(crate) async fn serve(ws: ServerSocket, conn: ConnectionInfo, bus: Bus<Frame>) {
     let peer = conn.peer_addr();
     tracing::info!(%peer, "connection opened (topics)");
     let (mut reader, mut writer) = ws.split();

@@ -165,7 +165,7 @@ fn has_line_with(log: &str, parts: &[&str]) -> bool {
 /// An in-process server whose handler reports what it saw on a channel.
 async fn scripted_server<H, F>(handler: H) -> String
 where
-    H: Fn(tether::ServerSocket, tether::Connection) -> F + Send + Sync + 'static,
+    H: Fn(tether::ServerSocket, tether::ConnectionInfo) -> F + Send + Sync + 'static,
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut server = Server::bind("127.0.0.1:0").await.expect("bound");

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::frame::Frame;
 use crate::message::Message;
 use crate::protocol::{Protocol, State};
-use crate::role::Role;
+use crate::Role;
 
 /// What the tokio-util codecs report: a protocol error of the sans-IO core, or a failure of
 /// the transport under `Framed` (which the core, doing no I/O, never meets).

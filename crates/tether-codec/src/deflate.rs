@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use tether_deflate::{Compressor, Decompressor, DeflateConfig, DeflateError, DeflateParams};
 
 use crate::error::Error;
-use crate::role::Role;
+use crate::Role;
 
 /// The agreed extension of one connection: what it sends is compressed by `compressor`, what it
 /// receives with RSV1 is inflated by `decompressor`, bounded by the message size limit.
@@ -25,10 +25,6 @@ impl Deflate {
         config: &DeflateConfig,
         limit: usize,
     ) -> Deflate {
-        let role = match role {
-            Role::Client => tether_deflate::Role::Client,
-            Role::Server => tether_deflate::Role::Server,
-        };
         Deflate {
             params,
             compressor: params.compressor(role, config),
@@ -97,7 +93,7 @@ mod tests {
         let params = config.accept_response([Vec::new()]).unwrap().unwrap();
         let mut compressed = BytesMut::new();
         params
-            .compressor(tether_deflate::Role::Client, &config)
+            .compressor(crate::Role::Client, &config)
             .compress(&vec![0u8; 8 << 20], &mut compressed)
             .unwrap();
         assert!(compressed.len() < LIMIT / 4, "{}", compressed.len());

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::mask::{apply_mask, extend_masked};
 use crate::opcode::OpCode;
-use crate::role::Role;
+use crate::Role;
 
 /// The longest header: 2 fixed bytes, 8 length bytes, 4 mask bytes.
 pub const MAX_HEADER_LEN: usize = 14;

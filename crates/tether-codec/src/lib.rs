@@ -87,7 +87,6 @@ mod mask;
 mod message;
 mod opcode;
 mod protocol;
-mod role;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
@@ -100,7 +99,9 @@ pub use mask::{apply_mask, apply_mask_offset};
 pub use message::Message;
 pub use opcode::OpCode;
 pub use protocol::{Protocol, State};
-pub use role::Role;
+/// Which end of the connection a [`Protocol`] or codec speaks for (defined with the
+/// compression extension, the lowest crate that needs it).
+pub use tether_deflate::Role;
 /// permessage-deflate's configuration and agreed parameters, for [`Protocol::set_deflate`].
 pub use tether_deflate::{DeflateConfig, DeflateParams};
 pub use utf8::Utf8Bytes;

@@ -12,8 +12,8 @@ use crate::frame::{write_frame, FrameHeader};
 use crate::mask::apply_mask_offset;
 use crate::message::Message;
 use crate::opcode::OpCode;
-use crate::role::Role;
 use crate::utf8::{InvalidUtf8, Utf8Bytes, Utf8Stream, Validated};
+use crate::Role;
 use tether_deflate::{DeflateConfig, DeflateParams};
 
 /// An empty read buffer holding more capacity than this is released after a message, so an idle

@@ -11,13 +11,17 @@ pub(crate) const CLIENT_NO_CONTEXT_TAKEOVER: &str = "client_no_context_takeover"
 pub(crate) const SERVER_MAX_WINDOW_BITS: &str = "server_max_window_bits";
 pub(crate) const CLIENT_MAX_WINDOW_BITS: &str = "client_max_window_bits";
 
-/// Which end of the connection this endpoint is; it picks which half of the agreed parameters
-/// applies to what it sends and what it receives.
+/// Which end of the WebSocket connection an endpoint is (RFC 6455 §5.1, §5.3).
+///
+/// The one role type of the workspace: the codec re-exports it (a client masks every frame it
+/// sends and refuses masked frames; a server refuses unmasked frames and never masks), and
+/// here it picks which half of the agreed parameters applies to what an endpoint sends and
+/// what it receives (RFC 7692 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
-    /// The endpoint that opened the connection and made the offer.
+    /// The endpoint that opened the connection and made the offer; masks what it sends.
     Client,
-    /// The endpoint that accepted it and answered.
+    /// The endpoint that accepted it and answered; never masks.
     Server,
 }
 

@@ -2,32 +2,37 @@
 
 use std::time::Duration;
 
-/// Close codes of RFC 6455 §7.4.1 that this crate reasons about.
-pub mod code {
+/// Close codes of RFC 6455 §7.4.1 that the retry policy reads from a peer's close (the
+/// crate's own vocabulary for what it sends is [`Farewell`]); the rest serve the tests.
+pub(crate) mod code {
+    #[cfg(test)]
     /// 1000: normal closure.
-    pub const NORMAL: u16 = 0x03E8;
+    pub(crate) const NORMAL: u16 = 0x03E8;
+    #[cfg(test)]
     /// 1001: the endpoint is going away (server shutdown, page navigation).
-    pub const GOING_AWAY: u16 = 0x03E9;
+    pub(crate) const GOING_AWAY: u16 = 0x03E9;
     /// 1002: protocol error.
-    pub const PROTOCOL_ERROR: u16 = 0x03EA;
+    pub(crate) const PROTOCOL_ERROR: u16 = 0x03EA;
     /// 1003: a data type the endpoint cannot accept.
-    pub const UNSUPPORTED_DATA: u16 = 0x03EB;
+    pub(crate) const UNSUPPORTED_DATA: u16 = 0x03EB;
+    #[cfg(test)]
     /// 1006: closed without a close frame (never sent on the wire).
-    pub const ABNORMAL: u16 = 0x03EE;
+    pub(crate) const ABNORMAL: u16 = 0x03EE;
     /// 1007: payload inconsistent with the message type (bad UTF-8).
-    pub const INVALID_PAYLOAD: u16 = 0x03EF;
+    pub(crate) const INVALID_PAYLOAD: u16 = 0x03EF;
     /// 1008: policy violation.
-    pub const POLICY_VIOLATION: u16 = 0x03F0;
+    pub(crate) const POLICY_VIOLATION: u16 = 0x03F0;
     /// 1009: message too big.
-    pub const MESSAGE_TOO_BIG: u16 = 0x03F1;
+    pub(crate) const MESSAGE_TOO_BIG: u16 = 0x03F1;
     /// 1010: the client expected an extension the server did not negotiate.
-    pub const MANDATORY_EXTENSION: u16 = 0x03F2;
+    pub(crate) const MANDATORY_EXTENSION: u16 = 0x03F2;
+    #[cfg(test)]
     /// 1011: internal error; also what a heartbeat timeout sends.
-    pub const INTERNAL_ERROR: u16 = 0x03F3;
+    pub(crate) const INTERNAL_ERROR: u16 = 0x03F3;
     /// 1012: service restart (IANA registry).
-    pub const SERVICE_RESTART: u16 = 0x03F4;
+    pub(crate) const SERVICE_RESTART: u16 = 0x03F4;
     /// 1013: try again later (IANA registry).
-    pub const TRY_AGAIN_LATER: u16 = 0x03F5;
+    pub(crate) const TRY_AGAIN_LATER: u16 = 0x03F5;
 }
 
 /// What this side tells the peer when it closes, in the heartbeat's own words.

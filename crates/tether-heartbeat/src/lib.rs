@@ -44,11 +44,11 @@
 //!
 //! # Getting started
 //!
-//! A client and a server over an in-memory line transport, with the [`TextProbe`]:
+//! A client and a server over an in-memory line transport, with the [`StringProbe`]:
 //!
 //! ```
 //! use std::time::Duration;
-//! use tether_heartbeat::{Event, KeepaliveConfig, Supervisor, SupervisorConfig, TextProbe};
+//! use tether_heartbeat::{Event, KeepaliveConfig, Supervisor, SupervisorConfig, StringProbe};
 //! use tokio_util::codec::{Framed, LinesCodec};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -63,11 +63,11 @@
 //! let mut server_config = SupervisorConfig::default();
 //! server_config.set_keepalive(None);
 //! let server_io = Framed::new(server_io, LinesCodec::new());
-//! let mut server = Supervisor::accept(&server_config, TextProbe::default(), server_io).unwrap();
+//! let mut server = Supervisor::accept(&server_config, StringProbe::default(), server_io).unwrap();
 //!
 //! // Client side: one connection here; a real client reconnects through its factory.
 //! let mut client_io = Some(Framed::new(client_io, LinesCodec::new()));
-//! let mut client = Supervisor::connect(&config, TextProbe::default(), move || {
+//! let mut client = Supervisor::connect(&config, StringProbe::default(), move || {
 //!     let io = client_io.take();
 //!     async move { io.ok_or(tether_heartbeat::Failure::Timeout) }
 //! })
@@ -110,12 +110,12 @@ mod supervisor;
 mod transport;
 
 pub use backoff::{Backoff, ReconnectConfig};
-pub use close::{code, CloseReason, Failure, Farewell};
+pub use close::{CloseReason, Failure, Farewell};
 pub use config::{KeepaliveConfig, Verdict, MAX_IN_FLIGHT};
 pub use error::{Error, OutboxLimit};
 pub use keepalive::{Health, Keepalive, PongOutcome, StallCause};
 pub use outbox::{Outbox, OutboxConfig, Overflow};
-pub use probe::{Inbound, Probe, TextProbe};
+pub use probe::{Inbound, Probe, StringProbe};
 pub use responder::{ProbeRateLimit, RateVerdict, ResponderConfig};
 pub use retry::{Decision, DefaultRetryPolicy, RetryPolicy};
 pub use rtt::RttStats;

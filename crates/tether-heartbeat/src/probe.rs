@@ -24,7 +24,7 @@ pub enum Inbound {
 ///
 /// Implementations are small and stateless or nearly so. The facade supplies one for
 /// WebSocket Ping/Pong frames (the nonce as the 8-byte ping payload) and one for an agreed
-/// application text message; [`TextProbe`] is a complete example over `String`.
+/// application text message; [`StringProbe`] is a complete example over `String`.
 pub trait Probe<M>: Send + 'static {
     /// Builds the probe carrying `nonce`.
     fn probe(&mut self, nonce: u64) -> M;
@@ -55,9 +55,9 @@ pub trait Probe<M>: Send + 'static {
 /// (a browser script, say) shows activity but gives no round-trip proof.
 ///
 /// ```
-/// use tether_heartbeat::{Inbound, Probe, TextProbe};
+/// use tether_heartbeat::{Inbound, Probe, StringProbe};
 ///
-/// let mut probe = TextProbe::new("ping", "pong");
+/// let mut probe = StringProbe::new("ping", "pong");
 /// let ping = probe.probe(17);
 /// assert_eq!(ping, "ping 17");
 /// assert_eq!(probe.classify(&ping), Inbound::Ping);
@@ -68,22 +68,22 @@ pub trait Probe<M>: Send + 'static {
 /// assert_eq!(probe.classify(&"hello".to_string()), Inbound::Data);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextProbe {
+pub struct StringProbe {
     ping: String,
     pong: String,
 }
 
-impl TextProbe {
+impl StringProbe {
     /// A probe whose ping and pong messages start with these words.
     pub fn new(ping: impl Into<String>, pong: impl Into<String>) -> Self {
-        TextProbe {
+        StringProbe {
             ping: ping.into(),
             pong: pong.into(),
         }
     }
 }
 
-impl TextProbe {
+impl StringProbe {
     /// What `text` is, without owning it: a caller whose messages hold text in another type
     /// (the facade's WebSocket messages) classifies the borrowed text.
     pub fn classify_text(&self, text: &str) -> Inbound {
@@ -108,10 +108,10 @@ impl TextProbe {
     }
 }
 
-impl Default for TextProbe {
+impl Default for StringProbe {
     /// `ping <nonce>` / `pong <nonce>`.
     fn default() -> Self {
-        TextProbe::new("ping", "pong")
+        StringProbe::new("ping", "pong")
     }
 }
 
@@ -124,7 +124,7 @@ fn after_word<'a>(message: &'a str, word: &str) -> Option<Option<&'a str>> {
     rest.strip_prefix(' ').map(Some)
 }
 
-impl Probe<String> for TextProbe {
+impl Probe<String> for StringProbe {
     fn probe(&mut self, nonce: u64) -> String {
         format!("{} {nonce}", self.ping)
     }
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn words_must_be_whole() {
-        let mut probe = TextProbe::default();
+        let mut probe = StringProbe::default();
         assert_eq!(probe.classify(&"pings".to_string()), Inbound::Data);
         assert_eq!(probe.classify(&"pong x".to_string()), Inbound::Control);
         assert_eq!(
@@ -166,10 +166,10 @@ mod tests {
 
     #[test]
     fn custom_words_and_sizes() {
-        let mut probe = TextProbe::new("hb?", "hb!");
+        let mut probe = StringProbe::new("hb?", "hb!");
         assert_eq!(probe.probe(1), "hb? 1");
         assert_eq!(probe.classify(&"hb! 1".to_string()), Inbound::Pong(1));
-        assert_eq!(TextProbe::len(&"hb? 1".to_string()), 5);
+        assert_eq!(StringProbe::len(&"hb? 1".to_string()), 5);
         assert_eq!(
             probe.close(Farewell::Unresponsive, "heartbeat timeout"),
             None

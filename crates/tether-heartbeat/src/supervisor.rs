@@ -300,7 +300,7 @@ impl<M: Send + 'static> Supervisor<M> {
     ///
     /// ```
     /// use futures::{SinkExt, StreamExt};
-    /// use tether_heartbeat::{Supervisor, SupervisorConfig, TextProbe};
+    /// use tether_heartbeat::{Supervisor, SupervisorConfig, StringProbe};
     /// use tokio_util::codec::{Framed, LinesCodec};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -309,7 +309,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// let mut config = SupervisorConfig::default();
     /// config.set_keepalive(None); // answer probes, do not send any
     /// let server_io = Framed::new(server_io, LinesCodec::new());
-    /// let _server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
+    /// let _server = Supervisor::accept(&config, StringProbe::default(), server_io).unwrap();
     ///
     /// // A browser-like peer sends the agreed message; the answer comes at once.
     /// let mut peer = Framed::new(client_io, LinesCodec::new());
@@ -536,11 +536,11 @@ impl<M: Send + 'static> Supervisor<M> {
     /// ```
     /// use futures::StreamExt;
     /// use tether_heartbeat::{CloseReason, Farewell, Inbound, Probe, Supervisor, SupervisorConfig};
-    /// use tether_heartbeat::TextProbe;
+    /// use tether_heartbeat::StringProbe;
     /// use tokio_util::codec::{Framed, LinesCodec};
     ///
     /// /// The text probe, with a close message of its own: `close <farewell> <text>`.
-    /// struct Lines(TextProbe);
+    /// struct Lines(StringProbe);
     ///
     /// impl Probe<String> for Lines {
     ///     fn probe(&mut self, nonce: u64) -> String { self.0.probe(nonce) }
@@ -558,7 +558,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// let mut config = SupervisorConfig::default();
     /// config.set_keepalive(None);
     /// let server_io = Framed::new(server_io, LinesCodec::new());
-    /// let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
+    /// let server = Supervisor::accept(&config, Lines(StringProbe::default()), server_io).unwrap();
     ///
     /// let mut peer = Framed::new(client_io, LinesCodec::new());
     /// let reason = server.close_with(Farewell::GoingAway, "server shutting down").await;
@@ -872,11 +872,11 @@ mod tests {
 
     use super::*;
     use crate::close::code;
-    use crate::probe::{Inbound, TextProbe};
+    use crate::probe::{Inbound, StringProbe};
 
     /// The text probe with a close message: `close <code> <text>`, with the RFC 6455 code
     /// the facade sends for each farewell.
-    struct Lines(TextProbe);
+    struct Lines(StringProbe);
 
     impl Probe<String> for Lines {
         fn probe(&mut self, nonce: u64) -> String {
@@ -912,7 +912,7 @@ mod tests {
         let mut config = SupervisorConfig::default();
         config.set_seed(Some(3));
         let server_io = Framed::new(server_io, LinesCodec::new());
-        let server = Supervisor::accept(&config, Lines(TextProbe::default()), server_io).unwrap();
+        let server = Supervisor::accept(&config, Lines(StringProbe::default()), server_io).unwrap();
         let mut peer = Framed::new(client_io, LinesCodec::new());
         let reason = close(server).await;
         let line = peer.next().await.unwrap().unwrap();
@@ -952,7 +952,7 @@ mod tests {
             .set_inbound_bytes(10)
             .set_seed(Some(3));
         let server_io = Framed::new(server_io, LinesCodec::new());
-        let server = Supervisor::accept(&config, TextProbe::default(), server_io).unwrap();
+        let server = Supervisor::accept(&config, StringProbe::default(), server_io).unwrap();
         let mut peer = Framed::new(client_io, LinesCodec::new());
         for line in lines {
             futures::SinkExt::send(&mut peer, line.to_string())
@@ -1001,7 +1001,7 @@ mod tests {
         assert_eq!(reason, CloseReason::Local);
         let mut closed = Supervisor::<String>::accept(
             &SupervisorConfig::default(),
-            TextProbe::default(),
+            StringProbe::default(),
             Framed::new(tokio::io::duplex(64).0, LinesCodec::new()),
         )
         .unwrap();
@@ -1021,7 +1021,7 @@ mod tests {
         let mut config = SupervisorConfig::default();
         config.set_seed(Some(5));
         let client =
-            Supervisor::<String>::connect(&config, Lines(TextProbe::default()), || async {
+            Supervisor::<String>::connect(&config, Lines(StringProbe::default()), || async {
                 Err::<Framed<tokio::io::DuplexStream, LinesCodec>, _>(Failure::Timeout)
             })
             .unwrap();

@@ -20,7 +20,7 @@
 //!          ▼                                                   │
 //!  ┌──────────────────┐  ClientHello ──────────────►  ┌──────────────────┐
 //!  │ Connection       │  ◄─ ServerHello, Certificate  │ Connection       │
-//!  │ (Role::Client)   │     [ServerKeyExchange], Done │ (Role::Server)   │
+//!  │ (Side::Client)   │     [ServerKeyExchange], Done │ (Side::Server)   │
 //!  │  handshake state │  ClientKeyExchange, CCS,      │  handshake state │
 //!  │  record layer    │  Finished ────────────────►   │  record layer    │
 //!  │  transcript      │  ◄──────────── CCS, Finished  │  transcript      │
@@ -179,7 +179,7 @@ mod x25519;
 
 pub use alert::AlertDescription;
 pub use config::{ClientConfig, ServerConfig, ServerKey};
-pub use connection::{Connection, Role, MAX_HANDSHAKE_MESSAGE_LEN};
+pub use connection::{Connection, Side, MAX_HANDSHAKE_MESSAGE_LEN};
 pub use eavesdrop::{decrypt_recording, Decrypted, EavesdropError, StolenSecret};
 pub use error::{CertificateError, Error};
 pub use keylog::{key_log_line, KeyLog, KeyLogFile};

@@ -1,4 +1,4 @@
-//! The server role for one connection: `accept`, `accept_with`, `accept_config`.
+//! The server role for one connection: `accept`, `accept_with`, `accept_or_plain`.
 
 use bytes::BytesMut;
 use tether_codec::Role;
@@ -69,7 +69,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,
 {
-    match accept_config(io, &Config::default(), decide).await? {
+    match accept_or_plain(io, &Config::default(), decide).await? {
         Accepted::WebSocket(ws, _) => Ok(*ws),
         Accepted::Plain(mut io, _) => {
             let mut out = BytesMut::new();
@@ -87,7 +87,7 @@ where
 /// # Errors
 ///
 /// As for [`accept_with`], without [`Error::NotWebSocket`].
-pub async fn accept_config<S, F>(io: S, config: &Config, decide: F) -> Result<Accepted<S>, Error>
+pub async fn accept_or_plain<S, F>(io: S, config: &Config, decide: F) -> Result<Accepted<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,

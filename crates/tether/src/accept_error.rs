@@ -13,7 +13,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 /// What an accept loop does after `accept` failed: [`AcceptFailure::of`] tells.
 ///
 /// ```
-/// use tether::{AcceptBackoff, AcceptFailure};
+/// use tether::accept_error::{AcceptBackoff, AcceptFailure};
 ///
 /// # async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 /// let mut backoff = AcceptBackoff::new();

@@ -163,7 +163,7 @@ impl<S: Transport> Core<S> {
     pub(crate) fn new(io: S, role: Role, config: &Config, leftover: BytesMut) -> Core<S> {
         let mut protocol = match role {
             Role::Server => Protocol::server(config.codec().clone()),
-            Role::Client => Protocol::client(config.codec().clone(), crate::mask_key_source()),
+            Role::Client => Protocol::client(config.codec().clone(), crate::mask::key_source()),
         };
         if !leftover.is_empty() {
             *protocol.read_buffer() = leftover;

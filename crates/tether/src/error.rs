@@ -65,7 +65,7 @@ pub enum Error {
     /// with 426 Upgrade Required.
     #[error("plain http request instead of a websocket upgrade")]
     NotWebSocket,
-    /// A [`Fanout`](crate::Fanout) subscriber fell more than `limit` bytes behind and was cut
+    /// A [`Fanout`](crate::fanout::Fanout) subscriber fell more than `limit` bytes behind and was cut
     /// off: close its connection with [`Error::close_code`], 1013 (try again later).
     #[error("slow consumer: more than {limit} bytes behind the broadcast")]
     SlowConsumer {

@@ -30,7 +30,8 @@
 //! `max_backlog` bytes or one message, whichever is larger.
 //!
 //! ```
-//! use tether::{accept, ClientBuilder, Fanout, Message, StreamExt};
+//! use tether::fanout::Fanout;
+//! use tether::{accept, ClientBuilder, Message, StreamExt};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let (client_io, server_io) = tokio::io::duplex(64 << 10);

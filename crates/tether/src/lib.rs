@@ -10,9 +10,9 @@
 //! handshake with a timeout, the server closing TCP first), backpressure with a bounded write
 //! buffer, [`WebSocket::split`] into halves for two tasks, TLS through rustls. The heartbeat
 //! ([`heartbeat`]) wired to WebSockets: [`connect_supervised`] gives a client that probes the
-//! server ([`PingProbe`], or the agreed text message of [`TextPingProbe`]), declares it dead
+//! server ([`PingProbe`], or the agreed text message of [`TextProbe`]), declares it dead
 //! when the answers stop and reconnects with backoff; [`WebSocket::supervise`] turns the
-//! keepalive on for one server connection. [`Fanout`] broadcasts to many connections with
+//! keepalive on for one server connection. [`fanout::Fanout`] broadcasts to many connections with
 //! shared payloads, each subscriber bounded in bytes, slow ones cut off with 1013; [`pubsub`]
 //! adds topics, and nodes joined over Redis.
 //! permessage-deflate (RFC 7692, [`deflate`]) is negotiated and applied per connection
@@ -70,15 +70,15 @@
 #![forbid(unsafe_code)]
 
 mod accept;
-mod accept_error;
+pub mod accept_error;
 mod client;
 mod config;
 mod core;
 mod deadline;
 mod error;
-mod fanout;
+pub mod fanout;
 mod load;
-mod mask;
+pub mod mask;
 mod origin;
 mod probe;
 mod server;
@@ -88,16 +88,13 @@ mod supervised;
 mod transport;
 mod websocket;
 
-pub use accept::{accept, accept_config, accept_with, Accepted};
-pub use accept_error::{AcceptBackoff, AcceptFailure};
+pub use accept::{accept, accept_or_plain, accept_with, Accepted};
 pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;
-pub use fanout::{Fanout, Subscriber};
 pub use load::ServerStats;
-pub use mask::mask_key_source;
-pub use probe::{PingProbe, TextPingProbe};
-pub use server::{Connection, Server, ServerSocket};
+pub use probe::{PingProbe, TextProbe};
+pub use server::{ConnectionInfo, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};
 pub use supervise::connect_supervised;
 pub use transport::MaybeTls;

@@ -15,12 +15,12 @@ use rand::{Rng, SeedableRng};
 /// ```
 /// use tether::codec::{Config, Protocol};
 ///
-/// let mut keys = tether::mask_key_source();
+/// let mut keys = tether::mask::key_source();
 /// assert_ne!((0..4).map(|_| keys()).collect::<Vec<_>>(), [[0u8; 4]; 4]);
-/// let client = Protocol::client(Config::default(), tether::mask_key_source());
+/// let client = Protocol::client(Config::default(), tether::mask::key_source());
 /// # drop(client);
 /// ```
-pub fn mask_key_source() -> impl FnMut() -> [u8; 4] + Send + Sync + 'static {
+pub fn key_source() -> impl FnMut() -> [u8; 4] + Send + Sync + 'static {
     let mut rng = StdRng::from_entropy();
     move || rng.gen()
 }
@@ -31,8 +31,8 @@ mod tests {
 
     #[test]
     fn rfc6455_5_3_keys_vary_between_frames_and_sources() {
-        let mut a = mask_key_source();
-        let mut b = mask_key_source();
+        let mut a = key_source();
+        let mut b = key_source();
         let keys: Vec<[u8; 4]> = (0..64).map(|_| a()).collect();
         let distinct: std::collections::HashSet<_> = keys.iter().collect();
         assert!(distinct.len() > 60, "keys repeat: {keys:?}");

@@ -5,12 +5,12 @@
 //! WebSocket; these probes teach it. [`PingProbe`] sends Ping frames carrying the 8-byte
 //! nonce and recognises the Pong that echoes it (RFC 6455 §5.5.3: "A Pong frame sent in
 //! response to a Ping frame must have identical Application data"); the peer's WebSocket
-//! answers by itself. [`TextPingProbe`] sends the tutorial's agreed text message (`ping 7`,
+//! answers by itself. [`TextProbe`] sends the tutorial's agreed text message (`ping 7`,
 //! answered `pong 7`), for peers such as browser scripts that cannot send Ping frames.
 
 use bytes::Bytes;
 use tether_codec::{CloseCode, CloseFrame, Message};
-use tether_heartbeat::{Farewell, Inbound, Probe, TextProbe};
+use tether_heartbeat::{Farewell, Inbound, Probe, StringProbe};
 
 /// The heartbeat over WebSocket Ping and Pong frames, the nonce as the Ping's 8-byte payload
 /// (big-endian).
@@ -42,7 +42,7 @@ use tether_heartbeat::{Farewell, Inbound, Probe, TextProbe};
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PingProbe {
-    text: Option<TextProbe>,
+    text: Option<StringProbe>,
 }
 
 impl PingProbe {
@@ -55,7 +55,7 @@ impl PingProbe {
     /// is answered at once with `"<pong>"` or `"<pong> <rest>"` and not delivered to the
     /// application. Default: off, every text message is application data.
     pub fn answer_text(mut self, ping: impl Into<String>, pong: impl Into<String>) -> PingProbe {
-        self.text = Some(TextProbe::new(ping, pong));
+        self.text = Some(StringProbe::new(ping, pong));
         self
     }
 }
@@ -113,9 +113,9 @@ impl Probe<Message> for PingProbe {
 ///
 /// ```
 /// use tether::heartbeat::{Inbound, Probe};
-/// use tether::{Message, TextPingProbe};
+/// use tether::{Message, TextProbe};
 ///
-/// let mut probe = TextPingProbe::new("hb?", "hb!");
+/// let mut probe = TextProbe::new("hb?", "hb!");
 /// let ping = probe.probe(3);
 /// assert_eq!(ping, Message::text("hb? 3"));
 /// assert_eq!(probe.classify(&ping), Inbound::Ping);
@@ -124,27 +124,27 @@ impl Probe<Message> for PingProbe {
 /// assert_eq!(probe.classify(&Message::text("hello")), Inbound::Data);
 /// ```
 #[derive(Debug, Clone)]
-pub struct TextPingProbe {
-    words: TextProbe,
+pub struct TextProbe {
+    words: StringProbe,
 }
 
-impl TextPingProbe {
+impl TextProbe {
     /// A probe whose ping and pong messages start with these words.
-    pub fn new(ping: impl Into<String>, pong: impl Into<String>) -> TextPingProbe {
-        TextPingProbe {
-            words: TextProbe::new(ping, pong),
+    pub fn new(ping: impl Into<String>, pong: impl Into<String>) -> TextProbe {
+        TextProbe {
+            words: StringProbe::new(ping, pong),
         }
     }
 }
 
-impl Default for TextPingProbe {
+impl Default for TextProbe {
     /// `ping <nonce>` / `pong <nonce>`.
     fn default() -> Self {
-        TextPingProbe::new("ping", "pong")
+        TextProbe::new("ping", "pong")
     }
 }
 
-impl Probe<Message> for TextPingProbe {
+impl Probe<Message> for TextProbe {
     fn probe(&mut self, nonce: u64) -> Message {
         Message::from(self.words.probe(nonce))
     }
@@ -181,7 +181,7 @@ fn classify_common(message: &Message) -> Inbound {
 }
 
 /// The answer to an agreed text ping; `None` for a Ping frame, which the WebSocket answers.
-fn answer_common(words: Option<&TextProbe>, probe: &Message) -> Option<Message> {
+fn answer_common(words: Option<&StringProbe>, probe: &Message) -> Option<Message> {
     match (words, probe) {
         (Some(words), Message::Text(text)) => words.answer_text(text.as_str()).map(Message::from),
         _ => None,
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn rfc6455_7_4_1_close_codes_reach_the_supervisor() {
-        let mut probe = TextPingProbe::default();
+        let mut probe = TextProbe::default();
         let close = probe
             .close(Farewell::Unresponsive, "heartbeat timeout")
             .unwrap();
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn text_probe_answers_its_words_and_leaves_other_text_alone() {
-        let mut probe = TextPingProbe::default();
+        let mut probe = TextProbe::default();
         assert_eq!(probe.classify(&Message::text("pong")), Inbound::Control);
         assert_eq!(probe.classify(&Message::text("pongo")), Inbound::Data);
         assert_eq!(probe.classify(&Message::text("ping")), Inbound::Ping);

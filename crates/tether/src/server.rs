@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::accept::{accept_config, upgrade_required, Accepted};
+use crate::accept::{accept_or_plain, upgrade_required, Accepted};
 use crate::accept_error::{AcceptBackoff, AcceptFailure};
 use crate::config::Config;
 use crate::deadline::within;
@@ -98,13 +98,13 @@ pub struct Server {
 
 /// What a [`Server`] callback learns about its connection besides the WebSocket.
 #[derive(Debug, Clone)]
-pub struct Connection {
+pub struct ConnectionInfo {
     peer_addr: SocketAddr,
     request: Arc<http::Request<()>>,
     shutdown: watch::Receiver<bool>,
 }
 
-impl Connection {
+impl ConnectionInfo {
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer_addr
@@ -284,7 +284,7 @@ impl Server {
     /// [`Error::Io`] if the listener is unusable (EBADF, ENOTSOCK, EINVAL).
     pub async fn serve<H, F>(self, handler: H) -> Result<(), Error>
     where
-        H: Fn(ServerSocket, Connection) -> F + Send + Sync + 'static,
+        H: Fn(ServerSocket, ConnectionInfo) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         self.serve_until(handler, std::future::pending()).await
@@ -292,7 +292,7 @@ impl Server {
 
     /// Accepts connections and runs `handler` for each WebSocket in its own task, until
     /// `shutdown` completes. Then it stops accepting, tells every connection
-    /// ([`Connection::shutdown`]), waits for the callbacks up to the grace period and aborts
+    /// ([`ConnectionInfo::shutdown`]), waits for the callbacks up to the grace period and aborts
     /// those still running.
     ///
     /// Failed handshakes and TLS errors are logged (tracing, debug) and cost only their own
@@ -312,7 +312,7 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error>
     where
-        H: Fn(ServerSocket, Connection) -> F + Send + Sync + 'static,
+        H: Fn(ServerSocket, ConnectionInfo) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
@@ -357,7 +357,7 @@ impl Server {
                                 if let Some((ws, request)) = shared.open(tcp, peer_addr).await {
                                     let request = Arc::new(request);
                                     let shutdown = stopped;
-                                    handler(ws, Connection { peer_addr, request, shutdown }).await;
+                                    handler(ws, ConnectionInfo { peer_addr, request, shutdown }).await;
                                 }
                             });
                             tasks.recount();
@@ -508,7 +508,7 @@ impl PerConnection {
         };
         // Boxed so that the handshake's buffers are freed when it is done instead of staying
         // in the connection task's state for the connection's lifetime.
-        let accepting = Box::pin(accept_config(io, &self.config, |request| decide(request)));
+        let accepting = Box::pin(accept_or_plain(io, &self.config, |request| decide(request)));
         match accepting.await {
             Ok(Accepted::WebSocket(ws, request)) => {
                 tracing::debug!(%peer, path = request.uri().path(), "websocket opened");

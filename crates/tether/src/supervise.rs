@@ -159,7 +159,7 @@ where
     ///
     /// ```
     /// use tether::heartbeat::SupervisorConfig;
-    /// use tether::{accept, ClientBuilder, Message, SinkExt, StreamExt, TextPingProbe};
+    /// use tether::{accept, ClientBuilder, Message, SinkExt, StreamExt, TextProbe};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
     /// let (client_io, server_io) = tokio::io::duplex(4096);
@@ -167,7 +167,7 @@ where
     ///     let mut config = SupervisorConfig::default();
     ///     config.set_keepalive(None); // answer probes, send none
     ///     let ws = accept(server_io).await?;
-    ///     let mut supervised = ws.supervise(&config, TextPingProbe::default())?;
+    ///     let mut supervised = ws.supervise(&config, TextProbe::default())?;
     ///     let first = supervised.recv().await;
     ///     Ok::<_, tether::Error>(first)
     /// });

@@ -1,6 +1,6 @@
 //! Broadcast fan-out against clients that never read (issue 9, point 4).
 //!
-//! 50 clients connect to a broadcast server (a [`tether::Fanout`], as `tether serve
+//! 50 clients connect to a broadcast server (a [`tether::fanout::Fanout`], as `tether serve
 //! --broadcast` runs it) with a 4 KiB receive window and never read; a publisher sends 16 MiB
 //! messages; one healthy client reads every one. A fan-out that copied each message into every
 //! client's write buffer would hold 50 × 16 MiB = 800 MiB per message. The bound proven here:
@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tether::{Bytes, ClientBuilder, CloseCode, Error, Fanout, Message, Server, ServerSocket};
+use tether::fanout::Fanout;
+use tether::{Bytes, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket};
 use tokio::net::TcpSocket;
 
 use crate::facade::support::{as_measuring_child_async, live_bytes, measure_in_child};

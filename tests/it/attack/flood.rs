@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
-use tether::{accept_config, Accept, Accepted, CloseCode, Config, Error, Message, WebSocket};
+use tether::{accept_or_plain, Accept, Accepted, CloseCode, Config, Error, Message, WebSocket};
 use tether_codec::{CloseFrame, Frame, OpCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -70,7 +70,7 @@ pub(super) async fn accept_io<S: AsyncRead + AsyncWrite + Unpin>(
     io: S,
     config: &Config,
 ) -> WebSocket<S> {
-    match accept_config(io, config, |_| Ok(Accept::new()))
+    match accept_or_plain(io, config, |_| Ok(Accept::new()))
         .await
         .unwrap()
     {

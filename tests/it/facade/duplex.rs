@@ -2,7 +2,7 @@
 
 use futures::{SinkExt, StreamExt};
 use tether::{
-    accept_config, Accept, Accepted, ClientBuilder, CloseCode, Config, Message, WebSocket,
+    accept_or_plain, Accept, Accepted, ClientBuilder, CloseCode, Config, Message, WebSocket,
 };
 use tokio::io::DuplexStream;
 
@@ -19,7 +19,9 @@ pub(crate) async fn pair_with(
     let (client_io, server_io) = tokio::io::duplex(capacity);
     let config = config.clone();
     let server =
-        tokio::spawn(async move { accept_config(server_io, &config, |_| Ok(Accept::new())).await });
+        tokio::spawn(
+            async move { accept_or_plain(server_io, &config, |_| Ok(Accept::new())).await },
+        );
     let client = ClientBuilder::new()
         .handshake(client_io, "ws://localhost/test")
         .await

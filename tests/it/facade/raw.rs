@@ -2,7 +2,7 @@
 //! send exactly the frames they mean and see exactly what arrives.
 
 use bytes::BytesMut;
-use tether::{accept_config, Accept, Accepted, ClientBuilder, Config, WebSocket};
+use tether::{accept_or_plain, Accept, Accepted, ClientBuilder, Config, WebSocket};
 use tether_codec::{Frame, OpCode};
 use tether_handshake::{ClientRequest, Served};
 use tokio::io::{AsyncReadExt, DuplexStream};
@@ -15,7 +15,9 @@ pub(crate) async fn raw_client(
     let (client_io, server_io) = tokio::io::duplex(capacity);
     let config = config.clone();
     let server =
-        tokio::spawn(async move { accept_config(server_io, &config, |_| Ok(Accept::new())).await });
+        tokio::spawn(
+            async move { accept_or_plain(server_io, &config, |_| Ok(Accept::new())).await },
+        );
     let request = ClientRequest::new("ws://localhost/".parse().unwrap()).unwrap();
     let (raw, outcome) = tether_handshake::client(
         client_io,

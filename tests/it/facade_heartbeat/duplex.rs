@@ -7,7 +7,7 @@ use std::time::Duration;
 use tether::heartbeat::{
     CloseReason, Event, Failure, LinkState, Probe, ReconnectConfig, SupervisorConfig,
 };
-use tether::{accept, Accept, ClientBuilder, CloseCode, Message, PingProbe, TextPingProbe};
+use tether::{accept, Accept, ClientBuilder, CloseCode, Message, PingProbe, TextProbe};
 use tokio::io::{AsyncWriteExt as _, DuplexStream};
 use tokio::time::Instant;
 
@@ -72,7 +72,7 @@ async fn rfc6455_5_5_2_ping_probe_round_trips_through_the_peers_auto_pong() {
 async fn agreed_text_probe_is_answered_by_the_supervised_server_and_not_delivered() {
     // The server's application sees only "hello": its supervisor answered "ping <n>"
     // itself, and the client's supervisor consumed the "pong <n>" answers.
-    round_trip_and_echo(TextPingProbe::default()).await;
+    round_trip_and_echo(TextProbe::default()).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -83,7 +83,7 @@ async fn ping_probe_server_answers_text_pings_of_a_browser_like_client() {
         .supervise_with(
             URL,
             &config,
-            TextPingProbe::default(),
+            TextProbe::default(),
             healthy(PingProbe::new().answer_text("ping", "pong")),
         )
         .expect("supervised client");

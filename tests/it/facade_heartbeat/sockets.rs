@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tether::heartbeat::{CloseReason, Event, Failure, LinkState};
 use tether::http::{header, HeaderValue, StatusCode};
-use tether::{connect_supervised, Message, PingProbe, Rejection, Server, TextPingProbe};
+use tether::{connect_supervised, Message, PingProbe, Rejection, Server, TextProbe};
 use tokio::time::Instant;
 
 use super::support::{
@@ -147,13 +147,13 @@ async fn agreed_text_probe_over_tcp_measures_round_trips_and_keeps_pongs_from_th
     let url = format!("ws://{}/", server.local_addr().expect("addr"));
     tokio::spawn(server.serve(|ws, _conn| async move {
         let conn = ws
-            .supervise(&answering(), TextPingProbe::default())
+            .supervise(&answering(), TextProbe::default())
             .expect("supervise");
         echo_supervised(conn).await;
     }));
     let config = client_config(Duration::from_millis(100), Duration::from_millis(500));
     let mut client = tether::ClientBuilder::new()
-        .connect_supervised(&url, &config, TextPingProbe::default())
+        .connect_supervised(&url, &config, TextProbe::default())
         .expect("supervised client");
     let mut events = client.events().expect("events");
     for _ in 0..3 {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::{Sink, Stream};
-use tether_heartbeat::{Failure, Inbound, Probe, TextProbe};
+use tether_heartbeat::{Failure, Inbound, Probe, StringProbe};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
@@ -171,7 +171,7 @@ impl Script {
     pub(super) fn spawn(self: &Arc<Self>, mut peer: PeerEnd) -> tokio::task::JoinHandle<()> {
         let script = Arc::clone(self);
         tokio::spawn(async move {
-            let mut probe = TextProbe::default();
+            let mut probe = StringProbe::default();
             let mut pending: VecDeque<(Instant, String)> = VecDeque::new();
             loop {
                 let next_pong = pending.front().map(|p| p.0);

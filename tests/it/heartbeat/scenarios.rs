@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tether_heartbeat::{
     CloseReason, Event, Failure, Farewell, Health, Inbound, KeepaliveConfig, LinkState,
-    OutboxConfig, Probe, ReconnectConfig, ResponderConfig, StallCause, Supervisor,
-    SupervisorConfig, TextProbe,
+    OutboxConfig, Probe, ReconnectConfig, ResponderConfig, StallCause, StringProbe, Supervisor,
+    SupervisorConfig,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -70,7 +70,7 @@ pub(super) fn start(
     config: &SupervisorConfig,
     results: Vec<Result<Fake, Failure>>,
 ) -> (Supervisor<String>, mpsc::Receiver<Event>) {
-    let mut client = Supervisor::connect(config, TextProbe::default(), factory(results)).unwrap();
+    let mut client = Supervisor::connect(config, StringProbe::default(), factory(results)).unwrap();
     let events = client.events().unwrap();
     (client, events)
 }
@@ -259,7 +259,7 @@ async fn runtime_stalled_for_three_timeouts_with_pongs_queued_is_no_death_and_on
     let (fake, mut peer) = pair(None);
     let config = config(keepalive(5 * SEC, 2 * SEC));
     let (client, mut events) = start(&config, vec![Ok(fake)]);
-    let mut probe = TextProbe::default();
+    let mut probe = StringProbe::default();
     wait_for(&mut events, |e| matches!(e, Event::ProbeSent { .. })).await;
     let ping = peer.rx.recv().await.unwrap();
     // The pong is queued, then the runtime is blocked past three pong timeouts.
@@ -376,7 +376,7 @@ async fn flapping_server_keeps_the_backoff_growing() {
 }
 
 /// Classifies `close <code>` as the peer's close message, on top of the text probe.
-struct ClosingProbe(TextProbe);
+struct ClosingProbe(StringProbe);
 
 impl Probe<String> for ClosingProbe {
     fn probe(&mut self, nonce: u64) -> String {
@@ -429,7 +429,7 @@ async fn fatal_versus_retryable_causes() {
     let config = config(KeepaliveConfig::default());
     let mut client = Supervisor::connect(
         &config,
-        ClosingProbe(TextProbe::default()),
+        ClosingProbe(StringProbe::default()),
         factory(results),
     )
     .unwrap();
@@ -489,7 +489,7 @@ async fn outbox_bounds_order_and_the_on_connected_hook() {
     ];
     let mut client = Supervisor::connect_with(
         &config,
-        TextProbe::default(),
+        StringProbe::default(),
         factory(results),
         |mut transport: Fake| async move {
             transport
@@ -555,7 +555,8 @@ async fn server_answers_probes_at_once_and_strikes_a_ping_flood() {
         .set_keepalive(None)
         .set_responder(responder)
         .set_seed(Some(3));
-    let mut server = Supervisor::accept(&config, ClosingProbe(TextProbe::default()), fake).unwrap();
+    let mut server =
+        Supervisor::accept(&config, ClosingProbe(StringProbe::default()), fake).unwrap();
     let mut events = server.events().unwrap();
     let asked = Instant::now();
     peer.tx.send("ping 1".into()).unwrap();
@@ -593,7 +594,7 @@ async fn rfc6455_7_4_1_dead_link_sends_close_1011_when_the_writer_is_free() {
     let config = config(keepalive(5 * SEC, 2 * SEC));
     let mut client = Supervisor::connect(
         &config,
-        ClosingProbe(TextProbe::default()),
+        ClosingProbe(StringProbe::default()),
         factory(vec![Ok(connected(&script))]),
     )
     .unwrap();
@@ -653,7 +654,7 @@ async fn server_reaps_an_idle_peer_that_fails_its_probes_within_the_bound() {
         .set_keepalive(Some(keepalive(20 * SEC, 10 * SEC)))
         .set_seed(Some(5));
     let opened = Instant::now();
-    let server = Supervisor::accept(&config, TextProbe::default(), fake).unwrap();
+    let server = Supervisor::accept(&config, StringProbe::default(), fake).unwrap();
     assert_eq!(closed(&server).await, CloseReason::HeartbeatTimeout);
     // First probe within one interval, two pong timeouts, one grace.
     assert!(Instant::now() - opened <= 20 * SEC + 2 * 10 * SEC + SEC);

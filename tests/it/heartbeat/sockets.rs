@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tether_heartbeat::{
-    CloseReason, Event, Failure, KeepaliveConfig, LinkState, ReconnectConfig, Supervisor,
-    SupervisorConfig, TextProbe,
+    CloseReason, Event, Failure, KeepaliveConfig, LinkState, ReconnectConfig, StringProbe,
+    Supervisor, SupervisorConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -92,7 +92,7 @@ async fn server(received: Arc<Mutex<Vec<String>>>) -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let framed = Framed::new(stream, LinesCodec::new_with_max_length(1024));
-            let mut conn = Supervisor::accept(&config, TextProbe::default(), framed).unwrap();
+            let mut conn = Supervisor::accept(&config, StringProbe::default(), framed).unwrap();
             let received = Arc::clone(&received);
             tokio::spawn(async move {
                 while let Some(line) = conn.recv().await {
@@ -151,7 +151,7 @@ async fn scenario() {
     let received = Arc::new(Mutex::new(Vec::new()));
     let server = server(Arc::clone(&received)).await;
     let (proxy, mut valves) = proxy(server).await;
-    let mut client = Supervisor::connect(&client_config(), TextProbe::default(), move || {
+    let mut client = Supervisor::connect(&client_config(), StringProbe::default(), move || {
         let connect = TcpStream::connect(proxy);
         async move {
             let stream = connect.await.map_err(|e| Failure::Io(e.kind()))?;

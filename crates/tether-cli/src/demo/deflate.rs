@@ -62,7 +62,7 @@ pub(super) fn step_deflate<W: Write>(say: &mut Narrator<W>) -> Result<()> {
 
     let mut server = Protocol::server(CodecConfig::default());
     server.set_deflate(*accepted.params(), &server_config);
-    let mut client = Protocol::client(CodecConfig::default(), tether::mask_key_source());
+    let mut client = Protocol::client(CodecConfig::default(), tether::mask::key_source());
     client.set_deflate(agreed, &client_config);
 
     let text = ticker();

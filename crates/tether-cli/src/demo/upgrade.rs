@@ -60,7 +60,7 @@ where
         client: Peer::new(
             "client",
             client.io,
-            Protocol::client(CodecConfig::default(), tether::mask_key_source()),
+            Protocol::client(CodecConfig::default(), tether::mask::key_source()),
             &client.leftover,
         ),
         server: Peer::new(

@@ -16,7 +16,7 @@ impl Connection {
     }
 
     pub(super) fn fail(&mut self, e: Error) -> Error {
-        tracing::debug!(role = ?self.role, error = %e, "teaching TLS connection failed");
+        tracing::debug!(side = ?self.side, error = %e, "teaching TLS connection failed");
         if let Some(alert) = e.alert() {
             self.send_alert(LEVEL_FATAL, alert);
             self.transcript

@@ -59,9 +59,9 @@ use record_layer::preview;
 /// well below this).
 pub const MAX_HANDSHAKE_MESSAGE_LEN: usize = 64 * 1024;
 
-/// Which end of the connection this is.
+/// Which end of the TLS connection this is (named apart from the WebSocket `Role`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub enum Side {
     /// Sends ClientHello, checks the certificate, makes the premaster.
     Client,
     /// Answers with its certificate, recovers the premaster.
@@ -75,7 +75,7 @@ pub enum Role {
 /// [`read_plaintext`](Self::read_plaintext). The first error sticks: it is returned again by
 /// every later call, and the matching fatal alert is queued in the outgoing bytes.
 pub struct Connection {
-    role: Role,
+    side: Side,
     /// What the handshake expects next, and what this side knows at that point.
     state: State,
     /// The configured source: every random byte this side draws itself.
@@ -108,7 +108,7 @@ pub struct Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("role", &self.role)
+            .field("side", &self.side)
             .field("expects", &self.state.expects())
             .field("suite", &self.suite)
             .field("error", &self.error)
@@ -136,21 +136,21 @@ impl Connection {
                 reason: "the client offers no cipher suite".to_owned(),
             });
         }
-        let mut conn = Self::new(Role::Client, config.random.clone());
+        let mut conn = Self::new(Side::Client, config.random.clone());
         conn.state = State::Client(client::start(&mut conn, config, server_name, now)?);
         Ok(conn)
     }
 
     /// A server connection; it waits for the ClientHello.
     pub fn server(config: Arc<ServerConfig>) -> Self {
-        let mut conn = Self::new(Role::Server, config.random.clone());
+        let mut conn = Self::new(Side::Server, config.random.clone());
         conn.state = State::Server(server::start(config));
         conn
     }
 
-    fn new(role: Role, random: Arc<dyn RandomSource>) -> Self {
+    fn new(side: Side, random: Arc<dyn RandomSource>) -> Self {
         Self {
-            role,
+            side,
             state: State::Failed,
             random,
             ring_rng: SystemRandom::new(),
@@ -174,9 +174,9 @@ impl Connection {
 
     // ---- getters ---------------------------------------------------------------------
 
-    /// Client or server.
-    pub fn role(&self) -> Role {
-        self.role
+    /// Which end this is: client or server.
+    pub fn side(&self) -> Side {
+        self.side
     }
 
     /// True until both Finished messages were exchanged (or the connection failed).

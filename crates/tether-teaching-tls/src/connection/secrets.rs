@@ -14,7 +14,7 @@ use crate::suite::CipherSuite;
 use crate::transcript::{Direction, Step};
 use crate::wire::hex;
 
-use super::{Connection, Role};
+use super::{Connection, Side};
 
 /// The two hello randoms, known to both sides once ServerHello went by.
 #[derive(Clone, Copy)]
@@ -55,9 +55,9 @@ impl Connection {
         let keys = prf::key_block(suite, &master, &randoms.client, &randoms.server);
         let client = RecordCipher::new(suite, &keys.client_write_key, &keys.client_write_iv)?;
         let server = RecordCipher::new(suite, &keys.server_write_key, &keys.server_write_iv)?;
-        let (write, read) = match self.role {
-            Role::Client => (client, server),
-            Role::Server => (server, client),
+        let (write, read) = match self.side {
+            Side::Client => (client, server),
+            Side::Server => (server, client),
         };
         if let Some(log) = key_log {
             log.log("CLIENT_RANDOM", &randoms.client, &master);

@@ -9,7 +9,7 @@ use crate::alert::{AlertDescription, LEVEL_WARNING};
 use crate::error::Error;
 use crate::message::{self, kind};
 
-use super::{client, server, Connection, Role};
+use super::{client, server, Connection, Side};
 
 /// The handshake position of a connection.
 pub(super) enum State {
@@ -103,7 +103,7 @@ impl Connection {
             Message::Handshake {
                 kind: kind::HELLO_REQUEST,
                 ..
-            } if self.role == Role::Client => {
+            } if self.side == Side::Client => {
                 // RFC 5246 section 7.4.1.1: a client may decline renegotiation with a
                 // no_renegotiation warning. One refusal waiting in `outgoing` answers any
                 // number of requests, so a flood of them cannot grow the buffer.
