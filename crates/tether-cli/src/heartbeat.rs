@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tether::heartbeat::{Event, Health, KeepaliveConfig, LinkState};
+use tether::heartbeat::{Event, Health, KeepaliveConfig, LinkState, StallCause};
 use tokio::sync::{mpsc, watch};
 
 /// The heartbeat flags shared by `serve` and `connect`.
@@ -99,6 +99,11 @@ fn log_event(peer: &str, event: &Event) {
             tracing::warn!(%peer, "heartbeat missed ({misses} in a row): sending another probe");
         }
         Event::Recovered => tracing::info!(%peer, "heartbeat answered again: link healthy"),
+        // A full inbound queue is flow control (this side reads slower than the peer sends,
+        // for a moment), not a fault: it dies only if it lasts, and that is logged as Dead.
+        Event::LocalStall(StallCause::AppNotReading) => {
+            tracing::debug!(%peer, "inbound queue full: reading paused, the verdict waits");
+        }
         Event::LocalStall(cause) => {
             tracing::warn!(%peer, "local stall ({cause:?}): the verdict waits");
         }

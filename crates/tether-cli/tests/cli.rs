@@ -436,6 +436,38 @@ async fn connect_echo_returns_text_as_text_and_binary_as_binary_then_exits_0() {
     );
 }
 
+/// stdout is buffered (a burst costs one write), so this proves the other half of the
+/// bargain: a message that arrives while stdin stays open is printed at once, not when the
+/// buffer fills or the command ends. Each line is answered before the next is typed.
+#[tokio::test]
+async fn connect_prints_each_echo_at_once_while_stdin_stays_open() {
+    let serve = Serve::start(&[]).await;
+    for flags in [&[][..], &["--heartbeat", "1s"][..]] {
+        let mut child = tether()
+            .arg("connect")
+            .args(flags)
+            .arg(&serve.url)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("tether connect started");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        for word in ["one", "two", "three"] {
+            stdin
+                .write_all(format!("{word}\n").as_bytes())
+                .await
+                .expect("typed");
+            let line = bounded("the echo", stdout.next_line()).await.expect("read");
+            assert_eq!(line.as_deref(), Some(word), "{flags:?}");
+        }
+        drop(stdin);
+        let status = bounded("tether connect", child.wait()).await.expect("ran");
+        assert!(status.success(), "{flags:?}: {status:?}");
+    }
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}
+
 #[tokio::test]
 async fn connect_exits_when_the_server_closes_while_stdin_stays_open() {
     let url = scripted_server(|mut ws, _conn| async move {
