@@ -9,4 +9,4 @@ export TETHER_PEERS_DIR="${TETHER_PEERS_DIR:-$PWD/target/peers}"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 # tether.js, the browser client: its unit tests under Node's test runner, on a fake clock.
-node --test web/test/tether.test.mjs
+node --test web/test/tether.test.mjs web/test/session.test.mjs

@@ -14,6 +14,14 @@
 // test (tests/it/web.rs) reads the constants below and fails when the two drift apart.
 // The pieces are plain classes with the clock passed in (Heartbeat, Backoff, Outbox), so
 // they are tested under Node with a fake clock (web/test/tether.test.mjs).
+//
+// With `{ session: true }` the socket speaks Tether's session protocol (session.js,
+// docs/sessions.md): what is sent survives reconnects, exactly once and in order, or the
+// socket reports the session lost.
+
+import { LOST, SESSION_PROTOCOL, SessionCore } from "./session.js";
+
+export { LOST, SESSION_PROTOCOL } from "./session.js";
 
 /** The agreed probe: `ping <nonce>` answered by `pong <nonce>` (tether-heartbeat StringProbe). */
 export const PROBE = Object.freeze({ ping: "ping", pong: "pong" });
@@ -279,8 +287,15 @@ const systemClock = {
  * - `overflow`: `{ refused, expired }` when the outbox refused or dropped messages;
  * - `close`: `{ code, reason, fatal }` for every closed connection.
  *
+ * With the `session` option (`true`, or SESSION_DEFAULTS overrides):
+ * - `session`: `{ id, resumed, resent, received, acked }` each time the server attaches
+ *   this connection to the session (`resent`: messages sent again after a cut);
+ * - `lost`: `{ reason, id, sent, acked, received }` when the session ends (LOST reasons);
+ *   the socket then closes for good, and a new TetherSocket starts a new session.
+ * Messages then wait in the session's replay buffer, not the outbox, until acknowledged.
+ *
  * Options: `heartbeat`, `reconnect` (plus `maxRetries`, default unlimited), `outbox` (see
- * DEFAULTS), `protocols`, and for tests `WebSocket`, `clock`, `random`.
+ * DEFAULTS), `protocols`, `session`, and for tests `WebSocket`, `clock`, `random`.
  */
 export class TetherSocket extends EventTarget {
   constructor(url, options = {}) {
@@ -292,17 +307,31 @@ export class TetherSocket extends EventTarget {
     this.backoff = new Backoff(options.reconnect, options.random || Math.random);
     this.maxRetries = options.reconnect?.maxRetries ?? Infinity;
     this.outbox = new Outbox(options.outbox);
+    this.session = options.session ? new SessionCore(options.session === true ? {} : options.session) : null;
     this.state = "connecting";
     this.ws = null;
     this.heartbeat = null;
     this.timer = null;
+    this.ackTimer = null;
     this.stopped = false;
     this.open();
   }
 
-  /** Sends now if connected, else keeps it in the outbox; false if it was refused. */
+  /**
+   * Sends now if connected, else keeps it in the outbox (in the session, with a session);
+   * false if it was refused.
+   */
   send(data) {
     if (this.stopped) return false;
+    if (this.session) {
+      const wire = this.session.send(data);
+      if (this.session.lost) {
+        this.endSession();
+        return false;
+      }
+      if (wire !== null && this.ws && this.ws.readyState === 1) this.ws.send(wire);
+      return true;
+    }
     if (this.ws && this.ws.readyState === 1 && this.outbox.length === 0) {
       this.ws.send(data);
       return true;
@@ -316,13 +345,17 @@ export class TetherSocket extends EventTarget {
   close(code = CLOSE.NORMAL, reason = "") {
     this.stopped = true;
     this.clearTimer();
+    this.clearAckTimer();
     if (this.ws && this.ws.readyState <= 1) this.ws.close(code, reason);
     this.setState("closed");
   }
 
   open() {
     this.setState(this.backoff.attempt === 0 ? "connecting" : "reconnecting");
-    const ws = new this.WebSocketImpl(this.url, this.options.protocols);
+    const protocols = this.session
+      ? [SESSION_PROTOCOL, ...(this.options.protocols || [])]
+      : this.options.protocols;
+    const ws = new this.WebSocketImpl(this.url, protocols);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onopen = () => this.onOpen(ws);
@@ -336,6 +369,17 @@ export class TetherSocket extends EventTarget {
     this.backoff.onConnected(now);
     this.heartbeat = new Heartbeat(this.options.heartbeat, now);
     this.setState("open");
+    if (this.session) {
+      if (ws.protocol !== SESSION_PROTOCOL) {
+        this.session.lose(LOST.UNSUPPORTED);
+        this.endSession();
+        return;
+      }
+      // The session's handshake comes first; what waits is resent once it is answered.
+      ws.send(this.session.hello());
+      this.schedule();
+      return;
+    }
     const { fresh, expired } = this.outbox.drain(now);
     if (expired) this.emit("overflow", { refused: 0, expired });
     for (const data of fresh) ws.send(data);
@@ -355,9 +399,49 @@ export class TetherSocket extends EventTarget {
         ws.send(`${PROBE.pong}${data.slice(PROBE.ping.length)}`);
         return;
       }
-      this.emit("message", { data });
+      if (this.session) {
+        this.onSessionMessage(ws, data, now);
+        if (this.stopped) return;
+      } else {
+        this.emit("message", { data });
+      }
     }
     this.syncHealth();
+  }
+
+  /** A message on a session: data is counted and delivered, control messages handled. */
+  onSessionMessage(ws, data, now) {
+    const out = this.session.receive(data, now);
+    for (const wire of out.send) ws.send(wire);
+    if (out.session) this.emit("session", out.session);
+    if (out.deliver !== undefined) this.emit("message", { data: out.deliver });
+    if (out.lost) {
+      this.endSession();
+      return;
+    }
+    this.scheduleAck();
+  }
+
+  /** Sends the pending acknowledgement when its delay runs out. */
+  scheduleAck() {
+    const due = this.session.ackDeadline();
+    if (due === null || this.ackTimer !== null) return;
+    this.ackTimer = this.clock.setTimeout(() => {
+      this.ackTimer = null;
+      const ack = this.session.pollAck(this.clock.now());
+      if (ack && this.ws && this.ws.readyState === 1) this.ws.send(ack);
+      else if (!ack) this.scheduleAck();
+    }, Math.max(0, due - this.clock.now()));
+  }
+
+  /**
+   * The session is lost: say so once, and close for good (with 1000 and the reason: a page
+   * may send only 1000 or 3000-4999).
+   */
+  endSession() {
+    if (this.stopped) return;
+    this.emit("lost", this.session.lost);
+    this.close(CLOSE.NORMAL, `session lost: ${this.session.lost.reason}`);
   }
 
   onClose(ws, code, reason) {
@@ -365,6 +449,8 @@ export class TetherSocket extends EventTarget {
     this.ws = null;
     this.heartbeat = null;
     this.clearTimer();
+    this.clearAckTimer();
+    this.session?.detach();
     const { retry, floor } = retryDecision(code, reason, this.backoff.config);
     this.emit("close", { code, reason, fatal: !retry });
     if (this.stopped) return;
@@ -422,6 +508,11 @@ export class TetherSocket extends EventTarget {
   clearTimer() {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  clearAckTimer() {
+    if (this.ackTimer !== null) this.clock.clearTimeout(this.ackTimer);
+    this.ackTimer = null;
   }
 
   setState(state) {

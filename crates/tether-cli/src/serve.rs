@@ -461,7 +461,8 @@ impl Output {
 }
 
 /// What a browser (or curl) gets for a request without an Upgrade: the page at `/`, the
-/// browser client at `/tether.js` ([`crate::web`]), 404 elsewhere.
+/// browser client at `/tether.js` and the session module it imports at `/session.js`
+/// ([`crate::web`]), 404 elsewhere.
 ///
 /// GET gets the page, HEAD its head only (RFC 9110 §9.3.2); other methods get 405 with the
 /// `Allow` field naming those two.
@@ -489,6 +490,10 @@ fn landing_page(request: &PlainRequest, scheme: &str, addr: &str, mode: &str) ->
         "/" | "/index.html" => (crate::web::page(&url, mode), "text/html; charset=utf-8"),
         "/tether.js" => (
             crate::web::CLIENT.to_owned(),
+            "text/javascript; charset=utf-8",
+        ),
+        "/session.js" => (
+            crate::web::SESSION.to_owned(),
             "text/javascript; charset=utf-8",
         ),
         _ => return Rejection::new(StatusCode::NOT_FOUND),
@@ -578,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn the_browser_client_is_served_as_javascript_and_other_paths_are_404() {
+    fn the_browser_client_and_its_session_module_are_served_as_javascript_and_other_paths_are_404() {
         let text = page(&plain("GET /tether.js HTTP/1.1\r\nHost: a.test\r\n\r\n"));
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(
@@ -586,6 +591,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("export class TetherSocket"), "{text}");
+        let text = page(&plain("GET /session.js HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+        assert!(
+            text.contains("content-type: text/javascript; charset=utf-8\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("export class SessionCore"), "{text}");
         let text = page(&plain("GET /index.html HTTP/1.1\r\nHost: a.test\r\n\r\n"));
         assert!(
             text.contains("import { TetherSocket } from \"/tether.js\""),

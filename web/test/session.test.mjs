@@ -1,0 +1,339 @@
+// Unit tests of session.js and of TetherSocket's session mode under Node's test runner
+// (`node --test web/test/session.test.mjs`), on a fake clock and a scripted WebSocket. The
+// end-to-end proof against the Rust server is the Chromium test (crates/tether-cli/tests).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  LOST,
+  SESSION_DEFAULTS,
+  SESSION_PROTOCOL,
+  SessionCore,
+  decodeMessage,
+  encodeData,
+} from "../session.js";
+import { TetherSocket } from "../tether.js";
+
+const ID = "AAAAAAAAAAAAAAAAAAAAAA";
+const OTHER = "BBBBBBBBBBBBBBBBBBBBBB";
+
+class FakeClock {
+  constructor() {
+    this.t = 0;
+    this.timers = new Map();
+    this.nextId = 1;
+  }
+  now() {
+    return this.t;
+  }
+  setTimeout(fn, ms) {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+  clearTimeout(id) {
+    this.timers.delete(id);
+  }
+  advance(ms) {
+    const end = this.t + ms;
+    for (;;) {
+      let next = null;
+      for (const [id, timer] of this.timers) {
+        if (timer.at <= end && (!next || timer.at < next[1].at)) next = [id, timer];
+      }
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = end;
+  }
+}
+
+function fakeWebSockets() {
+  const sockets = [];
+  class FakeWebSocket {
+    constructor(url, protocols) {
+      this.url = url;
+      this.protocols = protocols;
+      this.protocol = "";
+      this.readyState = 0;
+      this.sent = [];
+      sockets.push(this);
+    }
+    send(data) {
+      this.sent.push(data);
+    }
+    close(code, reason) {
+      this.closedWith = { code, reason };
+      this.readyState = 3;
+    }
+    serverOpens(protocol = SESSION_PROTOCOL) {
+      this.protocol = protocol;
+      this.readyState = 1;
+      this.onopen?.();
+    }
+    serverSends(data) {
+      this.onmessage?.({ data });
+    }
+    serverCloses(code, reason = "") {
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
+    }
+  }
+  return { FakeWebSocket, sockets };
+}
+
+function events(socket, type) {
+  const seen = [];
+  socket.addEventListener(type, (e) => seen.push(e.detail));
+  return seen;
+}
+
+test("stuffing: only data that begins with U+0000 or 0x00 changes, and it comes back intact", () => {
+  assert.equal(encodeData("hello"), "hello");
+  assert.equal(encodeData("\u0000new"), "\u0000\u0000new");
+  assert.deepEqual(decodeMessage(encodeData("\u0000new")), { data: "\u0000new" });
+  assert.deepEqual(decodeMessage("\u0000ack 3"), { control: ["ack", "3"] });
+  const zeroFirst = new Uint8Array([0, 1, 2]).buffer;
+  const wire = encodeData(zeroFirst);
+  assert.deepEqual([...new Uint8Array(wire)], [0, 0, 1, 2]);
+  assert.deepEqual([...new Uint8Array(decodeMessage(wire).data)], [0, 1, 2]);
+  const plain = new Uint8Array([7, 0]).buffer;
+  assert.equal(encodeData(plain), plain, "no copy when nothing needs stuffing");
+  assert.ok(decodeMessage(new Uint8Array([0, 1]).buffer).error, "a lone 0x00 is refused");
+});
+
+test("a new session, then a resume that resends exactly what the server lacks", () => {
+  const core = new SessionCore();
+  assert.equal(core.hello(), "\u0000new");
+  assert.equal(core.send("a"), null, "not attached: kept for the handshake");
+  let out = core.receive(`\u0000session ${ID} 0`, 0);
+  assert.deepEqual(out.send, ["a"]);
+  assert.deepEqual(out.session, { id: ID, resumed: false, resent: 1, received: 0, acked: 0 });
+  assert.equal(core.send("b"), "b");
+  assert.equal(core.send("c"), "c");
+  assert.equal(core.receive("x", 1).deliver, "x");
+  core.detach();
+  assert.equal(core.hello(), `\u0000resume ${ID} 1`);
+  out = core.receive(`\u0000session ${ID} 2`, 2);
+  assert.deepEqual(out.send, ["c"], "a and b arrived before the cut");
+  assert.equal(out.session.resumed, true);
+  assert.equal(core.replay.length, 1);
+});
+
+test("acknowledgements: after ackEvery messages, or ackDelay after the first", () => {
+  const core = new SessionCore({ ackEvery: 3, ackDelay: 100 });
+  core.hello();
+  core.receive(`\u0000session ${ID} 0`, 0);
+  assert.deepEqual(core.receive("1", 10).send, []);
+  assert.equal(core.ackDeadline(), 110);
+  assert.equal(core.pollAck(109), null);
+  assert.equal(core.pollAck(110), "\u0000ack 1");
+  assert.equal(core.ackDeadline(), null);
+  core.receive("2", 200);
+  core.receive("3", 201);
+  assert.deepEqual(core.receive("4", 202).send, ["\u0000ack 4"]);
+  core.send("mine");
+  assert.ok(core.receive("\u0000ack 1", 203).lost === undefined);
+  assert.equal(core.replay.length, 0, "acknowledged: forgotten");
+});
+
+test("the replay buffer: at the limit it holds, one past it the session is lost (overflow)", () => {
+  const core = new SessionCore({ maxMessages: 3, maxBytes: 10 });
+  for (const m of ["aa", "bb", "cc"]) core.send(m);
+  assert.equal(core.lost, null, "3 messages, 6 bytes: at the count limit");
+  core.send("d");
+  assert.equal(core.lost.reason, LOST.OVERFLOW);
+  assert.equal(core.lost.sent, 3);
+  const bytes = new SessionCore({ maxMessages: 100, maxBytes: 10 });
+  bytes.send("0123456789");
+  assert.equal(bytes.lost, null, "10 bytes: at the byte limit");
+  bytes.send("x");
+  assert.equal(bytes.lost.reason, LOST.OVERFLOW);
+});
+
+test("impossible or malformed control messages lose the session (protocol), never a gap", () => {
+  const cases = [
+    ["data before the session", (c) => c.receive("early", 0)],
+    ["an ack beyond what was sent", (c) => (c.receive(`\u0000session ${ID} 0`, 0), c.receive("\u0000ack 1", 0))],
+    ["a session count beyond what was sent", (c) => c.receive(`\u0000session ${ID} 5`, 0)],
+    ["a malformed id", (c) => c.receive("\u0000session short 0", 0)],
+    ["another id on resume", (c) => {
+      c.receive(`\u0000session ${ID} 0`, 0);
+      c.detach();
+      c.hello();
+      return c.receive(`\u0000session ${OTHER} 0`, 0);
+    }],
+    ["a count that is not decimal", (c) => c.receive(`\u0000session ${ID} 01`, 0)],
+    ["an unknown verb", (c) => c.receive("\u0000hello", 0)],
+  ];
+  for (const [name, run] of cases) {
+    const core = new SessionCore();
+    core.hello();
+    const out = run(core);
+    assert.equal(out.lost?.reason, LOST.PROTOCOL, name);
+  }
+  const told = new SessionCore();
+  assert.equal(told.receive("\u0000lost expired", 0).lost.reason, LOST.EXPIRED);
+});
+
+test("socket: hello first, nothing else until the session answers, then the replay in order", () => {
+  const clock = new FakeClock();
+  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true, random: () => 0 });
+  const sessions = events(socket, "session");
+  const messages = events(socket, "message");
+  assert.deepEqual(sockets[0].protocols, [SESSION_PROTOCOL]);
+  socket.send("one");
+  sockets[0].serverOpens();
+  socket.send("two");
+  assert.deepEqual(sockets[0].sent, ["\u0000new"]);
+  sockets[0].serverSends(`\u0000session ${ID} 0`);
+  assert.deepEqual(sockets[0].sent, ["\u0000new", "one", "two"]);
+  socket.send("three");
+  sockets[0].serverSends("echo one");
+  assert.deepEqual(messages.map((m) => m.data), ["echo one"]);
+  clock.advance(SESSION_DEFAULTS.ackDelay);
+  assert.equal(sockets[0].sent.at(-1), "\u0000ack 1");
+  sockets[0].serverSends("\u0000ack 1");
+  // The cut: the server got "one" only.
+  sockets[0].serverCloses(1006);
+  clock.advance(60000);
+  sockets[1].serverOpens();
+  assert.deepEqual(sockets[1].sent, [`\u0000resume ${ID} 1`]);
+  sockets[1].serverSends(`\u0000session ${ID} 1`);
+  assert.deepEqual(sockets[1].sent.slice(1), ["two", "three"]);
+  assert.equal(sessions.length, 2);
+  assert.deepEqual(sessions[1], { id: ID, resumed: true, resent: 2, received: 1, acked: 1 });
+});
+
+test("socket: a lost session is reported once and the socket stops for good", () => {
+  const clock = new FakeClock();
+  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true });
+  const lost = events(socket, "lost");
+  sockets[0].serverOpens();
+  sockets[0].serverSends(`\u0000session ${ID} 0`);
+  socket.send("kept");
+  sockets[0].serverSends("\u0000lost expired");
+  assert.deepEqual(lost, [{ reason: LOST.EXPIRED, id: ID, sent: 1, acked: 0, received: 0 }]);
+  assert.equal(socket.state, "closed");
+  assert.equal(sockets[0].closedWith.code, 1000);
+  assert.equal(socket.send("after"), false);
+  clock.advance(600000);
+  assert.equal(sockets.length, 1, "no reconnection");
+});
+
+test("socket: a server without sessions is reported as unsupported", () => {
+  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock: new FakeClock(), session: true });
+  const lost = events(socket, "lost");
+  sockets[0].serverOpens("");
+  assert.equal(lost[0].reason, LOST.UNSUPPORTED);
+  assert.deepEqual(sockets[0].sent, []);
+});
+
+test("socket: heartbeat probes are not session data", () => {
+  const clock = new FakeClock();
+  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const socket = new TetherSocket("ws://x/", {
+    WebSocket: FakeWebSocket,
+    clock,
+    session: true,
+    heartbeat: { interval: 1000, timeout: 500, missesToDead: 2 },
+    random: () => 0,
+  });
+  sockets[0].serverOpens();
+  sockets[0].serverSends(`\u0000session ${ID} 0`);
+  clock.advance(1000);
+  const probe = sockets[0].sent.at(-1);
+  assert.match(probe, /^ping \d+$/);
+  sockets[0].serverSends(probe.replace("ping", "pong"));
+  sockets[0].serverSends("ping 9");
+  assert.equal(sockets[0].sent.at(-1), "pong 9");
+  assert.equal(socket.session.received, 0);
+});
+
+/**
+ * A model of the server's half, over a link the test cuts at random: it proves the client
+ * keeps exactly-once order through any schedule of cuts, for a few hundred seeds.
+ */
+test("random cuts: both directions arrive exactly once and in order", () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    let state = seed;
+    const random = () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    const clock = new FakeClock();
+    const { FakeWebSocket, sockets } = fakeWebSockets();
+    const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true, random });
+    const got = [];
+    socket.addEventListener("message", (e) => got.push(e.detail.data));
+    // The server: its count of the client's messages, what it received, its own replay.
+    const server = { received: 0, got: [], sent: 0, acked: 0, replay: [] };
+    const N = 60;
+    let clientNext = 0;
+    let serverNext = 0;
+    let delivered = 0; // how many client frames of the current socket the server has read
+    for (let step = 0; step < 2000 && (server.got.length < N || got.length < N); step++) {
+      const ws = sockets.at(-1);
+      const r = random();
+      if (ws.readyState === 0) {
+        ws.serverOpens();
+        delivered = 0;
+        continue;
+      }
+      if (ws.readyState === 3) {
+        clock.advance(31000);
+        continue;
+      }
+      if (r < 0.05) {
+        ws.serverCloses(1006); // the cut: in-flight frames both ways are gone
+        continue;
+      }
+      if (r < 0.35 && clientNext < N) {
+        socket.send(`c${clientNext++}`);
+      } else if (r < 0.6 && serverNext < N && ws.attached) {
+        const m = `s${serverNext++}`;
+        server.replay.push(m);
+        server.sent++;
+        ws.serverSends(m);
+      } else if (r < 0.6 && serverNext < N) {
+        server.replay.push(`s${serverNext++}`);
+        server.sent++;
+      } else if (delivered < ws.sent.length) {
+        // The server reads the client's next frame.
+        const frame = ws.sent[delivered++];
+        if (/^ping \d+$/.test(frame)) {
+          ws.serverSends(frame.replace("ping", "pong")); // the responder, before sessions
+          continue;
+        }
+        const d = decodeMessage(frame);
+        if (d.control?.[0] === "new" || d.control?.[0] === "resume") {
+          const has = d.control[0] === "resume" ? Number(d.control[2]) : 0;
+          server.replay.splice(0, has - server.acked);
+          server.acked = has;
+          ws.attached = true;
+          ws.serverSends(`\u0000session ${ID} ${server.received}`);
+          for (const m of server.replay) ws.serverSends(m);
+        } else if (d.control?.[0] === "ack") {
+          const n = Number(d.control[1]);
+          server.replay.splice(0, n - server.acked);
+          server.acked = n;
+        } else if (d.data !== undefined) {
+          server.received++;
+          server.got.push(d.data);
+          if (server.received % 5 === 0) ws.serverSends(`\u0000ack ${server.received}`);
+        }
+      } else {
+        clock.advance(250);
+      }
+    }
+    const expect = (prefix) => Array.from({ length: N }, (_, i) => `${prefix}${i}`);
+    assert.deepEqual(server.got, expect("c"), `seed ${seed}: client to server`);
+    assert.deepEqual(got, expect("s"), `seed ${seed}: server to client`);
+  }
+});
