@@ -583,7 +583,8 @@ mod tests {
     }
 
     #[test]
-    fn the_browser_client_and_its_session_module_are_served_as_javascript_and_other_paths_are_404() {
+    fn the_browser_client_and_its_session_module_are_served_as_javascript_and_other_paths_are_404()
+    {
         let text = page(&plain("GET /tether.js HTTP/1.1\r\nHost: a.test\r\n\r\n"));
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(

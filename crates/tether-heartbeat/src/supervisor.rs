@@ -811,32 +811,58 @@ async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
             Next::Failed(failure) => failure,
         };
         let since = *down_since.get_or_insert(now);
-        tracing::debug!(%failure, "connection lost or attempt failed");
-        ctx.shared.emit(Event::Disconnected(failure.clone()));
-        let floor = match policy.decide(&failure, backoff.attempt() + 1) {
-            Decision::Fatal => break CloseReason::Fatal(Box::new(failure)),
-            Decision::Retry { floor } => floor,
-        };
-        let out_of_retries = config
-            .max_retries
-            .is_some_and(|max| backoff.attempt() >= max);
-        let out_of_time = config.max_elapsed.is_some_and(|max| now - since >= max);
-        if out_of_retries || out_of_time {
-            break CloseReason::RetriesExhausted(Box::new(failure));
-        }
-        let attempt = backoff.attempt() + 1;
-        let delay = backoff.next_delay(floor);
-        ctx.shared
-            .set_state(LinkState::Reconnecting { attempt, delay });
-        ctx.shared.emit(Event::Reconnecting { attempt, delay });
-        match with_commands(&mut ctx, tokio::time::sleep(delay)).await {
-            Ok(()) | Err(Next::Connect) | Err(Next::Failed(_)) => {}
-            Err(Next::Pause) => paused = true,
-            Err(Next::Stop(reason)) => break reason,
+        match retry_after(
+            &mut ctx,
+            &config,
+            &mut backoff,
+            &mut policy,
+            failure,
+            now - since,
+        )
+        .await
+        {
+            Ok(pause) => paused = pause,
+            Err(reason) => break reason,
         }
     };
     tracing::info!(%reason, "supervisor stopped");
     ctx.shared.set_state(LinkState::Closed(reason));
+}
+
+/// After `failure`, `down` into an outage: asks the policy, checks the retry budget, then
+/// waits out the backoff while answering commands. `Ok(paused)` to connect again (or to
+/// pause first), `Err` with the reason the supervisor stops.
+async fn retry_after<M, P, R: RetryPolicy>(
+    ctx: &mut Ctx<M, P>,
+    config: &ReconnectConfig,
+    backoff: &mut Backoff,
+    policy: &mut R,
+    failure: Failure,
+    down: Duration,
+) -> Result<bool, CloseReason> {
+    tracing::debug!(%failure, "connection lost or attempt failed");
+    ctx.shared.emit(Event::Disconnected(failure.clone()));
+    let floor = match policy.decide(&failure, backoff.attempt() + 1) {
+        Decision::Fatal => return Err(CloseReason::Fatal(Box::new(failure))),
+        Decision::Retry { floor } => floor,
+    };
+    let out_of_retries = config
+        .max_retries
+        .is_some_and(|max| backoff.attempt() >= max);
+    let out_of_time = config.max_elapsed.is_some_and(|max| down >= max);
+    if out_of_retries || out_of_time {
+        return Err(CloseReason::RetriesExhausted(Box::new(failure)));
+    }
+    let attempt = backoff.attempt() + 1;
+    let delay = backoff.next_delay(floor);
+    ctx.shared
+        .set_state(LinkState::Reconnecting { attempt, delay });
+    ctx.shared.emit(Event::Reconnecting { attempt, delay });
+    match with_commands(ctx, tokio::time::sleep(delay)).await {
+        Ok(()) | Err(Next::Connect) | Err(Next::Failed(_)) => Ok(false),
+        Err(Next::Pause) => Ok(true),
+        Err(Next::Stop(reason)) => Err(reason),
+    }
 }
 
 /// Runs `work` while answering commands; a command that interrupts it wins.
