@@ -287,12 +287,17 @@ const systemClock = {
  * - `overflow`: `{ refused, expired }` when the outbox refused or dropped messages;
  * - `close`: `{ code, reason, fatal }` for every closed connection.
  *
- * With the `session` option (`true`, or SESSION_DEFAULTS overrides):
- * - `session`: `{ id, resumed, resent, received, acked }` each time the server attaches
- *   this connection to the session (`resent`: messages sent again after a cut);
- * - `lost`: `{ reason, id, sent, acked, received }` when the session ends (LOST reasons);
- *   the socket then closes for good, and a new TetherSocket starts a new session.
- * Messages then wait in the session's replay buffer, not the outbox, until acknowledged.
+ * With the `session` option (`true`, or SESSION_DEFAULTS overrides) the socket speaks
+ * `tether.session.v1` (docs/sessions.md): sent messages wait in the session's replay buffer
+ * (not the outbox) until the server's count covers them, are resent after a reconnect, and
+ * arrive exactly once and in order. Then also:
+ * - `session`: `{ id, resumed, resent, received, acked }` each time the server attaches a
+ *   connection to the session (`resent`: messages sent again after a cut);
+ * - `ended`: `{}` when the server said it sends no more;
+ * - `lost`: `{ reason, id, sent, acked, received, ours }` when the session ends (LOST); the
+ *   socket then stops for good, and a new TetherSocket starts a new session.
+ * `end()` finishes the session gracefully: no more sends, closed once the server has
+ * everything and has ended too.
  *
  * Options: `heartbeat`, `reconnect` (plus `maxRetries`, default unlimited), `outbox` (see
  * DEFAULTS), `protocols`, `session`, and for tests `WebSocket`, `clock`, `random`.
@@ -318,7 +323,7 @@ export class TetherSocket extends EventTarget {
   }
 
   /**
-   * Sends now if connected, else keeps it in the outbox (in the session, with a session);
+   * Sends now if connected, else keeps it (in the outbox, or the session's replay buffer);
    * false if it was refused.
    */
   send(data) {
@@ -329,10 +334,10 @@ export class TetherSocket extends EventTarget {
         this.endSession();
         return false;
       }
-      if (wire !== null && this.ws && this.ws.readyState === 1) this.ws.send(wire);
-      return true;
+      if (wire !== null && this.isOpen()) this.ws.send(wire);
+      return !this.session.ending;
     }
-    if (this.ws && this.ws.readyState === 1 && this.outbox.length === 0) {
+    if (this.isOpen() && this.outbox.length === 0) {
       this.ws.send(data);
       return true;
     }
@@ -341,13 +346,24 @@ export class TetherSocket extends EventTarget {
     return accepted;
   }
 
-  /** Closes for good: no reconnection. */
+  /** Ends the session gracefully (session mode): see the class comment. */
+  end() {
+    if (!this.session || this.stopped) return;
+    const wire = this.session.end();
+    if (wire !== null && this.isOpen()) this.ws.send(wire);
+  }
+
+  /** Closes for good: no reconnection (a session is left to expire on the server). */
   close(code = CLOSE.NORMAL, reason = "") {
     this.stopped = true;
     this.clearTimer();
     this.clearAckTimer();
     if (this.ws && this.ws.readyState <= 1) this.ws.close(code, reason);
     this.setState("closed");
+  }
+
+  isOpen() {
+    return this.ws !== null && this.ws.readyState === 1;
   }
 
   open() {
@@ -367,19 +383,12 @@ export class TetherSocket extends EventTarget {
     if (ws !== this.ws) return;
     const now = this.clock.now();
     this.backoff.onConnected(now);
-    this.heartbeat = new Heartbeat(this.options.heartbeat, now);
-    this.setState("open");
     if (this.session) {
-      if (ws.protocol !== SESSION_PROTOCOL) {
-        this.session.lose(LOST.UNSUPPORTED);
-        this.endSession();
-        return;
-      }
-      // The session's handshake comes first; what waits is resent once it is answered.
-      ws.send(this.session.hello());
-      this.schedule();
+      this.openSession(ws);
       return;
     }
+    this.heartbeat = new Heartbeat(this.options.heartbeat, now);
+    this.setState("open");
     const { fresh, expired } = this.outbox.drain(now);
     if (expired) this.emit("overflow", { refused: 0, expired });
     for (const data of fresh) ws.send(data);
@@ -387,62 +396,108 @@ export class TetherSocket extends EventTarget {
   }
 
   onMessage(ws, data) {
-    if (ws !== this.ws || !this.heartbeat) return;
+    if (ws !== this.ws) return;
+    if (this.session) {
+      this.onSessionMessage(ws, data);
+      return;
+    }
+    if (!this.heartbeat) return;
     const now = this.clock.now();
     const kind = classify(data);
     if (kind && kind.pong !== undefined) {
-      const rtt = kind.pong === null ? null : this.heartbeat.onPong(kind.pong, now);
-      if (rtt !== null) this.emit("rtt", { rtt });
+      this.onPong(kind.pong, now);
     } else {
       this.heartbeat.onActivity();
       if (kind && kind.ping) {
         ws.send(`${PROBE.pong}${data.slice(PROBE.ping.length)}`);
         return;
       }
-      if (this.session) {
-        this.onSessionMessage(ws, data, now);
-        if (this.stopped) return;
-      } else {
-        this.emit("message", { data });
-      }
+      this.emit("message", { data });
     }
     this.syncHealth();
   }
 
-  /** A message on a session: data is counted and delivered, control messages handled. */
-  onSessionMessage(ws, data, now) {
-    const out = this.session.receive(data, now);
-    for (const wire of out.send) ws.send(wire);
-    if (out.session) this.emit("session", out.session);
-    if (out.deliver !== undefined) this.emit("message", { data: out.deliver });
-    if (out.lost) {
+  onPong(nonce, now) {
+    const rtt = nonce === null ? null : this.heartbeat.onPong(nonce, now);
+    if (rtt !== null) this.emit("rtt", { rtt });
+  }
+
+  // ---- sessions (docs/sessions.md) --------------------------------------------------------
+
+  /**
+   * A new connection in session mode: the hello first and nothing else; the heartbeat starts
+   * once the server answers, and an answer that does not come in time counts as a dead link.
+   */
+  openSession(ws) {
+    if (ws.protocol !== SESSION_PROTOCOL) {
+      this.session.lose(LOST.UNSUPPORTED, false);
       this.endSession();
       return;
     }
-    this.scheduleAck();
+    this.setState("open");
+    ws.send(this.session.hello());
+    this.clearTimer();
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.dropLink("session handshake timeout");
+    }, this.session.config.handshakeTimeout);
   }
 
-  /** Sends the pending acknowledgement when its delay runs out. */
+  /** A message in session mode: every one is activity; probes are the session's own (§9). */
+  onSessionMessage(ws, data) {
+    const now = this.clock.now();
+    this.heartbeat?.onActivity();
+    const out = this.session.receive(data, now);
+    for (const wire of out.send) ws.send(wire);
+    if (out.session) {
+      this.heartbeat = new Heartbeat(this.options.heartbeat, now);
+      this.emit("session", out.session);
+      this.schedule();
+    }
+    if (out.pong !== undefined && this.heartbeat) this.onPong(out.pong, now);
+    if (out.deliver !== undefined) this.emit("message", { data: out.deliver });
+    if (out.ended) this.emit("ended", {});
+    if (this.session.lost) {
+      this.endSession();
+      return;
+    }
+    if (out.finished) {
+      this.close(CLOSE.NORMAL, "session ended");
+      return;
+    }
+    this.scheduleAck();
+    if (this.heartbeat) this.syncHealth();
+  }
+
+  /** Sends the pending count report when its delay runs out (§5). */
   scheduleAck() {
     const due = this.session.ackDeadline();
     if (due === null || this.ackTimer !== null) return;
     this.ackTimer = this.clock.setTimeout(() => {
       this.ackTimer = null;
       const ack = this.session.pollAck(this.clock.now());
-      if (ack && this.ws && this.ws.readyState === 1) this.ws.send(ack);
+      if (ack && this.isOpen()) this.ws.send(ack);
       else if (!ack) this.scheduleAck();
     }, Math.max(0, due - this.clock.now()));
   }
 
   /**
-   * The session is lost: say so once, and close for good (with 1000 and the reason: a page
-   * may send only 1000 or 3000-4999).
+   * The session is over: report it once, tell the server when this side ended it, and stop
+   * for good.
    */
   endSession() {
     if (this.stopped) return;
     this.emit("lost", this.session.lost);
-    this.close(CLOSE.NORMAL, `session lost: ${this.session.lost.reason}`);
+    const ours = this.session.lostMessage();
+    if (ours && this.isOpen()) {
+      this.ws.send(ours.message);
+      this.close(ours.code, `session lost: ${this.session.lost.reason}`);
+    } else {
+      this.close(CLOSE.NORMAL, `session lost: ${this.session.lost.reason}`);
+    }
   }
+
+  // ---- the link -------------------------------------------------------------------------
 
   onClose(ws, code, reason) {
     if (ws !== this.ws) return;
@@ -450,7 +505,11 @@ export class TetherSocket extends EventTarget {
     this.heartbeat = null;
     this.clearTimer();
     this.clearAckTimer();
-    this.session?.detach();
+    if (this.session && this.session.onClose(code)) {
+      this.emit("close", { code, reason, fatal: true });
+      this.endSession();
+      return;
+    }
     const { retry, floor } = retryDecision(code, reason, this.backoff.config);
     this.emit("close", { code, reason, fatal: !retry });
     if (this.stopped) return;
@@ -484,7 +543,7 @@ export class TetherSocket extends EventTarget {
   tick() {
     if (!this.heartbeat || !this.ws) return;
     const probe = this.heartbeat.poll(this.clock.now());
-    if (probe) this.ws.send(probe);
+    if (probe) this.ws.send(this.session ? this.session.probe(this.heartbeat.nonce) : probe);
     if (this.syncHealth()) this.schedule();
   }
 
@@ -493,16 +552,22 @@ export class TetherSocket extends EventTarget {
     const health = this.heartbeat.health;
     if (health === "dead") {
       this.setState("dead");
-      // 4000-range: the application's own code (RFC 6455 section 7.4.2): "heartbeat timeout".
-      // The browser never sees a close frame back from a dead peer: it reports 1006 on its
-      // own, whose retry follows.
-      this.ws.close(4000, "heartbeat timeout");
-      const ws = this.ws;
-      this.onClose(ws, CLOSE.ABNORMAL, "heartbeat timeout");
+      this.dropLink("heartbeat timeout");
       return false;
     }
     this.setState(health === "suspect" ? "suspect" : "open");
     return true;
+  }
+
+  /**
+   * Gives up on this connection and reconnects. 4000-range: the application's own code (RFC
+   * 6455 section 7.4.2). The browser never sees a close frame back from a dead peer: it
+   * reports 1006 on its own, whose retry follows.
+   */
+  dropLink(why) {
+    const ws = this.ws;
+    ws.close(4000, why);
+    this.onClose(ws, CLOSE.ABNORMAL, why);
   }
 
   clearTimer() {
