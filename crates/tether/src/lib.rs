@@ -71,12 +71,16 @@
 
 mod accept;
 pub mod accept_error;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod config;
 mod core;
 mod deadline;
 mod error;
 pub mod fanout;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod load;
 pub mod mask;
 mod origin;
