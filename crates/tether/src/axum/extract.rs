@@ -50,7 +50,6 @@ type OnFailed = Box<dyn FnOnce(Error) + Send>;
 ///     })
 /// }
 /// ```
-/// ```
 pub struct WebSocketUpgrade {
     upgrade: Upgrade,
     config: Config,
