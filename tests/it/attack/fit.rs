@@ -6,8 +6,17 @@ use bytes::BytesMut;
 use tether::heartbeat::{CloseReason, LinkState};
 use tether::{ClientBuilder, CloseCode, Config, Message, Role, StreamExt, WebSocket};
 
+use crate::facade::support::EchoServer;
 use crate::fit::support::{send_raw, upgrade_request, LIMIT};
 use crate::fit::Host;
+
+/// What a malformed request is, its bytes, the status and a header field it must get.
+type Case = (
+    &'static str,
+    String,
+    u16,
+    Option<(&'static str, &'static str)>,
+);
 
 /// Each malformed request and the status and header it must get. RFC 6455 §4.2.1: "the server
 /// MUST stop processing the client's handshake and return an HTTP response with an
@@ -15,7 +24,7 @@ use crate::fit::Host;
 /// `Sec-WebSocket-Version`.
 async fn bad_upgrades_get_tethers_statuses(host: Host) {
     let service = host.start(Config::default()).await;
-    let cases: [(&str, String, u16, Option<(&str, &str)>); 7] = [
+    let cases: [Case; 7] = [
         (
             "missing key",
             upgrade_request("GET", "/ws", "sec-websocket-key", ""),
@@ -69,6 +78,8 @@ async fn bad_upgrades_get_tethers_statuses(host: Host) {
             Some(("upgrade", "websocket")),
         ),
     ];
+    // Tether's own server, as `tether serve` runs it, answers the same bytes the same way.
+    let server = EchoServer::start(|_| {}).await;
     for (what, request, status, header) in cases {
         let (response, _) = send_raw(service.addr, &request).await;
         assert_eq!(response.status, status, "{what}: {response:?}");
@@ -76,6 +87,12 @@ async fn bad_upgrades_get_tethers_statuses(host: Host) {
             assert_eq!(response.header(name), Some(value), "{what}: {response:?}");
         }
         assert!(!response.body.is_empty(), "{what}: a one-line reason");
+        let (served, _) = send_raw(server.addr, &request).await;
+        assert_eq!(
+            (served.status, &served.body),
+            (response.status, &response.body),
+            "{what}: as tether's Server answers"
+        );
     }
 }
 
