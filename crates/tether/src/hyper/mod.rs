@@ -15,8 +15,9 @@
 //!
 //! The request is validated by the same code as [`Server`](crate::Server)'s
 //! ([`handshake::Incoming::from_head`](crate::handshake::Incoming::from_head)), so the answers
-//! are the same. The connection must be served with `with_upgrades()`. The axum extractor
-//! (feature `axum`) is built on [`Upgrade`].
+//! are the same. The connection must be served with `with_upgrades()`. HTTP/1.1 only: a
+//! WebSocket over HTTP/2 (RFC 8441's extended CONNECT) is answered 400 like any request that is
+//! not a GET. The axum extractor (feature `axum`) is built on [`Upgrade`].
 
 mod rejected;
 mod upgrade;
