@@ -229,3 +229,26 @@ async fn axum_silent_client_is_closed_by_the_heartbeat() {
 async fn hyper_silent_client_is_closed_by_the_heartbeat() {
     silent_client_is_closed_by_the_heartbeat(Host::Hyper).await;
 }
+
+/// RFC 6455 §10.2: "If the origin indicated is unacceptable to the server, then it SHOULD
+/// respond to the WebSocket handshake with a reply containing HTTP 403 Forbidden status code."
+/// The extractor's allow-list is the `Server`'s: a foreign page gets 403, the allowed origin
+/// and non-browser clients (no `Origin`) are upgraded.
+#[tokio::test]
+async fn axum_rfc6455_10_2_foreign_origin_gets_403() {
+    let service = Host::Axum.start(Config::default()).await;
+    let foreign = upgrade_request("GET", "/private", "", "origin: http://evil.test\r\n");
+    let (response, _) = send_raw(service.addr, &foreign).await;
+    assert_eq!(response.status, 403, "{response:?}");
+    let allowed = upgrade_request("GET", "/private", "", "origin: http://APP.test\r\n");
+    assert_eq!(send_raw(service.addr, &allowed).await.0.status, 101);
+    let twice = upgrade_request(
+        "GET",
+        "/private",
+        "",
+        "origin: http://app.test\r\norigin: http://evil.test\r\n",
+    );
+    assert_eq!(send_raw(service.addr, &twice).await.0.status, 403);
+    let none = upgrade_request("GET", "/private", "", "");
+    assert_eq!(send_raw(service.addr, &none).await.0.status, 101);
+}

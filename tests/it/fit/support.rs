@@ -81,7 +81,7 @@ async fn beat(ws: HyperWebSocket, beats: mpsc::UnboundedSender<LinkState>) {
 }
 
 /// The axum router: `/ws` echoes (subprotocol `chat` when offered), `/who/{room}` tells
-/// what the handler saw of the request, `/beat` supervises, `/health` is plain HTTP.
+/// what the handler saw of the request, `/private` echoes for one origin, `/beat` supervises, `/health` is plain HTTP.
 /// `config` reaches the extractor through the request extensions.
 pub(crate) async fn axum_service(config: Config) -> Service {
     let (report, beats) = mpsc::unbounded_channel();
@@ -92,6 +92,12 @@ pub(crate) async fn axum_service(config: Config) -> Service {
                 get(|ws: WebSocketUpgrade| async move { ws.protocols(["chat"]).on_upgrade(echo) }),
             )
             .route("/who/{room}", get(who))
+            .route(
+                "/private",
+                get(|ws: WebSocketUpgrade| async move {
+                    ws.allow_origins(["http://app.test"]).on_upgrade(echo)
+                }),
+            )
             .route(
                 "/beat",
                 get(move |ws: WebSocketUpgrade| async move {

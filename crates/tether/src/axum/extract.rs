@@ -14,6 +14,7 @@ use tether_handshake::{Accept, UpgradeRequest};
 use crate::config::Config;
 use crate::error::Error;
 use crate::hyper::{HyperWebSocket, Rejected, Upgrade};
+use crate::origin::AllowedOrigins;
 
 type OnFailed = Box<dyn FnOnce(Error) + Send>;
 
@@ -54,6 +55,7 @@ pub struct WebSocketUpgrade {
     upgrade: Upgrade,
     config: Config,
     protocols: Vec<Cow<'static, str>>,
+    origins: Option<AllowedOrigins>,
     on_failed: Option<OnFailed>,
 }
 
@@ -71,6 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
             upgrade,
             config,
             protocols: Vec::new(),
+            origins: None,
             on_failed: None,
         })
     }
@@ -102,6 +105,15 @@ impl WebSocketUpgrade {
     /// extensions.
     pub fn request(&self) -> &UpgradeRequest {
         self.upgrade.request()
+    }
+
+    /// Accepts browsers only from these origins, as [`Server::allow_origins`](crate::Server::allow_origins)
+    /// does: a request whose `Origin` is not one of them is answered 403 by
+    /// [`on_upgrade`](WebSocketUpgrade::on_upgrade) (RFC 6455 §10.2); a request without
+    /// `Origin` (not a browser) passes. Needed when the route trusts cookies.
+    pub fn allow_origins(mut self, origins: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.origins = Some(AllowedOrigins::new(origins));
+        self
     }
 
     /// Largest message received, in bytes ([`Config::set_max_message_size`]).
@@ -142,14 +154,19 @@ impl WebSocketUpgrade {
         self
     }
 
-    /// Accepts the request and returns the response for the handler to return: the 101, or
-    /// a 500 if the selection does not fit the request. Once the 101 is sent, `callback` runs
-    /// in a task of its own with the WebSocket.
+    /// Accepts the request and returns the response for the handler to return: the 101, a
+    /// 403 for an origin not allowed, or a 500 if the selection does not fit the request.
+    /// Once the 101 is sent, `callback` runs in a task of its own with the WebSocket.
     pub fn on_upgrade<C, Fut>(self, callback: C) -> Response
     where
         C: FnOnce(HyperWebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        if let Some(origins) = &self.origins {
+            if let Err(forbidden) = origins.check(self.upgrade.request()) {
+                return IntoResponse::into_response(Rejected::Application(forbidden));
+            }
+        }
         let accept = match self.selected_protocol() {
             Some(protocol) => Accept::new().with_subprotocol(protocol),
             None => Accept::new(),
@@ -183,6 +200,7 @@ impl fmt::Debug for WebSocketUpgrade {
         f.debug_struct("WebSocketUpgrade")
             .field("request", self.upgrade.request())
             .field("protocols", &self.protocols)
+            .field("origins", &self.origins)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
