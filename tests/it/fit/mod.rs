@@ -4,6 +4,7 @@
 //! request. Bad upgrade requests, limits and the heartbeat are in `attack::fit`.
 
 mod echo;
+mod misuse;
 pub(crate) mod support;
 
 use tether::Config;
