@@ -136,6 +136,32 @@ async fn header_count_at_and_past_the_limit(host: Host) {
     assert_eq!(send_raw(service.addr, &past).await.0.status, 431);
 }
 
+/// `Config::set_max_header_bytes` counted on the head as the client wrote it: at the limit
+/// the Upgrade completes, one byte past it is answered 431.
+async fn header_bytes_at_and_past_the_limit(host: Host) {
+    let at = upgrade_request("GET", "/ws", "", "x-pad: 0123456789\r\n");
+    let mut config = Config::default();
+    let mut handshake = tether::handshake::Config::default();
+    handshake.set_max_header_bytes(at.len());
+    config.set_handshake(handshake);
+    let service = host.start(config).await;
+    assert_eq!(send_raw(service.addr, &at).await.0.status, 101);
+    let past = upgrade_request("GET", "/ws", "", "x-pad: 01234567890\r\n");
+    assert_eq!(past.len(), at.len() + 1);
+    let (response, _) = send_raw(service.addr, &past).await;
+    assert_eq!(response.status, 431, "{response:?}");
+}
+
+#[tokio::test]
+async fn axum_header_bytes_at_and_past_the_limit() {
+    header_bytes_at_and_past_the_limit(Host::Axum).await;
+}
+
+#[tokio::test]
+async fn hyper_header_bytes_at_and_past_the_limit() {
+    header_bytes_at_and_past_the_limit(Host::Hyper).await;
+}
+
 #[tokio::test]
 async fn axum_header_count_at_and_past_the_limit() {
     header_count_at_and_past_the_limit(Host::Axum).await;
@@ -153,10 +179,31 @@ async fn message_size_at_and_past_the_limit(host: Host) {
     let mut config = Config::default();
     config.set_max_message_size(1024);
     let service = host.start(config).await;
-    let mut ws = ClientBuilder::new()
+    let ws = ClientBuilder::new()
         .connect(&service.url("/ws"))
         .await
         .expect("upgrade");
+    one_kib_limit_holds(ws).await;
+}
+
+/// The extractor's own setters: `max_message_size(1024)` and `deflate(..)` on the route,
+/// over the default Config.
+#[tokio::test]
+async fn axum_extractor_setters_set_the_limit_and_deflate() {
+    let service = Host::Axum.start(Config::default()).await;
+    let ws = ClientBuilder::new()
+        .connect(&service.url("/limited"))
+        .await
+        .expect("upgrade");
+    assert!(ws.deflate().is_some(), "deflate agreed through the setter");
+    one_kib_limit_holds(ws).await;
+}
+
+/// 1024 bytes echo; 1025 get close 1009.
+async fn one_kib_limit_holds<S>(mut ws: WebSocket<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let at = Message::binary(vec![7; 1024]);
     ws.send(at.clone()).await.expect("send");
     assert_eq!(ws.next().await.expect("echo").expect("no error"), at);

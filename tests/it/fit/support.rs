@@ -17,6 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tether::axum::WebSocketUpgrade;
+use tether::deflate::DeflateConfig;
 use tether::heartbeat::{KeepaliveConfig, LinkState, SupervisorConfig};
 use tether::hyper::{upgrade, HyperWebSocket};
 use tether::{Accept, Config, Message, PingProbe};
@@ -81,7 +82,8 @@ async fn beat(ws: HyperWebSocket, beats: mpsc::UnboundedSender<LinkState>) {
 }
 
 /// The axum router: `/ws` echoes (subprotocol `chat` when offered), `/who/{room}` tells
-/// what the handler saw of the request, `/private` echoes for one origin, `/beat` supervises, `/health` is plain HTTP.
+/// what the handler saw of the request, `/limited` echoes with the extractor's own limit
+/// (1 KiB) and deflate, `/private` echoes for one origin, `/beat` supervises, `/health` is plain HTTP.
 /// `config` reaches the extractor through the request extensions.
 pub(crate) async fn axum_service(config: Config) -> Service {
     let (report, beats) = mpsc::unbounded_channel();
@@ -92,6 +94,14 @@ pub(crate) async fn axum_service(config: Config) -> Service {
                 get(|ws: WebSocketUpgrade| async move { ws.protocols(["chat"]).on_upgrade(echo) }),
             )
             .route("/who/{room}", get(who))
+            .route(
+                "/limited",
+                get(|ws: WebSocketUpgrade| async move {
+                    ws.max_message_size(1024)
+                        .deflate(Some(DeflateConfig::default()))
+                        .on_upgrade(echo)
+                }),
+            )
             .route(
                 "/private",
                 get(|ws: WebSocketUpgrade| async move {
