@@ -7,6 +7,7 @@ mod attack;
 mod codec;
 mod facade;
 mod facade_heartbeat;
+mod fit;
 mod handshake;
 mod heartbeat;
 mod interop;

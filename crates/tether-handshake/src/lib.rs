@@ -61,7 +61,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Over a real stream, use the async [`client`] and [`server`] helpers.
+//! Over a real stream, use the async [`client`] and [`server`] helpers. Behind an HTTP server
+//! that parses requests itself (hyper, axum), [`Incoming::from_head`] validates its parsed
+//! head by the same rules, [`UpgradeRequest::accept_response`] builds the 101 and
+//! [`Rejection::to_response`] an error answer, as [`http::Response`]s.
 //!
 //! # Features
 //!
@@ -79,6 +82,7 @@ mod error;
 mod extension;
 mod field;
 mod head;
+mod parsed;
 mod rejection;
 mod request;
 mod server;

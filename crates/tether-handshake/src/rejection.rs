@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use crate::field::encode_headers;
 
@@ -81,6 +81,33 @@ impl Rejection {
     /// The body.
     pub fn body(&self) -> &Bytes {
         &self.inner.body
+    }
+
+    /// The response as an [`http::Response`], for an HTTP server that writes it itself
+    /// (hyper, axum): the status, the added fields, `Content-Type` as
+    /// [`encode`](Rejection::encode) sets it, and the body. `Content-Length` and whether the
+    /// connection stays open are that server's business.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tether_handshake::Rejection;
+    ///
+    /// let response = Rejection::new(StatusCode::FORBIDDEN).to_response();
+    /// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    /// assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    /// assert_eq!(&response.body()[..], b"Forbidden\n");
+    /// ```
+    pub fn to_response(&self) -> Response<Bytes> {
+        let mut response = Response::new(self.inner.body.clone());
+        *response.status_mut() = self.inner.status;
+        *response.headers_mut() = self.inner.headers.clone();
+        if !self.inner.headers.contains_key(CONTENT_TYPE) {
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+        }
+        response
     }
 
     /// Appends the response, head and body, to `dst`.

@@ -155,24 +155,30 @@ impl ServerHandshake {
         let mut buf = self.head.take();
         let request = parse_request(&buf[..end], self.max_headers)?;
         let leftover = buf.split_off(end);
-        if !asks_for_websocket(request.headers()) {
-            return Ok(Some(Incoming::Plain(PlainRequest { request, leftover })));
-        }
-        validate(&request)?;
-        let subprotocols = elements(request.headers(), SEC_WEBSOCKET_PROTOCOL)
-            .map(str::to_owned)
-            .collect();
-        // RFC 6455 §4.2.1 item 9: "Optionally, a |Sec-WebSocket-Extensions| header field, with
-        // a list of values indicating which extensions the client would like to speak."
-        let extensions =
-            parse_extension_header(request.headers()).map_err(BadRequest::Extensions)?;
-        Ok(Some(Incoming::Upgrade(UpgradeRequest {
-            request,
-            subprotocols,
-            extensions,
-            leftover,
-        })))
+        classify(request, leftover).map(Some)
     }
+}
+
+/// What a parsed request is: plain HTTP, a valid WebSocket request, or the error to answer.
+/// Shared by [`ServerHandshake`] and by heads another HTTP server parsed
+/// ([`Incoming::from_head`]).
+pub(crate) fn classify(request: Request<()>, leftover: BytesMut) -> Result<Incoming, Error> {
+    if !asks_for_websocket(request.headers()) {
+        return Ok(Incoming::Plain(PlainRequest { request, leftover }));
+    }
+    validate(&request)?;
+    let subprotocols = elements(request.headers(), SEC_WEBSOCKET_PROTOCOL)
+        .map(str::to_owned)
+        .collect();
+    // RFC 6455 §4.2.1 item 9: "Optionally, a |Sec-WebSocket-Extensions| header field, with
+    // a list of values indicating which extensions the client would like to speak."
+    let extensions = parse_extension_header(request.headers()).map_err(BadRequest::Extensions)?;
+    Ok(Incoming::Upgrade(UpgradeRequest {
+        request,
+        subprotocols,
+        extensions,
+        leftover,
+    }))
 }
 
 impl UpgradeRequest {
@@ -227,6 +233,16 @@ impl UpgradeRequest {
     /// Fails with [`Error::InvalidAccept`] (answer 500) if `accept` selects a subprotocol or
     /// extension the client did not offer, or adds a field the handshake sets itself.
     pub fn accept(self, accept: &Accept, dst: &mut BytesMut) -> Result<ServerOutcome, Error> {
+        let fields = self.answer_fields(accept)?;
+        dst.put_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+        encode_headers(&fields, dst);
+        dst.put_slice(b"\r\n");
+        Ok(self.outcome(accept))
+    }
+
+    /// The header fields of the 101 that answers this request with `accept`, after checking
+    /// that `accept` selects only what the client offered and sets no reserved field.
+    pub(crate) fn answer_fields(&self, accept: &Accept) -> Result<HeaderMap, Error> {
         if let Some(chosen) = &accept.subprotocol {
             if !self.subprotocols.contains(chosen) {
                 return Err(Error::InvalidAccept {
@@ -263,34 +279,46 @@ impl UpgradeRequest {
                 reason: "a header is one the handshake sets itself",
             });
         }
+        let invalid = |_| Error::InvalidAccept {
+            reason: "a selected value is not a valid header value",
+        };
         // validate() checked that there is exactly one key.
         let key = self
             .request
             .headers()
             .get(SEC_WEBSOCKET_KEY)
             .map_or(&b""[..], |v| v.as_bytes().trim_ascii());
-        dst.put_slice(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ");
-        dst.put_slice(accept_key(key).as_bytes());
-        dst.put_slice(b"\r\n");
+        let mut fields = HeaderMap::with_capacity(5 + accept.headers.len());
+        fields.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        fields.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        // An accept key is base64: always a valid header value.
+        let accept_value = HeaderValue::from_str(&accept_key(key)).map_err(invalid)?;
+        fields.insert(SEC_WEBSOCKET_ACCEPT, accept_value);
         if let Some(chosen) = &accept.subprotocol {
-            dst.put_slice(b"sec-websocket-protocol: ");
-            dst.put_slice(chosen.as_bytes());
-            dst.put_slice(b"\r\n");
+            fields.insert(
+                SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_str(chosen).map_err(invalid)?,
+            );
         }
         if !accept.extensions.is_empty() {
-            dst.put_slice(b"sec-websocket-extensions: ");
-            dst.put_slice(accept.extensions.join(", ").as_bytes());
-            dst.put_slice(b"\r\n");
+            let list = HeaderValue::from_str(&accept.extensions.join(", ")).map_err(invalid)?;
+            fields.insert(SEC_WEBSOCKET_EXTENSIONS, list);
         }
-        encode_headers(&accept.headers, dst);
-        dst.put_slice(b"\r\n");
-        Ok(ServerOutcome {
+        for (name, value) in &accept.headers {
+            fields.append(name, value.clone());
+        }
+        Ok(fields)
+    }
+
+    /// What was agreed, once the answer is built.
+    pub(crate) fn outcome(self, accept: &Accept) -> ServerOutcome {
+        ServerOutcome {
             request: self.request,
             subprotocol: accept.subprotocol.clone(),
             extensions: accept.extensions.clone(),
             deflate: accept.deflate,
             leftover: self.leftover,
-        })
+        }
     }
 }
 

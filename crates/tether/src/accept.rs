@@ -92,17 +92,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,
 {
-    // permessage-deflate is the library's to negotiate, on top of what the application chose.
-    let deflate = config.deflate(Role::Server);
-    let decide = |request: &UpgradeRequest| {
-        let accept = decide(request)?;
-        Ok(
-            match deflate.as_ref().and_then(|d| request.deflate_offer(d)) {
-                Some(accepted) => accept.with_deflate(&accepted),
-                None => accept,
-            },
-        )
-    };
+    let decide =
+        |request: &UpgradeRequest| Ok(negotiate_deflate(decide(request)?, request, config));
     // Boxed: the handshake's state (its read chunk, the timeout, the rejection path) is
     // about 20 KiB, and inline it would stay in every connection task for the connection's
     // whole life, idle or not. On the heap it is freed once the handshake is done.
@@ -121,6 +112,20 @@ where
             Ok(Accepted::WebSocket(Box::new(ws), outcome.request))
         }
         Served::Plain(io, plain) => Ok(Accepted::Plain(io, plain)),
+    }
+}
+
+/// `accept` with permessage-deflate added when `config` accepts one of the request's offers:
+/// compression is the library's to negotiate, on top of what the application chose.
+pub(crate) fn negotiate_deflate(
+    accept: Accept,
+    request: &UpgradeRequest,
+    config: &Config,
+) -> Accept {
+    let deflate = config.deflate(Role::Server);
+    match deflate.as_ref().and_then(|d| request.deflate_offer(d)) {
+        Some(accepted) => accept.with_deflate(&accepted),
+        None => accept,
     }
 }
 

@@ -65,18 +65,24 @@
 //!
 //! # Features
 //!
-//! `redis`: the Redis backplane of [`pubsub`]. TLS (rustls, ring provider, webpki-roots) is
-//! always built in.
+//! `redis`: the Redis backplane of [`pubsub`]. `hyper`: WebSockets in a hyper 1.x server
+//! (`tether::hyper`: upgrade a request, get a [`WebSocket`] over the upgraded connection).
+//! `axum`: the `tether::axum::WebSocketUpgrade` extractor (enables `hyper`). TLS (rustls, ring
+//! provider, webpki-roots) is always built in.
 #![forbid(unsafe_code)]
 
 mod accept;
 pub mod accept_error;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod config;
 mod core;
 mod deadline;
 mod error;
 pub mod fanout;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod load;
 pub mod mask;
 mod origin;

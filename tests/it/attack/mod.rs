@@ -6,6 +6,7 @@
 mod broadcast;
 mod close;
 mod deflate;
+mod fit;
 mod flood;
 mod server;
 mod tls;

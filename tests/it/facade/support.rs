@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use stats_alloc::{Stats, StatsAlloc, INSTRUMENTED_SYSTEM};
-use tether::{Message, Server, ServerSocket};
+use tether::{Message, Server, WebSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -62,7 +62,10 @@ impl Drop for EchoServer {
 
 /// Echoes data messages through the split halves; `forward` flushes when the reader has
 /// nothing more buffered, so a burst goes back in one write.
-pub(crate) async fn echo(ws: ServerSocket) {
+pub(crate) async fn echo<S>(ws: WebSocket<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (reader, mut writer) = ws.split();
     let data = reader.filter_map(|message| async move {
         match message {

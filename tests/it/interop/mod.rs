@@ -6,7 +6,7 @@
 
 mod deflate;
 mod fragments;
-mod peer;
+pub(crate) mod peer;
 
 use std::time::Duration;
 
