@@ -10,5 +10,6 @@ mod facade_heartbeat;
 mod handshake;
 mod heartbeat;
 mod interop;
+mod proxy;
 mod tls;
 mod web;

@@ -31,15 +31,22 @@ where
     io.write_all(request(host, port, credentials).as_bytes())
         .await?;
     io.flush().await?;
-    let status = read_response(io).await?;
+    let (status, extra) = read_response(io).await?;
     // RFC 9110 §9.3.6: "Any 2xx (Successful) response indicates that the sender (and all
     // inbound proxies) will switch to tunnel mode immediately after the response header
     // section"; any other status means the tunnel was not formed.
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(ProxyError::Refused { status })
+    if !status.is_success() {
+        // Its body (an error page) is not read: the connection is dropped.
+        return Err(ProxyError::Refused { status });
     }
+    // The server speaks only after the client, so bytes after a 2xx head are the proxy's
+    // error, not data to keep.
+    if extra {
+        return Err(ProxyError::Malformed(
+            "bytes after the answer before the tunnel was used".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `CONNECT host:port HTTP/1.1` in authority-form (RFC 9110 §9.3.6), an IPv6 host in brackets.
@@ -60,9 +67,8 @@ fn request(host: &str, port: u16, credentials: Option<(&str, &str)>) -> String {
 }
 
 /// Reads the proxy's response head, at most [`MAX_CONNECT_RESPONSE`] bytes, and returns its
-/// status. Reads stop at the end of the head: the server speaks only after the client, so
-/// bytes after it are a proxy error, not data to keep.
-async fn read_response<S: AsyncRead + Unpin>(io: &mut S) -> Result<StatusCode, ProxyError> {
+/// status and whether more bytes came in the same reads.
+async fn read_response<S: AsyncRead + Unpin>(io: &mut S) -> Result<(StatusCode, bool), ProxyError> {
     let mut buf = vec![0u8; MAX_CONNECT_RESPONSE];
     let mut filled = 0;
     loop {
@@ -79,12 +85,7 @@ async fn read_response<S: AsyncRead + Unpin>(io: &mut S) -> Result<StatusCode, P
         }
         filled += read;
         if let Some((status, used)) = parse(&buf[..filled])? {
-            if used != filled {
-                return Err(ProxyError::Malformed(
-                    "bytes after the answer before the tunnel was used".into(),
-                ));
-            }
-            return Ok(status);
+            return Ok((status, used != filled));
         }
     }
 }
@@ -128,7 +129,7 @@ mod tests {
             ("HTTP/1.1 200 Connection established\r\n\r\n", Ok(())),
             ("HTTP/1.0 204 OK\r\nX: y\r\n\r\n", Ok(())),
             (
-                "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
+                "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n<html>",
                 Err(407),
             ),
             ("HTTP/1.1 502 Bad Gateway\r\n\r\n", Err(502)),

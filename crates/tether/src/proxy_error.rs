@@ -65,10 +65,14 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// Whether the proxy refused the credentials (HTTP 407, SOCKS5 authentication).
+    /// Whether the proxy refused the credentials: HTTP 407, or 401 (tinyproxy's answer to
+    /// wrong ones), or a SOCKS5 authentication failure.
     pub fn is_auth(&self) -> bool {
         match self {
-            ProxyError::Refused { status } => *status == StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            ProxyError::Refused { status } => {
+                *status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                    || *status == StatusCode::UNAUTHORIZED
+            }
             ProxyError::AuthFailed => true,
             _ => false,
         }
