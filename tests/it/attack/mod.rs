@@ -7,5 +7,6 @@ mod broadcast;
 mod close;
 mod deflate;
 mod flood;
+mod proxy;
 mod server;
 mod tls;
