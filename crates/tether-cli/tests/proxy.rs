@@ -128,7 +128,8 @@ async fn no_proxy_no_proxy_flag_and_uppercase_http_proxy_go_direct() {
     let asked = proxy.log().matches("CONNECT 127.0.0.1").count();
     assert_eq!(asked, 1, "{}", proxy.log());
 
-    let cases: [(&[&str], &[(&str, &str)]); 4] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
         (
             &[],
             &[
