@@ -3,7 +3,9 @@
 //! This is the crate applications depend on. It drives the sans-IO layers over real
 //! transports: [`WebSocket<S>`] is a `Stream` of received messages and a `Sink` of messages to
 //! send over any `AsyncRead + AsyncWrite`; [`connect`] and [`ClientBuilder`] open `ws://` and
-//! `wss://` connections (rustls with the ring provider); [`accept`], [`accept_with`] and
+//! `wss://` connections (rustls with the ring provider, the system's roots by default
+//! ([`Roots`])), directly or through an HTTP or SOCKS5 [`Proxy`] (from the environment as
+//! curl reads it: [`proxy_for`]); [`accept`], [`accept_with`] and
 //! [`Server`] run the server side. One [`Config`] holds the limits and timeouts of both roles.
 //!
 //! **It does**: the async driver (batched reads and writes, automatic pongs, the closing

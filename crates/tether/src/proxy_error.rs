@@ -106,3 +106,36 @@ impl From<tokio_socks::Error> for ProxyError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_retry_what_may_pass_and_not_refused_credentials() {
+        let retryable = |err: ProxyError| match err.failure() {
+            Failure::Other { retryable, .. } => retryable,
+            Failure::Io(_) | Failure::Timeout => true,
+            other => panic!("{other:?}"),
+        };
+        let refused = |code| ProxyError::Refused {
+            status: StatusCode::from_u16(code).unwrap(),
+        };
+        assert!(retryable(refused(502)));
+        assert!(retryable(refused(503)));
+        assert!(!retryable(refused(407)));
+        assert!(!retryable(refused(403)));
+        assert!(!retryable(ProxyError::AuthFailed));
+        assert!(!retryable(ProxyError::ResponseTooLarge { limit: 1 }));
+        assert_eq!(
+            ProxyError::Timeout(Duration::from_secs(1)).failure(),
+            Failure::Timeout
+        );
+        let refused_io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            ProxyError::Io(refused_io).failure(),
+            Failure::Io(std::io::ErrorKind::ConnectionRefused)
+        );
+        assert!(refused(401).is_auth() && !refused(403).is_auth());
+    }
+}
