@@ -1,6 +1,6 @@
-//! A hostile HTTP proxy: its answer to `CONNECT` is bounded in bytes
-//! ([`tether::MAX_CONNECT_RESPONSE`]) and, with the whole tunnel, in time (the handshake
-//! timeout).
+//! A hostile proxy: an HTTP proxy's answer to `CONNECT` is bounded in bytes
+//! ([`tether::MAX_CONNECT_RESPONSE`]); the whole tunnel, HTTP or SOCKS5, in time (the
+//! handshake timeout).
 
 use std::time::Duration;
 
@@ -78,11 +78,16 @@ async fn connect_answer_one_byte_past_the_limit_is_refused_even_when_the_proxy_f
 
 #[tokio::test]
 async fn a_proxy_that_never_answers_is_bounded_by_the_handshake_timeout() {
-    let url = hostile_proxy(Vec::new(), false).await;
-    let limit = Duration::from_millis(300);
-    let err = connect_through(&url, limit).await;
-    assert!(
-        matches!(err, Err(Error::Proxy(ProxyError::Timeout(d))) if d == limit),
-        "{err:?}"
-    );
+    // The same silent peer as an HTTP proxy (no answer to CONNECT) and as a SOCKS5 proxy (no
+    // answer to the greeting).
+    for scheme in ["http", "socks5h"] {
+        let url = hostile_proxy(Vec::new(), false).await;
+        let url = url.replacen("http", scheme, 1);
+        let limit = Duration::from_millis(300);
+        let err = connect_through(&url, limit).await;
+        assert!(
+            matches!(err, Err(Error::Proxy(ProxyError::Timeout(d))) if d == limit),
+            "{scheme}: {err:?}"
+        );
+    }
 }
