@@ -31,6 +31,7 @@ fi
 
 "$root/scripts/install-browser.sh"
 "$root/scripts/install-pubsub.sh"
+"$root/scripts/install-proxies.sh"
 
 echo "install-peers: websockets $("$peers/py/bin/python" -c 'import websockets; print(websockets.__version__)')," \
   "ws $(node -p "require('$peers/node/node_modules/ws/package.json').version")," \

@@ -11,5 +11,6 @@ mod fit;
 mod handshake;
 mod heartbeat;
 mod interop;
+mod proxy;
 mod tls;
 mod web;

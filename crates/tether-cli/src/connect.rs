@@ -52,11 +52,13 @@ pub(crate) struct Args {
     /// Subprotocol to offer (Sec-WebSocket-Protocol); repeatable, in order of preference.
     #[arg(long = "subprotocol", value_name = "P")]
     subprotocols: Vec<String>,
-    /// PEM file of the certificate authorities to trust for wss:// instead of the Mozilla roots.
+    /// PEM file of the certificate authorities to trust for wss:// instead of --roots.
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
+    #[command(flatten)]
+    route: crate::route::RouteArgs,
     /// Connect again, with backoff, whenever the connection is lost or the server stops
     /// answering the heartbeat (default heartbeat 20s unless --heartbeat is given); lines
     /// typed while disconnected are kept and sent, in order, once connected.
@@ -79,6 +81,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     for subprotocol in &args.subprotocols {
         builder.subprotocol(subprotocol.clone());
     }
+    args.route.apply(&mut builder)?;
     if let Some(ca) = &args.ca {
         builder.root_store(crate::pem::root_store(ca)?)?;
     }

@@ -27,6 +27,7 @@ mod logging;
 mod pause;
 mod pem;
 mod pki;
+mod route;
 mod serve;
 mod tap;
 mod tls_demo;

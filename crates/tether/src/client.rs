@@ -14,18 +14,23 @@ use crate::config::Config;
 // Re-exported for `server.rs`, which imports it from here; the function lives in `deadline`.
 use crate::deadline::within;
 use crate::error::Error;
+use crate::proxy::Proxy;
+use crate::proxy_error::ProxyError;
+use crate::roots::{client_tls, Roots};
 use crate::transport::MaybeTls;
 use crate::websocket::WebSocket;
 
 /// Opens a WebSocket to `url` (`ws://` or `wss://`) with the default configuration; `wss://`
-/// checks the server against the Mozilla root certificates (webpki-roots).
+/// checks the server against the operating system's root certificates ([`Roots::System`]),
+/// and the connection goes through the proxy the environment names, if any
+/// ([`proxy_for`](crate::proxy_for)).
 ///
-/// See [`ClientBuilder`] for headers, subprotocols, limits, timeouts and TLS roots.
+/// See [`ClientBuilder`] for headers, subprotocols, limits, timeouts, proxies and TLS roots.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidUrl`], [`Error::ConnectTimeout`], [`Error::Io`] when the TCP connection
-/// fails, [`Error::Tls`] when the TLS handshake fails, [`Error::Handshake`] when the server
+/// fails, [`Error::Proxy`] when the proxy cannot be used or refuses the tunnel, [`Error::Tls`] when the TLS handshake fails, [`Error::Handshake`] when the server
 /// refuses the upgrade (with the status it sent).
 pub async fn connect(url: &str) -> Result<WebSocket<MaybeTls<TcpStream>>, Error> {
     ClientBuilder::new().connect(url).await
@@ -56,11 +61,25 @@ pub struct ClientBuilder {
     subprotocols: Vec<String>,
     headers: HeaderMap,
     tls: Option<Arc<rustls::ClientConfig>>,
+    roots: Roots,
+    proxy: ProxyChoice,
+}
+
+/// Where a builder's connections get their proxy.
+#[derive(Debug, Clone, Default)]
+enum ProxyChoice {
+    /// The environment variables, read at every connect (`proxy_for`).
+    #[default]
+    Env,
+    /// Direct connections, whatever the environment says.
+    Direct,
+    /// This proxy, for the servers its no-proxy list does not exempt.
+    Fixed(Proxy),
 }
 
 impl ClientBuilder {
-    /// A builder with the default [`Config`], no subprotocol, no extra header, and the
-    /// Mozilla root certificates for `wss://`.
+    /// A builder with the default [`Config`], no subprotocol, no extra header, the system's
+    /// root certificates for `wss://` ([`Roots::System`]) and the proxy from the environment.
     pub fn new() -> ClientBuilder {
         ClientBuilder::default()
     }
@@ -85,7 +104,7 @@ impl ClientBuilder {
     }
 
     /// Trusts exactly these roots for `wss://` (rustls with the ring provider, TLS 1.2 and
-    /// 1.3, ALPN `http/1.1`). Default: the Mozilla roots from webpki-roots.
+    /// 1.3, ALPN `http/1.1`). Default: [`ClientBuilder::roots`].
     ///
     /// # Errors
     ///
@@ -102,8 +121,46 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects to `url`: TCP (with `TCP_NODELAY`), TLS for `wss://`, then the Upgrade. The
-    /// TCP connect, the TLS handshake and the Upgrade each get the handshake timeout.
+    /// Which roots `wss://` trusts when neither [`ClientBuilder::root_store`] nor
+    /// [`ClientBuilder::tls_config`] was given. Default: [`Roots::System`], the operating
+    /// system's store, falling back to the Mozilla roots when it has none.
+    pub fn roots(&mut self, roots: Roots) -> &mut Self {
+        self.roots = roots;
+        self
+    }
+
+    /// Connects through `proxy` (HTTP `CONNECT` or SOCKS5), except to the servers of its
+    /// [`Proxy::set_no_proxy`] list; the environment is not read. Default: the proxy the
+    /// environment names ([`proxy_for`](crate::proxy_for)).
+    ///
+    /// ```
+    /// use tether::{ClientBuilder, NoProxy, Proxy};
+    ///
+    /// let mut proxy = Proxy::parse("socks5h://user:pass@127.0.0.1:1080")?;
+    /// proxy.set_no_proxy(NoProxy::from_env());
+    /// ClientBuilder::new().proxy(proxy);
+    /// # Ok::<(), tether::ProxyError>(())
+    /// ```
+    pub fn proxy(&mut self, proxy: Proxy) -> &mut Self {
+        self.proxy = ProxyChoice::Fixed(proxy);
+        self
+    }
+
+    /// Whether connections without a [`ClientBuilder::proxy`] read the proxy environment
+    /// variables (`https_proxy`, `ALL_PROXY`, `NO_PROXY`...: see
+    /// [`proxy_for`](crate::proxy_for)); `false` connects directly. Default: `true`.
+    pub fn proxy_env(&mut self, read: bool) -> &mut Self {
+        self.proxy = if read {
+            ProxyChoice::Env
+        } else {
+            ProxyChoice::Direct
+        };
+        self
+    }
+
+    /// Connects to `url`: TCP (with `TCP_NODELAY`) to the server or through the proxy, TLS for
+    /// `wss://` (end to end, through the tunnel), then the Upgrade. The TCP connect (with the
+    /// whole proxy tunnel), the TLS handshake and the Upgrade each get the handshake timeout.
     ///
     /// # Errors
     ///
@@ -111,19 +168,11 @@ impl ClientBuilder {
     pub async fn connect(&self, url: &str) -> Result<WebSocket<MaybeTls<TcpStream>>, Error> {
         let request = self.request(url)?;
         let timeout = self.config.handshake_timeout();
-        let tcp = within(
-            timeout,
-            TcpStream::connect((request.host(), request.port())),
-            Error::ConnectTimeout,
-        )
-        .await??;
-        tcp.set_nodelay(true)?;
+        let tcp = self.open(&request).await?;
         let io = if request.is_secure() {
             let tls = match &self.tls {
                 Some(tls) => tls.clone(),
-                None => client_tls(rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                })?,
+                None => self.roots.client_config()?,
             };
             let name = ServerName::try_from(request.host().to_owned())
                 .map_err(|_| Error::InvalidServerName(request.host().to_owned()))?;
@@ -152,6 +201,35 @@ impl ClientBuilder {
     {
         let request = self.request(url)?;
         self.upgrade(io, &request).await
+    }
+
+    /// The TCP connection to the server: direct, or a tunnel through the proxy.
+    async fn open(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
+        let (host, port) = (request.host(), request.port());
+        let timeout = self.config.handshake_timeout();
+        let proxy = match &self.proxy {
+            ProxyChoice::Direct => None,
+            ProxyChoice::Fixed(proxy) => proxy.applies_to(host, port).then(|| proxy.clone()),
+            ProxyChoice::Env => {
+                crate::proxy_env::proxy_for(request.is_secure(), host, port, |name| {
+                    std::env::var(name).ok()
+                })?
+            }
+        };
+        let Some(proxy) = proxy else {
+            let tcp = within(
+                timeout,
+                TcpStream::connect((host, port)),
+                Error::ConnectTimeout,
+            )
+            .await??;
+            tcp.set_nodelay(true)?;
+            return Ok(tcp);
+        };
+        tracing::debug!(%proxy, host, port, "connecting through a proxy");
+        let tunnel = crate::proxy_connect::through(&proxy, host, port);
+        let tcp = within(timeout, tunnel, |limit| ProxyError::Timeout(limit).into()).await??;
+        Ok(tcp)
     }
 
     pub(crate) fn request(&self, url: &str) -> Result<ClientRequest, Error> {
@@ -195,16 +273,4 @@ impl ClientBuilder {
         )
         .with_deflate(outcome.deflate, &self.config))
     }
-}
-
-/// A rustls client configuration with the ring provider trusting `roots`.
-fn client_tls(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(tls))
 }

@@ -72,6 +72,10 @@ pub enum Error {
         /// The backlog limit, in bytes.
         limit: usize,
     },
+    /// The proxy could not be used or refused the tunnel (an HTTP status such as 407, a
+    /// SOCKS5 authentication failure, a timeout...).
+    #[error("proxy: {0}")]
+    Proxy(#[from] crate::proxy_error::ProxyError),
     /// A heartbeat supervisor refused its configuration.
     #[error("heartbeat: {0}")]
     Heartbeat(#[from] tether_heartbeat::Error),
@@ -142,6 +146,7 @@ impl Error {
             | Error::CloseTimeout(_)
             | Error::IdleTimeout(_) => Failure::Timeout,
             Error::AbnormalClosure | Error::Closed => Failure::Closed { code: None },
+            Error::Proxy(proxy) => proxy.failure(),
             // A server cut this side off for reading too slowly: 1013, try again later.
             Error::SlowConsumer { .. } => Failure::Closed {
                 code: Some(tether_codec::CloseCode::TRY_AGAIN_LATER.0),

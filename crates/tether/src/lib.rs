@@ -3,7 +3,9 @@
 //! This is the crate applications depend on. It drives the sans-IO layers over real
 //! transports: [`WebSocket<S>`] is a `Stream` of received messages and a `Sink` of messages to
 //! send over any `AsyncRead + AsyncWrite`; [`connect`] and [`ClientBuilder`] open `ws://` and
-//! `wss://` connections (rustls with the ring provider); [`accept`], [`accept_with`] and
+//! `wss://` connections (rustls with the ring provider, the system's roots by default
+//! ([`Roots`])), directly or through an HTTP or SOCKS5 [`Proxy`] (from the environment as
+//! curl reads it: [`proxy_for`]); [`accept`], [`accept_with`] and
 //! [`Server`] run the server side. One [`Config`] holds the limits and timeouts of both roles.
 //!
 //! **It does**: the async driver (batched reads and writes, automatic pongs, the closing
@@ -81,13 +83,21 @@ mod core;
 mod deadline;
 mod error;
 pub mod fanout;
+mod http_connect;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod load;
 pub mod mask;
+mod no_proxy;
 mod origin;
 mod probe;
+mod proxy;
+mod proxy_connect;
+mod proxy_env;
+mod proxy_error;
+mod roots;
 mod server;
+mod socks;
 mod split;
 mod supervise;
 mod supervised;
@@ -98,8 +108,14 @@ pub use accept::{accept, accept_or_plain, accept_with, Accepted};
 pub use client::{connect, ClientBuilder};
 pub use config::Config;
 pub use error::Error;
+pub use http_connect::MAX_CONNECT_RESPONSE;
 pub use load::ServerStats;
+pub use no_proxy::NoProxy;
 pub use probe::{PingProbe, TextProbe};
+pub use proxy::{Proxy, ProxyKind};
+pub use proxy_env::proxy_for;
+pub use proxy_error::ProxyError;
+pub use roots::Roots;
 pub use server::{ConnectionInfo, Server, ServerSocket};
 pub use split::{WebSocketReader, WebSocketWriter};
 pub use supervise::connect_supervised;

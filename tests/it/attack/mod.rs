@@ -8,5 +8,6 @@ mod close;
 mod deflate;
 mod fit;
 mod flood;
+mod proxy;
 mod server;
 mod tls;
