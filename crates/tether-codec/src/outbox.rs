@@ -55,6 +55,13 @@ impl Outbox {
         &mut self.buf
     }
 
+    /// Releases the copy buffer's capacity when nothing is owed. The queue of references keeps
+    /// its few slots, so a connection sending large messages does not allocate it again for each.
+    pub(crate) fn release(&mut self) {
+        debug_assert!(self.is_empty());
+        self.buf = BytesMut::new();
+    }
+
     /// Fills `dst` with the output's next pieces, in order; returns how many it filled.
     pub(crate) fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut from = 0;

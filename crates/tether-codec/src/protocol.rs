@@ -751,7 +751,7 @@ impl Protocol {
             self.read_buf = BytesMut::new();
         }
         if self.out.is_empty() {
-            self.out = Outbox::default();
+            self.out.release();
         }
     }
 
