@@ -1479,6 +1479,42 @@ mod tests {
         );
     }
 
+    /// The pieces a server's large message goes out as: the header, copied, then the
+    /// application's own bytes (same address), counted against the write buffer limit.
+    #[test]
+    fn large_unmasked_payload_is_written_from_the_senders_bytes() {
+        let mut server = server_with(&Config::default());
+        let payload = Bytes::from(vec![5u8; ZERO_COPY_MIN]);
+        server.send(Message::Binary(payload.clone())).unwrap();
+        assert_eq!(server.write_buffer_len(), 4 + ZERO_COPY_MIN);
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(server.write_chunks(&mut slices), 2);
+        assert_eq!(&slices[0][..], [0x82, 126, 0x40, 0x00]);
+        assert_eq!(slices[1].as_ptr(), payload.as_ptr(), "not copied");
+        server.advance_written(4 + 10);
+        assert_eq!(server.write_buffer_len(), ZERO_COPY_MIN - 10);
+        assert_eq!(
+            server.write_buffer()[..],
+            payload[10..],
+            "contiguous on demand"
+        );
+    }
+
+    /// One byte under the threshold, and any client frame (masked), is copied as before.
+    #[test]
+    fn small_or_masked_payloads_are_copied() {
+        let small = Bytes::from(vec![5u8; ZERO_COPY_MIN - 1]);
+        let large = Bytes::from(vec![5u8; ZERO_COPY_MIN]);
+        let mut server = server_with(&Config::default());
+        let mut client = Protocol::client(Config::default(), || [1, 2, 3, 4]);
+        server.send(Message::Binary(small)).unwrap();
+        client.send(Message::Binary(large)).unwrap();
+        for side in [&mut server, &mut client] {
+            let mut slices = [IoSlice::new(&[]); 4];
+            assert_eq!(side.write_chunks(&mut slices), 1, "one copied buffer");
+        }
+    }
+
     #[test]
     fn idle_read_buffer_is_released() {
         let mut server = server_with(&Config::default());
