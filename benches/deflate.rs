@@ -11,6 +11,9 @@
 //!   tail re-appended), `flate2-zlib-rs` a raw `Decompress`, `miniz_oxide` `decompress_to_vec`
 //!   of its own output.
 //!
+//! - `deflate_takeover`: the same JSON message compressed again and again with the window kept
+//!   (context takeover), tether's `Compressor` against one long-lived raw `flate2` `Compress`.
+//!
 //! Kinds: `json` (repetitive text, as chat and market data are) and `random` (incompressible).
 //! Sizes 64 B to 1 MiB.
 
@@ -55,10 +58,15 @@ fn random(size: usize) -> Vec<u8> {
 
 /// Fresh-context parameters, so every backend compresses each message from scratch.
 fn params() -> (DeflateParams, DeflateConfig) {
+    params_with(false)
+}
+
+/// Parameters with or without context takeover (the window carried from message to message).
+fn params_with(takeover: bool) -> (DeflateParams, DeflateConfig) {
     let mut config = DeflateConfig::default();
     config
-        .set_server_no_context_takeover(true)
-        .set_client_no_context_takeover(true)
+        .set_server_no_context_takeover(!takeover)
+        .set_client_no_context_takeover(!takeover)
         .set_threshold(0);
     let accepted = config.accept_offer([[("client_max_window_bits", None)]]);
     (
@@ -78,6 +86,51 @@ fn flate2_compress(message: &[u8], out: &mut Vec<u8>) {
         c.compress_vec(&[], out, FlushCompress::Sync)
             .expect("compress");
     }
+}
+
+/// One message through a long-lived raw `Compress` (context takeover), sync-flushed.
+fn flate2_compress_takeover(c: &mut Compress, message: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(message.len() + 64);
+    let start = c.total_in();
+    while c.total_in() - start < message.len() as u64 || out.len() == out.capacity() {
+        let done = (c.total_in() - start) as usize;
+        if out.len() == out.capacity() {
+            out.reserve(4096);
+        }
+        c.compress_vec(&message[done..], out, FlushCompress::Sync)
+            .expect("compress");
+    }
+}
+
+/// Per-message CPU with the window kept across messages (`deflate_takeover`): tether's
+/// `Compressor` against one raw `flate2` `Compress`, both compressing the same stream of
+/// messages, at 1 KiB and 16 KiB of JSON.
+fn compress_takeover(c: &mut Criterion) {
+    let (params, config) = params_with(true);
+    let mut group = c.benchmark_group("deflate_takeover");
+    for size in [1024, 16 * 1024] {
+        let message = json(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut compressor = params.compressor(Role::Server, &config);
+        let mut out = BytesMut::with_capacity(size + 1024);
+        group.bench_with_input(BenchmarkId::new("tether", size), &message, |b, m| {
+            b.iter(|| {
+                out.clear();
+                compressor
+                    .compress(black_box(m), &mut out)
+                    .expect("compress");
+            })
+        });
+        let mut raw = Compress::new_with_window_bits(Compression::new(6), false, 15);
+        let mut vec = Vec::new();
+        group.bench_with_input(
+            BenchmarkId::new("flate2-zlib-rs", size),
+            &message,
+            |b, m| b.iter(|| flate2_compress_takeover(&mut raw, black_box(m), &mut vec)),
+        );
+    }
+    group.finish();
 }
 
 fn compress(c: &mut Criterion) {
@@ -156,6 +209,7 @@ fn decompress(c: &mut Criterion) {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     compress(&mut c);
+    compress_takeover(&mut c);
     decompress(&mut c);
     c.final_summary();
 }

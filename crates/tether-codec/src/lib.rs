@@ -86,6 +86,7 @@ mod frame;
 mod mask;
 mod message;
 mod opcode;
+mod outbox;
 mod protocol;
 mod utf8;
 

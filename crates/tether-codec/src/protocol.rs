@@ -1,8 +1,9 @@
 //! The sans-IO WebSocket protocol state machine (RFC 6455 §5, §7).
 
 use std::fmt;
+use std::io::IoSlice;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD};
 use crate::config::Config;
@@ -12,6 +13,7 @@ use crate::frame::{write_frame, FrameHeader};
 use crate::mask::apply_mask_offset;
 use crate::message::Message;
 use crate::opcode::OpCode;
+use crate::outbox::{Outbox, ZERO_COPY_MIN};
 use crate::utf8::{InvalidUtf8, Utf8Bytes, Utf8Stream, Validated};
 use crate::Role;
 use tether_deflate::{DeflateConfig, DeflateParams};
@@ -95,7 +97,8 @@ pub struct Protocol {
     role: Role,
     config: Config,
     read_buf: BytesMut,
-    write_buf: BytesMut,
+    /// The bytes owed to the socket.
+    out: Outbox,
     mask_source: Option<MaskSource>,
     /// permessage-deflate, when the handshake agreed it.
     deflate: Option<Deflate>,
@@ -268,7 +271,7 @@ impl Protocol {
             role,
             config,
             read_buf: BytesMut::new(),
-            write_buf: BytesMut::new(),
+            out: Outbox::default(),
             mask_source,
             deflate: None,
             pending: None,
@@ -650,7 +653,7 @@ impl Protocol {
         }
         // Never compressed: RFC 7692 §6 compresses whole messages, and the size of one sent in
         // pieces is not known when its first frame (which carries RSV1) goes out.
-        self.write_data(opcode, payload, fin, false);
+        self.write_data(opcode, payload, None, fin, false);
         self.sending = (!fin).then_some(sending);
         Ok(())
     }
@@ -683,10 +686,53 @@ impl Protocol {
     /// is empty or just ahead of a frame the application queues, so Pings alone never grow it
     /// by more than one Pong, whatever the driver does.
     pub fn write_buffer(&mut self) -> &mut BytesMut {
-        if self.write_buf.is_empty() {
+        if self.out.is_empty() {
             self.queue_pong();
         }
-        &mut self.write_buf
+        self.out.contiguous()
+    }
+
+    /// The bytes waiting to be written, as pieces for a vectored write (`write_vectored`):
+    /// fills `dst` with up to `dst.len()` of them, in order, and returns how many it filled.
+    /// Consume what was written with [`Protocol::advance_written`].
+    ///
+    /// Unlike [`Protocol::write_buffer`], which copies every queued byte into one buffer, this
+    /// hands out a large unmasked payload (16 KiB or more, as a server sends it) as the
+    /// application's own [`Bytes`] behind its frame header: an echo writes the bytes it read,
+    /// untouched. The pending Pong joins as for `write_buffer`.
+    ///
+    /// ```
+    /// use std::io::{IoSlice, Write};
+    /// use tether_codec::{Config, Message, Protocol};
+    ///
+    /// let mut server = Protocol::server(Config::default());
+    /// server.send(Message::binary(vec![7u8; 100_000])).unwrap();
+    /// let mut socket = Vec::new();
+    /// while server.write_buffer_len() > 0 {
+    ///     let mut slices = [IoSlice::new(&[]); 8];
+    ///     let filled = server.write_chunks(&mut slices);
+    ///     assert_eq!(filled, 2); // the header, then the payload itself
+    ///     let written = socket.write_vectored(&slices[..filled]).unwrap();
+    ///     server.advance_written(written);
+    /// }
+    /// assert_eq!(socket.len(), 10 + 100_000); // a 64-bit length: 10 header bytes
+    /// ```
+    pub fn write_chunks<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+        if self.out.is_empty() {
+            self.queue_pong();
+        }
+        self.out.chunks(dst)
+    }
+
+    /// Drops the first `n` bytes of those [`Protocol::write_chunks`] handed out, which the
+    /// driver wrote.
+    ///
+    /// # Panics
+    ///
+    /// When `n` is more than [`Protocol::write_buffer_len`].
+    pub fn advance_written(&mut self, n: usize) {
+        assert!(n <= self.out.len(), "advanced past the bytes owed");
+        self.out.advance(n);
     }
 
     /// How many bytes wait to be written, the pending Pong included: the backpressure signal
@@ -696,7 +742,7 @@ impl Protocol {
             let mask = if self.mask_source.is_some() { 4 } else { 0 };
             2 + mask + payload.len()
         });
-        self.write_buf.len() + pong
+        self.out.len() + pong
     }
 
     /// Releases the capacity of empty buffers; call when the connection goes idle.
@@ -704,8 +750,8 @@ impl Protocol {
         if self.read_buf.is_empty() && self.pending.is_none() {
             self.read_buf = BytesMut::new();
         }
-        if self.write_buf.is_empty() {
-            self.write_buf = BytesMut::new();
+        if self.out.is_empty() {
+            self.out.release();
         }
     }
 
@@ -842,7 +888,7 @@ impl Protocol {
 
     /// Writes a whole data message, compressed when deflate is agreed and the message reaches
     /// the threshold.
-    fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
+    fn write_message(&mut self, opcode: OpCode, payload: &Bytes) {
         match self
             .deflate
             .as_mut()
@@ -857,49 +903,74 @@ impl Protocol {
                     compressed = compressed.len(),
                     "message compressed"
                 );
-                self.write_data(opcode, &compressed, true, true);
+                let compressed = compressed.freeze();
+                self.write_data(opcode, &compressed, Some(&compressed), true, true);
             }
-            None => self.write_data(opcode, payload, true, false),
+            None => self.write_data(opcode, payload, Some(payload), true, false),
         }
     }
 
     /// Writes a data frame, cut into fragments of the configured send size if it is larger; the
     /// last piece carries `fin`, the first `rsv1`.
-    fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv1: bool) {
+    /// `shared`, when given, holds `payload`: a large one then goes out without a copy.
+    fn write_data(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+        fin: bool,
+        rsv1: bool,
+    ) {
         match self.config.send_fragment_size() {
             Some(size) if payload.len() > size.get() => {
                 let mut pieces = payload.chunks(size.get()).peekable();
                 let (mut opcode, mut rsv1) = (opcode, rsv1);
                 while let Some(piece) = pieces.next() {
                     let last = pieces.peek().is_none();
-                    self.write_fin(opcode, piece, fin && last, rsv1);
+                    self.write_fin(opcode, piece, shared, fin && last, rsv1);
                     (opcode, rsv1) = (OpCode::Continuation, false);
                 }
             }
-            _ => self.write_fin(opcode, payload, fin, rsv1),
+            _ => self.write_fin(opcode, payload, shared, fin, rsv1),
         }
     }
 
     fn write(&mut self, opcode: OpCode, payload: &[u8]) {
-        self.write_fin(opcode, payload, true, false);
+        self.write_fin(opcode, payload, None, true, false);
     }
 
     /// Queues a frame, after the Pong still owed: a Pong answers a Ping received before
     /// anything queued now, and nothing may follow a close.
-    fn write_fin(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv1: bool) {
+    fn write_fin(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+        fin: bool,
+        rsv1: bool,
+    ) {
         self.queue_pong();
-        self.write_frame(opcode, payload, fin, rsv1);
+        self.write_frame(opcode, payload, shared, fin, rsv1);
     }
 
     /// Moves the pending Pong, if any, into the write buffer.
     fn queue_pong(&mut self) {
         let pong = std::mem::replace(&mut self.pong, PendingPong::NONE);
         if let Some(payload) = pong.get() {
-            self.write_frame(OpCode::Pong, payload, true, false);
+            self.write_frame(OpCode::Pong, payload, None, true, false);
         }
     }
 
-    fn write_frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv1: bool) {
+    /// Queues one frame. An unmasked payload of [`ZERO_COPY_MIN`] bytes or more that `shared`
+    /// holds is queued by reference after its header, not copied.
+    fn write_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+        fin: bool,
+        rsv1: bool,
+    ) {
         let mask = self.mask_source.as_mut().map(|next| next());
         let header = FrameHeader {
             fin,
@@ -911,7 +982,14 @@ impl Protocol {
             payload_len: payload.len() as u64,
         };
         trace_frame(self.role, &header, "frame queued");
-        write_frame(&mut self.write_buf, header, payload);
+        match shared {
+            Some(shared) if header.mask.is_none() && payload.len() >= ZERO_COPY_MIN => {
+                header.write(&mut self.out.buf);
+                // `payload` is `shared` or a piece of it (write_data cuts fragments from it).
+                self.out.push_shared(shared.slice_ref(payload));
+            }
+            _ => write_frame(&mut self.out.buf, header, payload),
+        }
     }
 
     fn release_idle(buf: &mut BytesMut) {
@@ -927,7 +1005,7 @@ impl fmt::Debug for Protocol {
             .field("role", &self.role)
             .field("state", &self.state())
             .field("buffered_in", &self.read_buf.len())
-            .field("buffered_out", &self.write_buf.len())
+            .field("buffered_out", &self.out.len())
             .field("sending_fragments", &self.sending.is_some())
             .field("deflate", &self.deflate())
             .field("pong_owed", &self.pong.len.is_some())
@@ -1399,6 +1477,42 @@ mod tests {
             State::Open,
             "a refused close changes nothing"
         );
+    }
+
+    /// The pieces a server's large message goes out as: the header, copied, then the
+    /// application's own bytes (same address), counted against the write buffer limit.
+    #[test]
+    fn large_unmasked_payload_is_written_from_the_senders_bytes() {
+        let mut server = server_with(&Config::default());
+        let payload = Bytes::from(vec![5u8; ZERO_COPY_MIN]);
+        server.send(Message::Binary(payload.clone())).unwrap();
+        assert_eq!(server.write_buffer_len(), 4 + ZERO_COPY_MIN);
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(server.write_chunks(&mut slices), 2);
+        assert_eq!(&slices[0][..], [0x82, 126, 0x40, 0x00]);
+        assert_eq!(slices[1].as_ptr(), payload.as_ptr(), "not copied");
+        server.advance_written(4 + 10);
+        assert_eq!(server.write_buffer_len(), ZERO_COPY_MIN - 10);
+        assert_eq!(
+            server.write_buffer()[..],
+            payload[10..],
+            "contiguous on demand"
+        );
+    }
+
+    /// One byte under the threshold, and any client frame (masked), is copied as before.
+    #[test]
+    fn small_or_masked_payloads_are_copied() {
+        let small = Bytes::from(vec![5u8; ZERO_COPY_MIN - 1]);
+        let large = Bytes::from(vec![5u8; ZERO_COPY_MIN]);
+        let mut server = server_with(&Config::default());
+        let mut client = Protocol::client(Config::default(), || [1, 2, 3, 4]);
+        server.send(Message::Binary(small)).unwrap();
+        client.send(Message::Binary(large)).unwrap();
+        for side in [&mut server, &mut client] {
+            let mut slices = [IoSlice::new(&[]); 4];
+            assert_eq!(side.write_chunks(&mut slices), 1, "one copied buffer");
+        }
     }
 
     #[test]

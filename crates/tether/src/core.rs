@@ -3,12 +3,12 @@
 //! handshake and its timeout.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tether_codec::{
     CloseCode, CloseFrame, DeflateConfig, DeflateParams, Message, OpCode, Protocol, Role, State,
 };
@@ -26,6 +26,8 @@ const READ_AHEAD: usize = 1 << 20;
 /// An empty write buffer holding more capacity than this is released after it was written, so
 /// a connection that once sent a large message does not keep that memory while idle.
 const IDLE_WRITE_CAPACITY: usize = 64 << 10;
+/// The most pieces handed to one vectored write.
+const WRITE_SLICES: usize = 16;
 
 /// What the driver needs from a transport.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {}
@@ -492,20 +494,19 @@ impl<S: Transport> Core<S> {
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             self.unpark();
-            let buf = self.protocol.write_buffer();
-            if buf.is_empty() {
+            if self.protocol.write_buffer_len() == 0 {
                 break;
             }
             if self.shutdown {
-                buf.clear();
+                self.protocol.write_buffer().clear();
                 return Poll::Ready(Err(Error::Closed));
             }
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+            let n = ready!(self.poll_write_chunks(cx))?;
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
-            buf.advance(n);
-            tracing::trace!(bytes = n, left = buf.len(), "wrote");
+            self.protocol.advance_written(n);
+            tracing::trace!(bytes = n, left = self.protocol.write_buffer_len(), "wrote");
             self.unflushed = true;
         }
         let buf = self.protocol.write_buffer();
@@ -517,6 +518,20 @@ impl<S: Transport> Core<S> {
             self.unflushed = false;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// One write of what is owed: a vectored write of its pieces (frame headers and the large
+    /// payloads queued without a copy) when the transport does them well, else its first piece.
+    fn poll_write_chunks(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+        if io.is_write_vectored() {
+            let filled = self.protocol.write_chunks(&mut slices);
+            io.poll_write_vectored(cx, &slices[..filled])
+        } else {
+            self.protocol.write_chunks(&mut slices[..1]);
+            io.poll_write(cx, &slices[0])
+        }
     }
 
     fn unpark(&mut self) {
