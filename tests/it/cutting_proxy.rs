@@ -51,7 +51,9 @@ async fn read_to_cut(socket: &mut TcpStream) -> usize {
 
 #[tokio::test]
 async fn a_connection_is_cut_after_its_byte_budget_both_directions_counted() {
-    let proxy = CuttingProxy::start(echo().await, exact(100, 0, 1)).await.unwrap();
+    let proxy = CuttingProxy::start(echo().await, exact(100, 0, 1))
+        .await
+        .unwrap();
     let mut socket = TcpStream::connect(proxy.addr()).await.unwrap();
     socket.write_all(&[7u8; 50]).await.unwrap();
     let mut back = [0u8; 50];
@@ -64,7 +66,9 @@ async fn a_connection_is_cut_after_its_byte_budget_both_directions_counted() {
 
 #[tokio::test]
 async fn max_cuts_is_the_last_cut_later_connections_pass_untouched() {
-    let proxy = CuttingProxy::start(echo().await, exact(10, 0, 1)).await.unwrap();
+    let proxy = CuttingProxy::start(echo().await, exact(10, 0, 1))
+        .await
+        .unwrap();
     let mut first = TcpStream::connect(proxy.addr()).await.unwrap();
     first.write_all(&[1u8; 20]).await.unwrap();
     read_to_cut(&mut first).await;
@@ -78,7 +82,9 @@ async fn max_cuts_is_the_last_cut_later_connections_pass_untouched() {
 
 #[tokio::test(start_paused = true)]
 async fn a_frozen_connection_forwards_nothing_until_it_is_cut() {
-    let proxy = CuttingProxy::start(echo().await, exact(10, 100, 1)).await.unwrap();
+    let proxy = CuttingProxy::start(echo().await, exact(10, 100, 1))
+        .await
+        .unwrap();
     let mut socket = TcpStream::connect(proxy.addr()).await.unwrap();
     socket.write_all(&[1u8; 5]).await.unwrap();
     let mut back = [0u8; 5];
