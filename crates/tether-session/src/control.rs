@@ -384,4 +384,24 @@ mod tests {
         assert_eq!(classify(false, b"\0"), Err(ProtocolError::BinaryControl));
         assert!(classify(true, b"\0").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic_and_what_parses_encodes_back(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            text in proptest::prelude::any::<bool>(),
+        ) {
+            if let Ok(Incoming::Control(control)) = classify(text, &bytes) {
+                // Canonical grammar: one encoding per message.
+                proptest::prop_assert_eq!(control.encode().into_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn counts_round_trip(received in 0..=MAX_COUNT, nonce in proptest::prelude::any::<u64>()) {
+            for control in [Control::Ack(received), Control::End(received), Control::Ping { nonce, received }] {
+                proptest::prop_assert_eq!(Control::parse(control.encode().as_bytes()), Ok(control));
+            }
+        }
+    }
 }
