@@ -5,6 +5,7 @@
 
 mod attack;
 mod codec;
+mod cutting_proxy;
 mod facade;
 mod facade_heartbeat;
 mod fit;

@@ -821,3 +821,55 @@ async fn rfc7692_serve_deflate_compresses_and_verbose_shows_rsv1() {
         "{log}"
     );
 }
+
+#[path = "../../../tests/support/cutting_proxy.rs"]
+mod cutting_proxy;
+
+/// The issue's test of the reconnecting client through a path that dies: `seq 1 20000 |
+/// tether connect --reconnect` through a proxy that resets the connection three times.
+/// Without sessions the outbox is at-most-once, so lines in flight at a cut may be lost; what
+/// holds is that the process ends by itself, every line printed is one that was sent,
+/// none twice, in order. (Exactly-once is the job of `--session`, issue 13.)
+#[tokio::test]
+async fn connect_reconnect_through_a_cutting_proxy_ends_and_prints_no_line_twice_or_out_of_order() {
+    let serve = Serve::start(&[]).await;
+    let upstream = serve
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("serve's address");
+    let mut schedule = cutting_proxy::CutSchedule::new(13, 3);
+    schedule.min_bytes = 8 << 10;
+    schedule.max_bytes = 32 << 10;
+    schedule.freeze_percent = 0;
+    let proxy = cutting_proxy::CuttingProxy::start(upstream, schedule)
+        .await
+        .expect("proxy started");
+    let url = format!("ws://{}/", proxy.addr());
+    let input: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
+    let output = connect(
+        &["--reconnect", "--heartbeat", "1s", &url],
+        input.as_bytes(),
+    )
+    .await;
+    assert!(output.status.success(), "{}", explain(&output));
+    let stdout = text(&output.stdout);
+    let lines: Vec<u32> = stdout
+        .lines()
+        .map(|l| l.parse().expect("a line that was sent"))
+        .collect();
+    assert!(
+        lines.windows(2).all(|w| w[0] < w[1]),
+        "a line twice or out of order: {}",
+        explain(&output)
+    );
+    assert!(lines.iter().all(|&n| (1..=20_000).contains(&n)));
+    assert!(proxy.cuts() >= 1, "the proxy cut nothing");
+    assert!(
+        proxy.connections() > proxy.cuts(),
+        "the client did not reconnect after the last cut"
+    );
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}

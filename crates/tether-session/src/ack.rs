@@ -1,0 +1,94 @@
+//! When a receiver acknowledges: after `every` data messages, or `delay` after the first
+//! one it has not reported, whichever comes first; at once on the peer's `end`
+//! (docs/sessions.md §5).
+
+use std::time::{Duration, Instant};
+
+/// The receive count and what of it the peer has been told.
+#[derive(Debug, Clone)]
+pub(crate) struct AckClock {
+    received: u64,
+    reported: u64,
+    first_unreported: Option<Instant>,
+    urgent: bool,
+    every: u64,
+    delay: Duration,
+}
+
+impl AckClock {
+    pub(crate) fn new(every: u64, delay: Duration) -> Self {
+        AckClock {
+            received: 0,
+            reported: 0,
+            first_unreported: None,
+            urgent: false,
+            every,
+            delay,
+        }
+    }
+
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// One more data message arrived.
+    pub(crate) fn on_data(&mut self, now: Instant) {
+        self.received += 1;
+        self.first_unreported.get_or_insert(now);
+    }
+
+    /// Acknowledge at the next chance, whatever the count (the peer's `end`).
+    pub(crate) fn hurry(&mut self) {
+        self.urgent = true;
+    }
+
+    /// Whether an ack is due at `now`.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        self.urgent
+            || self.received - self.reported >= self.every
+            || self.deadline().is_some_and(|at| at <= now)
+    }
+
+    /// When an ack falls due by time, if something is unreported.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.first_unreported.map(|first| first + self.delay)
+    }
+
+    /// The current count went out (in any control message that carries it).
+    pub(crate) fn reported(&mut self) -> u64 {
+        self.reported = self.received;
+        self.first_unreported = None;
+        self.urgent = false;
+        self.received
+    }
+
+    /// Whether the peer has been told every message received.
+    pub(crate) fn all_reported(&self) -> bool {
+        self.reported == self.received
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_after_every_messages_or_after_the_delay() {
+        let start = Instant::now();
+        let mut clock = AckClock::new(3, Duration::from_millis(200));
+        assert!(!clock.due(start));
+        clock.on_data(start);
+        clock.on_data(start);
+        assert!(!clock.due(start));
+        assert_eq!(clock.deadline(), Some(start + Duration::from_millis(200)));
+        assert!(!clock.due(start + Duration::from_millis(199)));
+        assert!(clock.due(start + Duration::from_millis(200)));
+        clock.on_data(start);
+        assert!(clock.due(start));
+        assert_eq!(clock.reported(), 3);
+        assert!(!clock.due(start + Duration::from_secs(9)));
+        assert_eq!(clock.deadline(), None);
+        clock.hurry();
+        assert!(clock.due(start));
+    }
+}

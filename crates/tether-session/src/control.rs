@@ -1,0 +1,407 @@
+//! Control messages: `\0verb field...` text messages, and the byte stuffing that keeps
+//! them apart from data (docs/sessions.md §2, §3).
+
+use crate::error::ProtocolError;
+use crate::id::SessionId;
+use crate::reason::LostReason;
+
+/// The first byte of every control message, and the stuffing byte of data that starts with it.
+pub const MARK: u8 = 0x00;
+/// The longest control message accepted, in bytes (the longest valid one is 48).
+pub const MAX_CONTROL_LEN: usize = 64;
+/// The largest count on the wire: 2^53 − 1, so JavaScript numbers hold every count exactly.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+/// The longest probe nonce, in decimal digits.
+pub const MAX_NONCE_DIGITS: usize = 20;
+
+/// One control message of `tether.session.v1`.
+///
+/// ```
+/// use tether_session::{Control, SessionId};
+///
+/// let id = SessionId::from_bytes([1; 16]);
+/// let resume = Control::Resume { id, received: 41 };
+/// let wire = resume.encode();
+/// assert_eq!(wire, format!("\0resume {id} 41"));
+/// assert_eq!(Control::parse(wire.as_bytes()), Ok(resume));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// `\0new`: the client opens a new session.
+    New,
+    /// `\0resume <id> <received>`: the client continues a session.
+    Resume {
+        /// The session.
+        id: SessionId,
+        /// Data messages of the server the client has received.
+        received: u64,
+    },
+    /// `\0session <id> <received>`: the server's answer to `new` or `resume`.
+    Session {
+        /// The session.
+        id: SessionId,
+        /// Data messages of the client the server has received.
+        received: u64,
+    },
+    /// `\0lost <reason>`: the session ends.
+    Lost(LostReason),
+    /// `\0ack <received>`.
+    Ack(u64),
+    /// `\0ping <nonce> <received>`: a heartbeat probe.
+    Ping {
+        /// Echoed by the answer.
+        nonce: u64,
+        /// The sender's received count.
+        received: u64,
+    },
+    /// `\0pong <nonce> <received>`: the answer to a probe.
+    Pong {
+        /// The probe's nonce.
+        nonce: u64,
+        /// The sender's received count.
+        received: u64,
+    },
+    /// `\0end <received>`: the sender will send no more data on the session.
+    End(u64),
+}
+
+impl Control {
+    /// The verb on the wire.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Control::New => "new",
+            Control::Resume { .. } => "resume",
+            Control::Session { .. } => "session",
+            Control::Lost(_) => "lost",
+            Control::Ack(_) => "ack",
+            Control::Ping { .. } => "ping",
+            Control::Pong { .. } => "pong",
+            Control::End(_) => "end",
+        }
+    }
+
+    /// The received count the message carries, if its verb has one after the handshake
+    /// (ack, ping, pong, end): the receiver applies it as an acknowledgement.
+    pub fn acknowledges(&self) -> Option<u64> {
+        match *self {
+            Control::Ack(received)
+            | Control::End(received)
+            | Control::Ping { received, .. }
+            | Control::Pong { received, .. } => Some(received),
+            _ => None,
+        }
+    }
+
+    /// The text message: `\0`, the verb, its fields.
+    pub fn encode(&self) -> String {
+        let verb = self.verb();
+        match self {
+            Control::New => format!("\0{verb}"),
+            Control::Resume { id, received } | Control::Session { id, received } => {
+                format!("\0{verb} {id} {received}")
+            }
+            Control::Lost(reason) => format!("\0{verb} {reason}"),
+            Control::Ack(received) | Control::End(received) => format!("\0{verb} {received}"),
+            Control::Ping { nonce, received } | Control::Pong { nonce, received } => {
+                format!("\0{verb} {nonce} {received}")
+            }
+        }
+    }
+
+    /// Parses a whole control message (with its leading `\0`).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] naming what is wrong: too long, not ASCII, unknown verb, a field
+    /// missing, extra or malformed.
+    pub fn parse(message: &[u8]) -> Result<Control, ProtocolError> {
+        // docs/sessions.md §3: "A control message is at most 64 bytes ... checked before parsing."
+        if message.len() > MAX_CONTROL_LEN {
+            return Err(ProtocolError::ControlTooLong { len: message.len() });
+        }
+        let body = match message.split_first() {
+            Some((&MARK, body)) => body,
+            _ => return Err(ProtocolError::NotControl),
+        };
+        let text = std::str::from_utf8(body)
+            .ok()
+            .filter(|t| t.is_ascii())
+            .ok_or(ProtocolError::NotAscii)?;
+        let mut fields = text.split(' ');
+        // `split` yields at least one item.
+        let verb = fields.next().unwrap_or_default();
+        let mut next = |name: &'static str| -> Result<&str, ProtocolError> {
+            fields
+                .next()
+                .filter(|f| !f.is_empty())
+                .ok_or(ProtocolError::BadField {
+                    verb: verb_name(verb),
+                    field: name,
+                })
+        };
+        let control = match verb {
+            "new" => Control::New,
+            "resume" | "session" => {
+                let id = next("id")?;
+                let id = SessionId::parse(id).ok_or(ProtocolError::BadField {
+                    verb: verb_name(verb),
+                    field: "id",
+                })?;
+                let received = count(verb, next("received")?)?;
+                if verb == "resume" {
+                    Control::Resume { id, received }
+                } else {
+                    Control::Session { id, received }
+                }
+            }
+            "lost" => {
+                let word = next("reason")?;
+                Control::Lost(LostReason::from_word(word).ok_or(ProtocolError::BadField {
+                    verb: "lost",
+                    field: "reason",
+                })?)
+            }
+            "ack" => Control::Ack(count(verb, next("received")?)?),
+            "end" => Control::End(count(verb, next("received")?)?),
+            "ping" | "pong" => {
+                let nonce = nonce(verb, next("nonce")?)?;
+                let received = count(verb, next("received")?)?;
+                if verb == "ping" {
+                    Control::Ping { nonce, received }
+                } else {
+                    Control::Pong { nonce, received }
+                }
+            }
+            _ => return Err(ProtocolError::UnknownVerb),
+        };
+        if fields.next().is_some() {
+            return Err(ProtocolError::BadField {
+                verb: control.verb(),
+                field: "end of message",
+            });
+        }
+        Ok(control)
+    }
+}
+
+/// What a received WebSocket message is, once unstuffed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incoming {
+    /// A data message: the application's payload starts `skip` bytes in (0 or 1).
+    Data {
+        /// Bytes to strip from the front (the stuffing byte).
+        skip: usize,
+    },
+    /// A control message.
+    Control(Control),
+}
+
+/// Sorts a received message into data and control (docs/sessions.md §2).
+///
+/// ```
+/// use tether_session::{classify, Control, Incoming};
+///
+/// assert_eq!(classify(true, b"hello"), Ok(Incoming::Data { skip: 0 }));
+/// assert_eq!(classify(true, b"\0\0zero first"), Ok(Incoming::Data { skip: 1 }));
+/// assert_eq!(classify(true, b"\0ack 3"), Ok(Incoming::Control(Control::Ack(3))));
+/// assert!(classify(false, b"\0ack 3").is_err());
+/// ```
+///
+/// # Errors
+///
+/// A binary message that starts with `0x00` unstuffed, or a malformed control message.
+pub fn classify(text: bool, payload: &[u8]) -> Result<Incoming, ProtocolError> {
+    match payload {
+        [MARK, MARK, ..] => Ok(Incoming::Data { skip: 1 }),
+        [MARK, ..] if text => Control::parse(payload).map(Incoming::Control),
+        [MARK, ..] => Err(ProtocolError::BinaryControl),
+        _ => Ok(Incoming::Data { skip: 0 }),
+    }
+}
+
+/// Whether a data payload must go out with one extra `0x00` in front (it starts with one).
+pub fn needs_stuffing(payload: &[u8]) -> bool {
+    payload.first() == Some(&MARK)
+}
+
+fn verb_name(verb: &str) -> &'static str {
+    [
+        "new", "resume", "session", "lost", "ack", "ping", "pong", "end",
+    ]
+    .into_iter()
+    .find(|v| *v == verb)
+    .unwrap_or("unknown")
+}
+
+/// A canonical decimal count: no sign, no leading zero, at most [`MAX_COUNT`].
+fn count(verb: &str, field: &str) -> Result<u64, ProtocolError> {
+    let bad = ProtocolError::BadField {
+        verb: verb_name(verb),
+        field: "received",
+    };
+    let value = decimal(field, 16).ok_or(bad)?;
+    if value > MAX_COUNT {
+        return Err(ProtocolError::CountTooLarge { count: value });
+    }
+    Ok(value)
+}
+
+fn nonce(verb: &str, field: &str) -> Result<u64, ProtocolError> {
+    decimal(field, MAX_NONCE_DIGITS).ok_or(ProtocolError::BadField {
+        verb: verb_name(verb),
+        field: "nonce",
+    })
+}
+
+fn decimal(field: &str, max_digits: usize) -> Option<u64> {
+    let canonical = field == "0" || !field.starts_with('0');
+    let digits = field.bytes().all(|b| b.is_ascii_digit());
+    if !(canonical && digits && (1..=max_digits).contains(&field.len())) {
+        return None;
+    }
+    field.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> SessionId {
+        SessionId::from_bytes([0xA5; 16])
+    }
+
+    #[test]
+    fn every_verb_round_trips() {
+        let all = [
+            Control::New,
+            Control::Resume {
+                id: id(),
+                received: 0,
+            },
+            Control::Session {
+                id: id(),
+                received: MAX_COUNT,
+            },
+            Control::Lost(LostReason::Expired),
+            Control::Ack(32),
+            Control::Ping {
+                nonce: u64::MAX,
+                received: 7,
+            },
+            Control::Pong {
+                nonce: 0,
+                received: 7,
+            },
+            Control::End(9),
+        ];
+        for control in all {
+            let wire = control.encode();
+            assert!(wire.len() <= 48, "{wire:?}");
+            assert_eq!(Control::parse(wire.as_bytes()), Ok(control));
+            assert_eq!(
+                classify(true, wire.as_bytes()),
+                Ok(Incoming::Control(control))
+            );
+        }
+    }
+
+    #[test]
+    fn the_longest_valid_message_is_48_bytes() {
+        let session = Control::Session {
+            id: id(),
+            received: MAX_COUNT,
+        }
+        .encode();
+        assert_eq!(session.len(), 48);
+    }
+
+    #[test]
+    fn control_message_at_the_limit_is_parsed_one_past_is_refused_before_parsing() {
+        let mut at_limit = b"\0ack 1".to_vec();
+        at_limit.resize(MAX_CONTROL_LEN, b' ');
+        // 64 bytes: parsed (and refused as malformed, not as too long).
+        assert!(matches!(
+            Control::parse(&at_limit),
+            Err(ProtocolError::BadField { verb: "ack", .. })
+        ));
+        let mut past = at_limit.clone();
+        past.push(b' ');
+        assert_eq!(
+            Control::parse(&past),
+            Err(ProtocolError::ControlTooLong { len: 65 })
+        );
+    }
+
+    #[test]
+    fn malformed_control_messages_are_protocol_errors() {
+        let id = id();
+        for bad in [
+            "\0".to_string(),
+            "\0hello".into(),
+            "\0NEW".into(),
+            "\0new ".into(),
+            "\0new x".into(),
+            "\0ack".into(),
+            "\0ack ".into(),
+            "\0ack 01".into(),
+            "\0ack -1".into(),
+            "\0ack +1".into(),
+            "\0ack 1 2".into(),
+            "\0ack  1".into(),
+            "\0ack 1 ".into(),
+            "\0ack 9007199254740992".into(),
+            "\0ack 99999999999999999".into(),
+            format!("\0resume {id}"),
+            format!("\0resume {id}  1"),
+            "\0resume short 1".into(),
+            "\0lost bored".into(),
+            "\0ping 1".into(),
+            "\0ping 123456789012345678901 1".into(),
+            "\0pong x 1".into(),
+            "\0end".into(),
+            "\0ack 1\u{e9}".into(),
+        ] {
+            assert!(Control::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert_eq!(Control::parse(b"ack 1"), Err(ProtocolError::NotControl));
+        assert_eq!(
+            Control::parse(b"\0ack 9007199254740992"),
+            Err(ProtocolError::CountTooLarge { count: 1 << 53 })
+        );
+    }
+
+    #[test]
+    fn stuffing_marks_only_payloads_that_start_with_zero() {
+        assert!(needs_stuffing(b"\0"));
+        assert!(needs_stuffing(b"\0\0"));
+        assert!(!needs_stuffing(b""));
+        assert!(!needs_stuffing(b"a\0"));
+        assert_eq!(classify(true, b""), Ok(Incoming::Data { skip: 0 }));
+        assert_eq!(classify(false, b""), Ok(Incoming::Data { skip: 0 }));
+        assert_eq!(classify(false, b"\0\0"), Ok(Incoming::Data { skip: 1 }));
+        assert_eq!(classify(false, b"\0a"), Err(ProtocolError::BinaryControl));
+        assert_eq!(classify(false, b"\0"), Err(ProtocolError::BinaryControl));
+        assert!(classify(true, b"\0").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic_and_what_parses_encodes_back(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            text in proptest::prelude::any::<bool>(),
+        ) {
+            if let Ok(Incoming::Control(control)) = classify(text, &bytes) {
+                // Canonical grammar: one encoding per message.
+                proptest::prop_assert_eq!(control.encode().into_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn counts_round_trip(received in 0..=MAX_COUNT, nonce in proptest::prelude::any::<u64>()) {
+            for control in [Control::Ack(received), Control::End(received), Control::Ping { nonce, received }] {
+                proptest::prop_assert_eq!(Control::parse(control.encode().as_bytes()), Ok(control));
+            }
+        }
+    }
+}
