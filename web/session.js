@@ -10,7 +10,8 @@
 //
 // SessionCore holds the counts, the replay buffer and the ack schedule, with the clock passed
 // in; TetherSocket (tether.js) wires it to a WebSocket. Tested under Node
-// (web/test/session.test.mjs) and against the Rust server in Chromium.
+// (web/test/session.test.mjs); the Rust server's half (`tether serve --sessions`) is not
+// built yet, so there is no end-to-end test against it.
 
 /** The subprotocol that says both ends speak sessions (§1). */
 export const SESSION_PROTOCOL = "tether.session.v1";

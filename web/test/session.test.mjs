@@ -1,6 +1,6 @@
 // Unit tests of session.js and of TetherSocket's session mode under Node's test runner
-// (`node --test web/test/session.test.mjs`), on a fake clock and a scripted WebSocket. The
-// end-to-end proof against the Rust server is the Chromium test (crates/tether-cli/tests).
+// (`node --test web/test/session.test.mjs`), on a fake clock and a scripted WebSocket. An
+// end-to-end test against the Rust server waits for `tether serve --sessions`.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,81 +15,14 @@ import {
   encodeData,
 } from "../session.js";
 import { TetherSocket } from "../tether.js";
+import { FakeClock, events, fakeWebSockets } from "./fakes.mjs";
 
 const ID = "AAAAAAAAAAAAAAAAAAAAAA";
 const OTHER = "BBBBBBBBBBBBBBBBBBBBBB";
 
-class FakeClock {
-  constructor() {
-    this.t = 0;
-    this.timers = new Map();
-    this.nextId = 1;
-  }
-  now() {
-    return this.t;
-  }
-  setTimeout(fn, ms) {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(id) {
-    this.timers.delete(id);
-  }
-  advance(ms) {
-    const end = this.t + ms;
-    for (;;) {
-      let next = null;
-      for (const [id, timer] of this.timers) {
-        if (timer.at <= end && (!next || timer.at < next[1].at)) next = [id, timer];
-      }
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
-
-function fakeWebSockets() {
-  const sockets = [];
-  class FakeWebSocket {
-    constructor(url, protocols) {
-      this.url = url;
-      this.protocols = protocols;
-      this.protocol = "";
-      this.readyState = 0;
-      this.sent = [];
-      sockets.push(this);
-    }
-    send(data) {
-      this.sent.push(data);
-    }
-    close(code, reason) {
-      this.closedWith = { code, reason };
-      this.readyState = 3;
-    }
-    serverOpens(protocol = SESSION_PROTOCOL) {
-      this.protocol = protocol;
-      this.readyState = 1;
-      this.onopen?.();
-    }
-    serverSends(data) {
-      this.onmessage?.({ data });
-    }
-    serverCloses(code, reason = "") {
-      this.readyState = 3;
-      this.onclose?.({ code, reason });
-    }
-  }
-  return { FakeWebSocket, sockets };
-}
-
-function events(socket, type) {
-  const seen = [];
-  socket.addEventListener(type, (e) => seen.push(e.detail));
-  return seen;
+/** The scripted WebSocket of a server that selects the session subprotocol. */
+function sessionWebSockets() {
+  return fakeWebSockets({ protocol: SESSION_PROTOCOL });
 }
 
 test("stuffing: only data that begins with U+0000 or 0x00 changes, and it comes back intact", () => {
@@ -238,7 +171,7 @@ test("the end: both sides end, everything acknowledged, then finished", () => {
 
 test("socket: hello first, nothing else until the session answers, then the replay in order", () => {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true, random: () => 0 });
   const sessions = events(socket, "session");
   const messages = events(socket, "message");
@@ -268,7 +201,7 @@ test("socket: hello first, nothing else until the session answers, then the repl
 
 test("socket: an unanswered hello counts as a dead link, and the next connection resumes", () => {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true, random: () => 0 });
   sockets[0].serverOpens();
   clock.advance(SESSION_DEFAULTS.handshakeTimeout - 1);
@@ -281,7 +214,7 @@ test("socket: an unanswered hello counts as a dead link, and the next connection
 
 test("socket: a lost session is reported once and the socket stops for good", () => {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true });
   const lost = events(socket, "lost");
   sockets[0].serverOpens();
@@ -297,7 +230,7 @@ test("socket: a lost session is reported once and the socket stops for good", ()
 
 test("socket: a close with a lost code ends the session; overflow tells the server", () => {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: { maxMessages: 1 } });
   const lost = events(socket, "lost");
   sockets[0].serverOpens();
@@ -319,7 +252,7 @@ test("socket: a close with a lost code ends the session; overflow tells the serv
 });
 
 test("socket: a server without sessions is reported as unsupported", () => {
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock: new FakeClock(), session: true });
   const lost = events(socket, "lost");
   sockets[0].serverOpens("");
@@ -329,7 +262,7 @@ test("socket: a server without sessions is reported as unsupported", () => {
 
 test("socket: the heartbeat probes inside the session and reads the pong's count", () => {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   const socket = new TetherSocket("ws://x/", {
     WebSocket: FakeWebSocket,
     clock,
@@ -354,7 +287,7 @@ test("socket: the heartbeat probes inside the session and reads the pong's count
 
 test("socket: end() finishes once the server has everything and has ended too", () => {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSockets();
+  const { FakeWebSocket, sockets } = sessionWebSockets();
   const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true });
   const ended = events(socket, "ended");
   sockets[0].serverOpens();
@@ -371,8 +304,7 @@ test("socket: end() finishes once the server has everything and has ended too", 
 
 /**
  * A model of the server's half, over a link the test cuts at random: it proves the client
- * keeps exactly-once order through any schedule of cuts, for 200 seeds. (The Rust server is
- * the real peer in the Chromium test.)
+ * keeps exactly-once order through any schedule of cuts, for 200 seeds.
  */
 test("random cuts: both directions arrive exactly once and in order", () => {
   for (let seed = 1; seed <= 200; seed++) {
@@ -382,7 +314,7 @@ test("random cuts: both directions arrive exactly once and in order", () => {
       return state / 2 ** 31;
     };
     const clock = new FakeClock();
-    const { FakeWebSocket, sockets } = fakeWebSockets();
+    const { FakeWebSocket, sockets } = sessionWebSockets();
     const socket = new TetherSocket("ws://x/", { WebSocket: FakeWebSocket, clock, session: true, random });
     const got = [];
     socket.addEventListener("message", (e) => got.push(e.detail.data));
