@@ -204,8 +204,7 @@ impl<S: Transport> Core<S> {
         // Closing: the deadline holds even if the peer keeps the read side busy. (Once both
         // close frames are through, `poll_finish` decides what the deadline means.)
         if self.protocol.state() == State::Closing {
-            if let Some(err) = self.poll_deadline(cx) {
-                self.end();
+            if let Some(err) = self.deadline_failure(cx) {
                 return Poll::Ready(Some(Err(err)));
             }
         }
@@ -218,62 +217,85 @@ impl<S: Transport> Core<S> {
                 self.end();
                 return Poll::Ready(finished.err().map(Err));
             }
-            match self.poll_write_out(cx) {
-                Poll::Ready(Err(err)) => {
-                    self.end();
-                    return Poll::Ready(Some(Err(err)));
-                }
-                // DESIGN.md, "What a peer controls is bounded": while the write buffer is at
-                // its limit, read nothing more. The peer's further frames (pings, messages the
-                // application would answer) stay in its socket and TCP pushes back on it; the
-                // write waker brings us back once the peer takes bytes.
-                Poll::Pending if self.buffered() >= self.write_limit => {
-                    if let Some(err) = self.poll_deadline(cx) {
-                        self.end();
-                        return Poll::Ready(Some(Err(err)));
-                    }
-                    return match self.poll_idle(cx) {
-                        Some(err) => Poll::Ready(Some(Err(err))),
-                        None => Poll::Pending,
-                    };
-                }
-                _ => {}
+            if let Some(stop) = self.poll_backpressure(cx) {
+                return stop;
             }
-            match self.poll_read(cx) {
-                Poll::Ready(Ok(0)) => {
-                    self.eof = true;
-                    self.end();
-                    return Poll::Ready(Some(Err(Error::AbnormalClosure)));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.restart_idle();
-                    // One read may hold many frames, or a piece of one (拆包/粘包).
-                    tracing::trace!(
-                        bytes = n,
-                        buffered = self.protocol.read_buffer().len(),
-                        "read"
-                    );
-                    continue;
-                }
-                Poll::Ready(Err(err)) => {
-                    self.end();
-                    return Poll::Ready(Some(Err(err.into())));
-                }
-                Poll::Pending => {
-                    if let Some(err) = self.poll_deadline(cx) {
-                        self.end();
-                        return Poll::Ready(Some(Err(err)));
-                    }
-                    if let Some(err) = self.poll_idle(cx) {
-                        return Poll::Ready(Some(Err(err)));
-                    }
-                    // Idle until the peer sends: empty buffers give their memory back, so an
-                    // idle connection holds none (the next read allocates again).
-                    self.protocol.shrink_buffers();
-                    return Poll::Pending;
-                }
+            if let Some(stop) = self.poll_read_more(cx) {
+                return stop;
             }
         }
+    }
+
+    /// Writes out what is queued. `Some` with what [`Core::poll_next`] returns when the write
+    /// failed, or when the write buffer is at its limit and nothing more may be read; `None`
+    /// to go on reading.
+    fn poll_backpressure(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Option<Result<Message, Error>>>> {
+        match self.poll_write_out(cx) {
+            Poll::Ready(Err(err)) => {
+                self.end();
+                Some(Poll::Ready(Some(Err(err))))
+            }
+            // DESIGN.md, "What a peer controls is bounded": while the write buffer is at
+            // its limit, read nothing more. The peer's further frames (pings, messages the
+            // application would answer) stay in its socket and TCP pushes back on it; the
+            // write waker brings us back once the peer takes bytes.
+            Poll::Pending if self.buffered() >= self.write_limit => Some(
+                match self.deadline_failure(cx).or_else(|| self.poll_idle(cx)) {
+                    Some(err) => Poll::Ready(Some(Err(err))),
+                    None => Poll::Pending,
+                },
+            ),
+            _ => None,
+        }
+    }
+
+    /// Reads once from the transport. `None` when bytes arrived (decode them); `Some` with
+    /// what [`Core::poll_next`] returns at the transport's end, a read failure, or when
+    /// nothing is ready (after checking the close deadline and the idle timeout).
+    fn poll_read_more(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Option<Result<Message, Error>>>> {
+        match self.poll_read(cx) {
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.end();
+                Some(Poll::Ready(Some(Err(Error::AbnormalClosure))))
+            }
+            Poll::Ready(Ok(n)) => {
+                self.restart_idle();
+                // One read may hold many frames, or a piece of one (拆包/粘包).
+                tracing::trace!(
+                    bytes = n,
+                    buffered = self.protocol.read_buffer().len(),
+                    "read"
+                );
+                None
+            }
+            Poll::Ready(Err(err)) => {
+                self.end();
+                Some(Poll::Ready(Some(Err(err.into()))))
+            }
+            Poll::Pending => {
+                if let Some(err) = self.deadline_failure(cx).or_else(|| self.poll_idle(cx)) {
+                    return Some(Poll::Ready(Some(Err(err))));
+                }
+                // Idle until the peer sends: empty buffers give their memory back, so an
+                // idle connection holds none (the next read allocates again).
+                self.protocol.shrink_buffers();
+                Some(Poll::Pending)
+            }
+        }
+    }
+
+    /// [`Core::poll_deadline`], ending the stream when the close deadline has passed.
+    fn deadline_failure(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let err = self.poll_deadline(cx)?;
+        self.end();
+        Some(err)
     }
 
     /// The next message or failure already in the read buffer, with its reply (pong, close
@@ -465,8 +487,7 @@ impl<S: Transport> Core<S> {
         if let Poll::Ready(Err(err)) = self.poll_write_out(cx) {
             return Poll::Ready(Err(err));
         }
-        if let Some(err) = self.poll_deadline(cx) {
-            self.end();
+        if let Some(err) = self.deadline_failure(cx) {
             return Poll::Ready(Err(err));
         }
         self.end_waiter = Some(cx.waker().clone());
