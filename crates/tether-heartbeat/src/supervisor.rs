@@ -754,8 +754,7 @@ async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
     R: RetryPolicy,
 {
     let mut backoff = Backoff::new(&config, splitmix64(&mut ctx.rng));
-    let mut down_since: Option<Instant> = None;
-    let mut ever_connected = false;
+    let mut outage = Outage::default();
     let mut paused = false;
     let reason = loop {
         if paused {
@@ -775,42 +774,23 @@ async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
         let next = match with_commands(&mut ctx, attempt).await {
             Err(next) => next,
             Ok(Err(failure)) => Next::Failed(failure),
-            Ok(Ok(transport)) => {
-                let now = Instant::now();
-                backoff.on_connected(now.into_std());
-                match down_since.take() {
-                    Some(since) if ever_connected => ctx.shared.emit(Event::Reconnected {
-                        downtime: now - since,
-                        attempts: backoff.attempt(),
-                    }),
-                    _ => ctx.shared.emit(Event::Connected),
-                }
-                ever_connected = true;
-                let end = run_link(&mut ctx, transport).await;
-                backoff.on_disconnected(Instant::now().into_std());
-                match end {
-                    End::Failed(failure) => Next::Failed(failure),
-                    End::ReconnectNow => Next::Connect,
-                    End::Pause => Next::Pause,
-                    End::Close | End::HandleDropped => Next::Stop(CloseReason::Local),
-                }
-            }
+            Ok(Ok(transport)) => serve_link(&mut ctx, &mut backoff, &mut outage, transport).await,
         };
         let now = Instant::now();
         let failure = match next {
             Next::Stop(reason) => break reason,
             Next::Connect => {
-                down_since.get_or_insert(now);
+                outage.begin(now);
                 continue;
             }
             Next::Pause => {
-                down_since.get_or_insert(now);
+                outage.begin(now);
                 paused = true;
                 continue;
             }
             Next::Failed(failure) => failure,
         };
-        let since = *down_since.get_or_insert(now);
+        let since = outage.begin(now);
         match retry_after(
             &mut ctx,
             &config,
@@ -827,6 +807,61 @@ async fn run_client<T, M, E, P, C, CFut, H, HFut, R>(
     };
     tracing::info!(%reason, "supervisor stopped");
     ctx.shared.set_state(LinkState::Closed(reason));
+}
+
+/// When the client lost its connection, and whether it ever had one (a first connection is
+/// `Connected`, a later one `Reconnected` with the downtime).
+#[derive(Default)]
+struct Outage {
+    since: Option<Instant>,
+    ever_connected: bool,
+}
+
+impl Outage {
+    /// The outage started at `now`, unless it had already started; returns its start.
+    fn begin(&mut self, now: Instant) -> Instant {
+        *self.since.get_or_insert(now)
+    }
+
+    /// Connected at `now`: the event to emit, and the outage is over.
+    fn end(&mut self, now: Instant, attempts: u32) -> Event {
+        let event = match self.since.take() {
+            Some(since) if self.ever_connected => Event::Reconnected {
+                downtime: now - since,
+                attempts,
+            },
+            _ => Event::Connected,
+        };
+        self.ever_connected = true;
+        event
+    }
+}
+
+/// A connection is up: announces it, runs the link until it ends, and says what the client
+/// does next.
+async fn serve_link<T, M, E, P>(
+    ctx: &mut Ctx<M, P>,
+    backoff: &mut Backoff,
+    outage: &mut Outage,
+    transport: T,
+) -> Next
+where
+    P: Probe<M>,
+    T: Transport<M, E>,
+    M: Send + 'static,
+    E: std::error::Error + 'static,
+{
+    let now = Instant::now();
+    backoff.on_connected(now.into_std());
+    ctx.shared.emit(outage.end(now, backoff.attempt()));
+    let end = run_link(ctx, transport).await;
+    backoff.on_disconnected(Instant::now().into_std());
+    match end {
+        End::Failed(failure) => Next::Failed(failure),
+        End::ReconnectNow => Next::Connect,
+        End::Pause => Next::Pause,
+        End::Close | End::HandleDropped => Next::Stop(CloseReason::Local),
+    }
 }
 
 /// After `failure`, `down` into an outage: asks the policy, checks the retry budget, then
