@@ -910,8 +910,8 @@ impl Protocol {
         }
     }
 
-    /// Writes a data frame, cut into fragments of the configured send size if it is larger; the
-    /// last piece carries `fin`, the first `rsv1`.
+    /// Writes a data frame after the Pong still owed, cut into fragments of the configured send
+    /// size if it is larger; the last piece carries `fin`, the first `rsv1`.
     /// `shared`, when given, holds `payload`: a large one then goes out without a copy.
     fn write_data(
         &mut self,
@@ -921,39 +921,30 @@ impl Protocol {
         fin: bool,
         rsv1: bool,
     ) {
+        self.queue_pong();
         match self.config.send_fragment_size() {
             Some(size) if payload.len() > size.get() => {
                 let mut pieces = payload.chunks(size.get()).peekable();
                 let (mut opcode, mut rsv1) = (opcode, rsv1);
                 while let Some(piece) = pieces.next() {
                     let last = pieces.peek().is_none();
-                    self.write_fin(opcode, piece, shared, fin && last, rsv1);
+                    self.write_frame(opcode, piece, shared, fin && last, rsv1);
                     (opcode, rsv1) = (OpCode::Continuation, false);
                 }
             }
-            _ => self.write_fin(opcode, payload, shared, fin, rsv1),
+            _ => self.write_frame(opcode, payload, shared, fin, rsv1),
         }
     }
 
+    /// Queues a control frame, after the Pong still owed.
     fn write(&mut self, opcode: OpCode, payload: &[u8]) {
-        self.write_fin(opcode, payload, None, true, false);
-    }
-
-    /// Queues a frame, after the Pong still owed: a Pong answers a Ping received before
-    /// anything queued now, and nothing may follow a close.
-    fn write_fin(
-        &mut self,
-        opcode: OpCode,
-        payload: &[u8],
-        shared: Option<&Bytes>,
-        fin: bool,
-        rsv1: bool,
-    ) {
         self.queue_pong();
-        self.write_frame(opcode, payload, shared, fin, rsv1);
+        self.write_frame(opcode, payload, None, true, false);
     }
 
-    /// Moves the pending Pong, if any, into the write buffer.
+    /// Moves the pending Pong, if any, into the write buffer. Called before anything else is
+    /// queued: a Pong answers a Ping received before anything queued now, and nothing may
+    /// follow a close.
     fn queue_pong(&mut self) {
         let pong = std::mem::replace(&mut self.pong, PendingPong::NONE);
         if let Some(payload) = pong.get() {
