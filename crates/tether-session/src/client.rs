@@ -212,6 +212,14 @@ mod tests {
         SessionId::from_bytes([n; 16])
     }
 
+    /// The server's `session <id> <received>` answer.
+    fn session(n: u8, received: u64) -> Control {
+        Control::Session {
+            id: id(n),
+            received,
+        }
+    }
+
     fn answer(c: &mut Client<&'static str>, control: Control) -> Result<Attached, SessionLost> {
         c.handle_answer(true, control.encode().as_bytes())
     }
@@ -221,14 +229,7 @@ mod tests {
         let mut c = client();
         assert_eq!(c.hello(), Control::New);
         assert_eq!(c.phase(), ClientPhase::ExpectSession);
-        let a = answer(
-            &mut c,
-            Control::Session {
-                id: id(1),
-                received: 0,
-            },
-        )
-        .unwrap();
+        let a = answer(&mut c, session(1, 0)).unwrap();
         assert_eq!(
             (a.id, a.resumed, c.phase()),
             (id(1), false, ClientPhase::Attached)
@@ -241,14 +242,7 @@ mod tests {
                 received: 0
             }
         );
-        let a = answer(
-            &mut c,
-            Control::Session {
-                id: id(1),
-                received: 0,
-            },
-        )
-        .unwrap();
+        let a = answer(&mut c, session(1, 0)).unwrap();
         assert!(a.resumed);
     }
 
@@ -260,14 +254,7 @@ mod tests {
             let lost = answer(&mut c, Control::Lost(reason)).unwrap_err();
             assert_eq!((lost.reason, lost.origin), (reason, Origin::Peer));
             // The session is over: no further answer revives it.
-            assert!(answer(
-                &mut c,
-                Control::Session {
-                    id: id(1),
-                    received: 0
-                }
-            )
-            .is_err());
+            assert!(answer(&mut c, session(1, 0)).is_err());
         }
     }
 
@@ -275,24 +262,10 @@ mod tests {
     fn another_id_data_first_or_another_verb_are_protocol_errors() {
         let mut c = client();
         c.hello();
-        answer(
-            &mut c,
-            Control::Session {
-                id: id(1),
-                received: 0,
-            },
-        )
-        .unwrap();
+        answer(&mut c, session(1, 0)).unwrap();
         c.link_lost();
         c.hello();
-        let lost = answer(
-            &mut c,
-            Control::Session {
-                id: id(2),
-                received: 0,
-            },
-        )
-        .unwrap_err();
+        let lost = answer(&mut c, session(2, 0)).unwrap_err();
         assert_eq!(lost.detail, Some(ProtocolError::IdMismatch));
 
         let mut c = client();
@@ -313,14 +286,7 @@ mod tests {
     fn a_session_answer_claiming_unsent_messages_is_a_protocol_error() {
         let mut c = client();
         c.hello();
-        let lost = answer(
-            &mut c,
-            Control::Session {
-                id: id(1),
-                received: 3,
-            },
-        )
-        .unwrap_err();
+        let lost = answer(&mut c, session(1, 3)).unwrap_err();
         assert_eq!(
             lost.detail,
             Some(ProtocolError::AckAboveSent {
