@@ -70,7 +70,9 @@ async fn rejected_upgrade_reaches_the_client_with_its_status() {
 
 #[tokio::test]
 async fn graceful_shutdown_tells_connections_and_waits_for_them() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listening_socket = socket_identity(&listener);
+    let server = Server::from_listener(listener);
     let url = format!("ws://{}/", server.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve_until(
@@ -89,6 +91,8 @@ async fn graceful_shutdown_tells_connections_and_waits_for_them() {
     ));
     let mut ws = connect(&url).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    // While serving, the check below sees the listening socket.
+    assert!(open_sockets().contains(&listening_socket));
     stop.send(()).unwrap();
     match ws.next().await.unwrap().unwrap() {
         Message::Close(Some(frame)) => {
@@ -103,12 +107,33 @@ async fn graceful_shutdown_tells_connections_and_waits_for_them() {
         .expect("the server stops within 10 s")
         .unwrap()
         .unwrap();
-    // The listener is gone.
+    // The listener is gone: no descriptor of this process refers to its socket any more. (Not
+    // "the port refuses a connection": another test may bind the freed port meanwhile.)
     assert!(
-        TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
-            .await
-            .is_err()
+        !open_sockets().contains(&listening_socket),
+        "the server still holds its listening socket {listening_socket}"
     );
+}
+
+/// The kernel's name of the socket behind `listener` (`socket:[inode]`): unique while any
+/// descriptor refers to the socket, so it cannot be confused with a later socket on the same
+/// port.
+fn socket_identity(listener: &tokio::net::TcpListener) -> String {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()));
+    let name = link.expect("Linux's /proc/self/fd").to_string_lossy().into_owned();
+    assert!(name.starts_with("socket:["), "{name}");
+    name
+}
+
+/// The kernel's names of every socket this process has a descriptor of.
+fn open_sockets() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("Linux's /proc/self/fd")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("socket:["))
+        .collect()
 }
 
 #[tokio::test]
