@@ -118,28 +118,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     if args.topics.topics && args.heartbeat.keepalive().is_some() {
         anyhow::bail!("--topics does not run under --heartbeat yet");
     }
-    let page_addr = addr.to_string();
-    server
-        .grace_period(GRACE_PERIOD)
-        .plain_http(move |request| landing_page(request, scheme, &page_addr, mode_name));
-    if let Some(limit) = args.max_connections {
-        server.max_connections(limit as usize);
-    }
-    if !args.allow_origins.is_empty() {
-        server.allow_origins(args.allow_origins.iter().cloned());
-    }
-    if args.idle_timeout.is_some() || args.deflate || args.topics.topics {
-        let mut config = tether::Config::default();
-        if args.topics.topics {
-            // A request larger than this is refused before it is buffered (1009).
-            config.set_max_message_size(args.topics.max_request as usize);
-        }
-        config.set_idle_timeout(args.idle_timeout);
-        if args.deflate {
-            config.set_deflate(Some(tether::deflate::DeflateConfig::default()));
-        }
-        server.config(config);
-    }
+    configure(&mut server, &args, scheme, addr, mode_name);
 
     // Watched before anyone can know the address: a signal from then on is a shutdown.
     let shutdown = shutdown_signal();
@@ -148,13 +127,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     stdout.flush()?;
     tracing::info!(%addr, scheme, mode = mode_name, "listening");
 
-    let mode = if args.broadcast {
-        Mode::Broadcast(Fanout::new(args.max_backlog))
-    } else if args.topics.topics {
-        Mode::Topics(crate::topics::bus(&args.topics, args.max_backlog)?)
-    } else {
-        Mode::Echo
-    };
+    let mode = Mode::from_args(&args)?;
     let pause_after = args.pause_heartbeat_after;
     let bus = match &mode {
         Mode::Topics(bus) => Some(bus.clone()),
@@ -182,6 +155,39 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The server's options from the command line: the landing page, limits, origins and the
+/// connections' [`tether::Config`].
+fn configure(
+    server: &mut Server,
+    args: &Args,
+    scheme: &'static str,
+    addr: SocketAddr,
+    mode: &'static str,
+) {
+    let page_addr = addr.to_string();
+    server
+        .grace_period(GRACE_PERIOD)
+        .plain_http(move |request| landing_page(request, scheme, &page_addr, mode));
+    if let Some(limit) = args.max_connections {
+        server.max_connections(limit as usize);
+    }
+    if !args.allow_origins.is_empty() {
+        server.allow_origins(args.allow_origins.iter().cloned());
+    }
+    if args.idle_timeout.is_some() || args.deflate || args.topics.topics {
+        let mut config = tether::Config::default();
+        if args.topics.topics {
+            // A request larger than this is refused before it is buffered (1009).
+            config.set_max_message_size(args.topics.max_request as usize);
+        }
+        config.set_idle_timeout(args.idle_timeout);
+        if args.deflate {
+            config.set_deflate(Some(tether::deflate::DeflateConfig::default()));
+        }
+        server.config(config);
+    }
+}
+
 /// What a connection does with the text and binary messages it receives.
 #[derive(Debug, Clone)]
 enum Mode {
@@ -191,6 +197,18 @@ enum Mode {
     Broadcast(Fanout),
     /// Requests of the topics protocol (`--topics`).
     Topics(tether_pubsub::Bus<crate::topics::Frame>),
+}
+
+impl Mode {
+    fn from_args(args: &Args) -> Result<Mode> {
+        Ok(if args.broadcast {
+            Mode::Broadcast(Fanout::new(args.max_backlog))
+        } else if args.topics.topics {
+            Mode::Topics(crate::topics::bus(&args.topics, args.max_backlog)?)
+        } else {
+            Mode::Echo
+        })
+    }
 }
 
 /// One connection, from the Upgrade to its close, bare or under a heartbeat supervisor
@@ -229,12 +247,24 @@ async fn handle(
         ""
     };
     tracing::info!(%peer, path, "connection opened{heartbeat}");
-    let mut subscriber = match &mode {
+    let ended = pump(&mut link, &conn, &mode, peer).await;
+    let outcome = link.finish(peer, ended).await;
+    if let Some(logging) = logging {
+        // The logger ends with the supervisor; an error means it was cancelled.
+        let _ = logging.await;
+    }
+    outcome.log(peer);
+}
+
+/// Answers (echo) or publishes (broadcast) what the client sends, and writes what the
+/// broadcast brings, until the client, the server or a failure ends it.
+async fn pump(link: &mut Link, conn: &ConnectionInfo, mode: &Mode, peer: SocketAddr) -> Ended {
+    let mut subscriber = match mode {
         Mode::Broadcast(hub) => Some(hub.subscribe()),
         Mode::Echo | Mode::Topics(_) => None,
     };
     let mut unflushed = false;
-    let ended = loop {
+    loop {
         let (input, output) = link.halves();
         // Writing: broadcast messages (written as room appears) or the flush of replies.
         let writing = async {
@@ -249,16 +279,16 @@ async fn handle(
         // flush keeps what is unwritten. Input first, writing last.
         tokio::select! {
             biased;
-            () = conn.shutdown() => break Ended::Shutdown,
+            () = conn.shutdown() => return Ended::Shutdown,
             received = input.next() => match received {
                 Some(Ok(message)) => {
                     tracing::debug!(%peer, "received {}", describe(&message));
-                    match (&mode, message) {
+                    match (mode, message) {
                         (_, Message::Close(frame)) => link.peer_close = frame,
                         (Mode::Echo, message) if message.is_data() => {
                             tracing::debug!(%peer, "sent {}", describe(&message));
                             if let Err(err) = link.feed(message).await {
-                                break Ended::Failed(err);
+                                return Ended::Failed(err);
                             }
                             unflushed = true;
                         }
@@ -268,33 +298,20 @@ async fn handle(
                         _ => {}
                     }
                 }
-                Some(Err(err)) => break Ended::Failed(err),
-                None => break Ended::Done,
+                Some(Err(err)) => return Ended::Failed(err),
+                None => return Ended::Done,
             },
             written = writing => match written {
-                Ok(()) if subscriber.is_some() => break Ended::Done,
+                Ok(()) if subscriber.is_some() => return Ended::Done,
                 Ok(()) => unflushed = false,
-                Err(err @ tether::Error::SlowConsumer { .. }) => break Ended::Evicted(err),
-                Err(err) => break Ended::Failed(err),
+                Err(err @ tether::Error::SlowConsumer { .. }) => return Ended::Evicted(err),
+                Err(err) => return Ended::Failed(err),
             },
         }
-    };
-    let outcome = link.finish(peer, ended).await;
-    if let Some(logging) = logging {
-        // The logger ends with the supervisor; an error means it was cancelled.
-        let _ = logging.await;
-    }
-    match outcome {
-        Outcome::Closed(Some(frame)) => {
-            tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
-        }
-        Outcome::Closed(None) => tracing::info!(%peer, "connection closed"),
-        Outcome::Supervised(reason) => tracing::info!(%peer, "connection closed: {reason}"),
-        Outcome::Failed(err) => tracing::info!(%peer, error = %err, "connection failed"),
     }
 }
 
-/// Why [`handle`]'s loop ended.
+/// Why [`pump`] ended.
 enum Ended {
     /// The peer's stream ended (after its close), or the broadcast did.
     Done,
@@ -312,6 +329,19 @@ enum Outcome {
     /// The supervisor stopped, for this reason.
     Supervised(CloseReason),
     Failed(tether::Error),
+}
+
+impl Outcome {
+    fn log(self, peer: SocketAddr) {
+        match self {
+            Outcome::Closed(Some(frame)) => {
+                tracing::info!(%peer, code = %frame.code, reason = %frame.reason, "connection closed");
+            }
+            Outcome::Closed(None) => tracing::info!(%peer, "connection closed"),
+            Outcome::Supervised(reason) => tracing::info!(%peer, "connection closed: {reason}"),
+            Outcome::Failed(err) => tracing::info!(%peer, error = %err, "connection failed"),
+        }
+    }
 }
 
 /// A connection as [`handle`] drives it: the halves of a bare one, or a supervisor.
