@@ -104,8 +104,8 @@ impl ClientConfig {
         self
     }
 
-    /// Where the handshake's random bytes come from (see [`RandomSource`] for what it
-    /// covers and the two draws ring keeps to itself). Default: [`SystemRandomSource`].
+    /// Where the handshake's random bytes come from, every one of them (see
+    /// [`RandomSource`]). Default: [`SystemRandomSource`].
     pub fn set_random(&mut self, random: Arc<dyn RandomSource>) -> &mut Self {
         self.random = random;
         self
@@ -135,39 +135,82 @@ impl fmt::Debug for ClientConfig {
 
 /// The server's RSA private key, usable for both decryption (RSA suite) and signing
 /// (ECDHE suite).
+///
+/// Both operations use the `rsa` crate with blinding drawn from the connection's
+/// [`RandomSource`] (ring's signer would draw its blinding from its own sealed generator, a
+/// second source). Like everything here it is for learning: the `rsa` crate is not hardened
+/// against timing attacks the way ring is (RUSTSEC-2023-0071).
 #[derive(Clone)]
 pub struct ServerKey {
     pub(crate) rsa: RsaPrivateKey,
-    pub(crate) signer: Arc<ring::rsa::KeyPair>,
 }
+
+/// Sizes of the modulus accepted, in bits: the range ring's RSA signer accepted before.
+const MODULUS_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
+
+/// RFC 8017 section 9.2, note 1: the DER `DigestInfo` header that precedes a SHA-256 hash
+/// in a PKCS#1 v1.5 signature (the algorithm's OID, then the 32-byte hash).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
 
 impl ServerKey {
     /// Loads an RSA key from PKCS#8 or PKCS#1 DER.
     ///
-    /// Fails with [`Error::InvalidConfig`] for other key types (this handshake needs RSA).
+    /// Fails with [`Error::InvalidConfig`] for other key types (this handshake needs RSA)
+    /// and for a modulus outside 2048-8192 bits.
     pub fn from_der(key: &PrivateKeyDer<'_>) -> Result<Self, Error> {
         let bad = |what: &str| Error::InvalidConfig {
             reason: format!("not a usable RSA private key: {what}"),
         };
-        let (rsa, signer) = match key {
-            PrivateKeyDer::Pkcs8(k) => (
-                RsaPrivateKey::from_pkcs8_der(k.secret_pkcs8_der())
-                    .map_err(|e| bad(&e.to_string()))?,
-                ring::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der())
-                    .map_err(|e| bad(&e.to_string()))?,
-            ),
-            PrivateKeyDer::Pkcs1(k) => (
-                RsaPrivateKey::from_pkcs1_der(k.secret_pkcs1_der())
-                    .map_err(|e| bad(&e.to_string()))?,
-                ring::rsa::KeyPair::from_der(k.secret_pkcs1_der())
-                    .map_err(|e| bad(&e.to_string()))?,
-            ),
+        let rsa = match key {
+            PrivateKeyDer::Pkcs8(k) => RsaPrivateKey::from_pkcs8_der(k.secret_pkcs8_der())
+                .map_err(|e| bad(&e.to_string()))?,
+            PrivateKeyDer::Pkcs1(k) => RsaPrivateKey::from_pkcs1_der(k.secret_pkcs1_der())
+                .map_err(|e| bad(&e.to_string()))?,
             _ => return Err(bad("only PKCS#8 or PKCS#1 RSA keys")),
         };
-        Ok(Self {
-            rsa,
-            signer: Arc::new(signer),
-        })
+        rsa.validate().map_err(|e| bad(&e.to_string()))?;
+        let bits = rsa::traits::PublicKeyParts::n(&rsa).bits();
+        if !MODULUS_BITS.contains(&bits) {
+            return Err(bad(&format!("a {bits}-bit modulus (2048 to 8192 wanted)")));
+        }
+        Ok(Self { rsa })
+    }
+
+    /// The RSASSA-PKCS1-v1_5 signature with SHA-256 of `message` (RFC 8017 section 8.2),
+    /// blinded with bytes from `random`. The signature itself is deterministic: the same key
+    /// and message give the same bytes whatever the source.
+    pub(crate) fn sign_pkcs1_sha256(
+        &self,
+        random: &dyn RandomSource,
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let hash = ring::digest::digest(&ring::digest::SHA256, message);
+        let padding = rsa::Pkcs1v15Sign {
+            hash_len: Some(hash.as_ref().len()),
+            prefix: SHA256_DIGEST_INFO.into(),
+        };
+        self.rsa
+            .sign_with_rng(&mut crate::random::rsa_rng(random)?, padding, hash.as_ref())
+            .map_err(|_| Error::Crypto {
+                what: "RSA signature",
+            })
+    }
+
+    /// Decrypts an RSAES-PKCS1-v1_5 ciphertext (RFC 8017 section 7.2.2), blinded with
+    /// bytes from `random`. `None` for any failure: the caller must not tell them apart.
+    pub(crate) fn decrypt_pkcs1(
+        &self,
+        random: &dyn RandomSource,
+        ciphertext: &[u8],
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut rng = crate::random::rsa_rng(random)?;
+        Ok(self
+            .rsa
+            .decrypt_blinded(&mut rng, rsa::Pkcs1v15Encrypt, ciphertext)
+            .ok())
     }
 }
 
@@ -231,8 +274,8 @@ impl ServerConfig {
         self
     }
 
-    /// Where the handshake's random bytes come from (see [`RandomSource`] for what it
-    /// covers and the two draws ring keeps to itself). Default: [`SystemRandomSource`].
+    /// Where the handshake's random bytes come from, every one of them (see
+    /// [`RandomSource`]). Default: [`SystemRandomSource`].
     pub fn set_random(&mut self, random: Arc<dyn RandomSource>) -> &mut Self {
         self.random = random;
         self
@@ -252,5 +295,40 @@ impl fmt::Debug for ServerConfig {
             .field("key_log", &self.key_log.is_some())
             .field("random", &Opaque)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rsa::pkcs8::EncodePrivateKey;
+    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::ServerKey;
+    use crate::error::Error;
+
+    fn key_of(bits: usize) -> PrivateKeyDer<'static> {
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).expect("RSA key");
+        let der = key.to_pkcs8_der().expect("PKCS#8").as_bytes().to_vec();
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))
+    }
+
+    #[test]
+    fn server_keys_of_2048_bits_are_taken_and_of_1024_bits_refused() {
+        assert!(ServerKey::from_der(&key_of(2048)).is_ok());
+        let err = ServerKey::from_der(&key_of(1024)).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig { reason } if reason.contains("1024-bit")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn rfc8017_8_2_signatures_are_deterministic_whatever_the_blinding() {
+        let key = ServerKey::from_der(&key_of(2048)).unwrap();
+        let source = crate::random::SystemRandomSource;
+        let a = key.sign_pkcs1_sha256(&source, b"message").unwrap();
+        assert_eq!(a, key.sign_pkcs1_sha256(&source, b"message").unwrap());
+        assert_eq!(a.len(), 256);
+        assert_ne!(a, key.sign_pkcs1_sha256(&source, b"other").unwrap());
     }
 }

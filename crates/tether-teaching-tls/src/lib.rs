@@ -133,12 +133,12 @@
 //!
 //! - randomness: one [`RandomSource`], set with [`ClientConfig::set_random`] /
 //!   [`ServerConfig::set_random`] (default [`SystemRandomSource`], the OS CSPRNG: the
-//!   lesson is that every secret comes from a CSPRNG). It yields the hello randoms, the
-//!   premaster, the server's fallback premaster, the seed of the RSA padding and both
-//!   X25519 ephemeral keys (ring draws those only through its sealed `SecureRandom`, so
-//!   they are made with `x25519-dalek` from the source's bytes): a seeded source replays a
-//!   whole handshake. The one draw it does not cover is the blinding inside ring's RSA
-//!   signer, which never shows on the wire (PKCS#1 v1.5 signatures are deterministic).
+//!   lesson is that every secret comes from a CSPRNG). It yields every random byte: the
+//!   hello randoms, the premaster, the server's fallback premaster, both X25519 ephemeral
+//!   keys, the RSA padding and the blinding of the server's RSA operations. ring draws only
+//!   through its sealed `SecureRandom`, so the X25519 keys are made with `x25519-dalek`
+//!   from the source's bytes and RSA runs on the `rsa` crate: a seeded source replays a
+//!   whole handshake byte for byte.
 //! - the clock: certificates are checked at [`ClientConfig::set_verification_time`], else
 //!   at the time the caller passes to [`Connection::client`] ([`connect`] passes the
 //!   system clock's). The core reads no clock.

@@ -1,15 +1,15 @@
 //! The one source of randomness, an input like the configuration: the hello randoms, the
-//! premaster, the server's RSA fallback premaster and the RSA encryption padding all come
-//! from the configured [`RandomSource`] (default: [`SystemRandomSource`], ring's
-//! `SystemRandom`, the operating system's CSPRNG). The lesson: every secret of the
-//! handshake is only as good as this source.
+//! premaster, the server's RSA fallback premaster, both X25519 ephemeral keys
+//! ([`crate::x25519`]), the RSA encryption padding and the blinding of the server's RSA
+//! signature and decryption all come from the configured [`RandomSource`] (default:
+//! [`SystemRandomSource`], ring's `SystemRandom`, the operating system's CSPRNG). The
+//! lesson: every secret of the handshake is only as good as this source; and a seeded
+//! source replays a whole handshake byte for byte.
 //!
-//! Two exceptions, both forced by ring's API: ring draws X25519 ephemeral keys (and the
-//! RSA signature's randomness, unused by deterministic PKCS#1 v1.5) through its own
-//! `SecureRandom` trait, which is sealed, so it cannot read from a [`RandomSource`]; those
-//! draws always use ring's `SystemRandom`. The `rsa` crate wants a `rand` generator for the
-//! PKCS#1 v1.5 padding: [`rsa_padding`] gives it a ChaCha generator seeded from the
-//! configured source.
+//! ring cannot be given this source (its `SecureRandom` trait is sealed), so nothing here
+//! draws through ring: the X25519 keys are made by `x25519-dalek` from the source's bytes,
+//! and the RSA operations use the `rsa` crate, which wants a `rand` generator:
+//! [`rsa_rng`] gives it a ChaCha generator seeded from the configured source.
 
 use std::fmt;
 
@@ -67,8 +67,8 @@ impl fmt::Debug for Opaque {
     }
 }
 
-/// A generator for the `rsa` crate's encryption padding, seeded from `source`.
-pub(crate) fn rsa_padding(source: &dyn RandomSource) -> Result<rand::rngs::StdRng, Error> {
+/// A generator for the `rsa` crate (encryption padding, blinding), seeded from `source`.
+pub(crate) fn rsa_rng(source: &dyn RandomSource) -> Result<rand::rngs::StdRng, Error> {
     let mut seed = [0u8; 32];
     source.fill(&mut seed)?;
     Ok(rand::rngs::StdRng::from_seed(seed))
@@ -80,9 +80,9 @@ mod tests {
     use rand::RngCore;
 
     #[test]
-    fn each_padding_generator_is_freshly_seeded() {
-        let a = rsa_padding(&SystemRandomSource).unwrap().next_u64();
-        let b = rsa_padding(&SystemRandomSource).unwrap().next_u64();
+    fn each_rsa_generator_is_freshly_seeded() {
+        let a = rsa_rng(&SystemRandomSource).unwrap().next_u64();
+        let b = rsa_rng(&SystemRandomSource).unwrap().next_u64();
         assert_ne!(a, b);
     }
 }

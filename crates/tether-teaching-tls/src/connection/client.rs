@@ -574,7 +574,7 @@ fn premaster_rsa(cx: &mut Connection, key: &rsa::RsaPublicKey) -> Result<Vec<u8>
     cx.random.fill(&mut premaster[2..])?;
     let encrypted = key
         .encrypt(
-            &mut random::rsa_padding(cx.random.as_ref())?,
+            &mut random::rsa_rng(cx.random.as_ref())?,
             rsa::Pkcs1v15Encrypt,
             &premaster,
         )
@@ -649,7 +649,7 @@ impl ExpectFinished {
 mod tests {
     use super::super::testing::{
         assert_unexpected, change_cipher_spec_record, expects_after_each, handshake_record, pair,
-        pair_at, pair_with, records,
+        pair_at, pair_with, records, FixedRandom,
     };
     use super::super::Connection;
     use crate::message::{self, CertificateRequest};
@@ -671,16 +671,6 @@ mod tests {
             authorities: Vec::new(),
         };
         handshake_record(&request.encode())
-    }
-
-    /// Test-only, never for real use: the same predictable bytes on every call.
-    struct FixedRandom;
-
-    impl crate::random::RandomSource for FixedRandom {
-        fn fill(&self, dest: &mut [u8]) -> Result<(), crate::error::Error> {
-            dest.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
-            Ok(())
-        }
     }
 
     fn client_hello_with_fixed_random() -> Vec<u8> {

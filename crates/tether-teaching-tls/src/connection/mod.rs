@@ -30,7 +30,6 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use ring::rand::SystemRandom;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::alert::{AlertDescription, LEVEL_WARNING};
@@ -80,9 +79,6 @@ pub struct Connection {
     state: State,
     /// The configured source: every random byte this side draws itself.
     random: Arc<dyn RandomSource>,
-    /// Only for ring's RSA signer, whose trait is sealed: PKCS#1 v1.5 signatures are
-    /// deterministic, so these draws (blinding) never show in a byte on the wire.
-    ring_rng: SystemRandom,
     incoming: Vec<u8>,
     handshake_buf: Vec<u8>,
     outgoing: Vec<u8>,
@@ -153,7 +149,6 @@ impl Connection {
             side,
             state: State::Failed,
             random,
-            ring_rng: SystemRandom::new(),
             incoming: Vec::new(),
             handshake_buf: Vec::new(),
             outgoing: Vec::new(),

@@ -265,18 +265,7 @@ impl ExpectClientHello {
         signed.extend_from_slice(&randoms.client);
         signed.extend_from_slice(&randoms.server);
         signed.extend_from_slice(&params);
-        let signer = &self.config.key.signer;
-        let mut signature = vec![0u8; signer.public().modulus_len()];
-        signer
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &cx.ring_rng,
-                &signed,
-                &mut signature,
-            )
-            .map_err(|_| Error::Crypto {
-                what: "RSA signature",
-            })?;
+        let signature = self.config.key.sign_pkcs1_sha256(&*cx.random, &signed)?;
         let ske = EcdheServerKeyExchange {
             group: message::GROUP_X25519,
             public: public.to_vec(),
@@ -366,9 +355,9 @@ fn premaster_rsa(
     let mut fallback = vec![0u8; 48];
     cx.random.fill(&mut fallback)?;
     let version = client_version.to_be_bytes();
-    let decrypted = config.key.rsa.decrypt(rsa::Pkcs1v15Encrypt, encrypted);
+    let decrypted = config.key.decrypt_pkcs1(&*cx.random, encrypted)?;
     let (premaster, ok) = match decrypted {
-        Ok(p) if p.len() == 48 && p[..2] == version => (p, true),
+        Some(p) if p.len() == 48 && p[..2] == version => (p, true),
         _ => (fallback, false),
     };
     cx.transcript
@@ -434,7 +423,7 @@ impl ExpectFinished {
 mod tests {
     use super::super::testing::{
         assert_unexpected, change_cipher_spec_record, expects_after_each, handshake_record, pair,
-        records,
+        pair_seeded, records, FixedRandom,
     };
     use crate::message;
     use crate::suite::CipherSuite;
@@ -503,5 +492,52 @@ mod tests {
         let mut data = Vec::new();
         crate::record::write_record(&mut data, crate::record::ContentType::ApplicationData, b"x");
         assert_unexpected(&mut server, &data, "ClientKeyExchange", "application_data");
+    }
+
+    /// Every byte both sides send in a whole handshake and one message each way, both
+    /// drawing from [`FixedRandom`]: the flights, in order.
+    fn seeded_conversation(suite: CipherSuite) -> Vec<Vec<u8>> {
+        let (mut client, mut server) = pair_seeded(suite);
+        let mut flights = Vec::new();
+        while !(client.is_established() && server.is_established()) {
+            let to_server = client.take_outgoing();
+            server.receive(&to_server).unwrap();
+            let to_client = server.take_outgoing();
+            client.receive(&to_client).unwrap();
+            assert!(flights.len() < 8, "the handshake does not end");
+            flights.extend([to_server, to_client]);
+        }
+        client.send(b"ping").unwrap();
+        server.send(b"pong").unwrap();
+        flights.extend([client.take_outgoing(), server.take_outgoing()]);
+        flights
+    }
+
+    #[test]
+    fn rfc4492_5_4_the_server_x25519_key_and_signature_come_from_the_configured_source() {
+        let a = seeded_conversation(CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        // ServerHello .. ServerKeyExchange .. ServerHelloDone, then the client's
+        // ClientKeyExchange .. Finished, the server's Finished and the application data:
+        // byte-identical, so no byte came from anywhere but the source.
+        assert_eq!(
+            a,
+            seeded_conversation(CipherSuite::ECDHE_RSA_WITH_AES_128_GCM_SHA256)
+        );
+        let expected = crate::x25519::EphemeralKey::generate(&FixedRandom).unwrap();
+        assert!(
+            a[1].windows(32).any(|w| w == expected.public()),
+            "the server's key is not the source's"
+        );
+    }
+
+    #[test]
+    fn rfc5246_7_4_7_1_an_rsa_handshake_replays_from_the_configured_source() {
+        let a = seeded_conversation(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(
+            a,
+            seeded_conversation(CipherSuite::RSA_WITH_AES_128_GCM_SHA256)
+        );
+        let (mut unseeded, _) = pair(CipherSuite::RSA_WITH_AES_128_GCM_SHA256);
+        assert_ne!(a[0], unseeded.take_outgoing());
     }
 }

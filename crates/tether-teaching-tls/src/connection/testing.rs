@@ -58,6 +58,40 @@ pub(super) fn pair_at(
     now: u64,
     edit: impl FnOnce(&mut ClientConfig),
 ) -> (Connection, Connection) {
+    pair_configured(suite, now, edit, |_| {})
+}
+
+/// Test-only, never for real use: the same predictable bytes on every call.
+pub(super) struct FixedRandom;
+
+impl crate::random::RandomSource for FixedRandom {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), Error> {
+        dest.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        Ok(())
+    }
+}
+
+/// [`pair`], both sides drawing from [`FixedRandom`].
+pub(super) fn pair_seeded(suite: CipherSuite) -> (Connection, Connection) {
+    pair_configured(
+        suite,
+        NOW,
+        |c| {
+            c.set_random(Arc::new(FixedRandom));
+        },
+        |s| {
+            s.set_random(Arc::new(FixedRandom));
+        },
+    )
+}
+
+/// A client (clock at `now`) and a server, their configurations changed by the edits.
+fn pair_configured(
+    suite: CipherSuite,
+    now: u64,
+    edit: impl FnOnce(&mut ClientConfig),
+    edit_server: impl FnOnce(&mut ServerConfig),
+) -> (Connection, Connection) {
     let (cert, pkcs8) = pki();
     let mut client_config = ClientConfig::default();
     client_config
@@ -68,6 +102,7 @@ pub(super) fn pair_at(
     let key = ServerKey::from_der(&PrivateKeyDer::Pkcs8(pkcs8.clone().into())).expect("key");
     let mut server_config = ServerConfig::new(vec![cert.clone()], key).expect("config");
     server_config.set_cipher_suites(vec![suite]);
+    edit_server(&mut server_config);
     let name = ServerName::try_from(NAME).expect("name").to_owned();
     let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
     let client = Connection::client(Arc::new(client_config), name, now).expect("client");
