@@ -147,7 +147,8 @@ impl ReconnectConfig {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use tether_heartbeat::{Backoff, ReconnectConfig};
+/// use tether_heartbeat::sans_io::Backoff;
+/// use tether_heartbeat::ReconnectConfig;
 ///
 /// let mut config = ReconnectConfig::default();
 /// config.set_initial_delay(Duration::from_secs(1)).set_max_delay(Duration::from_secs(8));

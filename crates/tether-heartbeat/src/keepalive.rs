@@ -96,7 +96,8 @@ pub enum PongOutcome {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use tether_heartbeat::{Health, Keepalive, KeepaliveConfig, PongOutcome};
+/// use tether_heartbeat::sans_io::{Keepalive, PongOutcome};
+/// use tether_heartbeat::{Health, KeepaliveConfig};
 ///
 /// let mut config = KeepaliveConfig::default();
 /// config.set_interval(Duration::from_secs(20)).set_pong_timeout(Duration::from_secs(5));

@@ -28,7 +28,10 @@
 //!                                     transport
 //! ```
 //!
-//! The parts, each usable alone:
+//! The crate's root holds what a user of the [`Supervisor`] needs: its configuration, its
+//! states and events, the [`Probe`] trait, the retry policy and the errors. The parts it is
+//! built from are in [`sans_io`], each usable alone (your own driver, or another transport's
+//! reconnection):
 //!
 //! * [`Keepalive`]: the sans-IO state machine of one connection (time passed in, like
 //!   quinn-proto). It keeps two questions apart: "is anything arriving?" (any inbound
@@ -41,6 +44,12 @@
 //! * [`ProbeRateLimit`]: strikes for peers that probe too often.
 //! * [`Supervisor`]: the tokio driver around them: [`Supervisor::connect`] for a
 //!   reconnecting client, [`Supervisor::accept`] for a server-side connection.
+//!
+//! [`Keepalive`]: sans_io::Keepalive
+//! [`RttStats`]: sans_io::RttStats
+//! [`Backoff`]: sans_io::Backoff
+//! [`Outbox`]: sans_io::Outbox
+//! [`ProbeRateLimit`]: sans_io::ProbeRateLimit
 //!
 //! # Getting started
 //!
@@ -109,16 +118,25 @@ mod state;
 mod supervisor;
 mod transport;
 
-pub use backoff::{Backoff, ReconnectConfig};
+pub use backoff::ReconnectConfig;
 pub use close::{CloseReason, Failure, Farewell};
 pub use config::{KeepaliveConfig, Verdict, MAX_IN_FLIGHT};
 pub use error::{Error, OutboxLimit};
-pub use keepalive::{Health, Keepalive, PongOutcome, StallCause};
-pub use outbox::{Outbox, OutboxConfig, Overflow};
+pub use keepalive::{Health, StallCause};
+pub use outbox::{OutboxConfig, Overflow};
 pub use probe::{Inbound, Probe, StringProbe};
-pub use responder::{ProbeRateLimit, RateVerdict, ResponderConfig};
+pub use responder::ResponderConfig;
 pub use retry::{Decision, DefaultRetryPolicy, RetryPolicy};
-pub use rtt::RttStats;
 pub use state::{Event, LinkState};
 pub use supervisor::{Supervisor, SupervisorConfig};
 pub use transport::Transport;
+
+/// The sans-IO parts the [`Supervisor`] drives, for drivers of your own: time and events go
+/// in, decisions come out; none of them touches the runtime.
+pub mod sans_io {
+    pub use crate::backoff::Backoff;
+    pub use crate::keepalive::{Keepalive, PongOutcome};
+    pub use crate::outbox::Outbox;
+    pub use crate::responder::{ProbeRateLimit, RateVerdict};
+    pub use crate::rtt::RttStats;
+}

@@ -115,7 +115,8 @@ impl OutboxConfig {
 ///
 /// ```
 /// use std::time::Instant;
-/// use tether_heartbeat::{Error, Outbox, OutboxConfig};
+/// use tether_heartbeat::sans_io::Outbox;
+/// use tether_heartbeat::{Error, OutboxConfig};
 ///
 /// let mut config = OutboxConfig::default();
 /// config.set_max_messages(2);

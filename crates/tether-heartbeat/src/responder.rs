@@ -84,7 +84,8 @@ pub enum RateVerdict {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use tether_heartbeat::{ProbeRateLimit, RateVerdict, ResponderConfig};
+/// use tether_heartbeat::sans_io::{ProbeRateLimit, RateVerdict};
+/// use tether_heartbeat::ResponderConfig;
 ///
 /// let mut config = ResponderConfig::default();
 /// config.set_min_probe_spacing(Some(Duration::from_secs(1))).set_max_strikes(1);

@@ -11,7 +11,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tether_heartbeat::RttStats;
+/// use tether_heartbeat::sans_io::RttStats;
 ///
 /// let mut rtt = RttStats::default();
 /// assert_eq!(rtt.smoothed(), None);

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::StreamExt as _;
-use tether_heartbeat::{Backoff, ReconnectConfig};
+use tether_heartbeat::sans_io::Backoff;
+use tether_heartbeat::ReconnectConfig;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 

@@ -9,9 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use tether_heartbeat::{
-    Health, Keepalive, KeepaliveConfig, PongOutcome, ProbeRateLimit, RateVerdict, ResponderConfig,
-};
+use tether_heartbeat::sans_io::{Keepalive, PongOutcome, ProbeRateLimit, RateVerdict};
+use tether_heartbeat::{Health, KeepaliveConfig, ResponderConfig};
 
 use crate::facade::support::{allocator_stats, as_measuring_child, measure_in_child};
 

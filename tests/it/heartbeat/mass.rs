@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use tether_heartbeat::{Backoff, KeepaliveConfig, ReconnectConfig};
+use tether_heartbeat::sans_io::Backoff;
+use tether_heartbeat::{KeepaliveConfig, ReconnectConfig};
 
 use super::sim::{run, Phase, Schedule};
 

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use tether_heartbeat::{Keepalive, KeepaliveConfig};
+use tether_heartbeat::sans_io::Keepalive;
+use tether_heartbeat::KeepaliveConfig;
 
 /// One stretch of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
