@@ -409,27 +409,8 @@ impl Protocol {
                 buf.clear();
                 return Ok(None);
             }
-            let mut frame = match self.pending.take() {
-                Some(frame) => frame,
-                None => match FrameHeader::parse(buf) {
-                    Ok(None) => {
-                        Self::release_idle(buf);
-                        return Ok(None);
-                    }
-                    Ok(Some((header, used))) => {
-                        if let Err(err) = self.check_header(&header) {
-                            return Err(self.fail(err));
-                        }
-                        buf.advance(used);
-                        self.start_frame(&header);
-                        InFrame {
-                            header,
-                            done: 0,
-                            utf8: Utf8Stream::default(),
-                        }
-                    }
-                    Err(err) => return Err(self.fail(err)),
-                },
+            let Some(mut frame) = self.next_frame(buf)? else {
+                return Ok(None);
             };
             // check_header bounded the length by a usize limit, so this conversion succeeds.
             let Ok(len) = usize::try_from(frame.header.payload_len) else {
@@ -477,6 +458,34 @@ impl Protocol {
                 Ok(None) => continue,
                 Err(err) => return Err(self.fail(err)),
             }
+        }
+    }
+
+    /// The frame being received: the one left pending, or the next header in `buf`, checked
+    /// against the limits before any of its payload is read. `None` while the header is
+    /// incomplete; a failure is already recorded ([`Protocol::fail`]).
+    fn next_frame(&mut self, buf: &mut BytesMut) -> Result<Option<InFrame>, Error> {
+        if let Some(frame) = self.pending.take() {
+            return Ok(Some(frame));
+        }
+        match FrameHeader::parse(buf) {
+            Ok(None) => {
+                Self::release_idle(buf);
+                Ok(None)
+            }
+            Ok(Some((header, used))) => {
+                if let Err(err) = self.check_header(&header) {
+                    return Err(self.fail(err));
+                }
+                buf.advance(used);
+                self.start_frame(&header);
+                Ok(Some(InFrame {
+                    header,
+                    done: 0,
+                    utf8: Utf8Stream::default(),
+                }))
+            }
+            Err(err) => Err(self.fail(err)),
         }
     }
 
