@@ -1,10 +1,12 @@
 //! The teaching-TLS side of the fuzz targets: one fixed server identity, configurations
 //! chosen by the input's flags, and the driver that feeds a `Connection` and checks it.
 //!
-//! The connection draws its randoms from the system (the crate takes no RNG), so runs are not
+//! The connection draws its randoms from the system (the default `RandomSource`, left on
+//! purpose: a seeded source would let a crafted input compute our keys), so runs are not
 //! bit-for-bit repeatable; the paths an input takes do not depend on them, because a peer that
 //! does not know our random can never produce a valid Finished. That is also the strongest
-//! check here: the handshake never completes.
+//! check here: the handshake never completes. The clock is fixed: the client is given
+//! [`VERIFICATION_TIME`] as its time.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,7 +30,7 @@ pub const SERVER_NAME: &str = "example.test";
 
 /// The time the client checks the certificate at: 2026-01-01, so runs do not depend on the
 /// clock.
-const VERIFICATION_TIME: Duration = Duration::from_secs(1_767_225_600);
+pub const VERIFICATION_TIME: Duration = Duration::from_secs(1_767_225_600);
 
 /// Flags bits 0-1: the suites a side offers or accepts.
 fn suites(flags: u8) -> Vec<CipherSuite> {
@@ -65,12 +67,12 @@ pub fn client(flags: u8) -> Connection {
             .expect("the fixture certificate is a root");
         config
             .set_cipher_suites(suites(flags))
-            .set_verification_time(Some(UnixTime::since_unix_epoch(VERIFICATION_TIME)))
             .dangerous_accept_invalid_certificates(flags & 4 != 0);
         Arc::new(config)
     });
     let name = ServerName::try_from(SERVER_NAME).expect("a DNS name");
-    Connection::client(config.clone(), name, UnixTime::now()).expect("the client starts")
+    let now = UnixTime::since_unix_epoch(VERIFICATION_TIME);
+    Connection::client(config.clone(), name, now).expect("the client starts")
 }
 
 /// Feeds `reads` to `conn`, then the end of the stream, checking after each read: at most
