@@ -121,7 +121,10 @@ async fn graceful_shutdown_tells_connections_and_waits_for_them() {
 fn socket_identity(listener: &tokio::net::TcpListener) -> String {
     use std::os::fd::AsRawFd;
     let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()));
-    let name = link.expect("Linux's /proc/self/fd").to_string_lossy().into_owned();
+    let name = link
+        .expect("Linux's /proc/self/fd")
+        .to_string_lossy()
+        .into_owned();
     assert!(name.starts_with("socket:["), "{name}");
     name
 }
