@@ -138,7 +138,10 @@
 //!   keys, the RSA padding and the blinding of the server's RSA operations. ring draws only
 //!   through its sealed `SecureRandom`, so the X25519 keys are made with `x25519-dalek`
 //!   from the source's bytes and RSA runs on the `rsa` crate: a seeded source replays a
-//!   whole handshake byte for byte.
+//!   whole handshake byte for byte. (X25519 is not written here as part of the lesson on
+//!   purpose: the lesson is the handshake, and constant-time field arithmetic is a subject
+//!   of its own where a subtle bug still passes the RFC 7748 vectors; a widely reviewed
+//!   implementation keeps the attention on the protocol.)
 //! - the clock: certificates are checked at [`ClientConfig::set_verification_time`], else
 //!   at the time the caller passes to [`Connection::client`] ([`connect`] passes the
 //!   system clock's). The core reads no clock.
