@@ -149,9 +149,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
     /// `lost`), then flushes. Pending while the WebSocket's write buffer is full.
     fn pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SupervisedError>> {
+        if self.goodbye == Goodbye::Closed {
+            // Our close is queued: nothing more may be written, only flushed.
+            return Pin::new(&mut self.ws).poll_flush(cx);
+        }
         loop {
             let mut wrote = false;
-            loop {
+            while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
                 let mut state = self.shared.lock();
                 state.link = Some(cx.waker().clone());
@@ -308,6 +312,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
         ready!(this.pump(cx))?;
+        if this.goodbye == Goodbye::Closed {
+            // The session said goodbye on this connection; the supervisor's last writes
+            // (probes) wait until the peer's close ends the stream.
+            return Poll::Pending;
+        }
         if !this.shared.lock().is_settled() {
             // The replay buffer is full: an acknowledgement wakes us (`receive`).
             this.sink = Some(cx.waker().clone());
