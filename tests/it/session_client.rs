@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use tether::heartbeat::{ReconnectConfig, SupervisorConfig};
 use tether::session::{EndpointConfig, LostReason, Origin, SessionId, SUBPROTOCOL};
-use tether::{
-    Accept, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket, SinkExt, StreamExt,
-};
+use tether::{Accept, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket, StreamExt};
 use tokio::sync::mpsc;
 
 /// Every wait of these tests is bounded by this (an event, not a timing: a hang fails).
