@@ -13,5 +13,6 @@ mod handshake;
 mod heartbeat;
 mod interop;
 mod proxy;
+mod session_client;
 mod tls;
 mod web;

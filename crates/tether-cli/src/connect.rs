@@ -15,13 +15,12 @@
 //! Exit status 0 after a normal close (the server's close code is 1000, or it answered our
 //! close without a code). Otherwise 1, with the close code and reason (or the error) on stderr.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use tether::heartbeat::{CloseReason, Failure, ReconnectConfig, Supervisor, SupervisorConfig};
+use tether::heartbeat::{CloseReason, Failure, ReconnectConfig, SupervisorConfig};
 use tether::http::{HeaderName, HeaderValue};
 use tether::{
     ClientBuilder, CloseCode, CloseFrame, MaybeTls, Message, PingProbe, SinkExt as _,
@@ -64,6 +63,12 @@ pub(crate) struct Args {
     /// typed while disconnected are kept and sent, in order, once connected.
     #[arg(long)]
     reconnect: bool,
+    /// Carry the conversation on a session (tether.session.v1; `tether serve --sessions`):
+    /// reconnects resume it, so every line arrives exactly once and in order, and every
+    /// reply is printed once. Implies --reconnect. Resumes and their counts are logged on
+    /// stderr; a lost session exits 1 with its reason and counts.
+    #[arg(long)]
+    session: bool,
     /// Offer permessage-deflate (RFC 7692); the default, kept for symmetry with `serve`.
     #[arg(long, overrides_with = "no_deflate")]
     deflate: bool,
@@ -89,6 +94,10 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
         let mut config = tether::Config::default();
         config.set_deflate(None);
         builder.config(config);
+    }
+    if args.session {
+        let config = supervisor_config(&args);
+        return crate::connect_session::run(&args.url, args.echo, &config, &builder).await;
     }
     if args.reconnect || args.heartbeat.heartbeat.is_some() {
         return supervised(&args, &builder).await;
@@ -124,20 +133,14 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
 /// Exit status 0 when stdin ends (we close) or the server closes with 1000 and no
 /// reconnection was asked for; otherwise 1 with the reason the supervisor stopped.
 async fn supervised(args: &Args, builder: &ClientBuilder) -> Result<ExitCode> {
-    let mut config = SupervisorConfig::default();
-    config.set_keepalive(Some(args.heartbeat.keepalive().unwrap_or_default()));
-    if !args.reconnect {
-        let mut reconnect = ReconnectConfig::default();
-        reconnect.set_max_retries(Some(0));
-        config.set_reconnect(reconnect);
-    }
+    let config = supervisor_config(args);
     let mut client = builder
         .connect_supervised(&args.url, &config, PingProbe::new())
         .with_context(|| format!("cannot connect to {}", args.url))?;
     let logging = client
         .events()
         .map(|events| tokio::spawn(log_until_stopped(args.url.clone(), events, client.state())));
-    let talked = converse(&mut client, args.echo).await;
+    let talked = crate::conversation::converse(&mut client, args.echo).await;
     // Whatever ended the conversation, stop the supervisor: that also ends the logger,
     // which runs until the supervisor's events stop.
     let stopped = client.close().await;
@@ -154,74 +157,17 @@ async fn supervised(args: &Args, builder: &ClientBuilder) -> Result<ExitCode> {
     )
 }
 
-/// Stdin lines out (or, with `echo`, every received message back), received messages to
-/// stdout, until the supervisor stops. At the end of stdin it waits until every line was
-/// handed to the connection, starts the close, and prints what still arrives before the
-/// server's answer.
-///
-/// Sending waits for room in the outbox (backpressure: a fast pipe goes at the link's
-/// pace, through reconnections) while receiving goes on, so neither side can block the
-/// other. Returns `Ok` when the supervisor stopped, `Err` on a local failure.
-async fn converse(client: &mut Supervisor<Message>, echo: bool) -> Result<(), String> {
-    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
-    let mut stdout = Output::new();
-    let mut stdin_open = !echo;
-    let mut closing = false;
-    // The message waiting for room in the outbox: one at a time, so order is kept.
-    let mut pending: Option<Message> = None;
-    loop {
-        let waiting = pending.is_some();
-        let done_sending = !echo && !stdin_open && !waiting && !closing;
-        // Every branch is cancel safe: `ready` and `flushed` hold nothing, `next_segment`
-        // keeps a partial line buffered, the supervisor's inbound queue keeps its messages,
-        // and stdout's buffer keeps what a cancelled flush did not write. Biased: what arrives
-        // is taken first (the peer's answers to what we send must never wait behind stdin),
-        // and stdout is flushed only when nothing else is ready.
-        // Made before `recv` borrows the supervisor; both are `'static`.
-        let ready = pending.as_ref().map(|message| client.ready(message));
-        let flushed = done_sending.then(|| client.flushed());
-        tokio::select! {
-            biased;
-            received = client.recv(), if !(echo && waiting) => match received {
-                Some(message) if echo => pending = Some(message),
-                Some(message) => stdout
-                    .print(&message)
-                    .await
-                    .map_err(|err| format!("stdout: {err}"))?,
-                None => return stdout.flush().await.map_err(|err| format!("stdout: {err}")),
-            },
-            ready = when(ready), if waiting => {
-                ready.map_err(|err| err.to_string())?;
-                if let Some(message) = pending.take() {
-                    // Only this loop sends, so the room `ready` saw is still there.
-                    client.try_send(message).map_err(|err| err.to_string())?;
-                }
-            }
-            line = lines.next_segment(), if stdin_open && !waiting => match line {
-                Ok(Some(line)) => pending = Some(line_message(line)),
-                Ok(None) => stdin_open = false,
-                Err(err) => return Err(format!("stdin: {err}")),
-            },
-            flushed = when(flushed), if done_sending => {
-                // Closed already: the next `recv` says so.
-                if flushed.is_ok() {
-                    client.start_close().await;
-                }
-                closing = true;
-            }
-            flushed = stdout.flush(), if stdout.unflushed() => {
-                flushed.map_err(|err| format!("stdout: {err}"))?;
-            }
-        }
+/// The heartbeat (`--heartbeat`, default 20 s) and reconnection (`--reconnect` or
+/// `--session`) of a supervised conversation.
+fn supervisor_config(args: &Args) -> SupervisorConfig {
+    let mut config = SupervisorConfig::default();
+    config.set_keepalive(Some(args.heartbeat.keepalive().unwrap_or_default()));
+    if !args.reconnect && !args.session {
+        let mut reconnect = ReconnectConfig::default();
+        reconnect.set_max_retries(Some(0));
+        config.set_reconnect(reconnect);
     }
-}
-
-/// Runs `future` when there is one, else never (a `select!` branch that waits for nothing).
-async fn when<F: Future>(future: Option<F>) -> F::Output {
-    match future {
-        Some(future) => future.await,
-        None => std::future::pending().await,
-    }
+    config
 }
 
 /// Whether a supervised conversation ended normally: closed by us, or by the server with
@@ -360,7 +306,7 @@ async fn chat(ws: &mut Socket) -> Ending {
 
 /// A stdin line (without its `\n` or `\r\n`) as a text message, or as a binary message when
 /// it is not UTF-8.
-fn line_message(mut line: Vec<u8>) -> Message {
+pub(crate) fn line_message(mut line: Vec<u8>) -> Message {
     if line.last() == Some(&b'\r') {
         line.pop();
     }
@@ -373,19 +319,19 @@ fn line_message(mut line: Vec<u8>) -> Message {
 /// Stdout, buffered: a burst of messages costs one write, not one per message (200 000
 /// lines took 11 s of system time written one by one). The loops flush when nothing else is
 /// ready, so an interactive user still sees each message at once.
-struct Output {
+pub(crate) struct Output {
     out: tokio::io::BufWriter<tokio::io::Stdout>,
 }
 
 impl Output {
-    fn new() -> Output {
+    pub(crate) fn new() -> Output {
         Output {
             out: tokio::io::BufWriter::with_capacity(64 << 10, tokio::io::stdout()),
         }
     }
 
     /// Buffers a data message: text as a line, binary as it is.
-    async fn print(&mut self, message: &Message) -> std::io::Result<()> {
+    pub(crate) async fn print(&mut self, message: &Message) -> std::io::Result<()> {
         match message {
             Message::Text(text) => {
                 self.out.write_all(text.as_bytes()).await?;
@@ -400,12 +346,12 @@ impl Output {
     }
 
     /// Whether printed bytes wait in the buffer.
-    fn unflushed(&self) -> bool {
+    pub(crate) fn unflushed(&self) -> bool {
         !self.out.buffer().is_empty()
     }
 
     /// Writes what waits in the buffer (cancel safe: a cancelled flush loses nothing).
-    async fn flush(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush().await
     }
 }

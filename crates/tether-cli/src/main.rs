@@ -21,6 +21,8 @@
 
 mod annotate;
 mod connect;
+mod connect_session;
+mod conversation;
 mod demo;
 mod heartbeat;
 mod logging;

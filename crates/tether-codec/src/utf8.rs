@@ -28,6 +28,21 @@ impl Utf8Bytes {
         Utf8Bytes(ByteString::from_static(text))
     }
 
+    /// The text from byte `start` on, sharing the same bytes (no copy, no second UTF-8
+    /// check); `None` when `start` is past the end or inside a character.
+    ///
+    /// ```
+    /// use tether_codec::Utf8Bytes;
+    /// let text = Utf8Bytes::from("\0héllo".to_string());
+    /// assert_eq!(text.slice_from(1).unwrap(), "héllo");
+    /// assert_eq!(text.slice_from(3), None); // inside 'é'
+    /// assert_eq!(text.slice_from(8), None);
+    /// ```
+    pub fn slice_from(&self, start: usize) -> Option<Utf8Bytes> {
+        let rest = self.as_str().get(start..)?;
+        Some(Utf8Bytes(self.0.slice_ref(rest)))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0

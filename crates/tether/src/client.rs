@@ -232,6 +232,11 @@ impl ClientBuilder {
         Ok(tcp)
     }
 
+    /// The handshake timeout of every connection this builder opens.
+    pub(crate) fn handshake_timeout(&self) -> Option<std::time::Duration> {
+        self.config.handshake_timeout()
+    }
+
     pub(crate) fn request(&self, url: &str) -> Result<ClientRequest, Error> {
         let invalid = |reason: String| Error::InvalidUrl {
             url: url.to_owned(),

@@ -79,6 +79,18 @@ pub enum Error {
     /// A heartbeat supervisor refused its configuration.
     #[error("heartbeat: {0}")]
     Heartbeat(#[from] tether_heartbeat::Error),
+    /// A session is over ([`SessionLost`](crate::session::SessionLost)), ended for sending,
+    /// or refused a message or a configuration.
+    #[error("session: {0}")]
+    Session(#[from] tether_session::Error),
+    /// The server did not select the subprotocol `tether.session.v1`: it does not speak
+    /// sessions (docs/sessions.md §1).
+    #[error("the server does not support sessions (tether.session.v1 not selected)")]
+    NoSessions,
+    /// Only text and binary messages travel on a session; control frames belong to each
+    /// connection.
+    #[error("a session carries text and binary messages only")]
+    NotData,
 }
 
 impl From<tether_codec::Error> for Error {
@@ -156,7 +168,10 @@ impl Error {
             | Error::InvalidUrl { .. }
             | Error::InvalidServerName(_)
             | Error::NotWebSocket
-            | Error::Heartbeat(_) => fatal(),
+            | Error::Heartbeat(_)
+            | Error::Session(_)
+            | Error::NoSessions
+            | Error::NotData => fatal(),
         }
     }
 }

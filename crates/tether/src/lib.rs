@@ -97,6 +97,7 @@ mod proxy_env;
 mod proxy_error;
 mod roots;
 mod server;
+pub mod session;
 mod socks;
 mod split;
 mod supervise;

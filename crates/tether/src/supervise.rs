@@ -196,7 +196,7 @@ where
 }
 
 /// A client connection that failed or could not open, logged once where it happened.
-fn logged_failure(url: &str, error: &Error) -> Failure {
+pub(crate) fn logged_failure(url: &str, error: &Error) -> Failure {
     let failure = error.failure();
     tracing::debug!(%url, %error, %failure, "supervised connection failed");
     failure

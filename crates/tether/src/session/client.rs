@@ -1,0 +1,430 @@
+//! The client's session: one stream of messages each way that survives reconnects, over the
+//! heartbeat supervisor (docs/sessions.md §4, §8, §11).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tether_codec::{CloseCode, Message};
+use tether_heartbeat::{
+    Decision, DefaultRetryPolicy, Event, Failure, LinkState, RetryPolicy, Supervisor,
+    SupervisorConfig,
+};
+use tether_session::{
+    Client, Control, EndpointConfig, Error as SessionError, Origin, SessionId, SessionLost,
+    SUBPROTOCOL,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+
+use crate::client::ClientBuilder;
+use crate::error::Error;
+use crate::probe::PingProbe;
+use crate::session::link::{SessionLink, Shared};
+use crate::session::wire;
+use crate::supervise::logged_failure;
+use crate::supervised::Supervised;
+use crate::websocket::WebSocket;
+
+/// The counts of a session, from this side (docs/sessions.md §2, "Counting").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Data messages this side numbered and sent (or is about to write).
+    pub sent: u64,
+    /// Of those, how many the peer acknowledged.
+    pub acked: u64,
+    /// Data messages received from the peer, each delivered once, in order.
+    pub received: u64,
+}
+
+/// A client session (`tether.session.v1`): messages sent on it arrive exactly once and in
+/// order across any number of reconnects, or the session ends with a typed [`SessionLost`].
+///
+/// Built on the heartbeat supervisor: Ping frames probe the server, a dead link is
+/// dropped and another opened with backoff; each new connection resumes the session and
+/// resends what the server did not acknowledge before anything new. Sending waits for
+/// room (the replay buffer is the window: [`EndpointConfig`]).
+///
+/// ```no_run
+/// use tether::heartbeat::SupervisorConfig;
+/// use tether::session::EndpointConfig;
+/// use tether::{ClientBuilder, Message};
+///
+/// # async fn run() -> Result<(), tether::Error> {
+/// let mut session = ClientBuilder::new().session(
+///     "ws://127.0.0.1:9001/",
+///     &SupervisorConfig::default(),
+///     EndpointConfig::default(),
+/// )?;
+/// session.send(Message::text("order 1")).await?;
+/// session.end().await?; // nothing more from us
+/// while let Some(message) = session.recv().await {
+///     println!("{:?}", message?); // every reply, then the server's end
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    supervisor: Supervisor<Message>,
+    shared: Arc<Shared>,
+    max_message: usize,
+    reported: bool,
+}
+
+impl ClientBuilder {
+    /// Opens a session to `url`: every connection offers the subprotocol
+    /// `tether.session.v1` (with this builder's headers, proxy, TLS roots and limits),
+    /// sends `\0new` or `\0resume`, waits for the answer at most the handshake timeout
+    /// ([`Config::set_handshake_timeout`](crate::Config::set_handshake_timeout)), then
+    /// replays. `supervisor` sets the heartbeat, backoff and outbox; `session` the replay
+    /// buffer and acknowledgements.
+    ///
+    /// A server that does not select the subprotocol ends the session at once (not
+    /// retried: [`Error::NoSessions`] from [`Session::send`], `None` from
+    /// [`Session::recv`]).
+    ///
+    /// Must be called within a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], [`Error::Heartbeat`] or [`Error::Session`] for an invalid
+    /// URL or configuration.
+    pub fn session(
+        &self,
+        url: &str,
+        supervisor: &SupervisorConfig,
+        session: EndpointConfig,
+    ) -> Result<Session, Error> {
+        let max_message = session.max_replay_bytes();
+        let shared = Shared::new(Client::new(session)?);
+        let mut builder = self.clone();
+        builder.subprotocol(SUBPROTOCOL);
+        builder.request(url)?;
+        let timeout = builder.handshake_timeout();
+        let url = url.to_owned();
+        let links = Arc::clone(&shared);
+        let connect = move || {
+            let builder = builder.clone();
+            let url = url.clone();
+            let shared = Arc::clone(&links);
+            async move {
+                let ws = builder
+                    .connect(&url)
+                    .await
+                    .map_err(|error| logged_failure(&url, &error))?;
+                attach(ws, shared, timeout).await
+            }
+        };
+        let policy = SessionPolicy {
+            inner: DefaultRetryPolicy::new(supervisor.reconnect().restart_floor()),
+            shared: Arc::clone(&shared),
+        };
+        let supervisor = Supervisor::connect_with(
+            supervisor,
+            PingProbe::new(),
+            connect,
+            |link| async move { Ok(link) },
+            policy,
+        )?;
+        Ok(Session {
+            supervisor,
+            shared,
+            max_message,
+            reported: false,
+        })
+    }
+}
+
+/// The session handshake on a new connection (docs/sessions.md §4): `\0new` or
+/// `\0resume <id> <received>`, then the server's answer.
+async fn attach<S>(
+    mut ws: WebSocket<S>,
+    shared: Arc<Shared>,
+    timeout: Option<Duration>,
+) -> Result<SessionLink<S>, Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if ws.subprotocol() != Some(SUBPROTOCOL) {
+        // §1: "it closes with 1000 and reports locally that the server does not support
+        // sessions".
+        let _ = ws.close(CloseCode::NORMAL, "").await;
+        shared.lock().refuse();
+        return Err(fatal(Error::NoSessions.to_string()));
+    }
+    let hello = shared.lock().client.hello();
+    let answer = async {
+        ws.send(Message::text(hello.encode())).await?;
+        first_message(&mut ws).await
+    };
+    let answer = match timeout {
+        Some(limit) => tokio::time::timeout(limit, answer)
+            .await
+            .map_err(|_| Failure::Timeout)?,
+        None => answer.await,
+    };
+    let answer = answer.map_err(|error| error.failure())?;
+    let Some((text, payload)) = wire::payload(&answer) else {
+        // A close frame came first: a lost reason's code ends the session (§6).
+        let code = match &answer {
+            Message::Close(Some(frame)) => Some(frame.code.0),
+            _ => None,
+        };
+        if let Some(code) = code {
+            shared.lock().client.endpoint_mut().closed_with(code);
+        }
+        return Err(Failure::Closed { code });
+    };
+    let attached = shared.lock().client.handle_answer(text, payload);
+    match attached {
+        Ok(attached) => {
+            let state = shared.lock();
+            let endpoint = state.client.endpoint();
+            tracing::info!(
+                id = %attached.id,
+                resumed = attached.resumed,
+                server_has = attached.peer_received,
+                resending = endpoint.sent() - attached.peer_received,
+                received = endpoint.received(),
+                "session {}",
+                if attached.resumed { "resumed" } else { "opened" }
+            );
+            drop(state);
+            Ok(SessionLink::new(Supervised(ws), shared))
+        }
+        Err(lost) => {
+            tracing::warn!(%lost, "session lost");
+            if lost.origin == Origin::Local {
+                // §6: send `\0lost <reason>`, then close with its code.
+                let _ = ws
+                    .send(Message::text(Control::Lost(lost.reason).encode()))
+                    .await;
+                let _ = ws
+                    .close(CloseCode(lost.reason.close_code()), "session lost")
+                    .await;
+            }
+            Err(fatal(lost.to_string()))
+        }
+    }
+}
+
+/// The first text, binary or close message on the connection.
+async fn first_message<S>(ws: &mut WebSocket<S>) -> Result<Message, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(message)) => return Ok(message),
+            Some(Err(error)) => return Err(error),
+            None => return Err(Error::Closed),
+        }
+    }
+}
+
+fn fatal(message: String) -> Failure {
+    Failure::Other {
+        message,
+        retryable: false,
+    }
+}
+
+/// The default retry rules, and no retry once the session is over.
+struct SessionPolicy {
+    inner: DefaultRetryPolicy,
+    shared: Arc<Shared>,
+}
+
+impl RetryPolicy for SessionPolicy {
+    fn decide(&mut self, failure: &Failure, attempt: u32) -> Decision {
+        if self.shared.lock().is_over() {
+            return Decision::Fatal;
+        }
+        self.inner.decide(failure, attempt)
+    }
+}
+
+impl Session {
+    /// Sends `message` on the session, waiting for room in the outbox (through reconnects).
+    /// It is numbered when a connection takes it and kept until the server acknowledges
+    /// it; it arrives exactly once, or the session ends lost.
+    ///
+    /// Cancel safety: dropped before it completes, `message` was not accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Session`] with [`SessionError::MessageTooLarge`] for a message over the
+    /// replay buffer's byte bound, [`SessionError::Ended`] after [`end`](Self::end),
+    /// [`SessionError::Lost`] once the session is lost; [`Error::NoSessions`];
+    /// [`Error::Heartbeat`] when the supervisor stopped otherwise.
+    pub async fn send(&self, message: Message) -> Result<(), Error> {
+        self.check(&message)?;
+        let sent = self.supervisor.send(message).await;
+        sent.map_err(|error| self.stopped(error))
+    }
+
+    /// Like [`send`](Self::send), without waiting: a full outbox refuses the message
+    /// ([`Error::Heartbeat`] with `OutboxFull`).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn try_send(&self, message: Message) -> Result<(), Error> {
+        self.check(&message)?;
+        let sent = self.supervisor.try_send(message);
+        sent.map_err(|error| self.stopped(error))
+    }
+
+    /// Waits until the outbox has room for `message` (not consumed; cancel safe, holds
+    /// nothing, borrows nothing): then [`try_send`](Self::try_send) takes it unless another
+    /// sender took the room first. For a `select!` that must not lose the message.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn ready(
+        &self,
+        message: &Message,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let checked = self.check(message);
+        let ready = self.supervisor.ready(message);
+        let shared = Arc::clone(&self.shared);
+        async move {
+            checked?;
+            ready.await.map_err(|error| stopped(&shared, error))
+        }
+    }
+
+    /// Waits until every message accepted so far was handed to a connection (numbered,
+    /// kept for replay). Cancel safe, borrows nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), once the session or the supervisor stopped.
+    pub fn flushed(&self) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let flushed = self.supervisor.flushed();
+        let shared = Arc::clone(&self.shared);
+        async move { flushed.await.map_err(|error| stopped(&shared, error)) }
+    }
+
+    /// The next message from the server, each exactly once and in order. When the session
+    /// is lost, one `Err` with the outcome and its counts, then `None`; after a normal end
+    /// (both sides' `end`, everything acknowledged), `None`.
+    pub async fn recv(&mut self) -> Option<Result<Message, SessionLost>> {
+        if let Some(message) = self.supervisor.recv().await {
+            return Some(Ok(message));
+        }
+        if std::mem::replace(&mut self.reported, true) {
+            return None;
+        }
+        self.lost().map(Err)
+    }
+
+    /// Says that this side sends no more (docs/sessions.md §8): once everything already
+    /// sent is on a connection, `\0end` follows it. Keep calling [`recv`](Self::recv):
+    /// the server's messages still arrive until its own `end`, then the session is over
+    /// and `recv` gives `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Session`] if the session was lost first; [`Error::Heartbeat`] if the
+    /// supervisor stopped.
+    pub async fn end(&self) -> Result<(), Error> {
+        let flushed = self.supervisor.flushed().await;
+        flushed.map_err(|error| self.stopped(error))?;
+        let mut state = self.shared.lock();
+        if let Some(lost) = state.client.endpoint().lost() {
+            return Err(Error::Session(SessionError::Lost(lost.clone())));
+        }
+        state.request_end();
+        Ok(())
+    }
+
+    /// Leaves the session without ending it: the connection closes (1000) and no other
+    /// is opened. The server keeps the session for its resume window, then drops it.
+    pub async fn close(self) {
+        self.supervisor.close().await;
+    }
+
+    /// The session id, once a server issued one.
+    pub fn id(&self) -> Option<SessionId> {
+        self.shared.lock().client.id()
+    }
+
+    /// This side's counts now.
+    pub fn counts(&self) -> Counts {
+        let state = self.shared.lock();
+        let endpoint = state.client.endpoint();
+        Counts {
+            sent: endpoint.sent(),
+            acked: endpoint.acked(),
+            received: endpoint.received(),
+        }
+    }
+
+    /// Whether the session ended normally (docs/sessions.md §8): both sides sent `end`
+    /// and everything either side sent was acknowledged.
+    pub fn is_finished(&self) -> bool {
+        self.shared.lock().is_finished()
+    }
+
+    /// How the session ended, if it was lost.
+    pub fn lost(&self) -> Option<SessionLost> {
+        self.shared.lock().client.endpoint().lost().cloned()
+    }
+
+    /// The connection's state (connecting, open and its health, backing off, closed).
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.supervisor.state()
+    }
+
+    /// The supervisor's events (reconnects, round trips, outbox overflow); only the first
+    /// call gets the receiver.
+    pub fn events(&mut self) -> Option<mpsc::Receiver<Event>> {
+        self.supervisor.events()
+    }
+
+    fn check(&self, message: &Message) -> Result<(), Error> {
+        if !message.is_data() {
+            return Err(Error::NotData);
+        }
+        if let Some(error) = over(&self.shared) {
+            return Err(error);
+        }
+        if message.len() > self.max_message {
+            return Err(Error::Session(SessionError::MessageTooLarge {
+                len: message.len(),
+                max: self.max_message,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The supervisor's error, or the session's reason when that is why it stopped.
+    fn stopped(&self, error: tether_heartbeat::Error) -> Error {
+        stopped(&self.shared, error)
+    }
+}
+
+/// Why nothing more can be sent on the session, if so.
+fn over(shared: &Shared) -> Option<Error> {
+    let state = shared.lock();
+    if state.is_refused() {
+        return Some(Error::NoSessions);
+    }
+    if let Some(lost) = state.client.endpoint().lost() {
+        return Some(Error::Session(SessionError::Lost(lost.clone())));
+    }
+    state
+        .is_ending()
+        .then_some(Error::Session(SessionError::Ended))
+}
+
+/// The supervisor's error, or the session's reason when that is why it stopped.
+fn stopped(shared: &Shared, error: tether_heartbeat::Error) -> Error {
+    over(shared).unwrap_or(Error::Heartbeat(error))
+}

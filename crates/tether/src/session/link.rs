@@ -1,0 +1,346 @@
+//! One connection of a client session, as the heartbeat supervisor's transport: data
+//! messages the supervisor hands over are numbered and kept for replay, received ones are
+//! counted and acknowledged, control messages stay inside (docs/sessions.md §2-§9).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll, Waker};
+
+use futures_core::Stream;
+use futures_sink::Sink;
+use tether_codec::{CloseCode, CloseFrame, Message};
+use tether_session::{Client, Error as SessionError, Origin, Transmit};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::Error;
+use crate::session::wire;
+use crate::supervised::{Supervised, SupervisedError};
+
+/// What the client's session handle and its links share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) client: Client<Message>,
+    /// A data message the supervisor handed over while the replay buffer was full: it is
+    /// numbered before anything else, on this link or the next. At most one.
+    pending: Option<Message>,
+    /// Wakes the task that drives the current link (to send `end`).
+    link: Option<Waker>,
+    /// The session ended normally (docs/sessions.md §8): no reconnect.
+    finished: bool,
+    /// The application said it sends no more: `end` goes out once nothing is pending.
+    ending: bool,
+    /// The server did not select `tether.session.v1`: there is no session.
+    refused: bool,
+}
+
+impl State {
+    /// Whether the session is over (finished, lost, refused): the supervisor must not
+    /// reconnect.
+    pub(crate) fn is_over(&self) -> bool {
+        let endpoint = self.client.endpoint();
+        self.finished || self.refused || endpoint.is_finished() || endpoint.lost().is_some()
+    }
+
+    /// Whether the session ended normally.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished || self.client.endpoint().is_finished()
+    }
+
+    /// Whether everything handed to a link is numbered (nothing pending).
+    fn is_settled(&self) -> bool {
+        self.pending.is_none()
+    }
+
+    /// The application sends no more: `end` follows the last message handed over.
+    pub(crate) fn request_end(&mut self) {
+        self.ending = true;
+        self.settle();
+        self.wake_link();
+    }
+
+    /// Whether the application asked to end.
+    pub(crate) fn is_ending(&self) -> bool {
+        self.ending
+    }
+
+    /// The server does not speak sessions.
+    pub(crate) fn refuse(&mut self) {
+        self.refused = true;
+    }
+
+    /// Whether the server did not speak sessions.
+    pub(crate) fn is_refused(&self) -> bool {
+        self.refused
+    }
+
+    /// Asks the endpoint for `end` once nothing is pending: `end` is numbered after every
+    /// message the application sent before asking.
+    fn settle(&mut self) {
+        if self.ending && self.pending.is_none() && !self.client.endpoint().is_ending() {
+            self.client.endpoint_mut().finish();
+        }
+    }
+
+    pub(crate) fn wake_link(&mut self) {
+        if let Some(waker) = self.link.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(client: Client<Message>) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                client,
+                pending: None,
+                link: None,
+                finished: false,
+                ending: false,
+                refused: false,
+            }),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the counts as they were at the panic: the
+        // session state is still consistent enough to report (every method leaves it so).
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The error that ends a link because the session is over: never retried.
+fn over(error: SessionError) -> SupervisedError {
+    SupervisedError::from(Error::Session(error))
+}
+
+/// A WebSocket carrying an attached session (its `\0session` answer arrived).
+pub(crate) struct SessionLink<S> {
+    ws: Supervised<S>,
+    shared: Arc<Shared>,
+    /// When an acknowledgement falls due.
+    timer: Pin<Box<Sleep>>,
+    /// The supervisor waits in `poll_ready` for room in the replay buffer.
+    sink: Option<Waker>,
+    /// Where the link is in saying goodbye (session finished or lost here).
+    goodbye: Goodbye,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
+    pub(crate) fn new(ws: Supervised<S>, shared: Arc<Shared>) -> Self {
+        SessionLink {
+            ws,
+            shared,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            sink: None,
+            goodbye: Goodbye::None,
+        }
+    }
+
+    /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
+    /// `lost`), then flushes. Pending while the WebSocket's write buffer is full.
+    fn pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SupervisedError>> {
+        if self.goodbye == Goodbye::Closed {
+            // Our close is queued: nothing more may be written, only flushed.
+            return Pin::new(&mut self.ws).poll_flush(cx);
+        }
+        loop {
+            let mut wrote = false;
+            while self.goodbye != Goodbye::Closed {
+                ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
+                let mut state = self.shared.lock();
+                state.link = Some(cx.waker().clone());
+                if let Some(message) = state.pending.take() {
+                    push(&mut state, message)?;
+                }
+                state.settle();
+                let Some(message) = next_message(&mut state, &mut self.goodbye) else {
+                    break;
+                };
+                drop(state);
+                Pin::new(&mut self.ws).start_send(message)?;
+                wrote = true;
+            }
+            if wrote {
+                ready!(Pin::new(&mut self.ws).poll_flush(cx))?;
+            }
+            let due = self.shared.lock().client.endpoint().poll_timeout();
+            let Some(due) = due else {
+                return Poll::Ready(Ok(()));
+            };
+            self.timer.as_mut().reset(Instant::from_std(due));
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+
+    /// Takes in one received message: data comes out unstuffed, control messages are the
+    /// session's own (`None`).
+    fn receive(&mut self, message: Message) -> Result<Option<Message>, SupervisedError> {
+        let mut state = self.shared.lock();
+        let endpoint = state.client.endpoint_mut();
+        let Some((text, payload)) = wire::payload(&message) else {
+            if let Message::Close(Some(frame)) = &message {
+                // docs/sessions.md §6: a close with a lost reason's code ends the session
+                // even without a `\0lost` message.
+                endpoint.closed_with(frame.code.0);
+            }
+            return Ok(Some(message));
+        };
+        let before = endpoint.acked();
+        let incoming = endpoint.handle(Instant::now().into_std(), text, payload);
+        if endpoint.acked() > before {
+            if let Some(waker) = self.sink.take() {
+                waker.wake();
+            }
+        }
+        match incoming {
+            Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
+            Ok(tether_session::Incoming::Control(_)) => Ok(None),
+            Err(lost) if lost.origin == Origin::Local => {
+                // Our `\0lost protocol` and the close go out with the next pump.
+                drop(state);
+                tracing::warn!(%lost, "session lost");
+                Ok(None)
+            }
+            Err(lost) => Err(over(SessionError::Lost(lost))),
+        }
+    }
+}
+
+/// How far the link got in ending its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goodbye {
+    /// Nothing sent yet.
+    None,
+    /// `\0lost <reason>` is written; its close comes next.
+    Lost,
+    /// The close frame is written.
+    Closed,
+}
+
+/// The next message to write, or `None` when the session has nothing to say.
+fn next_message(state: &mut State, goodbye: &mut Goodbye) -> Option<Message> {
+    let endpoint = state.client.endpoint_mut();
+    if let Some(lost) = endpoint.lost() {
+        // docs/sessions.md §6: "the side that sends it forgets the session and closes the
+        // connection with the reason's close code". A lost the peer sent needs no answer
+        // but the close the WebSocket echoes.
+        if lost.origin != Origin::Local {
+            return None;
+        }
+        let (next, message) = match *goodbye {
+            Goodbye::None => (
+                Goodbye::Lost,
+                Message::text(tether_session::Control::Lost(lost.reason).encode()),
+            ),
+            Goodbye::Lost => (
+                Goodbye::Closed,
+                close(CloseCode(lost.reason.close_code()), "session lost"),
+            ),
+            Goodbye::Closed => return None,
+        };
+        *goodbye = next;
+        return Some(message);
+    }
+    if endpoint.is_finished() {
+        state.finished = true;
+        // §8: "A finished side closes the connection with 1000".
+        return (std::mem::replace(goodbye, Goodbye::Closed) != Goodbye::Closed)
+            .then(|| close(CloseCode::NORMAL, "session finished"));
+    }
+    match endpoint.poll_transmit(Instant::now().into_std())? {
+        Transmit::Control(control) => Some(Message::text(control.encode())),
+        Transmit::Data { message, .. } => Some(wire::stuffed(message.clone())),
+    }
+}
+
+fn close(code: CloseCode, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Numbers `message`, or keeps it pending while the replay buffer is full.
+fn push(state: &mut State, message: Message) -> Result<(), SupervisedError> {
+    let len = message.len();
+    match state.client.endpoint_mut().push(message.clone(), len) {
+        Ok(_) => Ok(()),
+        Err(SessionError::Full { .. }) => {
+            state.pending = Some(message);
+            Ok(())
+        }
+        Err(error) => Err(over(error)),
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
+    type Item = Result<Message, SupervisedError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Poll::Ready(Err(error)) = this.pump(cx) {
+                return Poll::Ready(Some(Err(error)));
+            }
+            let Some(item) = ready!(Pin::new(&mut this.ws).poll_next(cx)) else {
+                return Poll::Ready(None);
+            };
+            match item.and_then(|message| this.receive(message)) {
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                Ok(None) => continue,
+                Err(error) => return Poll::Ready(Some(Err(error))),
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
+    type Error = SupervisedError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        ready!(this.pump(cx))?;
+        if this.goodbye == Goodbye::Closed {
+            // The session said goodbye on this connection; the supervisor's last writes
+            // (probes) wait until the peer's close ends the stream.
+            return Poll::Pending;
+        }
+        if !this.shared.lock().is_settled() {
+            // The replay buffer is full: an acknowledgement wakes us (`receive`).
+            this.sink = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.ws).poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
+        let this = self.get_mut();
+        if !message.is_data() {
+            // Probes, pongs and closes belong to the connection, not the session.
+            return Pin::new(&mut this.ws).start_send(message);
+        }
+        push(&mut this.shared.lock(), message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        ready!(this.pump(cx))?;
+        Pin::new(&mut this.ws).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().ws).poll_close(cx)
+    }
+}

@@ -1,0 +1,310 @@
+//! The client half of sessions (`tether::session::Session`) against a server scripted
+//! message by message over loopback: every byte the client must send at each step of
+//! docs/sessions.md §1-§6 is checked, and every answer a server may give is tried.
+
+use std::time::Duration;
+
+use tether::heartbeat::{ReconnectConfig, SupervisorConfig};
+use tether::session::{EndpointConfig, LostReason, Origin, SessionId, SUBPROTOCOL};
+use tether::{Accept, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket, StreamExt};
+use tokio::sync::mpsc;
+
+/// Every wait of these tests is bounded by this (an event, not a timing: a hang fails).
+const BOUND: Duration = Duration::from_secs(10);
+
+const ID: &str = "Vt2kQ0o1l9aC3x8dYh5S1w";
+
+/// A server that hands every accepted connection to the test, selecting the session
+/// subprotocol when `sessions` (and the client offered it).
+async fn scripted(sessions: bool) -> (String, mpsc::Receiver<ServerSocket>) {
+    let mut server = Server::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}/", server.local_addr().expect("addr"));
+    server.decide(move |request| {
+        let offered = request.subprotocols().iter().any(|p| p == SUBPROTOCOL);
+        Ok(if sessions && offered {
+            Accept::new().with_subprotocol(SUBPROTOCOL)
+        } else {
+            Accept::new()
+        })
+    });
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(server.serve(move |ws, _| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(ws).await;
+        }
+    }));
+    (url, rx)
+}
+
+fn config() -> SupervisorConfig {
+    let mut config = SupervisorConfig::default();
+    let mut reconnect = ReconnectConfig::default();
+    reconnect
+        .set_initial_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(50));
+    config.set_reconnect(reconnect).set_seed(Some(7));
+    config
+}
+
+async fn next_connection(rx: &mut mpsc::Receiver<ServerSocket>) -> ServerSocket {
+    tokio::time::timeout(BOUND, rx.recv())
+        .await
+        .expect("a connection within the bound")
+        .expect("server running")
+}
+
+/// The next text or binary message the scripted server receives.
+async fn next_data(ws: &mut ServerSocket) -> Message {
+    loop {
+        let message = tokio::time::timeout(BOUND, ws.next())
+            .await
+            .expect("a message within the bound")
+            .expect("connection open")
+            .expect("no error");
+        if message.is_data() || matches!(message, Message::Close(_)) {
+            return message;
+        }
+    }
+}
+
+/// Reads on after the peer's close, so the close echo is written and the stream ends.
+async fn finish_close(ws: &mut ServerSocket) {
+    let rest = tokio::time::timeout(BOUND, ws.next())
+        .await
+        .expect("the stream ends");
+    assert!(
+        matches!(rest, None | Some(Err(_))),
+        "after the close: {rest:?}"
+    );
+}
+
+async fn expect_text(ws: &mut ServerSocket, want: &str) {
+    assert_eq!(next_data(ws).await, Message::text(want.to_owned()));
+}
+
+async fn say(ws: &mut ServerSocket, text: &str) {
+    ws.send(Message::text(text.to_owned())).await.expect("send");
+}
+
+#[tokio::test]
+async fn sessions_md_1_a_server_that_does_not_select_the_subprotocol_ends_it_at_once_untried_again()
+{
+    let (url, mut connections) = scripted(false).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &config(), EndpointConfig::default())
+        .expect("session");
+    let mut ws = next_connection(&mut connections).await;
+    assert_eq!(ws.subprotocol(), None);
+    // §1: "it closes with 1000 ... and must not send session messages".
+    match next_data(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::NORMAL),
+        other => panic!("expected the close, got {other:?}"),
+    }
+    finish_close(&mut ws).await;
+    assert!(tokio::time::timeout(BOUND, session.recv())
+        .await
+        .expect("ends")
+        .is_none());
+    assert!(matches!(
+        session.send(Message::text("x")).await,
+        Err(Error::NoSessions)
+    ));
+    assert!(connections.try_recv().is_err(), "it connected again");
+}
+
+#[tokio::test]
+async fn sessions_md_4_new_then_data_both_ways_with_the_server_given_id() {
+    let (url, mut connections) = scripted(true).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &config(), EndpointConfig::default())
+        .expect("session");
+    session.send(Message::text("hello")).await.expect("send");
+    session
+        .send(Message::binary(vec![0u8, 1]))
+        .await
+        .expect("send");
+    let mut ws = next_connection(&mut connections).await;
+    assert_eq!(ws.subprotocol(), Some(SUBPROTOCOL));
+    // §4: the first message is `new`, and nothing else goes out before the answer.
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    expect_text(&mut ws, "hello").await;
+    // §2: a payload starting with 0x00 is stuffed, and keeps its type.
+    assert_eq!(next_data(&mut ws).await, Message::binary(vec![0u8, 0, 1]));
+    say(&mut ws, "\0\0zero first").await;
+    let received = tokio::time::timeout(BOUND, session.recv())
+        .await
+        .expect("reply");
+    assert_eq!(received, Some(Ok(Message::text("\0zero first"))));
+    assert_eq!(session.id(), SessionId::parse(ID));
+    // §5: acks are due 200 ms after the first unreported message at the latest.
+    expect_text(&mut ws, "\0ack 1").await;
+    say(&mut ws, "\0ack 2").await;
+    // §9: a ping is answered at once with our count.
+    say(&mut ws, "\0ping 99 2").await;
+    expect_text(&mut ws, "\0pong 99 1").await;
+    assert_eq!(session.counts().acked, 2);
+}
+
+#[tokio::test]
+async fn sessions_md_4_1_a_resume_resends_exactly_what_the_server_lacks_before_anything_new() {
+    let (url, mut connections) = scripted(true).await;
+    let session = ClientBuilder::new()
+        .session(&url, &config(), EndpointConfig::default())
+        .expect("session");
+    for text in ["a1", "a2", "a3"] {
+        session.send(Message::text(text)).await.expect("send");
+    }
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    say(&mut ws, "b1").await;
+    for text in ["a1", "a2", "a3"] {
+        expect_text(&mut ws, text).await;
+    }
+    // The connection dies with a1..a3 unacknowledged.
+    drop(ws);
+    let mut ws = next_connection(&mut connections).await;
+    // "I have 1 of yours" (b1 arrived before the cut).
+    expect_text(&mut ws, &format!("\0resume {ID} 1")).await;
+    say(&mut ws, &format!("\0session {ID} 1")).await;
+    session.send(Message::text("a4")).await.expect("send");
+    // The server had a1: a2 and a3 again, then the new a4, nothing twice.
+    for text in ["a2", "a3", "a4"] {
+        expect_text(&mut ws, text).await;
+    }
+    assert_eq!(session.counts().sent, 4);
+}
+
+#[tokio::test]
+async fn sessions_md_5_a_full_replay_buffer_holds_new_messages_back_until_acknowledged() {
+    let (url, mut connections) = scripted(true).await;
+    let mut endpoint = EndpointConfig::default();
+    endpoint.set_max_replay_messages(4);
+    let session = ClientBuilder::new()
+        .session(&url, &config(), endpoint)
+        .expect("session");
+    for i in 1..=6 {
+        session
+            .send(Message::text(format!("m{i}")))
+            .await
+            .expect("send");
+    }
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    for i in 1..=4 {
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+    // The window is full: what the client writes next must be the pong, not m5.
+    say(&mut ws, "\0ping 1 0").await;
+    expect_text(&mut ws, "\0pong 1 0").await;
+    say(&mut ws, "\0ack 2").await;
+    expect_text(&mut ws, "m5").await;
+    expect_text(&mut ws, "m6").await;
+}
+
+#[tokio::test]
+async fn sessions_md_6_lost_in_the_answer_ends_the_session_typed_with_counts_and_no_reconnect() {
+    let (url, mut connections) = scripted(true).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &config(), EndpointConfig::default())
+        .expect("session");
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    say(&mut ws, "one").await;
+    let first = tokio::time::timeout(BOUND, session.recv())
+        .await
+        .expect("data");
+    assert_eq!(first, Some(Ok(Message::text("one"))));
+    drop(ws);
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, &format!("\0resume {ID} 1")).await;
+    say(&mut ws, "\0lost expired").await;
+    let _ = ws.close(CloseCode(4001), "expired").await;
+    let lost = tokio::time::timeout(BOUND, session.recv())
+        .await
+        .expect("the outcome")
+        .expect("an outcome")
+        .expect_err("lost");
+    assert_eq!(lost.reason, LostReason::Expired);
+    assert_eq!(lost.origin, Origin::Peer);
+    assert_eq!(lost.received, 1);
+    assert!(session.recv().await.is_none());
+    assert!(matches!(
+        session.send(Message::text("x")).await,
+        Err(Error::Session(_))
+    ));
+    assert!(connections.try_recv().is_err(), "it resumed a lost session");
+}
+
+#[tokio::test]
+async fn sessions_md_4_an_answer_with_another_id_is_lost_protocol_and_close_1002() {
+    let (url, mut connections) = scripted(true).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &config(), EndpointConfig::default())
+        .expect("session");
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    drop(ws);
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, &format!("\0resume {ID} 0")).await;
+    say(&mut ws, "\0session AAAAAAAAAAAAAAAAAAAAAA 0").await;
+    // §6: the side that found the fault says `lost protocol`, then closes with 1002.
+    expect_text(&mut ws, "\0lost protocol").await;
+    match next_data(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::PROTOCOL_ERROR),
+        other => panic!("expected close 1002, got {other:?}"),
+    }
+    finish_close(&mut ws).await;
+    let lost = session.recv().await.expect("outcome").expect_err("lost");
+    assert_eq!(
+        (lost.reason, lost.origin),
+        (LostReason::Protocol, Origin::Local)
+    );
+}
+
+#[tokio::test]
+async fn sessions_md_8_end_waits_for_the_last_message_then_both_ends_finish_with_1000() {
+    let (url, mut connections) = scripted(true).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &config(), EndpointConfig::default())
+        .expect("session");
+    session.send(Message::text("last")).await.expect("send");
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    // `end` waits until "last" is on a connection, then `end` goes out after it.
+    session.end().await.expect("end");
+    assert!(matches!(
+        session.send(Message::text("late")).await,
+        Err(Error::Session(tether::session::core::Error::Ended))
+    ));
+    expect_text(&mut ws, "last").await;
+    expect_text(&mut ws, "\0end 0").await;
+    say(&mut ws, "bye").await;
+    say(&mut ws, "\0end 1").await;
+    // Our end and data acknowledged: the client has everything and is finished.
+    expect_text(&mut ws, "\0ack 1").await;
+    say(&mut ws, "\0ack 1").await;
+    match next_data(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::NORMAL),
+        other => panic!("expected close 1000, got {other:?}"),
+    }
+    finish_close(&mut ws).await;
+    assert_eq!(session.recv().await, Some(Ok(Message::text("bye"))));
+    assert_eq!(
+        tokio::time::timeout(BOUND, session.recv())
+            .await
+            .expect("end"),
+        None
+    );
+    assert!(session.is_finished());
+    assert!(
+        connections.try_recv().is_err(),
+        "it reconnected after the end"
+    );
+}
