@@ -93,6 +93,12 @@ pub enum Error {
     NotData,
 }
 
+impl From<tether_session::SessionLost> for Error {
+    fn from(lost: tether_session::SessionLost) -> Self {
+        Error::Session(tether_session::Error::Lost(lost))
+    }
+}
+
 impl From<tether_codec::Error> for Error {
     fn from(err: tether_codec::Error) -> Self {
         match err {
