@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tether::heartbeat::{ReconnectConfig, SupervisorConfig};
-use tether::session::{EndpointConfig, LostReason, Origin, SessionId, SUBPROTOCOL};
+use tether::session::{EndpointConfig, LostReason, Origin, Session, SessionId, SUBPROTOCOL};
 use tether::{Accept, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket, StreamExt};
 use tokio::sync::mpsc;
 
@@ -46,6 +46,23 @@ fn config() -> SupervisorConfig {
     config.set_reconnect(reconnect).set_seed(Some(7));
     config
 }
+
+/// A session whose first connection got `\0new` answered with [`ID`]: the client, the
+/// server's end of that connection, and the connections to come.
+async fn attached(endpoint: EndpointConfig) -> (Session, ServerSocket, Connections) {
+    let (url, mut connections) = scripted(true).await;
+    let session = ClientBuilder::new()
+        .session(&url, &config(), endpoint)
+        .expect("session");
+    let mut ws = next_connection(&mut connections).await;
+    assert_eq!(ws.subprotocol(), Some(SUBPROTOCOL));
+    // §4: the first message is `new`, and nothing else goes out before the answer.
+    expect_text(&mut ws, "\0new").await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    (session, ws, connections)
+}
+
+type Connections = mpsc::Receiver<ServerSocket>;
 
 async fn next_connection(rx: &mut mpsc::Receiver<ServerSocket>) -> ServerSocket {
     tokio::time::timeout(BOUND, rx.recv())
@@ -115,20 +132,12 @@ async fn sessions_md_1_a_server_that_does_not_select_the_subprotocol_ends_it_at_
 
 #[tokio::test]
 async fn sessions_md_4_new_then_data_both_ways_with_the_server_given_id() {
-    let (url, mut connections) = scripted(true).await;
-    let mut session = ClientBuilder::new()
-        .session(&url, &config(), EndpointConfig::default())
-        .expect("session");
+    let (mut session, mut ws, _connections) = attached(EndpointConfig::default()).await;
     session.send(Message::text("hello")).await.expect("send");
     session
         .send(Message::binary(vec![0u8, 1]))
         .await
         .expect("send");
-    let mut ws = next_connection(&mut connections).await;
-    assert_eq!(ws.subprotocol(), Some(SUBPROTOCOL));
-    // §4: the first message is `new`, and nothing else goes out before the answer.
-    expect_text(&mut ws, "\0new").await;
-    say(&mut ws, &format!("\0session {ID} 0")).await;
     expect_text(&mut ws, "hello").await;
     // §2: a payload starting with 0x00 is stuffed, and keeps its type.
     assert_eq!(next_data(&mut ws).await, Message::binary(vec![0u8, 0, 1]));
@@ -149,16 +158,10 @@ async fn sessions_md_4_new_then_data_both_ways_with_the_server_given_id() {
 
 #[tokio::test]
 async fn sessions_md_4_1_a_resume_resends_exactly_what_the_server_lacks_before_anything_new() {
-    let (url, mut connections) = scripted(true).await;
-    let session = ClientBuilder::new()
-        .session(&url, &config(), EndpointConfig::default())
-        .expect("session");
+    let (session, mut ws, mut connections) = attached(EndpointConfig::default()).await;
     for text in ["a1", "a2", "a3"] {
         session.send(Message::text(text)).await.expect("send");
     }
-    let mut ws = next_connection(&mut connections).await;
-    expect_text(&mut ws, "\0new").await;
-    say(&mut ws, &format!("\0session {ID} 0")).await;
     say(&mut ws, "b1").await;
     for text in ["a1", "a2", "a3"] {
         expect_text(&mut ws, text).await;
@@ -179,21 +182,15 @@ async fn sessions_md_4_1_a_resume_resends_exactly_what_the_server_lacks_before_a
 
 #[tokio::test]
 async fn sessions_md_5_a_full_replay_buffer_holds_new_messages_back_until_acknowledged() {
-    let (url, mut connections) = scripted(true).await;
     let mut endpoint = EndpointConfig::default();
     endpoint.set_max_replay_messages(4);
-    let session = ClientBuilder::new()
-        .session(&url, &config(), endpoint)
-        .expect("session");
+    let (session, mut ws, _connections) = attached(endpoint).await;
     for i in 1..=6 {
         session
             .send(Message::text(format!("m{i}")))
             .await
             .expect("send");
     }
-    let mut ws = next_connection(&mut connections).await;
-    expect_text(&mut ws, "\0new").await;
-    say(&mut ws, &format!("\0session {ID} 0")).await;
     for i in 1..=4 {
         expect_text(&mut ws, &format!("m{i}")).await;
     }
@@ -207,13 +204,7 @@ async fn sessions_md_5_a_full_replay_buffer_holds_new_messages_back_until_acknow
 
 #[tokio::test]
 async fn sessions_md_6_lost_in_the_answer_ends_the_session_typed_with_counts_and_no_reconnect() {
-    let (url, mut connections) = scripted(true).await;
-    let mut session = ClientBuilder::new()
-        .session(&url, &config(), EndpointConfig::default())
-        .expect("session");
-    let mut ws = next_connection(&mut connections).await;
-    expect_text(&mut ws, "\0new").await;
-    say(&mut ws, &format!("\0session {ID} 0")).await;
+    let (mut session, mut ws, mut connections) = attached(EndpointConfig::default()).await;
     say(&mut ws, "one").await;
     let first = tokio::time::timeout(BOUND, session.recv())
         .await
@@ -242,13 +233,7 @@ async fn sessions_md_6_lost_in_the_answer_ends_the_session_typed_with_counts_and
 
 #[tokio::test]
 async fn sessions_md_4_an_answer_with_another_id_is_lost_protocol_and_close_1002() {
-    let (url, mut connections) = scripted(true).await;
-    let mut session = ClientBuilder::new()
-        .session(&url, &config(), EndpointConfig::default())
-        .expect("session");
-    let mut ws = next_connection(&mut connections).await;
-    expect_text(&mut ws, "\0new").await;
-    say(&mut ws, &format!("\0session {ID} 0")).await;
+    let (mut session, ws, mut connections) = attached(EndpointConfig::default()).await;
     drop(ws);
     let mut ws = next_connection(&mut connections).await;
     expect_text(&mut ws, &format!("\0resume {ID} 0")).await;
@@ -269,14 +254,8 @@ async fn sessions_md_4_an_answer_with_another_id_is_lost_protocol_and_close_1002
 
 #[tokio::test]
 async fn sessions_md_8_end_waits_for_the_last_message_then_both_ends_finish_with_1000() {
-    let (url, mut connections) = scripted(true).await;
-    let mut session = ClientBuilder::new()
-        .session(&url, &config(), EndpointConfig::default())
-        .expect("session");
+    let (mut session, mut ws, mut connections) = attached(EndpointConfig::default()).await;
     session.send(Message::text("last")).await.expect("send");
-    let mut ws = next_connection(&mut connections).await;
-    expect_text(&mut ws, "\0new").await;
-    say(&mut ws, &format!("\0session {ID} 0")).await;
     // `end` waits until "last" is on a connection, then `end` goes out after it.
     session.end().await.expect("end");
     assert!(matches!(
