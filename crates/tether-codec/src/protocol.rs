@@ -634,6 +634,46 @@ impl Protocol {
         payload: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
+        self.queue_fragment(opcode, payload, None, fin)
+    }
+
+    /// [`Protocol::send_fragment`] for a payload the caller holds as [`Bytes`]: a large
+    /// unmasked one (16 KiB or more, as a server sends it) is queued by reference, not copied,
+    /// and goes out through [`Protocol::write_chunks`] from the caller's own bytes. A relay
+    /// that sends pieces of one shared message to many connections holds one copy of it.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use tether_codec::{Config, OpCode, Protocol};
+    ///
+    /// let mut server = Protocol::server(Config::default());
+    /// let shared = bytes::Bytes::from(vec![7u8; 64 << 10]);
+    /// server.send_fragment_bytes(OpCode::Binary, shared.slice(..32 << 10), false).unwrap();
+    /// let mut slices = [IoSlice::new(&[]); 4];
+    /// assert_eq!(server.write_chunks(&mut slices), 2); // the header, then the payload
+    /// assert_eq!(slices[1].as_ptr(), shared.as_ptr()); // the caller's bytes, not a copy
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Protocol::send_fragment`].
+    pub fn send_fragment_bytes(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.queue_fragment(opcode, &payload, Some(&payload), fin)
+    }
+
+    /// The body of both `send_fragment`s; `shared`, when given, holds `payload`.
+    fn queue_fragment(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
         if self.close_sent || self.error.is_some() {
             return Err(Error::Closed);
         }
@@ -653,7 +693,7 @@ impl Protocol {
         }
         // Never compressed: RFC 7692 §6 compresses whole messages, and the size of one sent in
         // pieces is not known when its first frame (which carries RSV1) goes out.
-        self.write_data(opcode, payload, None, fin, false);
+        self.write_data(opcode, payload, shared, fin, false);
         self.sending = (!fin).then_some(sending);
         Ok(())
     }
@@ -1498,6 +1538,36 @@ mod tests {
             payload[10..],
             "contiguous on demand"
         );
+    }
+
+    /// A fragment handed over as `Bytes` goes out from those bytes, as a whole message does;
+    /// one given as a slice is copied.
+    #[test]
+    fn large_fragment_bytes_are_written_from_the_senders_bytes() {
+        let mut server = server_with(&Config::default());
+        let message = Bytes::from(vec![5u8; 2 * ZERO_COPY_MIN]);
+        let (first, last) = (
+            message.slice(..ZERO_COPY_MIN),
+            message.slice(ZERO_COPY_MIN..),
+        );
+        server
+            .send_fragment_bytes(OpCode::Binary, first, false)
+            .unwrap();
+        server
+            .send_fragment(OpCode::Continuation, &last, true)
+            .unwrap();
+        assert_eq!(server.write_buffer_len(), 2 * (4 + ZERO_COPY_MIN));
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(
+            server.write_chunks(&mut slices),
+            3,
+            "header, shared, header + copy"
+        );
+        assert_eq!(&slices[0][..], [0x02, 126, 0x40, 0x00]);
+        assert_eq!(slices[1].as_ptr(), message.as_ptr(), "not copied");
+        assert_eq!(slices[1].len(), ZERO_COPY_MIN);
+        assert_eq!(&slices[2][..4], [0x80, 126, 0x40, 0x00]);
+        assert_eq!(slices[2].len(), 4 + ZERO_COPY_MIN, "the slice was copied");
     }
 
     /// One byte under the threshold, and any client frame (masked), is copied as before.

@@ -382,7 +382,7 @@ impl<S: Transport> Core<S> {
         match message.into() {
             Outgoing::Message(message) => self.protocol.send(message)?,
             Outgoing::Fragment(opcode, data, fin) => {
-                self.protocol.send_fragment(opcode, &data, fin)?
+                self.protocol.send_fragment_bytes(opcode, data, fin)?
             }
         }
         if self.protocol.state() != State::Open {
