@@ -787,11 +787,50 @@ impl Protocol {
 
     /// Releases the capacity of empty buffers; call when the connection goes idle.
     pub fn shrink_buffers(&mut self) {
-        if self.read_buf.is_empty() && self.pending.is_none() {
-            self.read_buf = BytesMut::new();
+        self.release_buffers(drop);
+    }
+
+    /// [`Protocol::shrink_buffers`] that hands each released buffer (empty, with its
+    /// capacity) to `keep`, for a driver that reuses buffers across connections instead of
+    /// allocating them again; [`Protocol::provide_buffers`] puts them back.
+    ///
+    /// ```
+    /// use tether_codec::{Config, Message, Protocol};
+    ///
+    /// let mut server = Protocol::server(Config::default());
+    /// server.send(Message::text("hello")).unwrap();
+    /// server.write_buffer().clear(); // written
+    /// let mut kept = Vec::new();
+    /// server.release_buffers(|buf| kept.push(buf));
+    /// assert!(kept.iter().all(|buf| buf.is_empty() && buf.capacity() > 0));
+    /// server.provide_buffers(|| kept.pop());
+    /// assert!(kept.is_empty());
+    /// ```
+    pub fn release_buffers(&mut self, mut keep: impl FnMut(BytesMut)) {
+        if self.read_buf.is_empty() && self.pending.is_none() && self.read_buf.capacity() > 0 {
+            keep(std::mem::take(&mut self.read_buf));
         }
         if self.out.is_empty() {
-            self.out.release();
+            if let Some(buf) = self.out.release() {
+                keep(buf);
+            }
+        }
+    }
+
+    /// Gives each buffer without capacity (released, or never used) one from `supply`, if it
+    /// has one: the other half of [`Protocol::release_buffers`]. A supplied buffer must be
+    /// empty; one that is not is dropped.
+    pub fn provide_buffers(&mut self, mut supply: impl FnMut() -> Option<BytesMut>) {
+        let mut fill = |buf: &mut BytesMut| {
+            if buf.capacity() == 0 {
+                if let Some(supplied) = supply().filter(BytesMut::is_empty) {
+                    *buf = supplied;
+                }
+            }
+        };
+        fill(&mut self.read_buf);
+        if self.out.is_empty() {
+            fill(&mut self.out.buf);
         }
     }
 
