@@ -57,11 +57,10 @@ impl Outbox {
 
     /// Releases the copy buffer's capacity when nothing is owed. The queue of references keeps
     /// its few slots, so a connection sending large messages does not allocate it again for each.
-    /// Returns it when it had any.
-    pub(crate) fn release(&mut self) -> Option<BytesMut> {
+    /// Returns the buffer, for reuse.
+    pub(crate) fn release(&mut self) -> BytesMut {
         debug_assert!(self.is_empty());
-        let buf = std::mem::take(&mut self.buf);
-        (buf.capacity() > 0).then_some(buf)
+        std::mem::take(&mut self.buf)
     }
 
     /// Fills `dst` with the output's next pieces, in order; returns how many it filled.

@@ -807,13 +807,20 @@ impl Protocol {
     /// assert!(kept.is_empty());
     /// ```
     pub fn release_buffers(&mut self, mut keep: impl FnMut(BytesMut)) {
-        if self.read_buf.is_empty() && self.pending.is_none() && self.read_buf.capacity() > 0 {
-            keep(std::mem::take(&mut self.read_buf));
-        }
-        if self.out.is_empty() {
-            if let Some(buf) = self.out.release() {
+        let mut hand_over = |mut buf: BytesMut| {
+            // Bytes read or written move an empty buffer's start forward; when nothing else
+            // holds its allocation (a message split off it), it starts over at no cost.
+            // Otherwise it keeps what room it has left.
+            let _whole_again = buf.try_reclaim(1);
+            if buf.capacity() > 0 {
                 keep(buf);
             }
+        };
+        if self.read_buf.is_empty() && self.pending.is_none() {
+            hand_over(std::mem::take(&mut self.read_buf));
+        }
+        if self.out.is_empty() {
+            hand_over(self.out.release());
         }
     }
 
@@ -1622,6 +1629,25 @@ mod tests {
             let mut slices = [IoSlice::new(&[]); 4];
             assert_eq!(side.write_chunks(&mut slices), 1, "one copied buffer");
         }
+    }
+
+    /// A write buffer written to its end has no room left where it stands; released, it
+    /// goes back to the start of its allocation instead of being lost to reuse.
+    #[test]
+    fn a_written_buffer_is_released_with_its_whole_capacity() {
+        let mut server = server_with(&Config::default());
+        server.send(Message::binary(vec![1u8; 100])).unwrap();
+        let capacity = server.write_buffer().capacity();
+        server.advance_written(server.write_buffer_len());
+        let mut kept = Vec::new();
+        server.release_buffers(|buf| kept.push(buf));
+        assert_eq!(kept.len(), 1, "the write buffer is handed over");
+        assert!(kept[0].is_empty() && kept[0].capacity() >= capacity);
+        server.provide_buffers(|| kept.pop());
+        assert!(
+            kept.is_empty(),
+            "taken back (by the read buffer, the first without room)"
+        );
     }
 
     #[test]
