@@ -14,8 +14,16 @@
 //! - `deflate_takeover`: the same JSON message compressed again and again with the window kept
 //!   (context takeover), tether's `Compressor` against one long-lived raw `flate2` `Compress`.
 //!
+//! - `deflate_message` (`deflate_message.rs`): one message through a WebSocket pair over an
+//!   in-memory duplex, tether against yawc, with the raw `flate2` deflate + inflate of the same
+//!   bytes as the floor, context takeover on and off, and the wire ratio of each.
+//!
 //! Kinds: `json` (repetitive text, as chat and market data are) and `random` (incompressible).
 //! Sizes 64 B to 1 MiB.
+
+#![allow(clippy::print_stdout)] // a bench reports on standard output
+
+mod deflate_message;
 
 use std::hint::black_box;
 
@@ -211,5 +219,10 @@ fn main() {
     compress(&mut c);
     compress_takeover(&mut c);
     decompress(&mut c);
+    deflate_message::message_level(
+        &mut c,
+        &SIZES,
+        &[("json", json as fn(usize) -> Vec<u8>), ("random", random)],
+    );
     c.final_summary();
 }

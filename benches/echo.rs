@@ -21,6 +21,8 @@
 //! `fastwebsockets::WebSocket::after_handshake` takes over the stream.
 #![allow(clippy::print_stdout)] // a bench reports on standard output
 
+mod cpu;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -108,13 +110,7 @@ fn thread_path() -> PathBuf {
 
 /// CPU time of the thread at `path` (from any thread).
 fn thread_cpu(path: &std::path::Path) -> Duration {
-    let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
-    let nanos = stat
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(nanos)
+    cpu::schedstat_cpu(path.join("schedstat"))
 }
 
 /// An echo server on its own pinned thread.

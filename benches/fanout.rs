@@ -15,14 +15,20 @@
 //! PATH or `$TETHER_REDIS_SERVER`; `scripts/install-pubsub.sh`).
 #![allow(clippy::print_stdout)] // a bench reports on standard output
 
+mod clients;
+mod cpu;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use clients::clients;
+use cpu::schedstat_cpu;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use tether::Message;
 use tether_pubsub::{Bus, Bytes, Config, Delivery, RedisBackplane, RedisConfig};
 use tokio::net::TcpListener;
@@ -148,36 +154,6 @@ async fn relay(tcp: tokio::net::TcpStream, bus: Bus) {
     }
 }
 
-/// 1 000 clients of `node` on their own thread, counting what they receive.
-fn clients(addr: SocketAddr) -> Arc<AtomicU64> {
-    let received = Arc::new(AtomicU64::new(0));
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let counter = received.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("client runtime");
-        runtime.block_on(async move {
-            let url = format!("ws://{addr}/");
-            for _ in 0..SUBSCRIBERS {
-                let mut ws = tether::connect(&url).await.expect("connected");
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    while let Some(Ok(_)) = ws.next().await {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = ws.close(tether::CloseCode::NORMAL, "").await;
-                });
-            }
-            ready_tx.send(()).expect("ready");
-            std::future::pending::<()>().await;
-        });
-    });
-    ready_rx.recv().expect("clients connected");
-    received
-}
-
 /// Waits until `counter` reaches `target`; false after `limit`.
 fn wait_for(counter: &AtomicU64, target: u64, limit: Duration) -> bool {
     let start = Instant::now();
@@ -210,7 +186,7 @@ struct Run {
 impl Setup {
     fn in_process() -> Setup {
         let subscribed = Node::start(None);
-        let received = clients(subscribed.addr);
+        let received = clients(subscribed.addr, SUBSCRIBERS, tether::Config::default());
         wait_subscribed(&subscribed, &received, None);
         Setup {
             name: "in-process",
@@ -236,7 +212,7 @@ impl Setup {
         let url = format!("redis://127.0.0.1:{port}");
         let subscribed = Node::start(Some(url.clone()));
         let publisher = Node::start(Some(url));
-        let received = clients(subscribed.addr);
+        let received = clients(subscribed.addr, SUBSCRIBERS, tether::Config::default());
         wait_subscribed(&subscribed, &received, Some(&publisher));
         Setup {
             name: "redis",
@@ -304,17 +280,6 @@ fn wait_subscribed(node: &Node, received: &AtomicU64, publisher: Option<&Node>) 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
     schedstat_cpu("/proc/thread-self/schedstat")
-}
-
-/// The first field of a `schedstat` file: nanoseconds spent on a CPU.
-fn schedstat_cpu(path: impl AsRef<std::path::Path>) -> Duration {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let nanos = stat
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(nanos)
 }
 
 /// CPU time of process `pid`, in nanoseconds: the sum of its threads' `schedstat` (its

@@ -57,9 +57,10 @@ impl Outbox {
 
     /// Releases the copy buffer's capacity when nothing is owed. The queue of references keeps
     /// its few slots, so a connection sending large messages does not allocate it again for each.
-    pub(crate) fn release(&mut self) {
+    /// Returns the buffer, for reuse.
+    pub(crate) fn release(&mut self) -> BytesMut {
         debug_assert!(self.is_empty());
-        self.buf = BytesMut::new();
+        std::mem::take(&mut self.buf)
     }
 
     /// Fills `dst` with the output's next pieces, in order; returns how many it filled.

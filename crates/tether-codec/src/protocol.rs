@@ -643,6 +643,46 @@ impl Protocol {
         payload: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
+        self.queue_fragment(opcode, payload, None, fin)
+    }
+
+    /// [`Protocol::send_fragment`] for a payload the caller holds as [`Bytes`]: a large
+    /// unmasked one (16 KiB or more, as a server sends it) is queued by reference, not copied,
+    /// and goes out through [`Protocol::write_chunks`] from the caller's own bytes. A relay
+    /// that sends pieces of one shared message to many connections holds one copy of it.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use tether_codec::{Config, OpCode, Protocol};
+    ///
+    /// let mut server = Protocol::server(Config::default());
+    /// let shared = bytes::Bytes::from(vec![7u8; 64 << 10]);
+    /// server.send_fragment_bytes(OpCode::Binary, shared.slice(..32 << 10), false).unwrap();
+    /// let mut slices = [IoSlice::new(&[]); 4];
+    /// assert_eq!(server.write_chunks(&mut slices), 2); // the header, then the payload
+    /// assert_eq!(slices[1].as_ptr(), shared.as_ptr()); // the caller's bytes, not a copy
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Protocol::send_fragment`].
+    pub fn send_fragment_bytes(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.queue_fragment(opcode, &payload, Some(&payload), fin)
+    }
+
+    /// The body of both `send_fragment`s; `shared`, when given, holds `payload`.
+    fn queue_fragment(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
         if self.close_sent || self.error.is_some() {
             return Err(Error::Closed);
         }
@@ -662,7 +702,7 @@ impl Protocol {
         }
         // Never compressed: RFC 7692 §6 compresses whole messages, and the size of one sent in
         // pieces is not known when its first frame (which carries RSV1) goes out.
-        self.write_data(opcode, payload, None, fin, false);
+        self.write_data(opcode, payload, shared, fin, false);
         self.sending = (!fin).then_some(sending);
         Ok(())
     }
@@ -756,11 +796,57 @@ impl Protocol {
 
     /// Releases the capacity of empty buffers; call when the connection goes idle.
     pub fn shrink_buffers(&mut self) {
+        self.release_buffers(drop);
+    }
+
+    /// [`Protocol::shrink_buffers`] that hands each released buffer (empty, with its
+    /// capacity) to `keep`, for a driver that reuses buffers across connections instead of
+    /// allocating them again; [`Protocol::provide_buffers`] puts them back.
+    ///
+    /// ```
+    /// use tether_codec::{Config, Message, Protocol};
+    ///
+    /// let mut server = Protocol::server(Config::default());
+    /// server.send(Message::text("hello")).unwrap();
+    /// server.write_buffer().clear(); // written
+    /// let mut kept = Vec::new();
+    /// server.release_buffers(|buf| kept.push(buf));
+    /// assert!(kept.iter().all(|buf| buf.is_empty() && buf.capacity() > 0));
+    /// server.provide_buffers(|| kept.pop());
+    /// assert!(kept.is_empty());
+    /// ```
+    pub fn release_buffers(&mut self, mut keep: impl FnMut(BytesMut)) {
+        let mut hand_over = |mut buf: BytesMut| {
+            // Bytes read or written move an empty buffer's start forward; when nothing else
+            // holds its allocation (a message split off it), it starts over at no cost.
+            // Otherwise it keeps what room it has left.
+            let _whole_again = buf.try_reclaim(1);
+            if buf.capacity() > 0 {
+                keep(buf);
+            }
+        };
         if self.read_buf.is_empty() && self.pending.is_none() {
-            self.read_buf = BytesMut::new();
+            hand_over(std::mem::take(&mut self.read_buf));
         }
         if self.out.is_empty() {
-            self.out.release();
+            hand_over(self.out.release());
+        }
+    }
+
+    /// Gives each buffer without capacity (released, or never used) one from `supply`, if it
+    /// has one: the other half of [`Protocol::release_buffers`]. A supplied buffer must be
+    /// empty; one that is not is dropped.
+    pub fn provide_buffers(&mut self, mut supply: impl FnMut() -> Option<BytesMut>) {
+        let mut fill = |buf: &mut BytesMut| {
+            if buf.capacity() == 0 {
+                if let Some(supplied) = supply().filter(BytesMut::is_empty) {
+                    *buf = supplied;
+                }
+            }
+        };
+        fill(&mut self.read_buf);
+        if self.out.is_empty() {
+            fill(&mut self.out.buf);
         }
     }
 
@@ -1500,6 +1586,36 @@ mod tests {
         );
     }
 
+    /// A fragment handed over as `Bytes` goes out from those bytes, as a whole message does;
+    /// one given as a slice is copied.
+    #[test]
+    fn large_fragment_bytes_are_written_from_the_senders_bytes() {
+        let mut server = server_with(&Config::default());
+        let message = Bytes::from(vec![5u8; 2 * ZERO_COPY_MIN]);
+        let (first, last) = (
+            message.slice(..ZERO_COPY_MIN),
+            message.slice(ZERO_COPY_MIN..),
+        );
+        server
+            .send_fragment_bytes(OpCode::Binary, first, false)
+            .unwrap();
+        server
+            .send_fragment(OpCode::Continuation, &last, true)
+            .unwrap();
+        assert_eq!(server.write_buffer_len(), 2 * (4 + ZERO_COPY_MIN));
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(
+            server.write_chunks(&mut slices),
+            3,
+            "header, shared, header + copy"
+        );
+        assert_eq!(&slices[0][..], [0x02, 126, 0x40, 0x00]);
+        assert_eq!(slices[1].as_ptr(), message.as_ptr(), "not copied");
+        assert_eq!(slices[1].len(), ZERO_COPY_MIN);
+        assert_eq!(&slices[2][..4], [0x80, 126, 0x40, 0x00]);
+        assert_eq!(slices[2].len(), 4 + ZERO_COPY_MIN, "the slice was copied");
+    }
+
     /// One byte under the threshold, and any client frame (masked), is copied as before.
     #[test]
     fn small_or_masked_payloads_are_copied() {
@@ -1513,6 +1629,25 @@ mod tests {
             let mut slices = [IoSlice::new(&[]); 4];
             assert_eq!(side.write_chunks(&mut slices), 1, "one copied buffer");
         }
+    }
+
+    /// A write buffer written to its end has no room left where it stands; released, it
+    /// goes back to the start of its allocation instead of being lost to reuse.
+    #[test]
+    fn a_written_buffer_is_released_with_its_whole_capacity() {
+        let mut server = server_with(&Config::default());
+        server.send(Message::binary(vec![1u8; 100])).unwrap();
+        let capacity = server.write_buffer().capacity();
+        server.advance_written(server.write_buffer_len());
+        let mut kept = Vec::new();
+        server.release_buffers(|buf| kept.push(buf));
+        assert_eq!(kept.len(), 1, "the write buffer is handed over");
+        assert!(kept[0].is_empty() && kept[0].capacity() >= capacity);
+        server.provide_buffers(|| kept.pop());
+        assert!(
+            kept.is_empty(),
+            "taken back (by the read buffer, the first without room)"
+        );
     }
 
     #[test]

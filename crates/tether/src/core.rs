@@ -15,6 +15,7 @@ use tether_codec::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
+use crate::buffer_stock;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -283,9 +284,9 @@ impl<S: Transport> Core<S> {
                 if let Some(err) = self.deadline_failure(cx).or_else(|| self.poll_idle(cx)) {
                     return Some(Poll::Ready(Some(Err(err))));
                 }
-                // Idle until the peer sends: empty buffers give their memory back, so an
-                // idle connection holds none (the next read allocates again).
-                self.protocol.shrink_buffers();
+                // Idle until the peer sends: empty buffers leave the connection, so an
+                // idle one holds none; the thread keeps a few for the next read or send.
+                self.protocol.release_buffers(buffer_stock::put);
                 Some(Poll::Pending)
             }
         }
@@ -401,10 +402,11 @@ impl<S: Transport> Core<S> {
         if self.ended() {
             return Err(Error::Closed);
         }
+        self.protocol.provide_buffers(buffer_stock::take);
         match message.into() {
             Outgoing::Message(message) => self.protocol.send(message)?,
             Outgoing::Fragment(opcode, data, fin) => {
-                self.protocol.send_fragment(opcode, &data, fin)?
+                self.protocol.send_fragment_bytes(opcode, data, fin)?
             }
         }
         if self.protocol.state() != State::Open {
@@ -572,6 +574,7 @@ impl<S: Transport> Core<S> {
         // not re-grown by copies. A peer that announces much and sends little makes us hold
         // at most READ_AHEAD of capacity beyond what it sent.
         let wanted = self.protocol.payload_wanted().min(READ_AHEAD);
+        self.protocol.provide_buffers(buffer_stock::take);
         let buf = self.protocol.read_buffer();
         let spare = buf.capacity() - buf.len();
         if spare < wanted {

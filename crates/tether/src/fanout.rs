@@ -5,8 +5,12 @@
 //! point at the same allocation, and [`Subscriber::write_to`] moves it into the connection's
 //! write buffer piece by piece, only while that buffer has room
 //! ([`WebSocketWriter::ready`]). A large message goes out as fragments of at most
-//! 64 KiB (RFC 6455 §5.4; the peer receives one message), so a connection that does
-//! not read holds at most its write buffer limit plus one chunk of copied payload.
+//! 64 KiB (RFC 6455 §5.4; the peer receives one message), so control frames (an automatic
+//! Pong) still get through between them. A server's fragments are queued by reference
+//! ([`tether_codec::Protocol::send_fragment_bytes`]) and written from the published
+//! allocation itself, so a connection that does not read holds references, not copies: one
+//! copy of a message serves every subscriber. A client masks, so it copies at most one chunk
+//! beyond its write buffer limit.
 //!
 //! ```text
 //!                   ┌─► queue (Messages sharing one Bytes, in bytes) ─► write_to ─► writer
@@ -69,7 +73,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::error::Error;
 use crate::split::WebSocketWriter;
 
-/// Largest piece of a published payload copied into one connection's write buffer at a time:
+/// Largest piece of a published payload taken into one connection's write buffer at a time:
 /// longer messages go out as fragments of this size.
 const CHUNK: usize = 64 << 10;
 
@@ -449,23 +453,113 @@ mod write_to_tests {
     use super::*;
     use crate::{accept, ClientBuilder};
 
+    /// A server connection over `io` that subscribes to `hub` and writes what it publishes.
+    fn serve_one<S>(hub: &Fanout, io: S) -> tokio::task::JoinHandle<Result<(), Error>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut subscriber = hub.subscribe();
+        tokio::spawn(async move {
+            let (_reader, mut writer) = accept(io).await?.split();
+            subscriber.write_to(&mut writer).await
+        })
+    }
+
+    async fn client(io: tokio::io::DuplexStream) -> crate::WebSocket<tokio::io::DuplexStream> {
+        ClientBuilder::new()
+            .handshake(io, "ws://localhost/")
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn write_to_writes_what_is_published_and_ends_with_the_hub() {
         let (client_io, server_io) = tokio::io::duplex(64 << 10);
         let hub = Fanout::new(1 << 20);
-        let mut subscriber = hub.subscribe();
-        let server = tokio::spawn(async move {
-            let (_reader, mut writer) = accept(server_io).await?.split();
-            subscriber.write_to(&mut writer).await
-        });
-        let mut client = ClientBuilder::new()
-            .handshake(client_io, "ws://localhost/")
-            .await
-            .unwrap();
+        let server = serve_one(&hub, server_io);
+        let mut client = client(client_io).await;
         assert_eq!(hub.publish(Message::text("to everyone")), 1);
         let got = client.next().await.unwrap().unwrap();
         assert_eq!(got, Message::text("to everyone"));
         drop(hub);
         server.await.unwrap().unwrap();
+    }
+
+    /// A transport that records the address range of every buffer written to it.
+    struct Recording {
+        io: tokio::io::DuplexStream,
+        writes: Arc<Mutex<Vec<std::ops::Range<usize>>>>,
+    }
+
+    impl AsyncRead for Recording {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Recording {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let written = ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+            let start = buf.as_ptr() as usize;
+            self.writes.lock().unwrap().push(start..start + written);
+            Poll::Ready(Ok(written))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+
+    /// Issue 11: a large published message reaches the socket from the publisher's own
+    /// allocation, chunk after chunk; no subscriber copies it into its write buffer.
+    #[tokio::test]
+    async fn write_to_writes_large_chunks_from_the_published_bytes() {
+        let (client_io, server_io) = tokio::io::duplex(64 << 10);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let server_io = Recording {
+            io: server_io,
+            writes: writes.clone(),
+        };
+        let hub = Fanout::new(usize::MAX);
+        let server = serve_one(&hub, server_io);
+        let mut client = client(client_io).await;
+        let payload = Bytes::from(vec![7u8; 3 * CHUNK + 5]);
+        writes.lock().unwrap().clear();
+        assert_eq!(hub.publish(Message::Binary(payload.clone())), 1);
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            Message::Binary(payload.clone())
+        );
+        drop(hub);
+        server.await.unwrap().unwrap();
+        let published = payload.as_ptr() as usize..payload.as_ptr() as usize + payload.len();
+        let from_published: usize = writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| published.contains(&w.start) && w.end <= published.end)
+            .map(|w| w.len())
+            .sum();
+        // The last 5 bytes are under the zero-copy threshold and copied with their header.
+        assert_eq!(
+            from_published,
+            3 * CHUNK,
+            "chunks written from the published bytes"
+        );
     }
 }

@@ -77,6 +77,7 @@ mod accept;
 pub mod accept_error;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod buffer_stock;
 mod client;
 mod config;
 mod core;

@@ -191,7 +191,9 @@ where
     /// which it cannot be is refused. The peer receives one message.
     ///
     /// Backpressure, flushing and cancel safety as for [`WebSocket::send`]: the fragment is
-    /// taken when this is called.
+    /// taken when this is called. As for a whole message, a server's fragment of 16 KiB or
+    /// more is written from the given [`Bytes`] without a copy, so slices of one shared
+    /// payload can go to many connections.
     ///
     /// ```
     /// use tether::{accept, ClientBuilder, Message, OpCode, StreamExt};
