@@ -9,12 +9,13 @@ use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::Stream;
 use futures_sink::Sink;
-use tether_codec::{CloseCode, CloseFrame, Message};
-use tether_session::{Client, Error as SessionError, Origin, Transmit};
+use tether_codec::Message;
+use tether_session::{Client, Error as SessionError, Origin};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
+use crate::session::outgoing::{self, Goodbye};
 use crate::session::wire;
 use crate::supervised::{Supervised, SupervisedError};
 
@@ -163,7 +164,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                     push(&mut state, message)?;
                 }
                 state.settle();
-                let Some(message) = next_message(&mut state, &mut self.goodbye) else {
+                let finished = state.client.endpoint().is_finished();
+                state.finished |= finished;
+                let next = outgoing::next(state.client.endpoint_mut(), &mut self.goodbye);
+                let Some(message) = next else {
                     break;
                 };
                 drop(state);
@@ -216,60 +220,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             Err(lost) => Err(over(SessionError::Lost(lost))),
         }
     }
-}
-
-/// How far the link got in ending its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Goodbye {
-    /// Nothing sent yet.
-    None,
-    /// `\0lost <reason>` is written; its close comes next.
-    Lost,
-    /// The close frame is written.
-    Closed,
-}
-
-/// The next message to write, or `None` when the session has nothing to say.
-fn next_message(state: &mut State, goodbye: &mut Goodbye) -> Option<Message> {
-    let endpoint = state.client.endpoint_mut();
-    if let Some(lost) = endpoint.lost() {
-        // docs/sessions.md §6: "the side that sends it forgets the session and closes the
-        // connection with the reason's close code". A lost the peer sent needs no answer
-        // but the close the WebSocket echoes.
-        if lost.origin != Origin::Local {
-            return None;
-        }
-        let (next, message) = match *goodbye {
-            Goodbye::None => (
-                Goodbye::Lost,
-                Message::text(tether_session::Control::Lost(lost.reason).encode()),
-            ),
-            Goodbye::Lost => (
-                Goodbye::Closed,
-                close(CloseCode(lost.reason.close_code()), "session lost"),
-            ),
-            Goodbye::Closed => return None,
-        };
-        *goodbye = next;
-        return Some(message);
-    }
-    if endpoint.is_finished() {
-        state.finished = true;
-        // §8: "A finished side closes the connection with 1000".
-        return (std::mem::replace(goodbye, Goodbye::Closed) != Goodbye::Closed)
-            .then(|| close(CloseCode::NORMAL, "session finished"));
-    }
-    match endpoint.poll_transmit(Instant::now().into_std())? {
-        Transmit::Control(control) => Some(Message::text(control.encode())),
-        Transmit::Data { message, .. } => Some(wire::stuffed(message.clone())),
-    }
-}
-
-fn close(code: CloseCode, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
 }
 
 /// Numbers `message`, or keeps it pending while the replay buffer is full.
