@@ -31,12 +31,13 @@ pub(crate) struct State {
     /// A data message the supervisor handed over while the replay buffer was full: it is
     /// numbered before anything else, on this link or the next. At most one.
     pending: Option<Message>,
-    /// Wakes the task that drives the current link (to send `end`).
-    link: Option<Waker>,
     /// The session ended normally (docs/sessions.md §8): no reconnect.
     finished: bool,
-    /// The application said it sends no more: `end` goes out once nothing is pending.
+    /// The application said it sends no more ([`Session::end`](super::Session::end)).
     ending: bool,
+    /// Its end marker came through the supervisor's outbox, behind every message sent
+    /// before it: `end` goes out once nothing is pending.
+    end_reached: bool,
     /// The server did not select `tether.session.v1`: there is no session.
     refused: bool,
 }
@@ -59,11 +60,10 @@ impl State {
         self.pending.is_none()
     }
 
-    /// The application sends no more: `end` follows the last message handed over.
+    /// The application sends no more: later sends are refused; `end` follows the last
+    /// message once the marker arrives ([`END_MARKER`]).
     pub(crate) fn request_end(&mut self) {
         self.ending = true;
-        self.settle();
-        self.wake_link();
     }
 
     /// Whether the application asked to end.
@@ -84,16 +84,11 @@ impl State {
     /// Asks the endpoint for `end` once nothing is pending: `end` is numbered after every
     /// message the application sent before asking.
     fn settle(&mut self) {
-        if self.ending && self.pending.is_none() && !self.client.endpoint().is_ending() {
+        if self.end_reached && self.pending.is_none() && !self.client.endpoint().is_ending() {
             self.client.endpoint_mut().finish();
         }
     }
 
-    pub(crate) fn wake_link(&mut self) {
-        if let Some(waker) = self.link.take() {
-            waker.wake();
-        }
-    }
 }
 
 impl Shared {
@@ -102,9 +97,9 @@ impl Shared {
             state: Mutex::new(State {
                 client,
                 pending: None,
-                link: None,
                 finished: false,
                 ending: false,
+                end_reached: false,
                 refused: false,
             }),
         })
@@ -118,6 +113,14 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// What [`Session::end`](super::Session::end) puts in the supervisor's outbox: it reaches
+/// the link behind every message sent before it, so `end` is numbered after them. The
+/// application cannot send it (a session refuses control frames), and the link never
+/// writes it.
+pub(crate) const END_MARKER: Message = Message::Pong(bytes::Bytes::from_static(
+    b"tether.session.v1 end marker",
+));
 
 /// The error that ends a link because the session is over: never retried.
 fn over(error: SessionError) -> SupervisedError {
@@ -159,7 +162,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
                 let mut state = self.shared.lock();
-                state.link = Some(cx.waker().clone());
                 if let Some(message) = state.pending.take() {
                     push(&mut state, message)?;
                 }
@@ -277,6 +279,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
         let this = self.get_mut();
+        if message == END_MARKER {
+            let mut state = this.shared.lock();
+            state.end_reached = true;
+            state.settle();
+            drop(state);
+            // `end` goes out with the next pump.
+            return Ok(());
+        }
         if !message.is_data() {
             // Probes, pongs and closes belong to the connection, not the session.
             return Pin::new(&mut this.ws).start_send(message);
