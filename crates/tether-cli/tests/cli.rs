@@ -896,7 +896,18 @@ async fn connect_session_through_a_cutting_proxy_prints_every_line_exactly_once_
         .expect("proxy started");
     let url = format!("ws://{}/", proxy.addr());
     let input: String = (1..=LINES).map(|i| format!("{i}\n")).collect();
-    let output = connect(&["--session", "--heartbeat", "1s", &url], input.as_bytes()).await;
+    let output = connect(
+        &[
+            "--session",
+            "--heartbeat",
+            "1s",
+            "--max-backoff",
+            "300ms",
+            &url,
+        ],
+        input.as_bytes(),
+    )
+    .await;
     assert!(output.status.success(), "{}", explain(&output));
     let stdout = text(&output.stdout);
     let expected: Vec<String> = (1..=LINES).map(|i| i.to_string()).collect();

@@ -63,7 +63,9 @@ where
     let timeout = inner.config.handshake_timeout();
     let Ok(first) = tokio::time::timeout(timeout, first_data(ws)).await else {
         // §7: "session handshake timeout ... close 1008".
-        let _ = ws.close(CloseCode::POLICY_VIOLATION, "no session hello").await;
+        let _ = ws
+            .close(CloseCode::POLICY_VIOLATION, "no session hello")
+            .await;
         return None;
     };
     let (text, payload) = first.as_ref().and_then(wire::payload)?;
@@ -112,7 +114,11 @@ fn open(inner: &Inner) -> Result<(Arc<Shared>, Attachment), LostReason> {
         let shared = Shared::new(id, endpoint.clone());
         // `None` only for an id in use or remembered: draw again.
         if let Some(attachment) = inner.registry().open(id, Arc::clone(&shared)) {
-            shared.lock().endpoint.attach(0).map_err(|lost| lost.reason)?;
+            shared
+                .lock()
+                .endpoint
+                .attach(0)
+                .map_err(|lost| lost.reason)?;
             inner.start(Arc::clone(&shared));
             tracing::debug!("session opened");
             return Ok((shared, attachment));
@@ -265,7 +271,10 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
         return;
     };
     let before = state.endpoint.acked();
-    match state.endpoint.handle(Instant::now().into_std(), text, payload) {
+    match state
+        .endpoint
+        .handle(Instant::now().into_std(), text, payload)
+    {
         Ok(Incoming::Data { skip }) => {
             state.deliver(wire::unstuffed(message, skip));
             shared.app.notify_waiters();

@@ -88,7 +88,6 @@ impl State {
             self.client.endpoint_mut().finish();
         }
     }
-
 }
 
 impl Shared {
@@ -118,9 +117,8 @@ impl Shared {
 /// the link behind every message sent before it, so `end` is numbered after them. The
 /// application cannot send it (a session refuses control frames), and the link never
 /// writes it.
-pub(crate) const END_MARKER: Message = Message::Pong(bytes::Bytes::from_static(
-    b"tether.session.v1 end marker",
-));
+pub(crate) const END_MARKER: Message =
+    Message::Pong(bytes::Bytes::from_static(b"tether.session.v1 end marker"));
 
 /// The error that ends a link because the session is over: never retried.
 fn over(error: SessionError) -> SupervisedError {

@@ -231,7 +231,10 @@ impl Inner {
 
     /// The registry let these sessions go: each ends, lost, for its application.
     pub(crate) fn drop_sessions(&self, dropped: Vec<Dropped<Arc<Shared>>>) {
-        for Dropped { session, reason, .. } in dropped {
+        for Dropped {
+            session, reason, ..
+        } in dropped
+        {
             let lost = session.lock().endpoint.lose_locally(reason);
             tracing::info!(%lost, "session dropped");
             session.app.notify_waiters();

@@ -118,6 +118,8 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Every method leaves the state consistent, so a panic elsewhere while the lock
         // was held leaves nothing half-done here.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
