@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use tether::session::{ServerSession, Sessions, SessionsConfig, SUBPROTOCOL};
+use tether::session::{ServerSession, SessionServerConfig, Sessions, SUBPROTOCOL};
 use tether::ServerSocket;
 
 use crate::heartbeat::parse_duration;
@@ -31,7 +31,7 @@ impl SessionArgs {
         if !self.sessions {
             return Ok(None);
         }
-        let mut config = SessionsConfig::default();
+        let mut config = SessionServerConfig::default();
         if let Some(window) = self.resume_window {
             config.registry_mut().set_resume_window(window);
         }

@@ -106,7 +106,7 @@ where
 
 /// A new session: a fresh id (128 bits from the OS), registered, its handler started.
 fn open(inner: &Inner) -> Result<(Arc<Shared>, Attachment), LostReason> {
-    let endpoint = Endpoint::new(inner.config.endpoint().clone()).map_err(|_| LostReason::Limit)?;
+    let endpoint = Endpoint::new(*inner.config.endpoint()).map_err(|_| LostReason::Limit)?;
     loop {
         let mut bytes = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut bytes);

@@ -21,7 +21,7 @@ mod wire;
 
 pub use client::{Counts, Session};
 pub use server_session::ServerSession;
-pub use sessions::{select, Sessions, SessionsConfig, DEFAULT_SESSION_HANDSHAKE_TIMEOUT};
+pub use sessions::{select, SessionServerConfig, Sessions, DEFAULT_SESSION_HANDSHAKE_TIMEOUT};
 pub use tether_session as core;
 pub use tether_session::{
     EndpointConfig, LostReason, Origin, RegistryConfig, SessionId, SessionLost, SUBPROTOCOL,

@@ -1,7 +1,12 @@
 //! The application's end of a server session: called once per session, not per
 //! connection, it lives across every reconnect of the client.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
 
 use tether_codec::Message;
 use tether_session::{Error as SessionError, SessionId, SessionLost};
@@ -16,10 +21,19 @@ use crate::session::state::Shared;
 ///
 /// Given to the handler of [`Sessions`](crate::session::Sessions). Dropping it ends the
 /// session for sending (`end` after what was sent) and discards what arrives later.
-#[derive(Debug)]
 pub struct ServerSession {
     shared: Arc<Shared>,
     reported: bool,
+    /// The wake-up `poll_next` waits for, registered before it looks at the state.
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerSession {
@@ -27,6 +41,7 @@ impl ServerSession {
         ServerSession {
             shared,
             reported: false,
+            waiting: None,
         }
     }
 
@@ -39,26 +54,20 @@ impl ServerSession {
     /// everything before was read, or after the one `Err` that says the session was lost
     /// (resume window passed, parked sessions over the limit, a protocol error...).
     pub async fn recv(&mut self) -> Option<Result<Message, SessionLost>> {
-        loop {
-            let notified = self.shared.app.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a change between the look and the wait wakes us.
-            notified.as_mut().enable();
-            {
-                let mut state = self.shared.lock();
-                if let Some(message) = state.take() {
-                    return Some(Ok(message));
-                }
-                if let Some(lost) = state.endpoint.lost() {
-                    let first = !std::mem::replace(&mut self.reported, true);
-                    return first.then(|| Err(lost.clone()));
-                }
-                if state.endpoint.peer_end().is_some() {
-                    return None;
-                }
-            }
-            notified.await;
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// What [`recv`](Self::recv) returns now, if anything (`None`: wait).
+    fn poll_state(&mut self) -> Option<Option<Result<Message, SessionLost>>> {
+        let mut state = self.shared.lock();
+        if let Some(message) = state.take() {
+            return Some(Some(Ok(message)));
         }
+        if let Some(lost) = state.endpoint.lost() {
+            let first = !std::mem::replace(&mut self.reported, true);
+            return Some(first.then(|| Err(lost.clone())));
+        }
+        state.endpoint.peer_end().map(|_| None)
     }
 
     /// Sends `message` on the session, waiting while the replay buffer is full (the
@@ -139,6 +148,31 @@ impl ServerSession {
     /// How the session ended, if it was lost.
     pub fn lost(&self) -> Option<SessionLost> {
         self.shared.lock().endpoint.lost().cloned()
+    }
+}
+
+/// The client's messages as a stream: [`recv`](ServerSession::recv), for `StreamExt`.
+impl Stream for ServerSession {
+    type Item = Result<Message, SessionLost>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let notified = this.waiting.get_or_insert_with(|| {
+                let shared = Arc::clone(&this.shared);
+                Box::pin(async move { shared.app.notified().await })
+            });
+            // Registered before looking: a change between the look and the wait wakes us.
+            let woken = notified.as_mut().poll(cx).is_ready();
+            if let Some(item) = this.poll_state() {
+                this.waiting = None;
+                return Poll::Ready(item);
+            }
+            if !woken {
+                return Poll::Pending;
+            }
+            this.waiting = None;
+        }
     }
 }
 

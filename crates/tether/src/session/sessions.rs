@@ -17,33 +17,33 @@ use crate::session::server_session::ServerSession;
 use crate::session::state::Shared;
 use crate::websocket::WebSocket;
 
-/// Default for [`SessionsConfig::set_handshake_timeout`]: docs/sessions.md §7.
+/// Default for [`SessionServerConfig::set_handshake_timeout`]: docs/sessions.md §7.
 pub const DEFAULT_SESSION_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The limits of a server's sessions.
 ///
 /// ```
 /// use std::time::Duration;
-/// use tether::session::SessionsConfig;
+/// use tether::session::SessionServerConfig;
 ///
-/// let mut config = SessionsConfig::default();
+/// let mut config = SessionServerConfig::default();
 /// config.registry_mut().set_resume_window(Duration::from_secs(30));
 /// assert_eq!(config.endpoint().max_replay_bytes(), 1 << 20);
 /// assert_eq!(config.handshake_timeout(), Duration::from_secs(10));
 /// ```
 #[derive(Debug, Clone)]
-pub struct SessionsConfig {
+pub struct SessionServerConfig {
     endpoint: EndpointConfig,
     registry: RegistryConfig,
     handshake_timeout: Duration,
 }
 
-impl Default for SessionsConfig {
+impl Default for SessionServerConfig {
     fn default() -> Self {
         let mut endpoint = EndpointConfig::default();
         // docs/sessions.md §5: "1024 messages and 1 MiB per session on the server".
         endpoint.set_max_replay_bytes(1 << 20);
-        SessionsConfig {
+        SessionServerConfig {
             endpoint,
             registry: RegistryConfig::default(),
             handshake_timeout: DEFAULT_SESSION_HANDSHAKE_TIMEOUT,
@@ -51,7 +51,7 @@ impl Default for SessionsConfig {
     }
 }
 
-impl SessionsConfig {
+impl SessionServerConfig {
     /// Each session's replay buffer and acknowledgements. Default: 1024 messages, 1 MiB.
     pub fn set_endpoint(&mut self, endpoint: EndpointConfig) -> &mut Self {
         self.endpoint = endpoint;
@@ -105,11 +105,11 @@ type Handler = dyn Fn(ServerSession) -> Pin<Box<dyn Future<Output = ()> + Send>>
 /// session, with a [`ServerSession`] that outlives the connections.
 ///
 /// ```
-/// use tether::session::{Sessions, SessionsConfig};
+/// use tether::session::{Sessions, SessionServerConfig};
 /// use tether::Server;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// let sessions = Sessions::new(SessionsConfig::default(), |mut session| async move {
+/// let sessions = Sessions::new(SessionServerConfig::default(), |mut session| async move {
 ///     // Echo: every message back, exactly once, across reconnects.
 ///     while let Some(Ok(message)) = session.recv().await {
 ///         if session.send(message).await.is_err() {
@@ -141,7 +141,7 @@ impl std::fmt::Debug for Sessions {
 }
 
 pub(crate) struct Inner {
-    pub(crate) config: SessionsConfig,
+    pub(crate) config: SessionServerConfig,
     registry: Mutex<Registry<Arc<Shared>>>,
     /// Wakes the expiry task: the earliest deadline may have changed.
     changed: Arc<Notify>,
@@ -172,13 +172,13 @@ impl Sessions {
     /// # Errors
     ///
     /// [`Error::Session`] for an invalid configuration.
-    pub fn new<H, F>(config: SessionsConfig, handler: H) -> Result<Sessions, Error>
+    pub fn new<H, F>(config: SessionServerConfig, handler: H) -> Result<Sessions, Error>
     where
         H: Fn(ServerSession) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         config.endpoint.validate()?;
-        let registry = Registry::new(config.registry.clone())?;
+        let registry = Registry::new(config.registry)?;
         let inner = Arc::new(Inner {
             config,
             registry: Mutex::new(registry),
