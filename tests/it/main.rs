@@ -14,5 +14,6 @@ mod heartbeat;
 mod interop;
 mod proxy;
 mod session_client;
+mod session_server;
 mod tls;
 mod web;

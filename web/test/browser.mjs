@@ -1,5 +1,6 @@
 // The page and tether.js in a real browser: headless Chromium (Debian's) driven by
-// playwright-core, against real `tether serve` processes. Run by crates/tether-cli/tests/
+// playwright-core, against real `tether serve` processes (and, for sessions, through a proxy
+// that cuts and freezes the connections: ./cutting-proxy.mjs). Run by crates/tether-cli/tests/
 // browser.rs with TETHER_BIN (the tether binary), TETHER_PLAYWRIGHT (playwright-core's
 // directory) and TETHER_ARTIFACTS (where the screenshots go).
 
@@ -9,6 +10,8 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+
+import { cuttingProxy } from "./cutting-proxy.mjs";
 
 const require = createRequire(import.meta.url);
 const { chromium } = require(process.env.TETHER_PLAYWRIGHT);
@@ -208,5 +211,52 @@ test("a close with a fatal code stops reconnecting", async () => {
   assert.equal((server.log.match(/connection opened/g) || []).length, 1, server.log);
   await screenshot(page, "4-fatal");
   await page.close();
+  await stop(server);
+});
+
+test("a session through a proxy that cuts and freezes: every message once and in order, both ways", async () => {
+  const server = await serve(["--addr", "127.0.0.1:0", "--sessions", "--heartbeat", "1s"]);
+  const proxy = await cuttingProxy(server.port, { seed: 11, disruptions: 6, minBytes: 2048, maxBytes: 16384 });
+  const query = `${QUERY}&session=1&url=ws://127.0.0.1:${proxy.port}/`;
+  const page = await open(server, query);
+  const N = 2000;
+  const sent = await page.evaluate(async (n) => {
+    const socket = window.tetherSocket;
+    window.got = [];
+    window.sessions = [];
+    window.lost = [];
+    socket.addEventListener("message", (e) => window.got.push(e.detail.data));
+    socket.addEventListener("session", (e) => window.sessions.push(e.detail));
+    socket.addEventListener("lost", (e) => window.lost.push(e.detail));
+    const sent = [];
+    for (let i = 0; i < n; i++) {
+      // The application's own backpressure: a page cannot block, so it waits while the
+      // session holds many unacknowledged messages (past the bound the session would be lost).
+      while (socket.session.replay.length >= 512) await new Promise((r) => setTimeout(r, 20));
+      const message = `m${i} ${"·".repeat(i % 40)}`;
+      socket.send(message);
+      sent.push(message);
+    }
+    return sent;
+  }, N);
+  await page.waitForFunction((n) => window.got.length >= n || window.lost.length > 0, N, { timeout: 60000 });
+  const { got, sessions, lost } = await page.evaluate(() => ({
+    got: window.got,
+    sessions: window.sessions,
+    lost: window.lost,
+  }));
+  assert.deepEqual(lost, [], "no session lost");
+  assert.equal(got.length, N);
+  assert.deepEqual(got, sent, "the echoes: each message once, in order");
+  assert.equal(proxy.cuts + proxy.freezes, 6, "every disruption happened");
+  assert.ok(proxy.freezes >= 1 && proxy.cuts >= 1, `cuts ${proxy.cuts}, freezes ${proxy.freezes}`);
+  // A disruption that lands during a resume's own handshake costs another attempt, not a
+  // resume, so there may be fewer resumes than disruptions; there must be some.
+  const resumes = sessions.filter((s) => s.resumed).length;
+  assert.ok(resumes >= 3, JSON.stringify(sessions));
+  assert.equal(new Set(sessions.map((s) => s.id)).size, 1, "one session throughout");
+  await screenshot(page, "5-session-through-cuts");
+  await page.close();
+  await proxy.close();
   await stop(server);
 });

@@ -69,6 +69,10 @@ pub(crate) struct Args {
     /// stderr; a lost session exits 1 with its reason and counts.
     #[arg(long)]
     session: bool,
+    /// Longest wait before a reconnection attempt (default 30s): the wait doubles from 1s
+    /// (or this, if shorter) after each failure, drawn at random below it (full jitter).
+    #[arg(long, value_name = "DURATION", value_parser = crate::heartbeat::parse_duration)]
+    max_backoff: Option<Duration>,
     /// Offer permessage-deflate (RFC 7692); the default, kept for symmetry with `serve`.
     #[arg(long, overrides_with = "no_deflate")]
     deflate: bool,
@@ -162,11 +166,15 @@ async fn supervised(args: &Args, builder: &ClientBuilder) -> Result<ExitCode> {
 fn supervisor_config(args: &Args) -> SupervisorConfig {
     let mut config = SupervisorConfig::default();
     config.set_keepalive(Some(args.heartbeat.keepalive().unwrap_or_default()));
+    let mut reconnect = ReconnectConfig::default();
     if !args.reconnect && !args.session {
-        let mut reconnect = ReconnectConfig::default();
         reconnect.set_max_retries(Some(0));
-        config.set_reconnect(reconnect);
     }
+    if let Some(max) = args.max_backoff {
+        let initial = reconnect.initial_delay().min(max);
+        reconnect.set_initial_delay(initial).set_max_delay(max);
+    }
+    config.set_reconnect(reconnect);
     config
 }
 

@@ -31,6 +31,7 @@ mod pem;
 mod pki;
 mod route;
 mod serve;
+mod serve_sessions;
 mod tap;
 mod tls_demo;
 mod topics;

@@ -95,6 +95,8 @@ pub(crate) struct Args {
     pause_heartbeat_after: Option<u64>,
     #[command(flatten)]
     topics: crate::topics::TopicsArgs,
+    #[command(flatten)]
+    sessions: crate::serve_sessions::SessionArgs,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -119,6 +121,10 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
         anyhow::bail!("--topics does not run under --heartbeat yet");
     }
     configure(&mut server, &args, scheme, addr, mode_name);
+    let sessions = args.sessions.sessions()?;
+    if sessions.is_some() {
+        server.decide(|request| Ok(tether::session::select(request)));
+    }
 
     // Watched before anyone can know the address: a signal from then on is a shutdown.
     let shutdown = shutdown_signal();
@@ -143,7 +149,18 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             move |ws, conn| {
                 let mode = mode.clone();
                 let supervision = supervision.clone();
-                handle(ws, conn, mode, supervision, pause_after)
+                let sessions = sessions.clone();
+                async move {
+                    match sessions {
+                        Some(sessions) if crate::serve_sessions::wants_session(&ws) => {
+                            let peer = conn.peer_addr();
+                            tracing::info!(%peer, "session connection opened");
+                            sessions.attach(ws).await;
+                            tracing::info!(%peer, "session connection closed");
+                        }
+                        _ => handle(ws, conn, mode, supervision, pause_after).await,
+                    }
+                }
             },
             shutdown,
         )

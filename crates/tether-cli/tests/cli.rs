@@ -873,3 +873,63 @@ async fn connect_reconnect_through_a_cutting_proxy_ends_and_prints_no_line_twice
     let (status, log) = serve.stop().await;
     assert!(status.success(), "serve exited {status:?}\n{log}");
 }
+
+/// Issue 13's test over real sockets: 100 000 lines out on one session and 100 000 echoes
+/// back, through a proxy that cuts and freezes the connection six times. Every line is
+/// printed exactly once, in order; the session ends normally; the resumes are on stderr.
+#[tokio::test]
+async fn connect_session_through_a_cutting_proxy_prints_every_line_exactly_once_in_order() {
+    const LINES: u32 = 100_000;
+    let serve = Serve::start(&["--sessions"]).await;
+    let upstream = serve
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("serve's address");
+    let mut schedule = cutting_proxy::CutSchedule::new(29, 6);
+    schedule.min_bytes = 64 << 10;
+    schedule.max_bytes = 256 << 10;
+    schedule.freeze_percent = 50;
+    let proxy = cutting_proxy::CuttingProxy::start(upstream, schedule)
+        .await
+        .expect("proxy started");
+    let url = format!("ws://{}/", proxy.addr());
+    let input: String = (1..=LINES).map(|i| format!("{i}\n")).collect();
+    let output = connect(
+        &[
+            "--session",
+            "--heartbeat",
+            "1s",
+            "--max-backoff",
+            "300ms",
+            &url,
+        ],
+        input.as_bytes(),
+    )
+    .await;
+    assert!(output.status.success(), "{}", explain(&output));
+    let stdout = text(&output.stdout);
+    let expected: Vec<String> = (1..=LINES).map(|i| i.to_string()).collect();
+    let printed: Vec<&str> = stdout.lines().collect();
+    if printed != expected {
+        let first_gap = printed
+            .iter()
+            .zip(&expected)
+            .position(|(got, want)| got != want);
+        panic!(
+            "{} lines printed, first difference at {first_gap:?}\n{}",
+            printed.len(),
+            explain(&output)
+        );
+    }
+    let stderr = text(&output.stderr);
+    assert!(proxy.cuts() >= 3, "the proxy cut only {}", proxy.cuts());
+    assert!(
+        stderr.matches("session resumed").count() >= 3,
+        "resumes not logged: {stderr}"
+    );
+    assert!(stderr.contains("session finished"), "{stderr}");
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "serve exited {status:?}\n{log}");
+}

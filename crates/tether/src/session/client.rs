@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use crate::client::ClientBuilder;
 use crate::error::Error;
 use crate::probe::PingProbe;
-use crate::session::link::{SessionLink, Shared};
+use crate::session::link::{SessionLink, Shared, END_MARKER};
 use crate::session::wire;
 use crate::supervise::logged_failure;
 use crate::supervised::Supervised;
@@ -324,8 +324,8 @@ impl Session {
         self.lost().map(Err)
     }
 
-    /// Says that this side sends no more (docs/sessions.md §8): once everything already
-    /// sent is on a connection, `\0end` follows it. Keep calling [`recv`](Self::recv):
+    /// Says that this side sends no more (docs/sessions.md §8): `\0end` follows every
+    /// message sent before (it takes the same queue; this waits for room in it). Keep calling [`recv`](Self::recv):
     /// the server's messages still arrive until its own `end`, then the session is over
     /// and `recv` gives `None`.
     ///
@@ -334,14 +334,16 @@ impl Session {
     /// [`Error::Session`] if the session was lost first; [`Error::Heartbeat`] if the
     /// supervisor stopped.
     pub async fn end(&self) -> Result<(), Error> {
-        let flushed = self.supervisor.flushed().await;
-        flushed.map_err(|error| self.stopped(error))?;
-        let mut state = self.shared.lock();
-        if let Some(lost) = state.client.endpoint().lost() {
-            return Err(Error::Session(SessionError::Lost(lost.clone())));
+        if let Some(error) = over(&self.shared) {
+            return match error {
+                // A second call: the marker is on its way already.
+                Error::Session(SessionError::Ended) => Ok(()),
+                other => Err(other),
+            };
         }
-        state.request_end();
-        Ok(())
+        self.shared.lock().request_end();
+        let queued = self.supervisor.send(END_MARKER).await;
+        queued.map_err(|error| self.stopped(error))
     }
 
     /// Leaves the session without ending it: the connection closes (1000) and no other

@@ -9,12 +9,13 @@ use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::Stream;
 use futures_sink::Sink;
-use tether_codec::{CloseCode, CloseFrame, Message};
-use tether_session::{Client, Error as SessionError, Origin, Transmit};
+use tether_codec::Message;
+use tether_session::{Client, Error as SessionError, Origin};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
+use crate::session::outgoing::{self, Goodbye};
 use crate::session::wire;
 use crate::supervised::{Supervised, SupervisedError};
 
@@ -30,12 +31,13 @@ pub(crate) struct State {
     /// A data message the supervisor handed over while the replay buffer was full: it is
     /// numbered before anything else, on this link or the next. At most one.
     pending: Option<Message>,
-    /// Wakes the task that drives the current link (to send `end`).
-    link: Option<Waker>,
     /// The session ended normally (docs/sessions.md §8): no reconnect.
     finished: bool,
-    /// The application said it sends no more: `end` goes out once nothing is pending.
+    /// The application said it sends no more ([`Session::end`](super::Session::end)).
     ending: bool,
+    /// Its end marker came through the supervisor's outbox, behind every message sent
+    /// before it: `end` goes out once nothing is pending.
+    end_reached: bool,
     /// The server did not select `tether.session.v1`: there is no session.
     refused: bool,
 }
@@ -58,11 +60,10 @@ impl State {
         self.pending.is_none()
     }
 
-    /// The application sends no more: `end` follows the last message handed over.
+    /// The application sends no more: later sends are refused; `end` follows the last
+    /// message once the marker arrives ([`END_MARKER`]).
     pub(crate) fn request_end(&mut self) {
         self.ending = true;
-        self.settle();
-        self.wake_link();
     }
 
     /// Whether the application asked to end.
@@ -83,14 +84,8 @@ impl State {
     /// Asks the endpoint for `end` once nothing is pending: `end` is numbered after every
     /// message the application sent before asking.
     fn settle(&mut self) {
-        if self.ending && self.pending.is_none() && !self.client.endpoint().is_ending() {
+        if self.end_reached && self.pending.is_none() && !self.client.endpoint().is_ending() {
             self.client.endpoint_mut().finish();
-        }
-    }
-
-    pub(crate) fn wake_link(&mut self) {
-        if let Some(waker) = self.link.take() {
-            waker.wake();
         }
     }
 }
@@ -101,9 +96,9 @@ impl Shared {
             state: Mutex::new(State {
                 client,
                 pending: None,
-                link: None,
                 finished: false,
                 ending: false,
+                end_reached: false,
                 refused: false,
             }),
         })
@@ -117,6 +112,13 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// What [`Session::end`](super::Session::end) puts in the supervisor's outbox: it reaches
+/// the link behind every message sent before it, so `end` is numbered after them. The
+/// application cannot send it (a session refuses control frames), and the link never
+/// writes it.
+pub(crate) const END_MARKER: Message =
+    Message::Pong(bytes::Bytes::from_static(b"tether.session.v1 end marker"));
 
 /// The error that ends a link because the session is over: never retried.
 fn over(error: SessionError) -> SupervisedError {
@@ -158,12 +160,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
                 let mut state = self.shared.lock();
-                state.link = Some(cx.waker().clone());
                 if let Some(message) = state.pending.take() {
                     push(&mut state, message)?;
                 }
                 state.settle();
-                let Some(message) = next_message(&mut state, &mut self.goodbye) else {
+                let finished = state.client.endpoint().is_finished();
+                state.finished |= finished;
+                let next = outgoing::next(state.client.endpoint_mut(), &mut self.goodbye);
+                let Some(message) = next else {
                     break;
                 };
                 drop(state);
@@ -216,60 +220,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             Err(lost) => Err(over(SessionError::Lost(lost))),
         }
     }
-}
-
-/// How far the link got in ending its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Goodbye {
-    /// Nothing sent yet.
-    None,
-    /// `\0lost <reason>` is written; its close comes next.
-    Lost,
-    /// The close frame is written.
-    Closed,
-}
-
-/// The next message to write, or `None` when the session has nothing to say.
-fn next_message(state: &mut State, goodbye: &mut Goodbye) -> Option<Message> {
-    let endpoint = state.client.endpoint_mut();
-    if let Some(lost) = endpoint.lost() {
-        // docs/sessions.md §6: "the side that sends it forgets the session and closes the
-        // connection with the reason's close code". A lost the peer sent needs no answer
-        // but the close the WebSocket echoes.
-        if lost.origin != Origin::Local {
-            return None;
-        }
-        let (next, message) = match *goodbye {
-            Goodbye::None => (
-                Goodbye::Lost,
-                Message::text(tether_session::Control::Lost(lost.reason).encode()),
-            ),
-            Goodbye::Lost => (
-                Goodbye::Closed,
-                close(CloseCode(lost.reason.close_code()), "session lost"),
-            ),
-            Goodbye::Closed => return None,
-        };
-        *goodbye = next;
-        return Some(message);
-    }
-    if endpoint.is_finished() {
-        state.finished = true;
-        // §8: "A finished side closes the connection with 1000".
-        return (std::mem::replace(goodbye, Goodbye::Closed) != Goodbye::Closed)
-            .then(|| close(CloseCode::NORMAL, "session finished"));
-    }
-    match endpoint.poll_transmit(Instant::now().into_std())? {
-        Transmit::Control(control) => Some(Message::text(control.encode())),
-        Transmit::Data { message, .. } => Some(wire::stuffed(message.clone())),
-    }
-}
-
-fn close(code: CloseCode, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
 }
 
 /// Numbers `message`, or keeps it pending while the replay buffer is full.
@@ -327,6 +277,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
         let this = self.get_mut();
+        if message == END_MARKER {
+            let mut state = this.shared.lock();
+            state.end_reached = true;
+            state.settle();
+            drop(state);
+            // `end` goes out with the next pump.
+            return Ok(());
+        }
         if !message.is_data() {
             // Probes, pongs and closes belong to the connection, not the session.
             return Pin::new(&mut this.ws).start_send(message);

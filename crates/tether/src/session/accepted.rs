@@ -1,0 +1,322 @@
+//! One server connection's part of a session: the session handshake (docs/sessions.md §4),
+//! then carrying the session until the connection or the session ends.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::RngCore;
+use tether_codec::{CloseCode, Message};
+use tether_session::{
+    parse_hello, Attachment, Control, Endpoint, Hello, Incoming, LostReason, Origin, SessionId,
+    SUBPROTOCOL,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::session::outgoing::{self, Goodbye};
+use crate::session::sessions::Inner;
+use crate::session::state::Shared;
+use crate::session::wire;
+use crate::websocket::WebSocket;
+
+/// How the connection stopped carrying the session.
+#[derive(Debug)]
+enum Ended {
+    /// The connection ended (closed, cut, failed): the session is parked.
+    Gone,
+    /// Another connection resumed the session; this one said `lost replaced`.
+    Replaced,
+    /// The session is over (finished or lost): this connection said goodbye.
+    Over,
+}
+
+/// The whole life of one connection with sessions.
+pub(crate) async fn serve<S>(inner: &Inner, mut ws: WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if ws.subprotocol() != Some(SUBPROTOCOL) {
+        let _ = ws
+            .close(CloseCode::POLICY_VIOLATION, "tether.session.v1 expected")
+            .await;
+        return;
+    }
+    let Some((shared, attachment, wake)) = handshake(inner, &mut ws).await else {
+        return;
+    };
+    let ended = carry(&mut ws, &shared, attachment, &wake).await;
+    let peer = ws.peer_close().map(|frame| frame.code.0);
+    finish(inner, &shared, attachment, ended, peer);
+}
+
+/// Waits for `\0new` or `\0resume` (at most the handshake timeout), answers, and attaches
+/// the session to this connection. `None` when the connection was closed instead.
+async fn handshake<S>(
+    inner: &Inner,
+    ws: &mut WebSocket<S>,
+) -> Option<(Arc<Shared>, Attachment, Arc<Notify>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = inner.config.handshake_timeout();
+    let Ok(first) = tokio::time::timeout(timeout, first_data(ws)).await else {
+        // §7: "session handshake timeout ... close 1008".
+        let _ = ws
+            .close(CloseCode::POLICY_VIOLATION, "no session hello")
+            .await;
+        return None;
+    };
+    let (text, payload) = first.as_ref().and_then(wire::payload)?;
+    let hello = match parse_hello(text, payload) {
+        Ok(hello) => hello,
+        Err(error) => {
+            tracing::debug!(%error, "session handshake refused");
+            say_lost(ws, LostReason::Protocol).await;
+            return None;
+        }
+    };
+    let wake = Arc::new(Notify::new());
+    let attached = match hello {
+        Hello::New => open(inner),
+        Hello::Resume { id, received } => resume(inner, id, received),
+        // A later version's hello: v1 knows only these two (§3).
+        _ => Err(LostReason::Protocol),
+    };
+    let (shared, attachment) = match attached {
+        Ok(attached) => attached,
+        Err(reason) => {
+            say_lost(ws, reason).await;
+            return None;
+        }
+    };
+    let answer = {
+        let mut state = shared.lock();
+        state.attach(attachment, Arc::clone(&wake));
+        Control::Session {
+            id: shared.id,
+            received: state.endpoint.received(),
+        }
+    };
+    inner.changed();
+    ws.send(Message::text(answer.encode())).await.ok()?;
+    Some((shared, attachment, wake))
+}
+
+/// A new session: a fresh id (128 bits from the OS), registered, its handler started.
+fn open(inner: &Inner) -> Result<(Arc<Shared>, Attachment), LostReason> {
+    let endpoint = Endpoint::new(*inner.config.endpoint()).map_err(|_| LostReason::Limit)?;
+    loop {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let id = SessionId::from_bytes(bytes);
+        let shared = Shared::new(id, endpoint.clone());
+        // `None` only for an id in use or remembered: draw again.
+        if let Some(attachment) = inner.registry().open(id, Arc::clone(&shared)) {
+            shared
+                .lock()
+                .endpoint
+                .attach(0)
+                .map_err(|lost| lost.reason)?;
+            inner.start(Arc::clone(&shared));
+            tracing::debug!("session opened");
+            return Ok((shared, attachment));
+        }
+    }
+}
+
+/// An existing session on this connection; the connection that carried it (if any) is
+/// replaced (§7: "the new connection wins").
+fn resume(
+    inner: &Inner,
+    id: SessionId,
+    received: u64,
+) -> Result<(Arc<Shared>, Attachment), LostReason> {
+    let (shared, attachment) = {
+        let mut registry = inner.registry();
+        let resumed = registry.resume(id)?;
+        (Arc::clone(resumed.session), resumed.attachment)
+    };
+    let attached = shared.lock().endpoint.attach(received);
+    if let Err(lost) = attached {
+        inner.registry().remove(id);
+        shared.app.notify_waiters();
+        return Err(lost.reason);
+    }
+    tracing::debug!(received, "session resumed");
+    Ok((shared, attachment))
+}
+
+/// The first text, binary or close message (`None`: the connection ended first).
+async fn first_data<S>(ws: &mut WebSocket<S>) -> Option<Message>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await? {
+            Ok(message) if message.is_data() => return Some(message),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// `\0lost <reason>` and the close with its code, then the end of the closing handshake.
+async fn say_lost<S>(ws: &mut WebSocket<S>, reason: LostReason)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut goodbye = Goodbye::None;
+    while let Some(message) = outgoing::lost_goodbye(reason, &mut goodbye) {
+        if ws.send(message).await.is_err() {
+            return;
+        }
+    }
+    drain(ws).await;
+}
+
+/// Reads to the end of the stream (the peer's close answer, bounded by the close timeout).
+async fn drain<S>(ws: &mut WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
+/// Carries the session: writes what it has to say, reads while the application has room.
+async fn carry<S>(
+    ws: &mut WebSocket<S>,
+    shared: &Shared,
+    attachment: Attachment,
+    wake: &Notify,
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut goodbye = Goodbye::None;
+    loop {
+        if write(ws, shared, attachment, &mut goodbye).await.is_err() {
+            return Ended::Gone;
+        }
+        if goodbye == Goodbye::Closed {
+            drain(ws).await;
+            return if shared.lock().carried_by(attachment) {
+                Ended::Over
+            } else {
+                Ended::Replaced
+            };
+        }
+        let (deadline, room) = {
+            let state = shared.lock();
+            (state.endpoint.poll_timeout(), state.has_room())
+        };
+        tokio::select! {
+            () = wake.notified() => {}
+            () = sleep_until(deadline), if deadline.is_some() => {}
+            item = ws.next(), if room => match item {
+                Some(Ok(message)) => receive(shared, attachment, message),
+                None | Some(Err(_)) => return Ended::Gone,
+            },
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    if let Some(at) = deadline {
+        tokio::time::sleep_until(Instant::from_std(at)).await;
+    }
+}
+
+/// Writes everything due, then flushes. A replaced connection says `lost replaced`.
+async fn write<S>(
+    ws: &mut WebSocket<S>,
+    shared: &Shared,
+    attachment: Attachment,
+    goodbye: &mut Goodbye,
+) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let next = {
+            let mut state = shared.lock();
+            if state.carried_by(attachment) {
+                outgoing::next(&mut state.endpoint, goodbye)
+            } else {
+                outgoing::lost_goodbye(LostReason::Replaced, goodbye)
+            }
+        };
+        match next {
+            Some(message) => ws.feed(message).await?,
+            None => return ws.flush().await,
+        }
+    }
+}
+
+/// Takes in one message from the client; data goes to the application.
+fn receive(shared: &Shared, attachment: Attachment, message: Message) {
+    let mut state = shared.lock();
+    // §7: a replaced connection's messages are not counted (the client resends them).
+    if !state.carried_by(attachment) {
+        return;
+    }
+    let Some((text, payload)) = wire::payload(&message) else {
+        if let Message::Close(Some(frame)) = &message {
+            // §6: a close with a lost reason's code ends the session.
+            if state.endpoint.closed_with(frame.code.0).is_some() {
+                shared.app.notify_waiters();
+            }
+        }
+        return;
+    };
+    let before = state.endpoint.acked();
+    match state
+        .endpoint
+        .handle(Instant::now().into_std(), text, payload)
+    {
+        Ok(Incoming::Data { skip }) => {
+            state.deliver(wire::unstuffed(message, skip));
+            shared.app.notify_waiters();
+        }
+        Ok(Incoming::Control(control)) => {
+            if state.endpoint.acked() > before || matches!(control, Control::End(_)) {
+                // Room in the replay buffer, or the client's input ended.
+                shared.app.notify_waiters();
+            }
+        }
+        Err(lost) => {
+            if lost.origin == Origin::Peer {
+                tracing::debug!(%lost, "session lost");
+            }
+            shared.app.notify_waiters();
+        }
+    }
+}
+
+/// After the connection: park the session, or forget it when it is over.
+fn finish(inner: &Inner, shared: &Shared, attachment: Attachment, ended: Ended, peer: Option<u16>) {
+    let (over, bytes) = {
+        let mut state = shared.lock();
+        if !state.detach(attachment) {
+            // Replaced: the session lives on another connection.
+            return;
+        }
+        let endpoint = &state.endpoint;
+        let over = endpoint.is_finished() || endpoint.lost().is_some();
+        (over, endpoint.replay_bytes())
+    };
+    let id = shared.id;
+    if over || matches!(ended, Ended::Over) {
+        inner.registry().remove(id);
+        tracing::debug!(?peer, "session over");
+    } else {
+        let dropped = inner
+            .registry()
+            .park(id, attachment, Instant::now().into_std(), bytes);
+        inner.drop_sessions(dropped);
+        tracing::debug!(?peer, "session parked");
+    }
+    inner.changed();
+    shared.app.notify_waiters();
+}

@@ -1,0 +1,183 @@
+//! The application's end of a server session: called once per session, not per
+//! connection, it lives across every reconnect of the client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use tether_codec::Message;
+use tether_session::{Error as SessionError, SessionId, SessionLost};
+
+use crate::error::Error;
+use crate::session::client::Counts;
+use crate::session::state::Shared;
+
+/// One session on the server: the client's messages, each exactly once and in order,
+/// whatever happens to the connections under it; and what the application sends back,
+/// kept until the client acknowledges it and resent after a resume.
+///
+/// Given to the handler of [`Sessions`](crate::session::Sessions). Dropping it ends the
+/// session for sending (`end` after what was sent) and discards what arrives later.
+pub struct ServerSession {
+    shared: Arc<Shared>,
+    reported: bool,
+    /// The wake-up `poll_next` waits for, registered before it looks at the state.
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSession {
+    pub(crate) fn new(shared: Arc<Shared>) -> ServerSession {
+        ServerSession {
+            shared,
+            reported: false,
+            waiting: None,
+        }
+    }
+
+    /// The session's id (a bearer secret: do not log it where others read).
+    pub fn id(&self) -> SessionId {
+        self.shared.id
+    }
+
+    /// The client's next message. `None` once the client ended its side (its `end`) and
+    /// everything before was read, or after the one `Err` that says the session was lost
+    /// (resume window passed, parked sessions over the limit, a protocol error...).
+    pub async fn recv(&mut self) -> Option<Result<Message, SessionLost>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// What [`recv`](Self::recv) returns now, if anything (`None`: wait).
+    fn poll_state(&mut self) -> Option<Option<Result<Message, SessionLost>>> {
+        let mut state = self.shared.lock();
+        if let Some(message) = state.take() {
+            return Some(Some(Ok(message)));
+        }
+        if let Some(lost) = state.endpoint.lost() {
+            let first = !std::mem::replace(&mut self.reported, true);
+            return Some(first.then(|| Err(lost.clone())));
+        }
+        state.endpoint.peer_end().map(|_| None)
+    }
+
+    /// Sends `message` on the session, waiting while the replay buffer is full (the
+    /// client's acknowledgements make room). Written at once if a connection carries the
+    /// session, else after the client resumes. Cancel safe: dropped before it completes,
+    /// `message` was not accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Session`]: lost, ended by [`end`](Self::end), or a message larger than the
+    /// replay buffer's byte bound. [`Error::NotData`] for a control frame.
+    pub async fn send(&self, message: Message) -> Result<(), Error> {
+        if !message.is_data() {
+            return Err(Error::NotData);
+        }
+        let len = message.len();
+        loop {
+            let notified = self.shared.app.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                match state.endpoint.check_room(0, 0, len) {
+                    Ok(()) => {
+                        state.endpoint.push(message, len)?;
+                        state.wake_link();
+                        return Ok(());
+                    }
+                    Err(SessionError::Full { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Like [`send`](Self::send), without waiting: a full replay buffer refuses the
+    /// message ([`SessionError::Full`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), and `Full`.
+    pub fn try_send(&self, message: Message) -> Result<(), Error> {
+        if !message.is_data() {
+            return Err(Error::NotData);
+        }
+        let len = message.len();
+        let mut state = self.shared.lock();
+        state.endpoint.push(message, len)?;
+        state.wake_link();
+        Ok(())
+    }
+
+    /// This side sends no more: `end` goes out after everything sent. The session is
+    /// over once the client ended too and each side acknowledged the other's messages
+    /// (docs/sessions.md §8).
+    pub fn end(&self) {
+        let mut state = self.shared.lock();
+        state.endpoint.finish();
+        state.wake_link();
+    }
+
+    /// This side's counts now.
+    pub fn counts(&self) -> Counts {
+        let state = self.shared.lock();
+        Counts {
+            sent: state.endpoint.sent(),
+            acked: state.endpoint.acked(),
+            received: state.endpoint.received(),
+        }
+    }
+
+    /// Whether the session ended normally.
+    pub fn is_finished(&self) -> bool {
+        self.shared.lock().endpoint.is_finished()
+    }
+
+    /// How the session ended, if it was lost.
+    pub fn lost(&self) -> Option<SessionLost> {
+        self.shared.lock().endpoint.lost().cloned()
+    }
+}
+
+/// The client's messages as a stream: [`recv`](ServerSession::recv), for `StreamExt`.
+impl Stream for ServerSession {
+    type Item = Result<Message, SessionLost>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let notified = this.waiting.get_or_insert_with(|| {
+                let shared = Arc::clone(&this.shared);
+                Box::pin(async move { shared.app.notified().await })
+            });
+            // Registered before looking: a change between the look and the wait wakes us.
+            let woken = notified.as_mut().poll(cx).is_ready();
+            if let Some(item) = this.poll_state() {
+                this.waiting = None;
+                return Poll::Ready(item);
+            }
+            if !woken {
+                return Poll::Pending;
+            }
+            this.waiting = None;
+        }
+    }
+}
+
+impl Drop for ServerSession {
+    fn drop(&mut self) {
+        self.shared.lock().abandon();
+    }
+}

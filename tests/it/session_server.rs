@@ -1,0 +1,294 @@
+//! The server half of sessions (`tether::session::Sessions`) over loopback: the facade's
+//! client against it end to end, and a client that speaks the protocol by hand for every
+//! answer and bound of docs/sessions.md §4-§7 (expired, unknown, limit, replaced, protocol,
+//! handshake timeout).
+
+use std::time::Duration;
+
+use tether::session::{
+    select, EndpointConfig, LostReason, ServerSession, SessionServerConfig, Sessions, SUBPROTOCOL,
+};
+use tether::{ClientBuilder, CloseCode, Message, Server, StreamExt};
+use tokio::sync::mpsc;
+
+/// Every wait is bounded by this (an event, not a timing: a hang fails).
+const BOUND: Duration = Duration::from_secs(10);
+
+type RawSocket = tether::WebSocket<tether::MaybeTls<tokio::net::TcpStream>>;
+
+/// How a server session ended, as its handler saw it.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The client ended; the handler ended too.
+    Ended,
+    /// Lost, for this reason.
+    Lost(LostReason),
+}
+
+/// An echo server with sessions; each session's outcome is reported on the channel.
+async fn echo_server(config: SessionServerConfig) -> (String, Sessions, mpsc::Receiver<Outcome>) {
+    let (tx, rx) = mpsc::channel(256);
+    let sessions = Sessions::new(config, move |session| echo(session, tx.clone())).expect("config");
+    let mut server = Server::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}/", server.local_addr().expect("addr"));
+    server.decide(|request| Ok(select(request)));
+    let serving = sessions.clone();
+    tokio::spawn(server.serve(move |ws, _| serving.clone().attach(ws)));
+    (url, sessions, rx)
+}
+
+async fn echo(mut session: ServerSession, outcomes: mpsc::Sender<Outcome>) {
+    let outcome = loop {
+        match session.next().await {
+            Some(Ok(message)) => {
+                if session.send(message).await.is_err() {
+                    break Outcome::Lost(session.lost().map_or(LostReason::Protocol, |l| l.reason));
+                }
+            }
+            Some(Err(lost)) => break Outcome::Lost(lost.reason),
+            None => {
+                session.end();
+                break Outcome::Ended;
+            }
+        }
+    };
+    let _ = outcomes.send(outcome).await;
+}
+
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, future)
+        .await
+        .expect("within the bound")
+}
+
+/// A WebSocket offering the subprotocol, to speak the protocol by hand.
+async fn raw(url: &str) -> RawSocket {
+    let ws = ClientBuilder::new()
+        .subprotocol(SUBPROTOCOL)
+        .connect(url)
+        .await
+        .expect("connect");
+    assert_eq!(ws.subprotocol(), Some(SUBPROTOCOL));
+    ws
+}
+
+async fn say(ws: &mut RawSocket, text: &str) {
+    ws.send(Message::text(text.to_owned())).await.expect("send");
+}
+
+/// The next text message, or the close (as `close <code>`).
+async fn heard(ws: &mut RawSocket) -> String {
+    loop {
+        match bounded(ws.next()).await {
+            Some(Ok(Message::Text(text))) => return text.to_string(),
+            Some(Ok(Message::Close(frame))) => {
+                return format!("close {}", frame.map_or(1005, |f| f.code.0))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => return format!("error {err}"),
+            None => return "end".to_owned(),
+        }
+    }
+}
+
+/// `\0new`, and the id of the server's `\0session <id> 0`.
+async fn open(ws: &mut RawSocket) -> String {
+    say(ws, "\0new").await;
+    let answer = heard(ws).await;
+    let id = answer
+        .strip_prefix("\0session ")
+        .and_then(|rest| rest.strip_suffix(" 0"))
+        .unwrap_or_else(|| panic!("not a session answer: {answer:?}"));
+    id.to_owned()
+}
+
+#[tokio::test]
+async fn sessions_md_8_the_facade_client_and_server_echo_both_ways_and_finish() {
+    let (url, sessions, mut outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &Default::default(), EndpointConfig::default())
+        .expect("session");
+    for i in 0..200 {
+        session
+            .send(Message::text(format!("m{i}")))
+            .await
+            .expect("send");
+    }
+    session
+        .send(Message::binary(vec![0u8, 7]))
+        .await
+        .expect("send");
+    session.end().await.expect("end");
+    let mut echoed = Vec::new();
+    while let Some(message) = bounded(session.recv()).await {
+        echoed.push(message.expect("not lost"));
+    }
+    let mut expected: Vec<Message> = (0..200).map(|i| Message::text(format!("m{i}"))).collect();
+    expected.push(Message::binary(vec![0u8, 7]));
+    assert_eq!(echoed, expected);
+    assert!(session.is_finished());
+    assert_eq!(bounded(outcomes.recv()).await, Some(Outcome::Ended));
+    // §8: a finished session is forgotten by both sides.
+    assert!(sessions.is_empty());
+}
+
+#[tokio::test]
+async fn sessions_md_6_a_forged_id_gets_lost_unknown_and_4002() {
+    let (url, _sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut ws = raw(&url).await;
+    say(&mut ws, "\0resume AAAAAAAAAAAAAAAAAAAAAA 0").await;
+    assert_eq!(heard(&mut ws).await, "\0lost unknown");
+    assert_eq!(heard(&mut ws).await, "close 4002");
+}
+
+#[tokio::test]
+async fn sessions_md_7_a_resume_after_the_window_gets_lost_expired_4001_on_both_sides() {
+    let mut config = SessionServerConfig::default();
+    config
+        .registry_mut()
+        .set_resume_window(Duration::from_millis(50));
+    let (url, sessions, mut outcomes) = echo_server(config).await;
+    let mut ws = raw(&url).await;
+    let id = open(&mut ws).await;
+    say(&mut ws, "one").await;
+    assert_eq!(heard(&mut ws).await, "one");
+    drop(ws);
+    // The server's side learns it first: its handler's session ends, lost, expired.
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Lost(LostReason::Expired))
+    );
+    assert!(sessions.is_empty());
+    let mut ws = raw(&url).await;
+    say(&mut ws, &format!("\0resume {id} 1")).await;
+    assert_eq!(heard(&mut ws).await, "\0lost expired");
+    assert_eq!(heard(&mut ws).await, "close 4001");
+}
+
+#[tokio::test]
+async fn sessions_md_7_parked_sessions_at_the_limit_resume_and_one_past_it_drops_the_oldest_4004() {
+    const LIMIT: usize = 3;
+    let mut config = SessionServerConfig::default();
+    config.registry_mut().set_max_parked(LIMIT);
+    let (url, sessions, mut outcomes) = echo_server(config).await;
+    let mut ids = Vec::new();
+    for _ in 0..=LIMIT {
+        let mut ws = raw(&url).await;
+        ids.push(open(&mut ws).await);
+        // A round trip, so the session is attached before the connection goes.
+        say(&mut ws, "x").await;
+        assert_eq!(heard(&mut ws).await, "x");
+        ws.close(CloseCode::GOING_AWAY, "").await.expect("close");
+    }
+    // LIMIT + 1 parked: the oldest was dropped, its handler told so.
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Lost(LostReason::Limit))
+    );
+    assert_eq!(sessions.parked(), LIMIT);
+    let mut ws = raw(&url).await;
+    say(&mut ws, &format!("\0resume {} 1", ids[0])).await;
+    assert_eq!(heard(&mut ws).await, "\0lost limit");
+    assert_eq!(heard(&mut ws).await, "close 4004");
+    // The ones within the limit are all still there.
+    for id in &ids[1..] {
+        let mut ws = raw(&url).await;
+        say(&mut ws, &format!("\0resume {id} 1")).await;
+        assert_eq!(heard(&mut ws).await, format!("\0session {id} 1"));
+    }
+}
+
+#[tokio::test]
+async fn sessions_md_7_a_resume_of_an_attached_session_replaces_its_connection_with_4006() {
+    let (url, _sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut first = raw(&url).await;
+    let id = open(&mut first).await;
+    say(&mut first, "a").await;
+    assert_eq!(heard(&mut first).await, "a");
+    let mut second = raw(&url).await;
+    say(&mut second, &format!("\0resume {id} 1")).await;
+    assert_eq!(heard(&mut second).await, format!("\0session {id} 1"));
+    assert_eq!(heard(&mut first).await, "\0lost replaced");
+    assert_eq!(heard(&mut first).await, "close 4006");
+    // The session goes on on the new connection, counting on.
+    say(&mut second, "b").await;
+    assert_eq!(heard(&mut second).await, "b");
+}
+
+#[tokio::test]
+async fn sessions_md_3_a_control_message_over_64_bytes_is_lost_protocol_1002() {
+    let (url, _sessions, mut outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut ws = raw(&url).await;
+    open(&mut ws).await;
+    // Checked before parsing (the 64/65-byte edge itself is tether-session's unit test).
+    let over = format!("\0ping {} 0", "1".repeat(65 - 8));
+    assert_eq!(over.len(), 65);
+    say(&mut ws, &over).await;
+    assert_eq!(heard(&mut ws).await, "\0lost protocol");
+    assert_eq!(heard(&mut ws).await, "close 1002");
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Lost(LostReason::Protocol))
+    );
+    // A nonce of the largest size is answered: the limit leaves room for every valid
+    // message.
+    let mut ws = raw(&url).await;
+    open(&mut ws).await;
+    let nonce = u64::MAX.to_string();
+    assert_eq!(nonce.len(), 20);
+    say(&mut ws, &format!("\0ping {nonce} 0")).await;
+    assert_eq!(heard(&mut ws).await, format!("\0pong {nonce} 0"));
+}
+
+#[tokio::test]
+async fn sessions_md_4_data_before_the_hello_is_lost_protocol_1002() {
+    let (url, sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut ws = raw(&url).await;
+    say(&mut ws, "hello").await;
+    assert_eq!(heard(&mut ws).await, "\0lost protocol");
+    assert_eq!(heard(&mut ws).await, "close 1002");
+    assert!(sessions.is_empty());
+}
+
+#[tokio::test]
+async fn sessions_md_7_no_hello_within_the_handshake_timeout_is_closed_1008() {
+    let mut config = SessionServerConfig::default();
+    config.set_handshake_timeout(Duration::from_millis(100));
+    let (url, sessions, _outcomes) = echo_server(config).await;
+    let mut ws = raw(&url).await;
+    assert_eq!(heard(&mut ws).await, "close 1008");
+    assert!(sessions.is_empty());
+}
+
+#[tokio::test]
+async fn sessions_md_1_a_client_without_the_subprotocol_is_closed_1008() {
+    let (url, sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut ws = ClientBuilder::new().connect(&url).await.expect("connect");
+    assert_eq!(ws.subprotocol(), None);
+    assert_eq!(heard(&mut ws).await, "close 1008");
+    assert!(sessions.is_empty());
+}
+
+#[tokio::test]
+async fn sessions_md_7_clients_that_open_sessions_and_vanish_cost_at_most_the_parked_bound() {
+    const PARKED: usize = 8;
+    const CLIENTS: usize = 40;
+    let mut config = SessionServerConfig::default();
+    config.registry_mut().set_max_parked(PARKED);
+    let (url, sessions, mut outcomes) = echo_server(config).await;
+    for _ in 0..CLIENTS {
+        let mut ws = raw(&url).await;
+        open(&mut ws).await;
+        say(&mut ws, &"x".repeat(1000)).await;
+        assert_eq!(heard(&mut ws).await.len(), 1000);
+        drop(ws); // vanishes without a close
+    }
+    // Every session past the bound was dropped and its handler told: an event each.
+    for _ in 0..CLIENTS - PARKED {
+        assert_eq!(
+            bounded(outcomes.recv()).await,
+            Some(Outcome::Lost(LostReason::Limit))
+        );
+    }
+    assert_eq!(sessions.len(), PARKED);
+}
