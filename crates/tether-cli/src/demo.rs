@@ -18,6 +18,7 @@
 //!   step 7  close 1000 <-> close 1000    closing handshake
 //!   step 8  offer, answer, RSV1 frame    permessage-deflate (in memory; see `deflate`)
 //!   step 9  probes, silence, reconnect   心跳检测 heartbeat (facade; see `heartbeat`)
+//!   step 10 a session across a dead link nothing lost or doubled (facade; see `session`)
 //!           summary
 //! ```
 //!
@@ -48,6 +49,7 @@ mod heartbeat;
 mod messages;
 mod narrator;
 mod peer;
+mod session;
 mod split;
 mod stuck;
 mod tls;
@@ -180,7 +182,8 @@ impl<W: Write, C: Io, S: Io> Demo<W, C, S> {
         self.step_split_packets().await?;
         self.step_close().await?;
         deflate::step_deflate(&mut self.say)?;
-        heartbeat::step_heartbeat(&mut self.say).await
+        heartbeat::step_heartbeat(&mut self.say).await?;
+        session::step_session(&mut self.say).await
     }
 
     /// What the walk showed, aligned.

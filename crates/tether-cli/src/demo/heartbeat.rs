@@ -213,7 +213,7 @@ async fn echo_again<W: Write>(
 }
 
 /// The client's supervisor: the step's short heartbeat, a small backoff, a short grace.
-fn client_config() -> SupervisorConfig {
+pub(super) fn client_config() -> SupervisorConfig {
     let mut keepalive = KeepaliveConfig::with_interval(INTERVAL, Some(TIMEOUT));
     keepalive.set_stall_tolerance(STALL_TOLERANCE);
     let mut reconnect = ReconnectConfig::default();
@@ -280,7 +280,7 @@ async fn echo(mut conn: Supervisor<Message>) {
 
 /// A loopback TCP proxy to `server`. Each connection it forwards comes with a valve:
 /// `false` stops forwarding both ways while both connections stay open.
-async fn proxy(
+pub(super) async fn proxy(
     tasks: &mut JoinSet<()>,
     server: SocketAddr,
 ) -> Result<(SocketAddr, mpsc::UnboundedReceiver<watch::Sender<bool>>)> {
