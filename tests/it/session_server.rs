@@ -29,12 +29,17 @@ enum Outcome {
 async fn echo_server(config: SessionServerConfig) -> (String, Sessions, mpsc::Receiver<Outcome>) {
     let (tx, rx) = mpsc::channel(256);
     let sessions = Sessions::new(config, move |session| echo(session, tx.clone())).expect("config");
+    (serve(&sessions).await, sessions, rx)
+}
+
+/// A server for `sessions`; its URL.
+async fn serve(sessions: &Sessions) -> String {
     let mut server = Server::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}/", server.local_addr().expect("addr"));
     server.decide(|request| Ok(select(request)));
     let serving = sessions.clone();
     tokio::spawn(server.serve(move |ws, _| serving.clone().attach(ws)));
-    (url, sessions, rx)
+    url
 }
 
 async fn echo(mut session: ServerSession, outcomes: mpsc::Sender<Outcome>) {
@@ -291,4 +296,36 @@ async fn sessions_md_7_clients_that_open_sessions_and_vanish_cost_at_most_the_pa
         );
     }
     assert_eq!(sessions.len(), PARKED);
+}
+
+#[tokio::test]
+async fn sessions_md_5_a_resume_count_frees_the_full_replay_buffer_and_the_application_sends_on() {
+    const WINDOW: usize = 4;
+    let mut config = SessionServerConfig::default();
+    config.endpoint_mut().set_max_replay_messages(WINDOW);
+    // The application sends twice the window at once: it waits for room after 4.
+    let sessions = Sessions::new(config, |session| async move {
+        for i in 1..=2 * WINDOW {
+            if session.send(Message::text(format!("s{i}"))).await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    })
+    .expect("config");
+    let url = serve(&sessions).await;
+    let mut ws = raw(&url).await;
+    let id = open(&mut ws).await;
+    for i in 1..=WINDOW {
+        assert_eq!(heard(&mut ws).await, format!("s{i}"));
+    }
+    // Gone before any ack went out (acks wait 200 ms or 32 messages).
+    drop(ws);
+    let mut ws = raw(&url).await;
+    say(&mut ws, &format!("\0resume {id} {WINDOW}")).await;
+    assert_eq!(heard(&mut ws).await, format!("\0session {id} 0"));
+    // The resume acknowledged 4: the application's waiting sends go on.
+    for i in WINDOW + 1..=2 * WINDOW {
+        assert_eq!(heard(&mut ws).await, format!("s{i}"));
+    }
 }

@@ -144,6 +144,9 @@ fn resume(
         shared.app.notify_waiters();
         return Err(lost.reason);
     }
+    // The client's count acknowledged what it has: room in the replay buffer for an
+    // application waiting to send.
+    shared.app.notify_waiters();
     tracing::debug!(received, "session resumed");
     Ok((shared, attachment))
 }
