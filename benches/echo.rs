@@ -1,5 +1,6 @@
 //! Echo throughput and server CPU per message: raw TCP, fastwebsockets, tokio-tungstenite,
-//! Tether's plain loop and Tether's batch idiom (split + `forward`), side by side.
+//! Tether's plain loop, Tether's batch idiom (split + `forward`) and Tether's sessions
+//! (`tether::session`: numbering, replay buffer, acks on both sides), side by side.
 //!
 //! Each server runs on its own thread (a current-thread tokio runtime) pinned to CPU 0; the
 //! load generator (tether clients, or raw TCP clients for the raw echo) runs on one thread
@@ -15,7 +16,8 @@
 //! - `TETHER_ECHO_BYTES`: bytes echoed per server per cell and round [256 MiB; at most
 //!   400 000 and at least 40 messages per connection]
 //! - `TETHER_ECHO_ROUNDS` [3]
-//! - `TETHER_ECHO_SERVERS`: a comma list among `raw,fastwebsockets,tungstenite,tether,batch`
+//! - `TETHER_ECHO_SERVERS`: a comma list among
+//!   `raw,fastwebsockets,tungstenite,tether,batch,session`
 //!
 //! fastwebsockets has no HTTP Upgrade without hyper; tether's handshake does it, then
 //! `fastwebsockets::WebSocket::after_handshake` takes over the stream.
@@ -29,6 +31,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, SinkExt, StreamExt};
+use tether::heartbeat::SupervisorConfig;
+use tether::session::{select, EndpointConfig, SessionServerConfig, Sessions};
 use tether::{ClientBuilder, CloseCode, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -43,15 +47,17 @@ enum Kind {
     Tungstenite,
     Tether,
     Batch,
+    Session,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Raw,
         Kind::Fastwebsockets,
         Kind::Tungstenite,
         Kind::Tether,
         Kind::Batch,
+        Kind::Session,
     ];
 
     fn name(self) -> &'static str {
@@ -61,6 +67,7 @@ impl Kind {
             Kind::Tungstenite => "tungstenite",
             Kind::Tether => "tether",
             Kind::Batch => "batch",
+            Kind::Session => "session",
         }
     }
 }
@@ -130,6 +137,7 @@ impl EchoServer {
                 .build()
                 .expect("server runtime");
             runtime.block_on(async move {
+                let sessions = (kind == Kind::Session).then(echo_sessions);
                 let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 tx.send((listener.local_addr().expect("addr"), thread_path()))
                     .expect("report addr");
@@ -138,7 +146,7 @@ impl EchoServer {
                         continue;
                     };
                     tcp.set_nodelay(true).expect("nodelay");
-                    tokio::spawn(serve(kind, tcp));
+                    tokio::spawn(serve(kind, tcp, sessions.clone()));
                 }
             });
         });
@@ -147,8 +155,14 @@ impl EchoServer {
     }
 }
 
-async fn serve(kind: Kind, tcp: TcpStream) {
+async fn serve(kind: Kind, tcp: TcpStream, sessions: Option<Sessions>) {
     match kind {
+        Kind::Session => {
+            let ws = tether::accept_with(tcp, |request| Ok(select(request)))
+                .await
+                .expect("tether handshake");
+            sessions.expect("sessions").attach(ws).await;
+        }
         Kind::Raw => serve_raw(tcp).await,
         Kind::Fastwebsockets => serve_fastwebsockets(tcp).await,
         Kind::Tungstenite => serve_tungstenite(tcp).await,
@@ -192,6 +206,19 @@ async fn serve_batch(tcp: TcpStream) {
         }
     });
     let _ = echo.forward(&mut writer).await;
+}
+
+/// The session echo: the handler runs once per session, each message back on it.
+fn echo_sessions() -> Sessions {
+    Sessions::new(SessionServerConfig::default(), |mut session| async move {
+        while let Some(Ok(message)) = session.recv().await {
+            if session.send(message).await.is_err() {
+                return;
+            }
+        }
+        session.end();
+    })
+    .expect("sessions")
 }
 
 async fn serve_tungstenite(tcp: TcpStream) {
@@ -281,6 +308,37 @@ async fn client_ws(addr: SocketAddr, messages: u64, cell: Cell) {
     let _ = ws.close(CloseCode::NORMAL, "").await;
 }
 
+/// A session client (the facade's, over its supervisor): keeps `inflight` messages
+/// outstanding until `messages` came back, then ends the session.
+async fn client_session(addr: SocketAddr, messages: u64, cell: Cell) {
+    let mut session = ClientBuilder::new()
+        .session(
+            &format!("ws://{addr}/"),
+            &SupervisorConfig::default(),
+            EndpointConfig::default(),
+        )
+        .expect("session");
+    let payload = Message::binary(vec![0x42; cell.size]);
+    let mut sent = 0u64;
+    while sent < messages && sent < cell.inflight as u64 {
+        session.send(payload.clone()).await.expect("send");
+        sent += 1;
+    }
+    let mut received = 0u64;
+    while received < messages {
+        let echo = session.recv().await.expect("open").expect("not lost");
+        if echo.is_data() {
+            received += 1;
+            if sent < messages {
+                session.send(payload.clone()).await.expect("send");
+                sent += 1;
+            }
+        }
+    }
+    session.end().await.expect("end");
+    while session.recv().await.is_some() {}
+}
+
 /// A raw TCP client: the same bytes per message, no framing.
 async fn client_raw(addr: SocketAddr, messages: u64, cell: Cell) {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
@@ -333,6 +391,8 @@ fn run_cell(
                 tokio::spawn(async move {
                     if kind == Kind::Raw {
                         client_raw(addr, per_conn, cell).await;
+                    } else if kind == Kind::Session {
+                        client_session(addr, per_conn, cell).await;
                     } else {
                         client_ws(addr, per_conn, cell).await;
                     }
@@ -420,13 +480,21 @@ fn main() {
         };
         let raw = find(Kind::Raw);
         let fast = find(Kind::Fastwebsockets);
+        let plain = find(Kind::Tether);
         println!(
             "\n{}x{}x{} ({per_conn} messages per connection)",
             cell.conns, cell.size, cell.inflight
         );
         println!(
-            "  {:<15} {:>12} {:>9} {:>9} {:>12} {:>9}",
-            "server", "msgs/s", "x raw", "x fastws", "server µs", "x fastws"
+            "  {:<15} {:>12} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9}",
+            "server",
+            "msgs/s",
+            "x raw",
+            "x fastws",
+            "x tether",
+            "server µs",
+            "x fastws",
+            "x tether"
         );
         for (server, sample) in servers.iter().zip(&best) {
             let Some(s) = *sample else { continue };
@@ -434,13 +502,15 @@ fn main() {
                 other.map_or("-".to_string(), |o| format!("{:.2}", f(s) / f(o)))
             };
             println!(
-                "  {:<15} {:>12.0} {:>9} {:>9} {:>12.2} {:>9}",
+                "  {:<15} {:>12.0} {:>9} {:>9} {:>9} {:>12.2} {:>9} {:>9}",
                 server.kind.name(),
                 s.rate,
                 ratio(raw, |s| s.rate),
                 ratio(fast, |s| s.rate),
+                ratio(plain, |s| s.rate),
                 s.cpu_us,
                 ratio(fast, |s| s.cpu_us),
+                ratio(plain, |s| s.cpu_us),
             );
         }
     }
