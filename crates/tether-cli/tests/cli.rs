@@ -825,6 +825,25 @@ async fn rfc7692_serve_deflate_compresses_and_verbose_shows_rsv1() {
 #[path = "../../../tests/support/cutting_proxy.rs"]
 mod cutting_proxy;
 
+/// `tether serve ARGS` behind a cutting proxy: the server, the proxy, the proxy's URL.
+async fn serve_behind(
+    args: &[&str],
+    schedule: cutting_proxy::CutSchedule,
+) -> (Serve, cutting_proxy::CuttingProxy, String) {
+    let serve = Serve::start(args).await;
+    let upstream = serve
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("serve's address");
+    let proxy = cutting_proxy::CuttingProxy::start(upstream, schedule)
+        .await
+        .expect("proxy started");
+    let url = format!("ws://{}/", proxy.addr());
+    (serve, proxy, url)
+}
+
 /// The issue's test of the reconnecting client through a path that dies: `seq 1 20000 |
 /// tether connect --reconnect` through a proxy that resets the connection three times.
 /// Without sessions the outbox is at-most-once, so lines in flight at a cut may be lost; what
@@ -832,21 +851,11 @@ mod cutting_proxy;
 /// none twice, in order. (Exactly-once is the job of `--session`, issue 13.)
 #[tokio::test]
 async fn connect_reconnect_through_a_cutting_proxy_ends_and_prints_no_line_twice_or_out_of_order() {
-    let serve = Serve::start(&[]).await;
-    let upstream = serve
-        .url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("serve's address");
     let mut schedule = cutting_proxy::CutSchedule::new(13, 3);
     schedule.min_bytes = 8 << 10;
     schedule.max_bytes = 32 << 10;
     schedule.freeze_percent = 0;
-    let proxy = cutting_proxy::CuttingProxy::start(upstream, schedule)
-        .await
-        .expect("proxy started");
-    let url = format!("ws://{}/", proxy.addr());
+    let (serve, proxy, url) = serve_behind(&[], schedule).await;
     let input: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
     let output = connect(
         &["--reconnect", "--heartbeat", "1s", &url],
@@ -880,21 +889,11 @@ async fn connect_reconnect_through_a_cutting_proxy_ends_and_prints_no_line_twice
 #[tokio::test]
 async fn connect_session_through_a_cutting_proxy_prints_every_line_exactly_once_in_order() {
     const LINES: u32 = 100_000;
-    let serve = Serve::start(&["--sessions"]).await;
-    let upstream = serve
-        .url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("serve's address");
     let mut schedule = cutting_proxy::CutSchedule::new(29, 6);
     schedule.min_bytes = 64 << 10;
     schedule.max_bytes = 256 << 10;
     schedule.freeze_percent = 50;
-    let proxy = cutting_proxy::CuttingProxy::start(upstream, schedule)
-        .await
-        .expect("proxy started");
-    let url = format!("ws://{}/", proxy.addr());
+    let (serve, proxy, url) = serve_behind(&["--sessions"], schedule).await;
     let input: String = (1..=LINES).map(|i| format!("{i}\n")).collect();
     let output = connect(
         &[
