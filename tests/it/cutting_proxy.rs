@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[path = "../support/cutting_proxy.rs"]
-mod support;
+pub(crate) mod support;
 
 use support::{CutSchedule, CuttingProxy};
 

@@ -6,10 +6,13 @@
 use std::time::Duration;
 
 use tether::session::{
-    select, EndpointConfig, LostReason, ServerSession, SessionServerConfig, Sessions, SUBPROTOCOL,
+    select, EndpointConfig, LostReason, Origin, ServerSession, SessionServerConfig, Sessions,
+    SUBPROTOCOL,
 };
 use tether::{ClientBuilder, CloseCode, Message, Server, StreamExt};
 use tokio::sync::mpsc;
+
+use crate::cutting_proxy::support::{CutSchedule, CuttingProxy};
 
 /// Every wait is bounded by this (an event, not a timing: a hang fails).
 const BOUND: Duration = Duration::from_secs(10);
@@ -151,7 +154,8 @@ async fn sessions_md_7_a_resume_after_the_window_gets_lost_expired_4001_on_both_
     let mut config = SessionServerConfig::default();
     config
         .registry_mut()
-        .set_resume_window(Duration::from_millis(50));
+        .set_resume_window(Duration::from_millis(300));
+    // The dropped id is remembered for one more window: the resume below comes well within.
     let (url, sessions, mut outcomes) = echo_server(config).await;
     let mut ws = raw(&url).await;
     let id = open(&mut ws).await;
@@ -328,4 +332,63 @@ async fn sessions_md_5_a_resume_count_frees_the_full_replay_buffer_and_the_appli
     for i in WINDOW + 1..=2 * WINDOW {
         assert_eq!(heard(&mut ws).await, format!("s{i}"));
     }
+}
+
+#[tokio::test]
+async fn sessions_md_6_a_resume_after_the_window_ends_the_facade_session_on_both_sides_with_counts()
+{
+    let mut config = SessionServerConfig::default();
+    // Passed by the time any client can come back.
+    config
+        .registry_mut()
+        .set_resume_window(Duration::from_nanos(1));
+    let (url, sessions, mut outcomes) = echo_server(config).await;
+    let upstream = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("address");
+    let mut schedule = CutSchedule::new(5, 1);
+    schedule.freeze_percent = 0;
+    let proxy = CuttingProxy::start(upstream, schedule)
+        .await
+        .expect("proxy");
+    let mut session = ClientBuilder::new()
+        .session(
+            &format!("ws://{}/", proxy.addr()),
+            &Default::default(),
+            EndpointConfig::default(),
+        )
+        .expect("session");
+    let mut echoed = 0u64;
+    let lost = loop {
+        // Enough traffic to reach the proxy's cut (at most 64 KiB).
+        if echoed < 10_000 {
+            session
+                .send(Message::text(format!("{echoed:0>32}")))
+                .await
+                .expect("send");
+        }
+        match bounded(session.recv()).await {
+            Some(Ok(_)) => echoed += 1,
+            Some(Err(lost)) => break lost,
+            None => panic!("ended without a lost outcome"),
+        }
+    };
+    assert_eq!(proxy.cuts(), 1);
+    // The client's side: typed, with its counts. The server remembers a dropped id for one
+    // resume window (§7), here 1 ns, so it no longer knows this one: `unknown` (4002). With
+    // a window that is still remembered the answer is `expired` (4001, the test above).
+    assert_eq!(
+        (lost.reason, lost.origin),
+        (LostReason::Unknown, Origin::Peer)
+    );
+    assert_eq!(lost.received, echoed);
+    assert!(lost.sent >= echoed, "{lost}");
+    // The server's side: its handler was told, and the session is forgotten.
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Lost(LostReason::Expired))
+    );
+    assert!(sessions.is_empty());
 }

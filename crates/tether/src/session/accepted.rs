@@ -135,8 +135,13 @@ fn resume(
 ) -> Result<(Arc<Shared>, Attachment), LostReason> {
     let (shared, attachment) = {
         let mut registry = inner.registry();
-        let resumed = registry.resume(id)?;
-        (Arc::clone(resumed.session), resumed.attachment)
+        // A window that passed is passed, whether or not the expiry task woke up yet.
+        let expired = registry.handle_timeout(Instant::now().into_std());
+        let resumed = registry.resume(id);
+        let resumed = resumed.map(|r| (Arc::clone(r.session), r.attachment));
+        drop(registry);
+        inner.drop_sessions(expired);
+        resumed?
     };
     let attached = shared.lock().endpoint.attach(received);
     if let Err(lost) = attached {
