@@ -19,9 +19,10 @@ export const SESSION_PROTOCOL = "tether.session.v1";
 /** Defaults, in milliseconds and bytes (§5, §4). */
 export const SESSION_DEFAULTS = Object.freeze({
   ackEvery: 32, // report the count after this many data messages...
+  ackBytes: 256 << 10, // ...or this many bytes of them...
   ackDelay: 200, // ...or this long after the first one not yet reported
   maxMessages: 1024, // replay buffer: messages sent and not acknowledged
-  maxBytes: 8 << 20, // replay buffer: their bytes
+  maxBytes: 1 << 20, // replay buffer: their bytes (a Tether server reads 2 MiB ahead)
   handshakeTimeout: 10000, // how long the answer to new/resume may take
 });
 
@@ -142,6 +143,7 @@ export class SessionCore {
     this.replayBytes = 0;
     /** Data messages received and not yet reported, and when the first of them came. */
     this.unreported = 0;
+    this.unreportedBytes = 0;
     this.unreportedSince = null;
     /** Whether this side said `end`, and whether the server did. */
     this.ending = false;
@@ -189,9 +191,11 @@ export class SessionCore {
       if (!this.attached || this.peerEnded) return this.violation(out);
       this.received += 1;
       this.unreported += 1;
+      this.unreportedBytes += dataSize(decoded.data);
       if (this.unreportedSince === null) this.unreportedSince = now;
       out.deliver = decoded.data;
-      if (this.unreported >= this.config.ackEvery) out.send.push(this.ack());
+      const due = this.unreported >= this.config.ackEvery || this.unreportedBytes >= this.config.ackBytes;
+      if (due) out.send.push(this.ack());
       return out;
     }
     const control = decoded.control;
@@ -241,6 +245,7 @@ export class SessionCore {
   /** A control message that reports our count (every one but `lost` does, §3). */
   report(verbAndNonce) {
     this.unreported = 0;
+    this.unreportedBytes = 0;
     this.unreportedSince = null;
     return `${NUL}${verbAndNonce} ${this.received}`;
   }
@@ -282,6 +287,7 @@ export class SessionCore {
   detach() {
     this.attached = false;
     this.unreported = 0;
+    this.unreportedBytes = 0;
     this.unreportedSince = null;
   }
 

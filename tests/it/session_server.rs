@@ -392,3 +392,38 @@ async fn sessions_md_6_a_resume_after_the_window_ends_the_facade_session_on_both
     );
     assert!(sessions.is_empty());
 }
+
+#[tokio::test]
+async fn sessions_md_5_messages_larger_than_a_window_over_32_flow_both_ways_without_stalling() {
+    // 64 KiB: a 1 MiB window holds 16 of them, fewer than the 32 messages that make an ack
+    // due; 4 MiB each way is 4 windows. Before acks were also due by bytes, and before the
+    // server counted data as its application took it, this stalled (200 ms per window, or
+    // for good: the client's acks stuck behind its own data while the server waited for
+    // them to send).
+    const COUNT: usize = 64;
+    let (url, _sessions, mut outcomes) = echo_server(SessionServerConfig::default()).await;
+    let mut session = ClientBuilder::new()
+        .session(&url, &Default::default(), EndpointConfig::default())
+        .expect("session");
+    let payload = |i: usize| Message::binary(vec![i as u8; 64 << 10]);
+    let (mut sent, mut echoed) = (0, 0);
+    while echoed < COUNT {
+        let next = (sent < COUNT).then(|| payload(sent));
+        let ready = next.as_ref().map(|m| session.ready(m));
+        tokio::select! {
+            received = bounded(session.recv()) => {
+                assert_eq!(received.expect("open").expect("not lost"), payload(echoed));
+                echoed += 1;
+            }
+            room = async { match ready { Some(r) => r.await, None => std::future::pending().await } } => {
+                room.expect("room");
+                session.try_send(next.expect("a message")).expect("taken");
+                sent += 1;
+            }
+        }
+    }
+    session.end().await.expect("end");
+    assert_eq!(bounded(session.recv()).await, None);
+    assert!(session.is_finished());
+    assert_eq!(bounded(outcomes.recv()).await, Some(Outcome::Ended));
+}

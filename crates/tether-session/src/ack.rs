@@ -1,14 +1,20 @@
-//! When a receiver acknowledges: after `every` data messages, or `delay` after the first
-//! one it has not reported, whichever comes first; at once on the peer's `end`
-//! (docs/sessions.md §5).
+//! When a receiver acknowledges: after `every` data messages or [`ACK_BYTES`] of them, or
+//! `delay` after the first one it has not reported, whichever comes first; at once on the
+//! peer's `end` (docs/sessions.md §5).
 
 use std::time::{Duration, Instant};
+
+/// Unreported data bytes that make an ack due: a quarter of the default replay window
+/// (1 MiB), so a sender of large messages, whose window holds fewer than `every` of them,
+/// never waits the `delay` for room.
+pub(crate) const ACK_BYTES: usize = 256 << 10;
 
 /// The receive count and what of it the peer has been told.
 #[derive(Debug, Clone)]
 pub(crate) struct AckClock {
     received: u64,
     reported: u64,
+    unreported_bytes: usize,
     first_unreported: Option<Instant>,
     urgent: bool,
     every: u64,
@@ -20,6 +26,7 @@ impl AckClock {
         AckClock {
             received: 0,
             reported: 0,
+            unreported_bytes: 0,
             first_unreported: None,
             urgent: false,
             every,
@@ -31,9 +38,10 @@ impl AckClock {
         self.received
     }
 
-    /// One more data message arrived.
-    pub(crate) fn on_data(&mut self, now: Instant) {
+    /// One more data message, of `len` bytes, arrived.
+    pub(crate) fn on_data(&mut self, now: Instant, len: usize) {
         self.received += 1;
+        self.unreported_bytes = self.unreported_bytes.saturating_add(len);
         self.first_unreported.get_or_insert(now);
     }
 
@@ -46,6 +54,7 @@ impl AckClock {
     pub(crate) fn due(&self, now: Instant) -> bool {
         self.urgent
             || self.received - self.reported >= self.every
+            || self.unreported_bytes >= ACK_BYTES
             || self.deadline().is_some_and(|at| at <= now)
     }
 
@@ -57,6 +66,7 @@ impl AckClock {
     /// The current count went out (in any control message that carries it).
     pub(crate) fn reported(&mut self) -> u64 {
         self.reported = self.received;
+        self.unreported_bytes = 0;
         self.first_unreported = None;
         self.urgent = false;
         self.received
@@ -77,18 +87,30 @@ mod tests {
         let start = Instant::now();
         let mut clock = AckClock::new(3, Duration::from_millis(200));
         assert!(!clock.due(start));
-        clock.on_data(start);
-        clock.on_data(start);
+        clock.on_data(start, 1);
+        clock.on_data(start, 1);
         assert!(!clock.due(start));
         assert_eq!(clock.deadline(), Some(start + Duration::from_millis(200)));
         assert!(!clock.due(start + Duration::from_millis(199)));
         assert!(clock.due(start + Duration::from_millis(200)));
-        clock.on_data(start);
+        clock.on_data(start, 1);
         assert!(clock.due(start));
         assert_eq!(clock.reported(), 3);
         assert!(!clock.due(start + Duration::from_secs(9)));
         assert_eq!(clock.deadline(), None);
         clock.hurry();
         assert!(clock.due(start));
+    }
+
+    #[test]
+    fn due_after_ack_bytes_of_data_at_the_limit_not_one_byte_under() {
+        let start = Instant::now();
+        let mut clock = AckClock::new(32, Duration::from_millis(200));
+        clock.on_data(start, ACK_BYTES - 1);
+        assert!(!clock.due(start));
+        clock.on_data(start, 1);
+        assert!(clock.due(start));
+        clock.reported();
+        assert!(!clock.due(start));
     }
 }

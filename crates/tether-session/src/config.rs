@@ -13,7 +13,7 @@ use crate::error::Error;
 /// let mut config = EndpointConfig::default();
 /// config.set_max_replay_messages(256).set_ack_delay(Duration::from_millis(50));
 /// assert!(config.validate().is_ok());
-/// assert_eq!(config.max_replay_bytes(), 8 << 20);
+/// assert_eq!(config.max_replay_bytes(), 1 << 20);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointConfig {
@@ -27,7 +27,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             max_replay_messages: 1024,
-            max_replay_bytes: 8 << 20,
+            max_replay_bytes: 1 << 20,
             ack_every: 32,
             ack_delay: Duration::from_millis(200),
         }
@@ -47,7 +47,9 @@ impl EndpointConfig {
         self.max_replay_messages
     }
 
-    /// Bytes of sent messages kept until acknowledged (outbound). Default 8 MiB; at least 1.
+    /// Bytes of sent messages kept until acknowledged (outbound). Default 1 MiB (a Tether
+    /// server buffers twice that of a client's unacknowledged data before it stops
+    /// reading); at least 1.
     pub fn set_max_replay_bytes(&mut self, bytes: usize) -> &mut Self {
         self.max_replay_bytes = bytes;
         self

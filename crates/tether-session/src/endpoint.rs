@@ -178,7 +178,7 @@ impl<M> Endpoint<M> {
                 if self.acks.received() >= MAX_COUNT {
                     return Err(self.lose(LostReason::Limit, Origin::Local, None));
                 }
-                self.acks.on_data(now);
+                self.acks.on_data(now, payload.len());
             }
             Incoming::Control(control) => self.handle_control(control)?,
         }

@@ -278,27 +278,34 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
         }
         return;
     };
+    // Data and `end` wait for the application in order and are counted when it takes
+    // them (state.rs, MAX_INBOUND_BYTES); every other control message acts at once, and
+    // so does the count `end` carries (counts must never go back).
     let before = state.endpoint.acked();
-    match state
-        .endpoint
-        .handle(Instant::now().into_std(), text, payload)
-    {
-        Ok(Incoming::Data { skip }) => {
-            state.deliver(wire::unstuffed(message, skip));
+    let now = Instant::now().into_std();
+    let handled = match tether_session::classify(text, payload) {
+        Ok(Incoming::Data { .. }) if !state.is_abandoned() => {
+            state.deliver(message);
             shared.app.notify_waiters();
+            return;
         }
-        Ok(Incoming::Control(control)) => {
-            if state.endpoint.acked() > before || matches!(control, Control::End(_)) {
-                // Room in the replay buffer, or the client's input ended.
-                shared.app.notify_waiters();
-            }
-        }
-        Err(lost) => {
-            if lost.origin == Origin::Peer {
-                tracing::debug!(%lost, "session lost");
-            }
+        Ok(Incoming::Control(Control::End(count))) if !state.is_abandoned() => {
+            let ack = Control::Ack(count).encode();
+            let handled = state.endpoint.handle(now, true, ack.as_bytes());
+            state.deliver(message);
             shared.app.notify_waiters();
+            handled
         }
+        _ => state.endpoint.handle(now, text, payload),
+    };
+    if let Err(lost) = &handled {
+        if lost.origin == Origin::Peer {
+            tracing::debug!(%lost, "session lost");
+        }
+    }
+    if handled.is_err() || state.endpoint.acked() > before {
+        // Room in the replay buffer, or the session ended.
+        shared.app.notify_waiters();
     }
 }
 

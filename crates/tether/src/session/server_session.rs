@@ -9,11 +9,12 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use tether_codec::Message;
-use tether_session::{Error as SessionError, SessionId, SessionLost};
+use tether_session::{Control, Error as SessionError, Incoming, SessionId, SessionLost};
 
 use crate::error::Error;
 use crate::session::client::Counts;
 use crate::session::state::Shared;
+use crate::session::wire;
 
 /// One session on the server: the client's messages, each exactly once and in order,
 /// whatever happens to the connections under it; and what the application sends back,
@@ -57,11 +58,36 @@ impl ServerSession {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
-    /// What [`recv`](Self::recv) returns now, if anything (`None`: wait).
+    /// What [`recv`](Self::recv) returns now, if anything (`None`: wait). Queued data is
+    /// counted here, as the application takes it.
     fn poll_state(&mut self) -> Option<Option<Result<Message, SessionLost>>> {
         let mut state = self.shared.lock();
-        if let Some(message) = state.take() {
-            return Some(Some(Ok(message)));
+        while let Some(message) = state.take() {
+            let Some((text, payload)) = wire::payload(&message) else {
+                continue;
+            };
+            let now = tokio::time::Instant::now().into_std();
+            // The count an `end` carried was taken when it arrived; in order, only the end
+            // itself is left (with the count as it stands, which never goes back).
+            let end = matches!(
+                tether_session::classify(text, payload),
+                Ok(Incoming::Control(Control::End(_)))
+            );
+            let ended;
+            let payload = if end {
+                ended = Control::End(state.endpoint.acked()).encode();
+                ended.as_bytes()
+            } else {
+                payload
+            };
+            match state.endpoint.handle(now, text, payload) {
+                Ok(Incoming::Data { skip }) => {
+                    return Some(Some(Ok(wire::unstuffed(message, skip))))
+                }
+                // The client's `end`: what follows is the end of its input.
+                Ok(Incoming::Control(_)) => {}
+                Err(_) => break,
+            }
         }
         if let Some(lost) = state.endpoint.lost() {
             let first = !std::mem::replace(&mut self.reported, true);

@@ -12,7 +12,14 @@ use tokio::sync::Notify;
 
 /// Received data the application has not taken yet, at most this many bytes (plus the one
 /// message that crosses it): past it the connection stops reading, and TCP pushes back.
-pub(crate) const MAX_INBOUND_BYTES: usize = 1 << 20;
+///
+/// Data is counted (and so acknowledged) when the application takes it, not when it
+/// arrives, so what waits here is unacknowledged: a client never has more of it than its
+/// replay window. Twice the default window (1 MiB) keeps an honest client from ever
+/// reaching this bound, so the connection always reads on and the client's acks get
+/// through even while the application waits to send (an echo that waits for the client's
+/// ack, behind the client's own data, would otherwise deadlock).
+pub(crate) const MAX_INBOUND_BYTES: usize = 2 << 20;
 
 /// A server session: its endpoint (counts, replay, acks), what arrived for the application,
 /// and which connection carries it.
@@ -39,6 +46,18 @@ impl State {
         if let Some((_, old)) = self.link.replace((attachment, wake)) {
             old.notify_one();
         }
+        // Not counted yet, so the client resends them from the count it was told.
+        self.clear_inbound();
+    }
+
+    fn clear_inbound(&mut self) {
+        self.inbound.clear();
+        self.inbound_bytes = 0;
+    }
+
+    /// Whether the application let go of the session.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// The connection `attachment` ended: the session is parked (if it still carried it).
@@ -48,6 +67,8 @@ impl State {
         }
         self.link = None;
         self.endpoint.detach();
+        // Received on this connection and not counted: the client resends them.
+        self.clear_inbound();
         true
     }
 
@@ -63,7 +84,8 @@ impl State {
         self.inbound_bytes < MAX_INBOUND_BYTES
     }
 
-    /// A data message for the application.
+    /// A data message (still stuffed, not counted) or the peer's `\0end`, for the
+    /// application, in the order they arrived.
     pub(crate) fn deliver(&mut self, message: Message) {
         if self.abandoned {
             return;
@@ -72,7 +94,8 @@ impl State {
         self.inbound.push_back(message);
     }
 
-    /// The next message for the application.
+    /// The next message queued for the application (as received: count it with
+    /// [`Endpoint::handle`]).
     pub(crate) fn take(&mut self) -> Option<Message> {
         let message = self.inbound.pop_front()?;
         self.inbound_bytes -= message.len();
@@ -84,8 +107,7 @@ impl State {
     /// nothing more is kept for it.
     pub(crate) fn abandon(&mut self) {
         self.abandoned = true;
-        self.inbound.clear();
-        self.inbound_bytes = 0;
+        self.clear_inbound();
         self.endpoint.finish();
         self.wake_link();
     }
