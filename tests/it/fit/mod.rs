@@ -1,10 +1,12 @@
 //! Tether inside an axum router and a bare hyper server (features `axum`, `hyper`), over
 //! loopback sockets: real clients (Tether's, Python `websockets`, Node `ws`) echo, the plain
 //! HTTP route keeps answering, deflate is negotiated as configured, the handler sees the
-//! request. Bad upgrade requests, limits and the heartbeat are in `attack::fit`.
+//! request, sessions are served through an axum route. Bad upgrade requests, limits and the
+//! heartbeat are in `attack::fit`.
 
 mod echo;
 mod misuse;
+mod session;
 pub(crate) mod support;
 
 use tether::Config;
