@@ -100,7 +100,12 @@ where
         }
     };
     inner.changed();
-    ws.send(Message::text(answer.encode())).await.ok()?;
+    if ws.send(Message::text(answer.encode())).await.is_err() {
+        // The session is attached to this connection: park it like any connection that
+        // ended, or it would stay attached to nothing, beyond every bound.
+        finish(inner, &shared, attachment, Ended::Gone, None);
+        return None;
+    }
     Some((shared, attachment, wake))
 }
 
