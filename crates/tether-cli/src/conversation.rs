@@ -151,7 +151,7 @@ pub(crate) async fn converse<C: Conversation>(client: &mut C, echo: bool) -> Res
 }
 
 /// Runs `future` when there is one, else never (a `select!` branch that waits for nothing).
-async fn when<F: Future>(future: Option<F>) -> F::Output {
+pub(crate) async fn when<F: Future>(future: Option<F>) -> F::Output {
     match future {
         Some(future) => future.await,
         None => std::future::pending().await,

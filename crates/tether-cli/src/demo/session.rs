@@ -122,7 +122,7 @@ async fn converse<W: Write>(
                 Ok(None) => bail!("the session ended after {} echoes", echoed.len()),
                 Err(_) => bail!("no echo within {LIMIT:?} after {}", echoed.len()),
             },
-            room = async { match ready { Some(ready) => ready.await, None => std::future::pending().await } } => {
+            room = crate::conversation::when(ready) => {
                 room?;
                 session.try_send(message.context("a message to send")?)?;
                 next += 1;

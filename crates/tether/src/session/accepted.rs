@@ -251,11 +251,13 @@ async fn write<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // One clock read for this pass (the ack deadline is in milliseconds).
+    let now = Instant::now().into_std();
     loop {
         let next = {
             let mut state = shared.lock();
             if state.carried_by(attachment) {
-                outgoing::next(&mut state.endpoint, goodbye)
+                outgoing::next(&mut state.endpoint, now, goodbye)
             } else {
                 outgoing::lost_goodbye(LostReason::Replaced, goodbye)
             }

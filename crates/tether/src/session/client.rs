@@ -264,7 +264,7 @@ impl Session {
     pub async fn send(&self, message: Message) -> Result<(), Error> {
         self.check(&message)?;
         let sent = self.supervisor.send(message).await;
-        sent.map_err(|error| self.stopped(error))
+        sent.map_err(|error| stopped(&self.shared, error))
     }
 
     /// Like [`send`](Self::send), without waiting: a full outbox refuses the message
@@ -276,7 +276,7 @@ impl Session {
     pub fn try_send(&self, message: Message) -> Result<(), Error> {
         self.check(&message)?;
         let sent = self.supervisor.try_send(message);
-        sent.map_err(|error| self.stopped(error))
+        sent.map_err(|error| stopped(&self.shared, error))
     }
 
     /// Waits until the outbox has room for `message` (not consumed; cancel safe, holds
@@ -343,7 +343,7 @@ impl Session {
         }
         self.shared.lock().request_end();
         let queued = self.supervisor.send(END_MARKER).await;
-        queued.map_err(|error| self.stopped(error))
+        queued.map_err(|error| stopped(&self.shared, error))
     }
 
     /// Leaves the session without ending it: the connection closes (1000) and no other
@@ -404,11 +404,6 @@ impl Session {
             }));
         }
         Ok(())
-    }
-
-    /// The supervisor's error, or the session's reason when that is why it stopped.
-    fn stopped(&self, error: tether_heartbeat::Error) -> Error {
-        stopped(&self.shared, error)
     }
 }
 

@@ -31,8 +31,6 @@ pub(crate) struct State {
     /// A data message the supervisor handed over while the replay buffer was full: it is
     /// numbered before anything else, on this link or the next. At most one.
     pending: Option<Message>,
-    /// The session ended normally (docs/sessions.md §8): no reconnect.
-    finished: bool,
     /// The application said it sends no more ([`Session::end`](super::Session::end)).
     ending: bool,
     /// Its end marker came through the supervisor's outbox, behind every message sent
@@ -47,12 +45,12 @@ impl State {
     /// reconnect.
     pub(crate) fn is_over(&self) -> bool {
         let endpoint = self.client.endpoint();
-        self.finished || self.refused || endpoint.is_finished() || endpoint.lost().is_some()
+        self.refused || endpoint.is_finished() || endpoint.lost().is_some()
     }
 
     /// Whether the session ended normally.
     pub(crate) fn is_finished(&self) -> bool {
-        self.finished || self.client.endpoint().is_finished()
+        self.client.endpoint().is_finished()
     }
 
     /// Whether everything handed to a link is numbered (nothing pending).
@@ -96,7 +94,6 @@ impl Shared {
             state: Mutex::new(State {
                 client,
                 pending: None,
-                finished: false,
                 ending: false,
                 end_reached: false,
                 refused: false,
@@ -156,6 +153,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             return Pin::new(&mut self.ws).poll_flush(cx);
         }
         loop {
+            // One clock read for this pass (the ack deadline is in milliseconds); a pass
+            // after the ack timer fired reads it again.
+            let now = Instant::now().into_std();
             let mut wrote = false;
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
@@ -164,9 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                     push(&mut state, message)?;
                 }
                 state.settle();
-                let finished = state.client.endpoint().is_finished();
-                state.finished |= finished;
-                let next = outgoing::next(state.client.endpoint_mut(), &mut self.goodbye);
+                let next = outgoing::next(state.client.endpoint_mut(), now, &mut self.goodbye);
                 let Some(message) = next else {
                     break;
                 };

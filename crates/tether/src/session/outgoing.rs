@@ -4,7 +4,6 @@
 
 use tether_codec::{CloseCode, CloseFrame, Message};
 use tether_session::{Control, Endpoint, LostReason, Origin, Transmit};
-use tokio::time::Instant;
 
 use crate::session::wire;
 
@@ -20,7 +19,11 @@ pub(crate) enum Goodbye {
 }
 
 /// The next message to write, or `None` when the session has nothing to say.
-pub(crate) fn next(endpoint: &mut Endpoint<Message>, goodbye: &mut Goodbye) -> Option<Message> {
+pub(crate) fn next(
+    endpoint: &mut Endpoint<Message>,
+    now: std::time::Instant,
+    goodbye: &mut Goodbye,
+) -> Option<Message> {
     if *goodbye == Goodbye::Closed {
         return None;
     }
@@ -38,7 +41,7 @@ pub(crate) fn next(endpoint: &mut Endpoint<Message>, goodbye: &mut Goodbye) -> O
         *goodbye = Goodbye::Closed;
         return Some(close(CloseCode::NORMAL, "session finished"));
     }
-    match endpoint.poll_transmit(Instant::now().into_std())? {
+    match endpoint.poll_transmit(now)? {
         Transmit::Control(control) => Some(Message::text(control.encode())),
         Transmit::Data { message, .. } => Some(wire::stuffed(message.clone())),
     }
