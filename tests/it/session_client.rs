@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tether::heartbeat::{ReconnectConfig, SupervisorConfig};
+use tether::heartbeat::{KeepaliveConfig, ReconnectConfig, SupervisorConfig};
 use tether::session::{EndpointConfig, LostReason, Origin, Session, SessionId, SUBPROTOCOL};
 use tether::{Accept, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket, StreamExt};
 use tokio::sync::mpsc;
@@ -50,9 +50,16 @@ fn config() -> SupervisorConfig {
 /// A session whose first connection got `\0new` answered with [`ID`]: the client, the
 /// server's end of that connection, and the connections to come.
 async fn attached(endpoint: EndpointConfig) -> (Session, ServerSocket, Connections) {
+    attached_with(&config(), endpoint).await
+}
+
+async fn attached_with(
+    supervisor: &SupervisorConfig,
+    endpoint: EndpointConfig,
+) -> (Session, ServerSocket, Connections) {
     let (url, mut connections) = scripted(true).await;
     let session = ClientBuilder::new()
-        .session(&url, &config(), endpoint)
+        .session(&url, supervisor, endpoint)
         .expect("session");
     let mut ws = next_connection(&mut connections).await;
     assert_eq!(ws.subprotocol(), Some(SUBPROTOCOL));
@@ -73,8 +80,10 @@ async fn next_connection(rx: &mut mpsc::Receiver<ServerSocket>) -> ServerSocket 
 
 /// The next text or binary message the scripted server receives.
 async fn next_data(ws: &mut ServerSocket) -> Message {
+    // One bound for the whole wait: probes arriving meanwhile do not extend it.
+    let deadline = tokio::time::Instant::now() + BOUND;
     loop {
-        let message = tokio::time::timeout(BOUND, ws.next())
+        let message = tokio::time::timeout_at(deadline, ws.next())
             .await
             .expect("a message within the bound")
             .expect("connection open")
@@ -200,6 +209,124 @@ async fn sessions_md_5_a_full_replay_buffer_holds_new_messages_back_until_acknow
     say(&mut ws, "\0ack 2").await;
     expect_text(&mut ws, "m5").await;
     expect_text(&mut ws, "m6").await;
+}
+
+#[tokio::test]
+async fn sessions_md_5_a_server_frozen_with_the_replay_buffer_full_is_still_probed_judged_dead_and_resumed(
+) {
+    let mut supervisor = config();
+    supervisor.set_keepalive(Some(KeepaliveConfig::with_interval(
+        Duration::from_millis(100),
+        Some(Duration::from_millis(100)),
+    )));
+    let mut endpoint = EndpointConfig::default();
+    endpoint.set_max_replay_messages(4);
+    let (session, frozen, mut connections) = attached_with(&supervisor, endpoint).await;
+    // The server reads nothing from here on: no acknowledgement, no pong. m1..m4 fill the
+    // replay buffer, m5..m10 wait behind it, and the heartbeat's Pings must still get out.
+    for i in 1..=10 {
+        tokio::time::timeout(BOUND, session.send(Message::text(format!("m{i}"))))
+            .await
+            .expect("room for ten")
+            .expect("send");
+    }
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, &format!("\0resume {ID} 0")).await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    for i in 1..=4 {
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+    // Each acknowledgement of four makes room for the next four.
+    for i in 5..=10 {
+        if i % 4 == 1 {
+            say(&mut ws, &format!("\0ack {}", i - 1)).await;
+        }
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+    drop(frozen);
+}
+
+#[tokio::test]
+async fn sessions_md_5_try_send_refuses_past_the_window_with_full_and_flushed_waits_for_numbering()
+{
+    let mut supervisor = config();
+    let mut outbox = tether::heartbeat::OutboxConfig::default();
+    outbox.set_max_messages(3);
+    supervisor.set_outbox(outbox);
+    let mut endpoint = EndpointConfig::default();
+    endpoint.set_max_replay_messages(2);
+    let (session, mut ws, _connections) = attached_with(&supervisor, endpoint).await;
+    for i in 1..=2 {
+        session
+            .try_send(Message::text(format!("m{i}")))
+            .expect("room in the replay buffer");
+    }
+    for i in 1..=2 {
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+    // The replay buffer is full: three more wait for it (the outbox's limit), the next
+    // one is refused.
+    let mut accepted = 2;
+    let refused = loop {
+        match session.try_send(Message::text(format!("m{}", accepted + 1))) {
+            Ok(()) => accepted += 1,
+            Err(error) => break error,
+        }
+        assert!(accepted <= 2 + 3 + 3, "the window never filled");
+        tokio::task::yield_now().await;
+    };
+    assert!(
+        matches!(
+            refused,
+            Error::Session(tether::session::core::Error::Full { .. })
+                | Error::Heartbeat(tether::heartbeat::Error::OutboxFull { .. })
+        ),
+        "{refused:?}"
+    );
+    let flushed = session.flushed();
+    tokio::pin!(flushed);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), flushed.as_mut())
+            .await
+            .is_err(),
+        "flushed before the pending messages were numbered"
+    );
+    // Each acknowledgement makes room for two more.
+    for i in 3..=accepted {
+        if i % 2 == 1 {
+            say(&mut ws, &format!("\0ack {}", i - 1)).await;
+        }
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+    tokio::time::timeout(BOUND, flushed)
+        .await
+        .expect("flushed once numbered")
+        .expect("flushed");
+}
+
+#[tokio::test]
+async fn an_outbox_that_drops_old_messages_never_drops_a_sessions_own() {
+    let mut supervisor = config();
+    let mut outbox = tether::heartbeat::OutboxConfig::default();
+    outbox
+        .set_max_age(Some(Duration::from_millis(20)))
+        .set_overflow(tether::heartbeat::Overflow::DropOldest);
+    supervisor.set_outbox(outbox);
+    let (url, mut connections) = scripted(true).await;
+    let session = ClientBuilder::new()
+        .session(&url, &supervisor, EndpointConfig::default())
+        .expect("session");
+    let mut ws = next_connection(&mut connections).await;
+    expect_text(&mut ws, "\0new").await;
+    // Sent before the session is attached, they wait in the outbox past its maximum age.
+    for text in ["a1", "a2"] {
+        session.send(Message::text(text)).await.expect("send");
+    }
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    say(&mut ws, &format!("\0session {ID} 0")).await;
+    for text in ["a1", "a2"] {
+        expect_text(&mut ws, text).await;
+    }
 }
 
 #[tokio::test]

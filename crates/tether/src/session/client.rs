@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tether_codec::{CloseCode, Message};
 use tether_heartbeat::{
-    Decision, DefaultRetryPolicy, Event, Failure, LinkState, RetryPolicy, Supervisor,
+    Decision, DefaultRetryPolicy, Event, Failure, LinkState, Overflow, RetryPolicy, Supervisor,
     SupervisorConfig,
 };
 use tether_session::{
@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use crate::client::ClientBuilder;
 use crate::error::Error;
 use crate::probe::PingProbe;
-use crate::session::link::{SessionLink, Shared, END_MARKER};
+use crate::session::link::{SessionLink, Shared, State, END_MARKER};
 use crate::session::wire;
 use crate::supervise::logged_failure;
 use crate::supervised::Supervised;
@@ -79,8 +79,9 @@ impl ClientBuilder {
     /// `tether.session.v1` (with this builder's headers, proxy, TLS roots and limits),
     /// sends `\0new` or `\0resume`, waits for the answer at most the handshake timeout
     /// ([`Config::set_handshake_timeout`](crate::Config::set_handshake_timeout)), then
-    /// replays. `supervisor` sets the heartbeat, backoff and outbox; `session` the replay
-    /// buffer and acknowledgements.
+    /// replays. `supervisor` sets the heartbeat, backoff and outbox bounds (a session's
+    /// outbox never drops a message: its maximum age and [`Overflow`] policy are
+    /// ignored); `session` the replay buffer and acknowledgements.
     ///
     /// A server that does not select the subprotocol ends the session at once (not
     /// retried: [`Error::NoSessions`] from [`Session::send`], `None` from
@@ -99,7 +100,16 @@ impl ClientBuilder {
         session: EndpointConfig,
     ) -> Result<Session, Error> {
         let max_message = session.max_replay_bytes();
-        let shared = Shared::new(Client::new(session)?);
+        // A session delivers every message it accepted, or ends lost: its outbox never
+        // drops one (by age, or the oldest when full), whatever `supervisor` says.
+        let mut outbox = supervisor.outbox();
+        outbox.set_max_age(None).set_overflow(Overflow::Reject);
+        let mut supervisor = supervisor.clone();
+        supervisor.set_outbox(outbox);
+        let shared = Shared::new(
+            Client::new(session)?,
+            (outbox.max_messages(), outbox.max_bytes()),
+        );
         let mut builder = self.clone();
         builder.subprotocol(SUBPROTOCOL);
         builder.request(url)?;
@@ -123,7 +133,7 @@ impl ClientBuilder {
             shared: Arc::clone(&shared),
         };
         let supervisor = Supervisor::connect_with(
-            supervisor,
+            &supervisor,
             PingProbe::new(),
             connect,
             |link| async move { Ok(link) },
@@ -263,11 +273,27 @@ impl Session {
     /// [`Error::Heartbeat`] when the supervisor stopped otherwise.
     pub async fn send(&self, message: Message) -> Result<(), Error> {
         self.check(&message)?;
+        let len = message.len();
+        loop {
+            self.room(len).await?;
+            self.check(&message)?;
+            if self.shared.lock().admit(len) {
+                break;
+            }
+        }
+        let admitted = Admitted {
+            shared: &self.shared,
+            len,
+            kept: false,
+        };
         let sent = self.supervisor.send(message).await;
-        sent.map_err(|error| stopped(&self.shared, error))
+        sent.map(|()| admitted.keep())
+            .map_err(|error| stopped(&self.shared, error))
     }
 
-    /// Like [`send`](Self::send), without waiting: a full outbox refuses the message
+    /// Like [`send`](Self::send), without waiting: a full window refuses the message
+    /// ([`Error::Session`] with [`SessionError::Full`]: as many messages as the outbox
+    /// holds already wait to be numbered), and so does a full outbox
     /// ([`Error::Heartbeat`] with `OutboxFull`).
     ///
     /// # Errors
@@ -275,13 +301,28 @@ impl Session {
     /// As [`send`](Self::send).
     pub fn try_send(&self, message: Message) -> Result<(), Error> {
         self.check(&message)?;
+        let len = message.len();
+        {
+            let mut state = self.shared.lock();
+            if !state.admit(len) {
+                let (messages, bytes) = state.accepted();
+                return Err(Error::Session(SessionError::Full { messages, bytes }));
+            }
+        }
+        let admitted = Admitted {
+            shared: &self.shared,
+            len,
+            kept: false,
+        };
         let sent = self.supervisor.try_send(message);
-        sent.map_err(|error| stopped(&self.shared, error))
+        sent.map(|()| admitted.keep())
+            .map_err(|error| stopped(&self.shared, error))
     }
 
-    /// Waits until the outbox has room for `message` (not consumed; cancel safe, holds
-    /// nothing, borrows nothing): then [`try_send`](Self::try_send) takes it unless another
-    /// sender took the room first. For a `select!` that must not lose the message.
+    /// Waits until the session and its outbox have room for `message` (not consumed;
+    /// cancel safe, holds nothing, borrows nothing): then [`try_send`](Self::try_send)
+    /// takes it unless another sender took the room first. For a `select!` that must not
+    /// lose the message.
     ///
     /// # Errors
     ///
@@ -291,10 +332,12 @@ impl Session {
         message: &Message,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let checked = self.check(message);
+        let room = self.room(message.len());
         let ready = self.supervisor.ready(message);
         let shared = Arc::clone(&self.shared);
         async move {
             checked?;
+            room.await?;
             ready.await.map_err(|error| stopped(&shared, error))
         }
     }
@@ -306,9 +349,7 @@ impl Session {
     ///
     /// As [`send`](Self::send), once the session or the supervisor stopped.
     pub fn flushed(&self) -> impl Future<Output = Result<(), Error>> + Send + 'static {
-        let flushed = self.supervisor.flushed();
-        let shared = Arc::clone(&self.shared);
-        async move { flushed.await.map_err(|error| stopped(&shared, error)) }
+        self.until(State::is_settled)
     }
 
     /// The next message from the server, each exactly once and in order. When the session
@@ -390,6 +431,57 @@ impl Session {
         self.supervisor.events()
     }
 
+    /// Waits until the messages accepted and not numbered yet leave room for one of `len`
+    /// bytes, or sending is over.
+    fn room(&self, len: usize) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        self.until(move |state| state.has_room(len) || state.is_ending())
+    }
+
+    /// Waits until `done` holds of the session's state; an error if the session is over
+    /// (finished, lost, refused) or its supervisor stopped first. Holds nothing, borrows
+    /// nothing.
+    fn until(
+        &self,
+        mut done: impl FnMut(&State) -> bool + Send + 'static,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        let mut link = self.supervisor.state();
+        async move {
+            let gone = async {
+                loop {
+                    if let LinkState::Closed(reason) = &*link.borrow_and_update() {
+                        return tether_heartbeat::Error::Closed {
+                            reason: reason.clone(),
+                        };
+                    }
+                    if link.changed().await.is_err() {
+                        // The supervisor is gone without saying why: it was dropped.
+                        return tether_heartbeat::Error::Closed {
+                            reason: tether_heartbeat::CloseReason::Local,
+                        };
+                    }
+                }
+            };
+            let mut held = false;
+            let over = shared.wait(|state| {
+                held = done(state);
+                held || state.is_over()
+            });
+            let error = tokio::select! {
+                () = over => {
+                    if held {
+                        return Ok(());
+                    }
+                    tether_heartbeat::Error::Closed {
+                        reason: tether_heartbeat::CloseReason::Local,
+                    }
+                }
+                error = gone => error,
+            };
+            Err(stopped(&shared, error))
+        }
+    }
+
     fn check(&self, message: &Message) -> Result<(), Error> {
         if !message.is_data() {
             return Err(Error::NotData);
@@ -404,6 +496,29 @@ impl Session {
             }));
         }
         Ok(())
+    }
+}
+
+/// A message counted as accepted ([`State::admit`]) on its way into the outbox: dropped
+/// before [`keep`](Self::keep) (refused, or the send was cancelled), the count is taken
+/// back.
+struct Admitted<'a> {
+    shared: &'a Shared,
+    len: usize,
+    kept: bool,
+}
+
+impl Admitted<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if !self.kept && self.shared.lock().unadmit(self.len) {
+            self.shared.wake();
+        }
     }
 }
 

@@ -2,16 +2,18 @@
 //! messages the supervisor hands over are numbered and kept for replay, received ones are
 //! counted and acknowledged, control messages stay inside (docs/sessions.md §2-§9).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 use futures_sink::Sink;
 use tether_codec::Message;
 use tether_session::{Client, Error as SessionError, Origin};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
@@ -23,14 +25,27 @@ use crate::supervised::{Supervised, SupervisedError};
 #[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// Notified when accepted messages were numbered, or a link ended, while somebody
+    /// waits in [`wait`](Self::wait): they look again.
+    changed: Notify,
 }
 
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) client: Client<Message>,
-    /// A data message the supervisor handed over while the replay buffer was full: it is
-    /// numbered before anything else, on this link or the next. At most one.
-    pending: Option<Message>,
+    /// Data messages the supervisor handed over while the replay buffer was full, oldest
+    /// first: they are numbered before anything else, on this link or the next. The link
+    /// takes them without pushing back, so the supervisor can still write its probes (a
+    /// server that stops acknowledging must still be judged by the heartbeat).
+    pending: VecDeque<Message>,
+    /// Messages the application handed over and no link numbered yet (in the outbox or
+    /// `pending`), and their bytes: the session admits a message while these stay under
+    /// `limits` ([`State::has_room`]), which bounds `pending` and the outbox together.
+    accepted: (usize, usize),
+    /// The outbox's limits (messages, bytes), which `accepted` keeps to.
+    limits: (usize, usize),
+    /// Somebody waits in [`Shared::wait`] for a change.
+    waiting: bool,
     /// The application said it sends no more ([`Session::end`](super::Session::end)).
     ending: bool,
     /// Its end marker came through the supervisor's outbox, behind every message sent
@@ -53,9 +68,79 @@ impl State {
         self.client.endpoint().is_finished()
     }
 
-    /// Whether everything handed to a link is numbered (nothing pending).
-    fn is_settled(&self) -> bool {
-        self.pending.is_none()
+    /// Whether every message the application handed over is numbered.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.accepted.0 == 0
+    }
+
+    /// Whether a message of `len` bytes may be accepted now: nothing waits to be numbered,
+    /// or what does stays under the outbox's limits with it.
+    pub(crate) fn has_room(&self, len: usize) -> bool {
+        let ((messages, bytes), (max_messages, max_bytes)) = (self.accepted, self.limits);
+        messages == 0 || (messages < max_messages && bytes + len <= max_bytes)
+    }
+
+    /// The messages and bytes accepted and not numbered yet.
+    pub(crate) fn accepted(&self) -> (usize, usize) {
+        self.accepted
+    }
+
+    /// Counts a message of `len` bytes as accepted, if there is room.
+    pub(crate) fn admit(&mut self, len: usize) -> bool {
+        let room = self.has_room(len);
+        if room {
+            self.accepted.0 += 1;
+            self.accepted.1 += len;
+        }
+        room
+    }
+
+    /// Takes back an admission whose message never reached the outbox; returns whether
+    /// somebody waits for the room it frees.
+    pub(crate) fn unadmit(&mut self, len: usize) -> bool {
+        self.accepted.0 = self.accepted.0.saturating_sub(1);
+        self.accepted.1 = self.accepted.1.saturating_sub(len);
+        std::mem::take(&mut self.waiting)
+    }
+
+    /// Numbers `message`, or keeps it pending behind the others while the replay buffer
+    /// is full. Returns whether somebody waits for the room numbering frees.
+    fn push(&mut self, message: Message) -> Result<bool, SupervisedError> {
+        let len = message.len();
+        if self.pending.is_empty() {
+            let endpoint = self.client.endpoint_mut();
+            match endpoint.check_room(0, 0, len) {
+                Ok(()) => {
+                    endpoint.push(message, len).map_err(over)?;
+                    return Ok(self.unadmit(len));
+                }
+                Err(SessionError::Full { .. }) => {}
+                Err(error) => return Err(over(error)),
+            }
+        }
+        self.pending.push_back(message);
+        Ok(false)
+    }
+
+    /// Numbers pending messages while the replay buffer has room. Returns whether
+    /// somebody waits for the room that frees.
+    fn number_pending(&mut self) -> Result<bool, SupervisedError> {
+        let mut wake = false;
+        while let Some(message) = self.pending.front() {
+            let len = message.len();
+            let endpoint = self.client.endpoint_mut();
+            match endpoint.check_room(0, 0, len) {
+                Ok(()) => {}
+                Err(SessionError::Full { .. }) => break,
+                Err(error) => return Err(over(error)),
+            }
+            let Some(message) = self.pending.pop_front() else {
+                break;
+            };
+            endpoint.push(message, len).map_err(over)?;
+            wake |= self.unadmit(len);
+        }
+        Ok(wake)
     }
 
     /// The application sends no more: later sends are refused; `end` follows the last
@@ -82,23 +167,52 @@ impl State {
     /// Asks the endpoint for `end` once nothing is pending: `end` is numbered after every
     /// message the application sent before asking.
     fn settle(&mut self) {
-        if self.end_reached && self.pending.is_none() && !self.client.endpoint().is_ending() {
+        if self.end_reached && self.pending.is_empty() && !self.client.endpoint().is_ending() {
             self.client.endpoint_mut().finish();
         }
     }
 }
 
 impl Shared {
-    pub(crate) fn new(client: Client<Message>) -> Arc<Shared> {
+    /// A session's shared state; `limits` are the supervisor outbox's (messages, bytes).
+    pub(crate) fn new(client: Client<Message>, limits: (usize, usize)) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 client,
-                pending: None,
+                pending: VecDeque::new(),
+                accepted: (0, 0),
+                limits,
+                waiting: false,
                 ending: false,
                 end_reached: false,
                 refused: false,
             }),
+            changed: Notify::new(),
         })
+    }
+
+    /// Waits until `done` holds: it is checked now and after each change that may make it
+    /// hold (messages numbered, an admission taken back, a link ended). Cancel safe: it
+    /// holds nothing.
+    pub(crate) async fn wait(&self, mut done: impl FnMut(&State) -> bool) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if done(&state) {
+                    return;
+                }
+                state.waiting = true;
+            }
+            notified.await;
+        }
+    }
+
+    /// Wakes whoever waits in [`wait`](Self::wait).
+    pub(crate) fn wake(&self) {
+        self.changed.notify_waiters();
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -128,8 +242,6 @@ pub(crate) struct SessionLink<S> {
     shared: Arc<Shared>,
     /// When an acknowledgement falls due.
     timer: Pin<Box<Sleep>>,
-    /// The supervisor waits in `poll_ready` for room in the replay buffer.
-    sink: Option<Waker>,
     /// Where the link is in saying goodbye (session finished or lost here).
     goodbye: Goodbye,
 }
@@ -140,7 +252,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             ws,
             shared,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
-            sink: None,
             goodbye: Goodbye::None,
         }
     }
@@ -160,8 +271,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
                 let mut state = self.shared.lock();
-                if let Some(message) = state.pending.take() {
-                    push(&mut state, message)?;
+                if state.number_pending()? {
+                    self.shared.wake();
                 }
                 state.settle();
                 let next = outgoing::next(state.client.endpoint_mut(), now, &mut self.goodbye);
@@ -199,13 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             }
             return Ok(Some(message));
         };
-        let before = endpoint.acked();
         let incoming = endpoint.handle(Instant::now().into_std(), text, payload);
-        if endpoint.acked() > before {
-            if let Some(waker) = self.sink.take() {
-                waker.wake();
-            }
-        }
         match incoming {
             Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
             Ok(tether_session::Incoming::Control(_)) => Ok(None),
@@ -220,16 +325,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
     }
 }
 
-/// Numbers `message`, or keeps it pending while the replay buffer is full.
-fn push(state: &mut State, message: Message) -> Result<(), SupervisedError> {
-    let len = message.len();
-    match state.client.endpoint_mut().push(message.clone(), len) {
-        Ok(_) => Ok(()),
-        Err(SessionError::Full { .. }) => {
-            state.pending = Some(message);
-            Ok(())
-        }
-        Err(error) => Err(over(error)),
+impl<S> Drop for SessionLink<S> {
+    fn drop(&mut self) {
+        // Whoever waits looks again: the session may be over.
+        self.shared.wake();
     }
 }
 
@@ -265,11 +364,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
             // (probes) wait until the peer's close ends the stream.
             return Poll::Pending;
         }
-        if !this.shared.lock().is_settled() {
-            // The replay buffer is full: an acknowledgement wakes us (`receive`).
-            this.sink = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
+        // Not held back by a full replay buffer: data then waits in `pending`, and probes
+        // still go out.
         Pin::new(&mut this.ws).poll_ready(cx)
     }
 
@@ -287,7 +383,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
             // Probes, pongs and closes belong to the connection, not the session.
             return Pin::new(&mut this.ws).start_send(message);
         }
-        push(&mut this.shared.lock(), message)
+        let wake = this.shared.lock().push(message)?;
+        if wake {
+            this.shared.wake();
+        }
+        Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
