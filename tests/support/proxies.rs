@@ -6,7 +6,10 @@
 
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+#[path = "port.rs"]
+mod port;
+
+use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -124,39 +127,48 @@ pub(crate) fn microsocks() -> RunningProxy {
 }
 
 /// Runs the command `setup` writes for a temp dir and a free port; returns once it listens.
-fn start(setup: impl FnOnce(&PathBuf, u16) -> Command) -> RunningProxy {
+/// A proxy that exits at start (another child took its port) is started again on another.
+fn start(mut setup: impl FnMut(&PathBuf, u16) -> Command) -> RunningProxy {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tether-proxy-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("proxy temp dir");
-    // The proxies drop root privileges (to nobody) and still write their logs here.
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let port = free_port();
-    let child = setup(&dir, port)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("proxy started");
-    let mut proxy = RunningProxy { port, child, dir };
-    let deadline = Instant::now() + START_LIMIT;
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        if let Some(status) = proxy.child.try_wait().expect("proxy status") {
-            panic!(
-                "the proxy exited at start ({status}); its log:\n{}",
-                proxy.log()
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        let dir = std::env::temp_dir().join(format!(
+            "tether-proxy-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("proxy temp dir");
+        // The proxies drop root privileges (to nobody) and still write their logs here.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let port = port::unused_port();
+        let child = setup(&dir, port)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("proxy started");
+        let mut proxy = RunningProxy { port, child, dir };
+        let deadline = Instant::now() + START_LIMIT;
+        let exited = loop {
+            if let Some(status) = proxy.child.try_wait().expect("proxy status") {
+                break status;
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return proxy;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not listen within {START_LIMIT:?}"
             );
-        }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert!(
-            Instant::now() < deadline,
-            "the proxy did not listen within {START_LIMIT:?}"
+            attempt < ATTEMPTS,
+            "the proxy exited at start ({exited}), {ATTEMPTS} times; its log:\n{}",
+            proxy.log()
         );
-        std::thread::sleep(Duration::from_millis(20));
     }
-    proxy
+    unreachable!("every attempt returns or panics")
 }
 
 /// `$env` if set, else `name` on PATH or in /usr/sbin, /usr/bin; panics naming the fix.
@@ -170,11 +182,6 @@ fn find(env: &str, name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| panic!("{name} not found: run scripts/install-proxies.sh or set {env}"))
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn is_root() -> bool {

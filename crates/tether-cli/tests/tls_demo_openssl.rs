@@ -1,6 +1,9 @@
 //! `tether tls-demo --connect` and `--listen` against the OpenSSL command line, with PEM
 //! files as OpenSSL writes them. Needs `openssl` on PATH (`scripts/install-peers.sh`).
 
+#[path = "../../../tests/support/port.rs"]
+mod port;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -118,14 +121,6 @@ fn tether() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tether"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Reads lines from `r` until one contains `needle`, within the time limit.
 fn wait_for_line(r: impl Read + Send + 'static, needle: &'static str) -> String {
     let (tx, rx) = mpsc::channel();
@@ -175,7 +170,7 @@ fn run_tls_demo_connect(
 
 /// `openssl s_server -tls1_2 -rev` for one connection on a free port, ready to accept.
 fn s_server_rev(pem: &Pem, cipher: Option<&str>) -> (Guard, u16) {
-    let port = free_port();
+    let port = port::unused_port();
     let mut cmd = Command::new("openssl");
     cmd.args(["s_server", "-tls1_2", "-rev", "-naccept", "1"])
         .args(["-accept", &format!("127.0.0.1:{port}")])

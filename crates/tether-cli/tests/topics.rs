@@ -7,6 +7,9 @@
 //! Redis echoes them back); when Redis restarts, every node reconnects, resubscribes and
 //! tells its subscribers `{"gap":"room"}`, and messages flow across nodes again.
 
+#[path = "../../../tests/support/port.rs"]
+mod port;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -42,12 +45,6 @@ fn redis_server_binary() -> PathBuf {
     found.unwrap_or_else(|| {
         panic!("redis-server not found: run scripts/install-pubsub.sh or set TETHER_REDIS_SERVER")
     })
-}
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
-    listener.local_addr().expect("an address").port()
 }
 
 /// A redis-server of our own, with no persistence; killed when dropped.
@@ -190,7 +187,7 @@ async fn expect_in_order(client: &mut Client, publishers: &[&str], n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_over_redis_deliver_exactly_once_in_order_and_report_the_gap_of_a_restart() {
-    let port = free_port();
+    let port = port::unused_port();
     let redis = Redis::start(port).await;
     let nodes = [
         Node::start(port).await,
