@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 const DEFAULT_MAX_FRAME_PAYLOAD: usize = 16 << 20;
 /// Default for [`Config::set_max_message_size`]: 16 MiB.
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
-/// Default for [`Config::set_fragment_overhead`]: 64 bytes per continuation frame.
+/// Default for [`Config::set_fragment_overhead`]: a continuation frame counts at least 64 bytes.
 const DEFAULT_FRAGMENT_OVERHEAD: usize = 64;
 
 /// Limits and options for decoding, and how long messages are cut when sent; the same value
@@ -55,18 +55,21 @@ impl Config {
 
     /// Largest size of one received message, in bytes. Default 16 MiB.
     ///
-    /// A message's size is its payload plus [`Config::set_fragment_overhead`] for every
-    /// continuation frame, so a flood of tiny or empty fragments reaches the limit too. A larger
-    /// message fails the connection with 1009. Applies to received messages only.
+    /// A message's size is its payload, where each continuation frame counts at least
+    /// [`Config::set_fragment_overhead`] bytes, so a flood of tiny or empty fragments
+    /// reaches the limit too, while a message cut into fragments no smaller than that
+    /// counts exactly its payload. A larger message fails the connection with 1009.
+    /// Applies to received messages only.
     pub fn set_max_message_size(&mut self, bytes: usize) -> &mut Self {
         self.max_message_size = bytes;
         self
     }
 
-    /// Bytes charged against the message size for each continuation frame. Default 64.
+    /// The least a continuation frame counts against the message size, in bytes. Default 64.
     ///
-    /// This bounds the work a peer can cause with fragments that carry little or nothing; with
-    /// the defaults a 4 MiB message in 64-byte fragments (8 MiB counted) still passes.
+    /// This bounds the work a peer can cause with fragments that carry little or nothing (with
+    /// the defaults, at most 256 Ki fragments a message), and costs nothing to fragments of
+    /// 64 bytes or more: a 16 MiB message relayed in 64 KiB fragments still passes.
     pub fn set_fragment_overhead(&mut self, bytes: usize) -> &mut Self {
         self.fragment_overhead = bytes;
         self

@@ -545,8 +545,7 @@ impl Protocol {
             (OpCode::Continuation, Some(assembly)) => {
                 assembly.size = assembly
                     .size
-                    .saturating_add(overhead)
-                    .saturating_add(header.payload_len);
+                    .saturating_add(header.payload_len.max(overhead));
             }
             _ => {}
         }
@@ -885,10 +884,12 @@ impl Protocol {
                 })
             }
             (OpCode::Continuation, Some(assembly)) => {
-                let size = assembly
-                    .size
-                    .saturating_add(self.config.fragment_overhead() as u64)
-                    .saturating_add(header.payload_len);
+                // A continuation counts at least the fragment overhead (Config).
+                let size = assembly.size.saturating_add(
+                    header
+                        .payload_len
+                        .max(self.config.fragment_overhead() as u64),
+                );
                 if size > limit as u64 {
                     Err(Error::MessageTooLarge { size, limit })
                 } else {
@@ -1469,28 +1470,32 @@ mod tests {
     }
 
     #[test]
-    fn max_message_size_counts_fragment_overhead_at_and_past_the_limit() {
+    fn max_message_size_counts_small_continuations_as_the_fragment_overhead_at_and_past_the_limit()
+    {
         let mut config = Config::default();
         config.set_max_message_size(1000).set_fragment_overhead(10);
-        // Three fragments: 2 continuation overheads (20) + payload 980 = 1000, accepted.
-        let fragments = |last: usize| {
-            let mut wire = from_client(Frame::new(OpCode::Binary, vec![1u8; 490]).with_fin(false));
+        // 490 + 480 + 3 one-byte continuations counted 10 each = 1000, accepted; one byte
+        // more in the first fragment is past it.
+        let fragments = |first: usize| {
+            let mut wire =
+                from_client(Frame::new(OpCode::Binary, vec![1u8; first]).with_fin(false));
             wire.unsplit(from_client(
                 Frame::new(OpCode::Continuation, vec![1u8; 480]).with_fin(false),
             ));
-            wire.unsplit(from_client(Frame::new(
-                OpCode::Continuation,
-                vec![1u8; last],
-            )));
+            for fin in [false, false, true] {
+                wire.unsplit(from_client(
+                    Frame::new(OpCode::Continuation, vec![1u8; 1]).with_fin(fin),
+                ));
+            }
             wire
         };
         let mut server = server_with(&config);
-        server.receive_data(&fragments(10));
+        server.receive_data(&fragments(490));
         assert_eq!(
             server.poll_message().unwrap(),
-            Some(Message::binary(vec![1u8; 980]))
+            Some(Message::binary(vec![1u8; 973]))
         );
-        let (err, code) = server_failure(&config, &fragments(11));
+        let (err, code) = server_failure(&config, &fragments(491));
         assert!(matches!(
             err,
             Error::MessageTooLarge {
@@ -1499,6 +1504,31 @@ mod tests {
             }
         ));
         assert_eq!(code, Some(CloseCode::MESSAGE_TOO_BIG));
+    }
+
+    #[test]
+    fn a_message_of_exactly_the_limit_passes_in_fragments_no_smaller_than_the_overhead() {
+        // A relay (the fan-out) cuts a message it accepted whole into fragments: with the
+        // defaults, 16 MiB in 64 KiB fragments must still fit a 16 MiB limit.
+        let mut config = Config::default();
+        config.set_max_message_size(1000).set_fragment_overhead(10);
+        let mut wire = BytesMut::new();
+        for i in 0..100 {
+            let opcode = if i == 0 {
+                OpCode::Binary
+            } else {
+                OpCode::Continuation
+            };
+            wire.unsplit(from_client(
+                Frame::new(opcode, vec![7u8; 10]).with_fin(i == 99),
+            ));
+        }
+        let mut server = server_with(&config);
+        server.receive_data(&wire);
+        assert_eq!(
+            server.poll_message().unwrap(),
+            Some(Message::binary(vec![7u8; 1000]))
+        );
     }
 
     #[test]

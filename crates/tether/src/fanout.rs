@@ -19,9 +19,9 @@
 //!                                with Error::SlowConsumer (close it with 1013)
 //! ```
 //!
-//! A receiver counts a per-fragment overhead against its message limit (tether's codec: 64
-//! bytes a continuation frame, so 16 KiB for a 16 MiB message): publish messages that far
-//! below the receivers' limit.
+//! Fragments are 64 KiB: a receiver that counts each continuation frame as at least some
+//! bytes against its message limit (tether's codec: 64) counts exactly the payload, so a
+//! message up to the receivers' limit gets through.
 //!
 //! **Slow-consumer policy.** A subscriber's backlog is the bytes published to it and not yet
 //! taken into its write buffer. A message that would take a non-empty backlog above
