@@ -208,6 +208,51 @@ async fn sessions_md_7_parked_sessions_at_the_limit_resume_and_one_past_it_drops
 }
 
 #[tokio::test]
+async fn sessions_md_7_parked_bytes_at_the_bound_are_kept_and_one_past_drops_the_oldest_4004() {
+    const BOUND_BYTES: usize = 1000;
+    let mut config = SessionServerConfig::default();
+    config.registry_mut().set_max_parked_bytes(BOUND_BYTES);
+    let (url, sessions, mut outcomes) = echo_server(config).await;
+    // Each session leaves its echo unacknowledged in the server's replay buffer, then its
+    // connection goes: 600 + 400 bytes parked is the bound, one byte more is past it.
+    let mut ids = Vec::new();
+    for len in [600, 400, 1] {
+        let mut ws = raw(&url).await;
+        ids.push(open(&mut ws).await);
+        let text = "y".repeat(len);
+        say(&mut ws, &text).await;
+        assert_eq!(heard(&mut ws).await, text);
+        ws.close(CloseCode::GOING_AWAY, "").await.expect("close");
+        if len == 400 {
+            // At the bound: nothing dropped yet.
+            bounded(async {
+                while sessions.parked() < 2 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(outcomes.try_recv().is_err(), "dropped at the bound");
+        }
+    }
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Lost(LostReason::Limit))
+    );
+    assert_eq!(sessions.parked(), 2);
+    let mut ws = raw(&url).await;
+    say(&mut ws, &format!("\0resume {} 1", ids[0])).await;
+    assert_eq!(heard(&mut ws).await, "\0lost limit");
+    assert_eq!(heard(&mut ws).await, "close 4004");
+    for (id, len) in ids[1..].iter().zip([400, 1]) {
+        let mut ws = raw(&url).await;
+        say(&mut ws, &format!("\0resume {id} 0")).await;
+        assert_eq!(heard(&mut ws).await, format!("\0session {id} 1"));
+        // Its unacknowledged echo comes again.
+        assert_eq!(heard(&mut ws).await, "y".repeat(len));
+    }
+}
+
+#[tokio::test]
 async fn sessions_md_7_a_resume_of_an_attached_session_replaces_its_connection_with_4006() {
     let (url, _sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;
     let mut first = raw(&url).await;
