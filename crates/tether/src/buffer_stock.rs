@@ -19,7 +19,7 @@ use bytes::BytesMut;
 /// Buffers kept per thread.
 const MAX_BUFFERS: usize = 16;
 /// The largest capacity kept: a read buffer sized for a 64 KiB message fits.
-const MAX_CAPACITY: usize = 128 << 10;
+pub(crate) const MAX_CAPACITY: usize = 128 << 10;
 
 thread_local! {
     static STOCK: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };

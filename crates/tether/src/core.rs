@@ -24,9 +24,11 @@ use crate::error::Error;
 const READ_CHUNK: usize = 8 << 10;
 /// The most room made ahead of what a peer sent, for the payload its frame header announced.
 const READ_AHEAD: usize = 1 << 20;
-/// An empty write buffer holding more capacity than this is released after it was written, so
-/// a connection that once sent a large message does not keep that memory while idle.
-const IDLE_WRITE_CAPACITY: usize = 64 << 10;
+/// An empty write buffer holding more capacity than this is freed after it was written, so a
+/// connection that once sent a large message does not keep that memory while it stays busy
+/// (idle, it releases its buffers anyway). The buffer stock's largest: one that held a 64 KiB
+/// message is kept for the next.
+const IDLE_WRITE_CAPACITY: usize = buffer_stock::MAX_CAPACITY;
 /// The most pieces handed to one vectored write.
 const WRITE_SLICES: usize = 16;
 
@@ -748,6 +750,32 @@ mod tests {
         assert!(core.poll_next(&mut cx).is_pending());
         assert_eq!(core.protocol.read_buffer().capacity(), 0);
         assert_eq!(core.protocol.write_buffer().capacity(), 0);
+    }
+
+    /// A busy connection keeps a written write buffer of up to IDLE_WRITE_CAPACITY spare
+    /// (one that held a 64 KiB message serves the next without an allocation); one past it is
+    /// freed.
+    #[tokio::test]
+    async fn a_written_write_buffer_is_kept_up_to_the_idle_capacity_and_freed_past_it() {
+        for (spare, kept) in [
+            (IDLE_WRITE_CAPACITY, true),
+            (IDLE_WRITE_CAPACITY + 1, false),
+        ] {
+            let (_peer, io) = tokio::io::duplex(1 << 10);
+            let mut core = server(io);
+            // Provided before the send, as the buffer stock does: room for a 2-byte frame
+            // and `spare` bytes more.
+            core.protocol.write_buffer().reserve(2 + spare);
+            core.start_send(Message::binary(Vec::new()))
+                .expect("queued");
+            poll_fn(|cx| core.poll_flush(cx)).await.expect("written");
+            let capacity = core.protocol.write_buffer().capacity();
+            assert_eq!(
+                capacity >= spare,
+                kept,
+                "spare {spare}: capacity {capacity}"
+            );
+        }
     }
 
     /// A binary frame header announcing `len` bytes, masked, as a client sends it.
