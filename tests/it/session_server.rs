@@ -3,6 +3,10 @@
 //! answer and bound of docs/sessions.md §4-§7 (expired, unknown, limit, replaced, protocol,
 //! handshake timeout).
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tether::session::{
@@ -471,4 +475,75 @@ async fn sessions_md_5_messages_larger_than_a_window_over_32_flow_both_ways_with
     assert_eq!(bounded(session.recv()).await, None);
     assert!(session.is_finished());
     assert_eq!(bounded(outcomes.recv()).await, Some(Outcome::Ended));
+}
+
+/// A server-side stream whose writes fail once `broken` is set, as if the client's TCP
+/// connection died: what the server then writes gets an error.
+struct Breakable {
+    io: tokio::io::DuplexStream,
+    broken: Arc<AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Breakable {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Breakable {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn sessions_md_7_a_connection_that_dies_while_the_answer_is_written_parks_its_session() {
+    let (_url, sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;
+    let (client_io, server_io) = tokio::io::duplex(64 << 10);
+    let broken = Arc::new(AtomicBool::new(false));
+    let serving = {
+        let (sessions, broken) = (sessions.clone(), broken.clone());
+        tokio::spawn(async move {
+            let io = Breakable {
+                io: server_io,
+                broken,
+            };
+            let ws = tether::accept_with(io, |request| Ok(select(request)))
+                .await
+                .expect("upgraded");
+            sessions.attach(ws).await;
+        })
+    };
+    let mut client = ClientBuilder::new()
+        .subprotocol(SUBPROTOCOL)
+        .handshake(client_io, "ws://127.0.0.1/")
+        .await
+        .expect("handshake");
+    // The connection dies before the server answers `\0new`: its answer fails to go out.
+    broken.store(true, Ordering::SeqCst);
+    client.send(Message::text("\0new")).await.expect("sent");
+    bounded(serving).await.expect("attach returned");
+    // The session is not left attached to nothing: it is parked, within the bounds and
+    // the resume window like any other.
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions.parked(), 1);
 }
