@@ -208,6 +208,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut goodbye = Goodbye::None;
+    // One timer for the connection, moved only when the ack deadline moves (a new timer
+    // per pass registered and removed one in the runtime's wheel for every message).
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed = None;
     loop {
         if write(ws, shared, attachment, &mut goodbye).await.is_err() {
             return Ended::Gone;
@@ -224,20 +229,18 @@ where
             let state = shared.lock();
             (state.endpoint.poll_timeout(), state.has_room())
         };
+        if let Some(at) = deadline.filter(|at| armed != Some(*at)) {
+            timer.as_mut().reset(Instant::from_std(at));
+            armed = Some(at);
+        }
         tokio::select! {
             () = wake.notified() => {}
-            () = sleep_until(deadline), if deadline.is_some() => {}
+            () = timer.as_mut(), if deadline.is_some() => armed = None,
             item = ws.next(), if room => match item {
                 Some(Ok(message)) => receive(shared, attachment, message),
                 None | Some(Err(_)) => return Ended::Gone,
             },
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<std::time::Instant>) {
-    if let Some(at) = deadline {
-        tokio::time::sleep_until(Instant::from_std(at)).await;
     }
 }
 
