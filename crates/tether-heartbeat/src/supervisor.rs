@@ -392,7 +392,10 @@ impl<M: Send + 'static> Supervisor<M> {
     /// messages make room, as with [`try_send`](Self::try_send).
     pub async fn send(&self, mut message: M) -> Result<(), Error> {
         loop {
-            self.ready(&message).await?;
+            // Room now (the usual case): pushed without setting up a wait.
+            if !self.fits_now(&message)? {
+                self.ready(&message).await?;
+            }
             // Another sender on this handle may have taken the room meanwhile: then wait
             // again. `ready` said the message fits, so only `OutboxFull` can repeat.
             match self.push(message) {
@@ -427,6 +430,15 @@ impl<M: Send + 'static> Supervisor<M> {
         wait_outbox(self.shared.clone(), self.state.clone(), |outbox, _| {
             Ok(outbox.is_empty())
         })
+    }
+
+    /// Whether `message` fits the outbox now (what [`ready`](Self::ready) waits for).
+    fn fits_now(&self, message: &M) -> Result<bool, Error> {
+        self.check_open()?;
+        let len = (self.len)(message);
+        self.shared
+            .outbox()
+            .has_room(Instant::now().into_std(), len)
     }
 
     fn check_open(&self) -> Result<(), Error> {

@@ -290,7 +290,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             let Some(due) = due else {
                 return Poll::Ready(Ok(()));
             };
-            self.timer.as_mut().reset(Instant::from_std(due));
+            let due = Instant::from_std(due);
+            // Moved only when the deadline moves: a reset re-registers the timer.
+            if self.timer.deadline() != due {
+                self.timer.as_mut().reset(due);
+            }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Ready(Ok(()));
             }
