@@ -264,9 +264,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             return Pin::new(&mut self.ws).poll_flush(cx);
         }
         loop {
-            // One clock read for this pass (the ack deadline is in milliseconds); a pass
-            // after the ack timer fired reads it again.
-            let now = Instant::now().into_std();
+            // At most one clock read for this pass (the ack deadline is in milliseconds),
+            // and none while the ack timer says the deadline has not come; a pass after
+            // the timer fired looks again.
+            let mut now = None;
             let mut wrote = false;
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
@@ -275,7 +276,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                     self.shared.wake();
                 }
                 state.settle();
-                let next = outgoing::next(state.client.endpoint_mut(), now, &mut self.goodbye);
+                let endpoint = state.client.endpoint_mut();
+                let timer = self.timer.as_ref().get_ref();
+                let now = *now
+                    .get_or_insert_with(|| outgoing::write_time(endpoint.poll_timeout(), timer));
+                let next = outgoing::next(endpoint, now, &mut self.goodbye);
                 let Some(message) = next else {
                     break;
                 };
@@ -314,7 +319,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             }
             return Ok(Some(message));
         };
-        let incoming = endpoint.handle(Instant::now().into_std(), text, payload);
+        let now = outgoing::receive_time(endpoint.poll_timeout());
+        let incoming = endpoint.handle(now, text, payload);
         match incoming {
             Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
             Ok(tether_session::Incoming::Control(_)) => Ok(None),

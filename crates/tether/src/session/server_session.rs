@@ -14,7 +14,7 @@ use tether_session::{Control, Error as SessionError, Incoming, SessionId, Sessio
 use crate::error::Error;
 use crate::session::client::Counts;
 use crate::session::state::Shared;
-use crate::session::wire;
+use crate::session::{outgoing, wire};
 
 /// One session on the server: the client's messages, each exactly once and in order,
 /// whatever happens to the connections under it; and what the application sends back,
@@ -69,7 +69,7 @@ impl ServerSession {
             let Some((text, payload)) = wire::payload(&message) else {
                 continue;
             };
-            let now = tokio::time::Instant::now().into_std();
+            let now = outgoing::receive_time(state.endpoint.poll_timeout());
             // The count an `end` carried was taken when it arrived; in order, only the end
             // itself is left (with the count as it stands, which never goes back).
             let end = matches!(
