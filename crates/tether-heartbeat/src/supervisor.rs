@@ -391,11 +391,15 @@ impl<M: Send + 'static> Supervisor<M> {
     /// With [`Overflow::DropOldest`](crate::Overflow::DropOldest) it never waits: old
     /// messages make room, as with [`try_send`](Self::try_send).
     pub async fn send(&self, mut message: M) -> Result<(), Error> {
+        // Room now (the usual case): pushed without setting up a wait. A full outbox
+        // refuses it whole (a dropping one has room by definition, as `ready` says).
+        match self.push(message) {
+            Err((Error::OutboxFull { .. }, back)) => message = back,
+            Err((error, _)) => return Err(error),
+            Ok(()) => return Ok(()),
+        }
         loop {
-            // Room now (the usual case): pushed without setting up a wait.
-            if !self.fits_now(&message)? {
-                self.ready(&message).await?;
-            }
+            self.ready(&message).await?;
             // Another sender on this handle may have taken the room meanwhile: then wait
             // again. `ready` said the message fits, so only `OutboxFull` can repeat.
             match self.push(message) {
@@ -430,15 +434,6 @@ impl<M: Send + 'static> Supervisor<M> {
         wait_outbox(self.shared.clone(), self.state.clone(), |outbox, _| {
             Ok(outbox.is_empty())
         })
-    }
-
-    /// Whether `message` fits the outbox now (what [`ready`](Self::ready) waits for).
-    fn fits_now(&self, message: &M) -> Result<bool, Error> {
-        self.check_open()?;
-        let len = (self.len)(message);
-        self.shared
-            .outbox()
-            .has_room(Instant::now().into_std(), len)
     }
 
     fn check_open(&self) -> Result<(), Error> {
