@@ -244,6 +244,8 @@ pub(crate) struct SessionLink<S> {
     timer: Pin<Box<Sleep>>,
     /// Where the link is in saying goodbye (session finished or lost here).
     goodbye: Goodbye,
+    /// Written by a pump that left the flush to its caller.
+    unflushed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
@@ -253,12 +255,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             shared,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             goodbye: Goodbye::None,
+            unflushed: false,
         }
     }
 
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
-    /// `lost`), then flushes. Pending while the WebSocket's write buffer is full.
-    fn pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SupervisedError>> {
+    /// `lost`), then flushes if `flush` (else the caller flushes: the supervisor feeds a
+    /// batch of messages through `poll_ready` and `start_send`, then flushes once).
+    /// Pending while the WebSocket's write buffer is full.
+    fn pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), SupervisedError>> {
         if self.goodbye == Goodbye::Closed {
             // Our close is queued: nothing more may be written, only flushed.
             return Pin::new(&mut self.ws).poll_flush(cx);
@@ -288,8 +293,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                 Pin::new(&mut self.ws).start_send(message)?;
                 wrote = true;
             }
-            if wrote {
+            self.unflushed |= wrote;
+            if self.unflushed && flush {
                 ready!(Pin::new(&mut self.ws).poll_flush(cx))?;
+                self.unflushed = false;
             }
             let due = self.shared.lock().client.endpoint().poll_timeout();
             let Some(due) = due else {
@@ -348,7 +355,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Poll::Ready(Err(error)) = this.pump(cx) {
+            if let Poll::Ready(Err(error)) = this.pump(cx, true) {
                 return Poll::Ready(Some(Err(error)));
             }
             let Some(item) = ready!(Pin::new(&mut this.ws).poll_next(cx)) else {
@@ -368,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        ready!(this.pump(cx))?;
+        ready!(this.pump(cx, false))?;
         if this.goodbye == Goodbye::Closed {
             // The session said goodbye on this connection; the supervisor's last writes
             // (probes) wait until the peer's close ends the stream.
@@ -402,7 +409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        ready!(this.pump(cx))?;
+        ready!(this.pump(cx, true))?;
         Pin::new(&mut this.ws).poll_flush(cx)
     }
 
