@@ -547,3 +547,63 @@ async fn sessions_md_7_a_connection_that_dies_while_the_answer_is_written_parks_
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions.parked(), 1);
 }
+
+/// state.rs, MAX_INBOUND_BYTES: a connection stops reading while its application holds
+/// 2 MiB it has not taken (TCP pushes back on the client), and reads on once the
+/// application takes them. A raw client ignores the window and pushes 8 MiB; the
+/// application starts reading only once the client is stuck; every message arrives.
+#[tokio::test]
+async fn sessions_md_5_a_connection_stopped_at_the_read_ahead_bound_reads_on_when_the_application_takes(
+) {
+    const MESSAGES: usize = 128;
+    const SIZE: usize = 64 << 10;
+    let go = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (counted, mut count) = mpsc::channel(1);
+    let start = std::sync::Arc::clone(&go);
+    let sessions = Sessions::new(SessionServerConfig::default(), move |mut session| {
+        let (start, counted) = (std::sync::Arc::clone(&start), counted.clone());
+        async move {
+            start.notified().await;
+            let mut taken = 0;
+            while taken < MESSAGES {
+                match session.next().await {
+                    Some(Ok(message)) if message.len() == SIZE => taken += 1,
+                    _ => break,
+                }
+            }
+            let _ = counted.send(taken).await;
+            std::future::pending::<()>().await;
+        }
+    })
+    .expect("config");
+    let url = serve(&sessions).await;
+    let mut ws = raw(&url).await;
+    open(&mut ws).await;
+    let fed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = std::sync::Arc::clone(&fed);
+    let writer = tokio::spawn(async move {
+        for _ in 0..MESSAGES {
+            ws.send(Message::binary(vec![7u8; SIZE]))
+                .await
+                .expect("send");
+            progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        ws
+    });
+    // Stuck: no progress over a few looks (the server holds 2 MiB, the sockets the rest).
+    let mut last = usize::MAX;
+    let mut still = 0;
+    while still < 3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = fed.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            now < MESSAGES,
+            "8 MiB went through while the application read nothing"
+        );
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    go.notify_one();
+    assert_eq!(bounded(count.recv()).await, Some(MESSAGES));
+    bounded(writer).await.expect("writer");
+}

@@ -391,6 +391,13 @@ impl<M: Send + 'static> Supervisor<M> {
     /// With [`Overflow::DropOldest`](crate::Overflow::DropOldest) it never waits: old
     /// messages make room, as with [`try_send`](Self::try_send).
     pub async fn send(&self, mut message: M) -> Result<(), Error> {
+        // Room now (the usual case): pushed without setting up a wait. A full outbox
+        // refuses it whole (a dropping one has room by definition, as `ready` says).
+        match self.push(message) {
+            Err((Error::OutboxFull { .. }, back)) => message = back,
+            Err((error, _)) => return Err(error),
+            Ok(()) => return Ok(()),
+        }
         loop {
             self.ready(&message).await?;
             // Another sender on this handle may have taken the room meanwhile: then wait

@@ -12,7 +12,7 @@ use tether_session::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
 use crate::session::outgoing::{self, Goodbye};
@@ -208,8 +208,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut goodbye = Goodbye::None;
+    // One timer for the connection, moved only when the ack deadline moves (a new timer
+    // per pass registered and removed one in the runtime's wheel for every message).
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed = None;
     loop {
-        if write(ws, shared, attachment, &mut goodbye).await.is_err() {
+        let written = write(
+            ws,
+            shared,
+            attachment,
+            &mut goodbye,
+            timer.as_ref().get_ref(),
+        );
+        if written.await.is_err() {
             return Ended::Gone;
         }
         if goodbye == Goodbye::Closed {
@@ -224,20 +236,18 @@ where
             let state = shared.lock();
             (state.endpoint.poll_timeout(), state.has_room())
         };
+        if let Some(at) = deadline.filter(|at| armed != Some(*at)) {
+            timer.as_mut().reset(Instant::from_std(at));
+            armed = Some(at);
+        }
         tokio::select! {
             () = wake.notified() => {}
-            () = sleep_until(deadline), if deadline.is_some() => {}
+            () = timer.as_mut(), if deadline.is_some() => armed = None,
             item = ws.next(), if room => match item {
                 Some(Ok(message)) => receive(shared, attachment, message),
                 None | Some(Err(_)) => return Ended::Gone,
             },
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<std::time::Instant>) {
-    if let Some(at) = deadline {
-        tokio::time::sleep_until(Instant::from_std(at)).await;
     }
 }
 
@@ -247,17 +257,22 @@ async fn write<S>(
     shared: &Shared,
     attachment: Attachment,
     goodbye: &mut Goodbye,
+    timer: &Sleep,
 ) -> Result<(), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // One clock read for this pass (the ack deadline is in milliseconds).
-    let now = Instant::now().into_std();
+    // At most one clock read for this pass (the ack deadline is in milliseconds), none
+    // while the ack timer says the deadline has not come.
+    let mut now = None;
     loop {
         let next = {
             let mut state = shared.lock();
             if state.carried_by(attachment) {
-                outgoing::next(&mut state.endpoint, now, goodbye)
+                let endpoint = &mut state.endpoint;
+                let now = *now
+                    .get_or_insert_with(|| outgoing::write_time(endpoint.poll_timeout(), timer));
+                outgoing::next(endpoint, now, goodbye)
             } else {
                 outgoing::lost_goodbye(LostReason::Replaced, goodbye)
             }
@@ -289,7 +304,7 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
     // them (state.rs, MAX_INBOUND_BYTES); every other control message acts at once, and
     // so does the count `end` carries (counts must never go back).
     let before = state.endpoint.acked();
-    let now = Instant::now().into_std();
+    let now = outgoing::receive_time(state.endpoint.poll_timeout());
     let handled = match tether_session::classify(text, payload) {
         Ok(Incoming::Data { .. }) if !state.is_abandoned() => {
             state.deliver(message);

@@ -274,12 +274,10 @@ impl Session {
     pub async fn send(&self, message: Message) -> Result<(), Error> {
         self.check(&message)?;
         let len = message.len();
-        loop {
+        // Room now (the usual case): admitted without setting up a wait.
+        while !self.shared.lock().admit(len) {
             self.room(len).await?;
             self.check(&message)?;
-            if self.shared.lock().admit(len) {
-                break;
-            }
         }
         let admitted = Admitted {
             shared: &self.shared,

@@ -244,6 +244,8 @@ pub(crate) struct SessionLink<S> {
     timer: Pin<Box<Sleep>>,
     /// Where the link is in saying goodbye (session finished or lost here).
     goodbye: Goodbye,
+    /// Written by a pump that left the flush to its caller.
+    unflushed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
@@ -253,20 +255,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             shared,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             goodbye: Goodbye::None,
+            unflushed: false,
         }
     }
 
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
-    /// `lost`), then flushes. Pending while the WebSocket's write buffer is full.
-    fn pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SupervisedError>> {
+    /// `lost`), then flushes if `flush` (else the caller flushes: the supervisor feeds a
+    /// batch of messages through `poll_ready` and `start_send`, then flushes once).
+    /// Pending while the WebSocket's write buffer is full.
+    fn pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), SupervisedError>> {
         if self.goodbye == Goodbye::Closed {
             // Our close is queued: nothing more may be written, only flushed.
             return Pin::new(&mut self.ws).poll_flush(cx);
         }
         loop {
-            // One clock read for this pass (the ack deadline is in milliseconds); a pass
-            // after the ack timer fired reads it again.
-            let now = Instant::now().into_std();
+            // At most one clock read for this pass (the ack deadline is in milliseconds),
+            // and none while the ack timer says the deadline has not come; a pass after
+            // the timer fired looks again.
+            let mut now = None;
             let mut wrote = false;
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
@@ -275,7 +281,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                     self.shared.wake();
                 }
                 state.settle();
-                let next = outgoing::next(state.client.endpoint_mut(), now, &mut self.goodbye);
+                let endpoint = state.client.endpoint_mut();
+                let timer = self.timer.as_ref().get_ref();
+                let now = *now
+                    .get_or_insert_with(|| outgoing::write_time(endpoint.poll_timeout(), timer));
+                let next = outgoing::next(endpoint, now, &mut self.goodbye);
                 let Some(message) = next else {
                     break;
                 };
@@ -283,14 +293,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                 Pin::new(&mut self.ws).start_send(message)?;
                 wrote = true;
             }
-            if wrote {
+            self.unflushed |= wrote;
+            if self.unflushed && flush {
                 ready!(Pin::new(&mut self.ws).poll_flush(cx))?;
+                self.unflushed = false;
             }
             let due = self.shared.lock().client.endpoint().poll_timeout();
             let Some(due) = due else {
                 return Poll::Ready(Ok(()));
             };
-            self.timer.as_mut().reset(Instant::from_std(due));
+            let due = Instant::from_std(due);
+            // Moved only when the deadline moves: a reset re-registers the timer.
+            if self.timer.deadline() != due {
+                self.timer.as_mut().reset(due);
+            }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Ready(Ok(()));
             }
@@ -310,7 +326,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             }
             return Ok(Some(message));
         };
-        let incoming = endpoint.handle(Instant::now().into_std(), text, payload);
+        let now = outgoing::receive_time(endpoint.poll_timeout());
+        let incoming = endpoint.handle(now, text, payload);
         match incoming {
             Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
             Ok(tether_session::Incoming::Control(_)) => Ok(None),
@@ -338,7 +355,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Poll::Ready(Err(error)) = this.pump(cx) {
+            if let Poll::Ready(Err(error)) = this.pump(cx, true) {
                 return Poll::Ready(Some(Err(error)));
             }
             let Some(item) = ready!(Pin::new(&mut this.ws).poll_next(cx)) else {
@@ -358,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        ready!(this.pump(cx))?;
+        ready!(this.pump(cx, false))?;
         if this.goodbye == Goodbye::Closed {
             // The session said goodbye on this connection; the supervisor's last writes
             // (probes) wait until the peer's close ends the stream.
@@ -392,7 +409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        ready!(this.pump(cx))?;
+        ready!(this.pump(cx, true))?;
         Pin::new(&mut this.ws).poll_flush(cx)
     }
 

@@ -1,12 +1,12 @@
 //! The application's end of a server session: called once per session, not per
 //! connection, it lives across every reconnect of the client.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use tokio_util::sync::ReusableBoxFuture;
 
 use tether_codec::Message;
 use tether_session::{Control, Error as SessionError, Incoming, SessionId, SessionLost};
@@ -14,7 +14,7 @@ use tether_session::{Control, Error as SessionError, Incoming, SessionId, Sessio
 use crate::error::Error;
 use crate::session::client::Counts;
 use crate::session::state::Shared;
-use crate::session::wire;
+use crate::session::{outgoing, wire};
 
 /// One session on the server: the client's messages, each exactly once and in order,
 /// whatever happens to the connections under it; and what the application sends back,
@@ -26,7 +26,9 @@ pub struct ServerSession {
     shared: Arc<Shared>,
     reported: bool,
     /// The wake-up `poll_next` waits for, registered before it looks at the state.
-    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+    waiting: ReusableBoxFuture<'static, ()>,
+    /// `waiting` holds a registration that has not fired yet.
+    armed: bool,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -42,7 +44,8 @@ impl ServerSession {
         ServerSession {
             shared,
             reported: false,
-            waiting: None,
+            waiting: ReusableBoxFuture::new(std::future::ready(())),
+            armed: false,
         }
     }
 
@@ -66,7 +69,7 @@ impl ServerSession {
             let Some((text, payload)) = wire::payload(&message) else {
                 continue;
             };
-            let now = tokio::time::Instant::now().into_std();
+            let now = outgoing::receive_time(state.endpoint.poll_timeout());
             // The count an `end` carried was taken when it arrived; in order, only the end
             // itself is left (with the count as it stands, which never goes back).
             let end = matches!(
@@ -110,23 +113,36 @@ impl ServerSession {
             return Err(Error::NotData);
         }
         let len = message.len();
+        let mut message = Some(message);
+        // Room now (the usual case): no wake-up to register.
+        if self.pushed(&mut message, len)? {
+            return Ok(());
+        }
         loop {
             let notified = self.shared.app.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut state = self.shared.lock();
-                match state.endpoint.check_room(0, 0, len) {
-                    Ok(()) => {
-                        state.endpoint.push(message, len)?;
-                        state.wake_link();
-                        return Ok(());
-                    }
-                    Err(SessionError::Full { .. }) => {}
-                    Err(error) => return Err(error.into()),
-                }
+            if self.pushed(&mut message, len)? {
+                return Ok(());
             }
             notified.await;
+        }
+    }
+
+    /// Pushes `message` (taken out of the option) if the replay buffer has room for it
+    /// now; `false`: full, the message is still there.
+    fn pushed(&self, message: &mut Option<Message>, len: usize) -> Result<bool, Error> {
+        let mut state = self.shared.lock();
+        match state.endpoint.check_room(0, 0, len) {
+            Ok(()) => {
+                if let Some(message) = message.take() {
+                    state.endpoint.push(message, len)?;
+                    state.wake_link();
+                }
+                Ok(true)
+            }
+            Err(SessionError::Full { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -184,20 +200,24 @@ impl Stream for ServerSession {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            let notified = this.waiting.get_or_insert_with(|| {
+            if !this.armed {
+                // In the same allocation as the last one (one per message otherwise).
                 let shared = Arc::clone(&this.shared);
-                Box::pin(async move { shared.app.notified().await })
-            });
+                this.waiting.set(async move { shared.app.notified().await });
+                this.armed = true;
+            }
             // Registered before looking: a change between the look and the wait wakes us.
-            let woken = notified.as_mut().poll(cx).is_ready();
+            // A registration that did not fire stays for the next call.
+            let woken = this.waiting.poll(cx).is_ready();
+            if woken {
+                this.armed = false;
+            }
             if let Some(item) = this.poll_state() {
-                this.waiting = None;
                 return Poll::Ready(item);
             }
             if !woken {
                 return Poll::Pending;
             }
-            this.waiting = None;
         }
     }
 }

@@ -97,9 +97,14 @@ impl State {
     /// The next message queued for the application (as received: count it with
     /// [`Endpoint::handle`]).
     pub(crate) fn take(&mut self) -> Option<Message> {
+        let full = !self.has_room();
         let message = self.inbound.pop_front()?;
         self.inbound_bytes -= message.len();
-        self.wake_link();
+        if full && self.has_room() {
+            // The connection stopped reading at the bound: it reads again. (While it has
+            // room it reads on; a wake-up now would only cost it an idle pass.)
+            self.wake_link();
+        }
         Some(message)
     }
 
