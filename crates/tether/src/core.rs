@@ -24,9 +24,9 @@ use crate::error::Error;
 const READ_CHUNK: usize = 8 << 10;
 /// The most room made ahead of what a peer sent, for the payload its frame header announced.
 const READ_AHEAD: usize = 1 << 20;
-/// An empty write buffer holding more capacity than this is freed after it was written, so a
-/// connection that once sent a large message does not keep that memory while it stays busy
-/// (idle, it releases its buffers anyway). The buffer stock's largest: one that held a 64 KiB
+/// An empty write buffer whose allocation is larger than this is freed after it was written,
+/// so a connection that once sent a large message (a client's masked copy) does not keep that
+/// memory while it stays busy (idle, it releases its buffers anyway). The buffer stock's largest: one that held a 64 KiB
 /// message is kept for the next.
 const IDLE_WRITE_CAPACITY: usize = buffer_stock::MAX_CAPACITY;
 /// The most pieces handed to one vectored write.
@@ -535,7 +535,9 @@ impl<S: Transport> Core<S> {
             self.unflushed = true;
         }
         let buf = self.protocol.write_buffer();
-        if buf.capacity() > IDLE_WRITE_CAPACITY {
+        // Measured as the allocation, not as the room left after the bytes just written:
+        // reclaiming goes back to the allocation's start (free when nothing else holds it).
+        if buf.try_reclaim(IDLE_WRITE_CAPACITY + 1) {
             *buf = BytesMut::new();
         }
         if self.unflushed {
@@ -752,30 +754,45 @@ mod tests {
         assert_eq!(core.protocol.write_buffer().capacity(), 0);
     }
 
-    /// A busy connection keeps a written write buffer of up to IDLE_WRITE_CAPACITY spare
-    /// (one that held a 64 KiB message serves the next without an allocation); one past it is
-    /// freed.
+    /// A busy connection keeps a written write buffer of up to IDLE_WRITE_CAPACITY (one that
+    /// held a 64 KiB message serves the next without an allocation); a larger one is freed.
     #[tokio::test]
     async fn a_written_write_buffer_is_kept_up_to_the_idle_capacity_and_freed_past_it() {
-        for (spare, kept) in [
+        for (allocated, kept) in [
             (IDLE_WRITE_CAPACITY, true),
             (IDLE_WRITE_CAPACITY + 1, false),
         ] {
             let (_peer, io) = tokio::io::duplex(1 << 10);
             let mut core = server(io);
-            // Provided before the send, as the buffer stock does: room for a 2-byte frame
-            // and `spare` bytes more.
-            core.protocol.write_buffer().reserve(2 + spare);
+            // Provided before the send, as the buffer stock does.
+            core.protocol.write_buffer().reserve(allocated);
             core.start_send(Message::binary(Vec::new()))
                 .expect("queued");
             poll_fn(|cx| core.poll_flush(cx)).await.expect("written");
-            let capacity = core.protocol.write_buffer().capacity();
+            let buf = core.protocol.write_buffer();
             assert_eq!(
-                capacity >= spare,
+                buf.try_reclaim(allocated),
                 kept,
-                "spare {spare}: capacity {capacity}"
+                "{allocated} bytes allocated"
             );
         }
+    }
+
+    /// A client's masked copy of a 1 MiB message fills its write buffer to the end; written,
+    /// the allocation is freed, though no room is left after the write position.
+    #[tokio::test]
+    async fn a_client_write_buffer_that_held_a_large_message_is_freed_once_written() {
+        let (_peer, io) = tokio::io::duplex(2 << 20);
+        let mut core = Core::new(io, Role::Client, &Config::default(), BytesMut::new());
+        core.start_send(Message::binary(vec![7u8; 1 << 20]))
+            .expect("queued");
+        poll_fn(|cx| core.poll_flush(cx)).await.expect("written");
+        let buf = core.protocol.write_buffer();
+        assert!(
+            !buf.try_reclaim(IDLE_WRITE_CAPACITY + 1),
+            "{}",
+            buf.capacity()
+        );
     }
 
     /// A binary frame header announcing `len` bytes, masked, as a client sends it.
