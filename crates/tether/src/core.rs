@@ -549,12 +549,15 @@ impl<S: Transport> Core<S> {
 
     /// One write of what is owed: a vectored write of its pieces (frame headers and the large
     /// payloads queued without a copy) when the transport does them well, else its first piece.
+    /// One piece (small messages, all copied) is a plain write: `writev` costs more per call.
     fn poll_write_chunks(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let io = Pin::new(&mut self.io);
         let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
         if io.is_write_vectored() {
-            let filled = self.protocol.write_chunks(&mut slices);
-            io.poll_write_vectored(cx, &slices[..filled])
+            match self.protocol.write_chunks(&mut slices) {
+                1 => io.poll_write(cx, &slices[0]),
+                filled => io.poll_write_vectored(cx, &slices[..filled]),
+            }
         } else {
             self.protocol.write_chunks(&mut slices[..1]);
             io.poll_write(cx, &slices[0])
