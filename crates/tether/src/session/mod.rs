@@ -16,6 +16,7 @@ mod link;
 mod outgoing;
 mod server_session;
 mod sessions;
+mod shared;
 mod state;
 mod wire;
 
