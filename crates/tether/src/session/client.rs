@@ -3,30 +3,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
-use tether_codec::{CloseCode, Message};
+use tether_codec::Message;
 use tether_heartbeat::{
-    Decision, DefaultRetryPolicy, Event, Failure, LinkState, Overflow, RetryPolicy, Supervisor,
-    SupervisorConfig,
+    DefaultRetryPolicy, Event, LinkState, Overflow, Supervisor, SupervisorConfig,
 };
 use tether_session::{
-    Client, Control, EndpointConfig, Error as SessionError, Origin, SessionId, SessionLost,
-    SUBPROTOCOL,
+    Client, EndpointConfig, Error as SessionError, SessionId, SessionLost, SUBPROTOCOL,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::ClientBuilder;
 use crate::error::Error;
 use crate::probe::PingProbe;
-use crate::session::link::SessionLink;
+use crate::session::attach::{attach, SessionPolicy};
 use crate::session::shared::{Shared, State, END_MARKER};
-use crate::session::wire;
 use crate::supervise::logged_failure;
-use crate::supervised::Supervised;
-use crate::websocket::WebSocket;
 
 /// The counts of a session, from this side (docs/sessions.md §2, "Counting").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,116 +138,6 @@ impl ClientBuilder {
             max_message,
             reported: false,
         })
-    }
-}
-
-/// The session handshake on a new connection (docs/sessions.md §4): `\0new` or
-/// `\0resume <id> <received>`, then the server's answer.
-async fn attach<S>(
-    mut ws: WebSocket<S>,
-    shared: Arc<Shared>,
-    timeout: Option<Duration>,
-) -> Result<SessionLink<S>, Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    if ws.subprotocol() != Some(SUBPROTOCOL) {
-        // §1: "it closes with 1000 and reports locally that the server does not support
-        // sessions".
-        let _ = ws.close(CloseCode::NORMAL, "").await;
-        shared.lock().refuse();
-        return Err(fatal(Error::NoSessions.to_string()));
-    }
-    let hello = shared.lock().client.hello();
-    let answer = async {
-        ws.send(Message::text(hello.encode())).await?;
-        first_message(&mut ws).await
-    };
-    let answer = match timeout {
-        Some(limit) => tokio::time::timeout(limit, answer)
-            .await
-            .map_err(|_| Failure::Timeout)?,
-        None => answer.await,
-    };
-    let answer = answer.map_err(|error| error.failure())?;
-    let Some((text, payload)) = wire::payload(&answer) else {
-        // A close frame came first: a lost reason's code ends the session (§6).
-        let code = match &answer {
-            Message::Close(Some(frame)) => Some(frame.code.0),
-            _ => None,
-        };
-        if let Some(code) = code {
-            shared.lock().client.endpoint_mut().closed_with(code);
-        }
-        return Err(Failure::Closed { code });
-    };
-    let attached = shared.lock().client.handle_answer(text, payload);
-    match attached {
-        Ok(attached) => {
-            let state = shared.lock();
-            let endpoint = state.client.endpoint();
-            tracing::info!(
-                id = %attached.id,
-                resumed = attached.resumed,
-                server_has = attached.peer_received,
-                resending = endpoint.sent() - attached.peer_received,
-                received = endpoint.received(),
-                "session {}",
-                if attached.resumed { "resumed" } else { "opened" }
-            );
-            drop(state);
-            Ok(SessionLink::new(Supervised(ws), shared))
-        }
-        Err(lost) => {
-            tracing::warn!(%lost, "session lost");
-            if lost.origin == Origin::Local {
-                // §6: send `\0lost <reason>`, then close with its code.
-                let _ = ws
-                    .send(Message::text(Control::Lost(lost.reason).encode()))
-                    .await;
-                let _ = ws
-                    .close(CloseCode(lost.reason.close_code()), "session lost")
-                    .await;
-            }
-            Err(fatal(lost.to_string()))
-        }
-    }
-}
-
-/// The first text, binary or close message on the connection.
-async fn first_message<S>(ws: &mut WebSocket<S>) -> Result<Message, Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(message)) => return Ok(message),
-            Some(Err(error)) => return Err(error),
-            None => return Err(Error::Closed),
-        }
-    }
-}
-
-fn fatal(message: String) -> Failure {
-    Failure::Other {
-        message,
-        retryable: false,
-    }
-}
-
-/// The default retry rules, and no retry once the session is over.
-struct SessionPolicy {
-    inner: DefaultRetryPolicy,
-    shared: Arc<Shared>,
-}
-
-impl RetryPolicy for SessionPolicy {
-    fn decide(&mut self, failure: &Failure, attempt: u32) -> Decision {
-        if self.shared.lock().is_over() {
-            return Decision::Fatal;
-        }
-        self.inner.decide(failure, attempt)
     }
 }
 

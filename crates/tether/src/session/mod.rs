@@ -11,6 +11,7 @@
 //! - The protocol's sans-IO core is [`core`] (the `tether-session` crate).
 
 mod accepted;
+mod attach;
 mod client;
 mod link;
 mod outgoing;
