@@ -531,10 +531,18 @@ impl Protocol {
         done.body.into_message().map(Some)
     }
 
+    /// What a continuation frame counts against the message limit: its payload, and at least
+    /// the fragment overhead ([`Config::set_fragment_overhead`]).
+    fn counted_continuation(&self, header: &FrameHeader) -> u64 {
+        header
+            .payload_len
+            .max(self.config.fragment_overhead() as u64)
+    }
+
     /// Opens the assembly for a first fragment, counts a continuation against the message
     /// limit (check_header allowed it).
     fn start_frame(&mut self, header: &FrameHeader) {
-        let overhead = self.config.fragment_overhead() as u64;
+        let counted = self.counted_continuation(header);
         match (header.opcode, &mut self.assembly) {
             (OpCode::Text | OpCode::Binary, None) if !header.fin || header.rsv1 => {
                 self.assembly = Some(Assembly {
@@ -543,9 +551,7 @@ impl Protocol {
                 });
             }
             (OpCode::Continuation, Some(assembly)) => {
-                assembly.size = assembly
-                    .size
-                    .saturating_add(header.payload_len.max(overhead));
+                assembly.size = assembly.size.saturating_add(counted);
             }
             _ => {}
         }
@@ -884,12 +890,9 @@ impl Protocol {
                 })
             }
             (OpCode::Continuation, Some(assembly)) => {
-                // A continuation counts at least the fragment overhead (Config).
-                let size = assembly.size.saturating_add(
-                    header
-                        .payload_len
-                        .max(self.config.fragment_overhead() as u64),
-                );
+                let size = assembly
+                    .size
+                    .saturating_add(self.counted_continuation(header));
                 if size > limit as u64 {
                     Err(Error::MessageTooLarge { size, limit })
                 } else {
