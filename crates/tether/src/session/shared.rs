@@ -86,8 +86,8 @@ impl State {
         room
     }
 
-    /// Takes back an admission whose message never reached the outbox; returns whether
-    /// somebody waits for the room it frees.
+    /// Counts an admitted message of `len` bytes as no longer waiting: numbered, or never
+    /// handed to the outbox after all. Returns whether somebody waits for the room it frees.
     pub(crate) fn unadmit(&mut self, len: usize) -> bool {
         self.accepted.0 = self.accepted.0.saturating_sub(1);
         self.accepted.1 = self.accepted.1.saturating_sub(len);
@@ -97,20 +97,8 @@ impl State {
     /// Numbers `message`, or keeps it pending behind the others while the replay buffer
     /// is full. Returns whether somebody waits for the room numbering frees.
     pub(super) fn push(&mut self, message: Message) -> Result<bool, SupervisedError> {
-        let len = message.len();
-        if self.pending.is_empty() {
-            let endpoint = self.client.endpoint_mut();
-            match endpoint.check_room(0, 0, len) {
-                Ok(()) => {
-                    endpoint.push(message, len).map_err(over)?;
-                    return Ok(self.unadmit(len));
-                }
-                Err(SessionError::Full { .. }) => {}
-                Err(error) => return Err(over(error)),
-            }
-        }
         self.pending.push_back(message);
-        Ok(false)
+        self.number_pending()
     }
 
     /// Numbers pending messages while the replay buffer has room. Returns whether
