@@ -127,7 +127,10 @@ fn idle(conns: usize) {
     });
 }
 
-fn allocs(warmup: u64, messages: u64) {
+/// Allocations per echoed message after warm-up, both roles in this process. The client keeps
+/// the last `held` messages it received across the next reads, as a session's inbox or replay
+/// buffer does (0: each is dropped before the next read).
+fn allocs(warmup: u64, messages: u64, held: usize) {
     let runtime = current_thread();
     runtime.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -142,19 +145,27 @@ fn allocs(warmup: u64, messages: u64) {
                 .await
                 .expect("connect");
             let payload = Message::binary(vec![0x42; size]);
-            for _ in 0..warmup {
+            let mut kept = std::collections::VecDeque::with_capacity(held + 1);
+            let mut round = async |ws: &mut tether::WebSocket<_>| {
                 ws.send(payload.clone()).await.expect("send");
-                ws.next().await.expect("echo").expect("echo");
+                let echo = ws.next().await.expect("echo").expect("echo");
+                kept.push_back(echo);
+                if kept.len() > held {
+                    kept.pop_front();
+                }
+            };
+            for _ in 0..warmup {
+                round(&mut ws).await;
             }
             let region = Region::new(GLOBAL);
             for _ in 0..messages {
-                ws.send(payload.clone()).await.expect("send");
-                ws.next().await.expect("echo").expect("echo");
+                round(&mut ws).await;
             }
             let stats = region.change();
             println!(
-                "allocs: {size:>6} B, one in flight, both roles: {:.2} allocations and {:.0} bytes per echoed message ({messages} messages after {warmup})",
+                "allocs: {size:>6} B, one in flight, both roles, {held} held: {:.2} allocations, {:.2} reallocations and {:.0} bytes per echoed message ({messages} messages after {warmup})",
                 stats.allocations as f64 / messages as f64,
+                stats.reallocations as f64 / messages as f64,
                 stats.bytes_allocated as f64 / messages as f64,
             );
             let _ = ws.close(tether::CloseCode::NORMAL, "").await;
@@ -172,9 +183,8 @@ fn main() {
     }
     let benching = std::env::args().any(|arg| arg == "--bench");
     idle(conns.unwrap_or(if benching { 10_000 } else { 50 }));
-    if benching {
-        allocs(1000, 10_000);
-    } else {
-        allocs(10, 20);
+    let (warmup, messages) = if benching { (1000, 10_000) } else { (10, 20) };
+    for held in [0, 4] {
+        allocs(warmup, messages, held);
     }
 }

@@ -6,8 +6,8 @@
 //! allocated again for the next message of an echo, several times per round trip. Put here
 //! instead, the next read or send on this thread takes them back
 //! ([`Protocol::provide_buffers`]). The stock is bounded: at most [`MAX_BUFFERS`] buffers of at
-//! most [`MAX_CAPACITY`] bytes each per thread (2 MiB), whatever the number of connections;
-//! larger buffers are freed as before.
+//! most [`MAX_CAPACITY`] bytes of allocation each per thread (4 MiB), whatever the number of
+//! connections; larger buffers are freed as before.
 //!
 //! [`Protocol::release_buffers`]: tether_codec::Protocol::release_buffers
 //! [`Protocol::provide_buffers`]: tether_codec::Protocol::provide_buffers
@@ -18,8 +18,9 @@ use bytes::BytesMut;
 
 /// Buffers kept per thread.
 const MAX_BUFFERS: usize = 16;
-/// The largest capacity kept: a read buffer sized for a 64 KiB message fits.
-pub(crate) const MAX_CAPACITY: usize = 128 << 10;
+/// The largest allocation kept: a read buffer that grew (by doubling) to take a 64 KiB message
+/// fits.
+pub(crate) const MAX_CAPACITY: usize = 256 << 10;
 
 thread_local! {
     static STOCK: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
@@ -27,8 +28,14 @@ thread_local! {
 
 /// Keeps `buf` (empty) for the next connection on this thread that needs one, or frees it when
 /// the stock is full or `buf` too large.
-pub(crate) fn put(buf: BytesMut) {
-    if !buf.is_empty() || buf.capacity() > MAX_CAPACITY {
+pub(crate) fn put(mut buf: BytesMut) {
+    // The handle may see less than its allocation (the rest read or written before): one that
+    // can reach past the largest capacity kept is too large.
+    if !buf.is_empty()
+        || buf.capacity() == 0
+        || buf.capacity() > MAX_CAPACITY
+        || buf.try_reclaim(MAX_CAPACITY + 1)
+    {
         return;
     }
     // During the thread's teardown the stock is gone: the buffer is simply freed.
@@ -48,6 +55,19 @@ pub(crate) fn take() -> Option<BytesMut> {
         .flatten()
 }
 
+/// A kept buffer with room for `len` bytes, if this thread has one: for a read that must grow,
+/// rather than the last one kept (often a small write buffer).
+pub(crate) fn take_fitting(len: usize) -> Option<BytesMut> {
+    STOCK
+        .try_with(|stock| {
+            let mut stock = stock.borrow_mut();
+            let at = stock.iter_mut().rposition(|buf| buf.try_reclaim(len))?;
+            Some(stock.swap_remove(at))
+        })
+        .ok()
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +77,14 @@ mod tests {
         std::thread::spawn(|| {
             put(BytesMut::with_capacity(MAX_CAPACITY + 1));
             assert!(take().is_none(), "too large: freed");
+            let mut read = BytesMut::with_capacity(1 << 20);
+            read.resize((1 << 20) - 100, 0);
+            let _ = read.split();
+            put(read);
+            assert!(
+                take().is_none(),
+                "a small view of a large allocation: freed"
+            );
             let mut full = BytesMut::with_capacity(16);
             full.extend_from_slice(b"x");
             put(full);
@@ -66,6 +94,20 @@ mod tests {
             }
             let kept = std::iter::from_fn(take).count();
             assert_eq!(kept, MAX_BUFFERS);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_read_that_grows_takes_a_kept_buffer_large_enough() {
+        std::thread::spawn(|| {
+            put(BytesMut::with_capacity(64 << 10));
+            put(BytesMut::with_capacity(8 << 10));
+            assert!(take_fitting(100 << 10).is_none());
+            let fitting = take_fitting(60 << 10).expect("the 64 KiB one");
+            assert!(fitting.capacity() >= 60 << 10);
+            assert_eq!(take().map(|buf| buf.capacity()), Some(8 << 10));
         })
         .join()
         .unwrap();

@@ -18,10 +18,8 @@ use tokio::time::Sleep;
 use crate::buffer_stock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::read_room::ReadRoom;
 
-/// Spare room made in the read buffer before each read. One read takes every frame that fits,
-/// so a burst of small messages costs one syscall.
-const READ_CHUNK: usize = 8 << 10;
 /// The most room made ahead of what a peer sent, for the payload its frame header announced.
 const READ_AHEAD: usize = 1 << 20;
 /// An empty write buffer whose allocation is larger than this is freed after it was written,
@@ -70,6 +68,8 @@ pub(crate) struct Core<S> {
     phase: Phase,
     /// The one-message slot behind a full write buffer.
     slot: Slot,
+    /// Spare read buffers, for when received messages are kept across the next read.
+    read_room: ReadRoom,
     /// Bytes were written but the transport was not flushed since.
     unflushed: bool,
     /// The transport reported end of input.
@@ -185,6 +185,7 @@ impl<S: Transport> Core<S> {
                     .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
             },
             slot: Slot::Empty,
+            read_room: ReadRoom::default(),
             unflushed: false,
             eof: false,
             shutdown: false,
@@ -288,6 +289,7 @@ impl<S: Transport> Core<S> {
                 }
                 // Idle until the peer sends: empty buffers leave the connection, so an
                 // idle one holds none; the thread keeps a few for the next read or send.
+                self.read_room.release(self.protocol.read_buffer());
                 self.protocol.release_buffers(buffer_stock::put);
                 Some(Poll::Pending)
             }
@@ -583,12 +585,7 @@ impl<S: Transport> Core<S> {
         let wanted = self.protocol.payload_wanted().min(READ_AHEAD);
         self.protocol.provide_buffers(buffer_stock::take);
         let buf = self.protocol.read_buffer();
-        let spare = buf.capacity() - buf.len();
-        if spare < wanted {
-            buf.reserve(wanted);
-        } else if spare < READ_CHUNK / 2 {
-            buf.reserve(READ_CHUNK);
-        }
+        self.read_room.make(buf, wanted);
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf)
     }
 
@@ -720,6 +717,7 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     use super::*;
+    use crate::read_room::READ_CHUNK;
 
     fn server(io: tokio::io::DuplexStream) -> Core<tokio::io::DuplexStream> {
         Core::new(io, Role::Server, &Config::default(), BytesMut::new())

@@ -96,6 +96,7 @@ mod proxy;
 mod proxy_connect;
 mod proxy_env;
 mod proxy_error;
+mod read_room;
 mod roots;
 mod server;
 pub mod session;

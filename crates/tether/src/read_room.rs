@@ -1,0 +1,270 @@
+//! Room for the next read, in buffers that come back once the messages sharing them are gone.
+//!
+//! A message received whole is split off the read buffer without a copy: its payload shares
+//! the buffer's allocation. When the application drops it before the next read, the buffer
+//! starts over at no cost. When it keeps it across the next read (a session's replay buffer
+//! until the peer acknowledges, a client's inbox, any queue of received messages), the
+//! allocation is pinned and the read needs another: an allocation and a free per message, and
+//! for a 64 KiB message glibc hands the top of the heap back and faults its pages in again for
+//! the next one (benches/RESULTS.md, "Sessions against the plain connection").
+//!
+//! So the driver keeps a handle on each buffer it had to leave pinned (no memory of its own
+//! while a message holds the allocation anyway) and reads into it again once the last message
+//! sharing it is gone. Bounded: at most [`MAX_SPARES`] handles per connection, only on
+//! allocations of at most [`buffer_stock::MAX_CAPACITY`]; a spare found free at an idle moment
+//! goes to the thread's [`buffer_stock`], so an idle connection keeps only spares that
+//! messages still pin.
+
+use std::ops::RangeInclusive;
+
+use bytes::BytesMut;
+
+use crate::buffer_stock::{self, MAX_CAPACITY};
+
+/// Spare room below which a read makes more, and how much: one read takes every frame that
+/// fits, so a burst of small messages costs one syscall.
+pub(crate) const READ_CHUNK: usize = 8 << 10;
+/// Room made past the frame being received, for the next header: a handle on an allocation
+/// that messages use up to the last byte has no room left, and cannot be told from one without
+/// an allocation, so it could not be kept.
+const SLACK: usize = READ_CHUNK / 2;
+/// Pinned buffers kept per connection: enough for the messages a session keeps until the peer
+/// acknowledges them (256 KiB of 64 KiB messages) and the one being read.
+const MAX_SPARES: usize = 8;
+
+/// The spare read buffers of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct ReadRoom {
+    /// Empty handles without capacity on allocations that received messages share. Without
+    /// capacity, `try_reclaim(1)` tells exactly whether the handle is alone again.
+    spares: Vec<BytesMut>,
+    /// The addresses of the last allocation made here that is too large to keep, so that the
+    /// read buffer is not kept as a spare while it lives in it.
+    large: Option<RangeInclusive<usize>>,
+}
+
+impl ReadRoom {
+    /// Makes room in `buf` for the `wanted` bytes the frame being received still announces,
+    /// and for at least half a [`READ_CHUNK`] more: in place when nothing else holds its
+    /// allocation, else in a spare whose messages are gone or a large enough buffer of the
+    /// thread's stock, else in a new allocation. The bytes already in `buf` (the start of a
+    /// frame) move along.
+    pub(crate) fn make(&mut self, buf: &mut BytesMut, wanted: usize) {
+        let spare = buf.capacity() - buf.len();
+        let need = if spare < wanted {
+            wanted
+        } else if spare < READ_CHUNK / 2 {
+            READ_CHUNK
+        } else {
+            return;
+        };
+        if buf.try_reclaim(need) {
+            return;
+        }
+        // A message still shares this allocation, or it is too small: read elsewhere. The
+        // bytes of the frame begun move along; then the handle left behind tells which.
+        let total = buf.len() + need;
+        let fresh = self
+            .take_free(total)
+            .or_else(|| buffer_stock::take_fitting(total))
+            .unwrap_or_else(|| BytesMut::with_capacity(total + SLACK));
+        let mut left = std::mem::replace(buf, fresh);
+        buf.extend_from_slice(&left);
+        left.clear();
+        if is_pinned(&mut left) {
+            self.keep(left);
+        } else if left.try_reclaim(1) {
+            buffer_stock::put(left);
+        }
+        self.note_allocation(buf);
+    }
+
+    /// At an idle moment: keeps `buf` (the empty read buffer) as a spare if messages pin it,
+    /// leaving an empty one in its place; hands every spare whose messages are gone to the
+    /// thread's stock.
+    pub(crate) fn release(&mut self, buf: &mut BytesMut) {
+        // One with room left is read into again (the messages before its room do not
+        // matter); one without would have to be replaced at the next read.
+        if buf.is_empty() && buf.capacity() < READ_CHUNK / 2 && is_pinned(buf) {
+            let pinned = std::mem::take(buf);
+            self.keep(pinned);
+        }
+        let mut i = 0;
+        while i < self.spares.len() {
+            if self.spares[i].try_reclaim(1) {
+                buffer_stock::put(self.spares.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// How many spares the connection holds.
+    #[cfg(test)]
+    fn spares(&self) -> usize {
+        self.spares.len()
+    }
+
+    /// Keeps `handle` (without room) as a spare, unless too many are kept or its allocation is
+    /// too large.
+    fn keep(&mut self, handle: BytesMut) {
+        let at = handle.as_ptr() as usize;
+        let large = self.large.as_ref().is_some_and(|range| range.contains(&at));
+        if !large && self.spares.len() < MAX_SPARES {
+            self.spares.push(handle);
+        }
+    }
+
+    /// Remembers where the read buffer's allocation lies if it is too large to keep.
+    fn note_allocation(&mut self, buf: &BytesMut) {
+        let start = buf.as_ptr() as usize;
+        let end = start + buf.capacity();
+        self.large = (buf.len() + buf.capacity() > MAX_CAPACITY).then_some(start..=end);
+    }
+
+    /// A spare alone again with room for `total` bytes. Spares alone but smaller go to the
+    /// thread's stock on the way.
+    fn take_free(&mut self, total: usize) -> Option<BytesMut> {
+        let mut i = 0;
+        while i < self.spares.len() {
+            if !self.spares[i].try_reclaim(1) {
+                i += 1;
+                continue;
+            }
+            let mut spare = self.spares.swap_remove(i);
+            if spare.try_reclaim(total) {
+                return Some(spare);
+            }
+            buffer_stock::put(spare);
+        }
+        None
+    }
+}
+
+/// Whether received messages still share the allocation of `buf` (empty). Cheap first: a
+/// handle that can grow past its own room is alone. Else it is at its allocation's start
+/// (alone, nothing read since) or pinned; without room, `try_reclaim(1)` tells them apart. A
+/// handle without room and without an allocation cannot be told from a pinned one: it counts as
+/// alone.
+fn is_pinned(buf: &mut BytesMut) -> bool {
+    if buf.capacity() == 0 || buf.try_reclaim(buf.capacity() + 1) {
+        return false;
+    }
+    drop(buf.split_off(0));
+    !buf.try_reclaim(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `test` on a thread of its own, so that the thread's buffer stock starts empty.
+    fn alone(test: fn()) {
+        std::thread::spawn(test).join().unwrap();
+    }
+
+    /// Room made for a `message` of that many bytes, which then arrives and is split off the
+    /// read buffer, as the codec does.
+    fn received(room: &mut ReadRoom, buf: &mut BytesMut, message: usize) -> bytes::Bytes {
+        room.make(buf, message);
+        let start = buf.len();
+        buf.resize(start + message, 7);
+        buf.split_to(start + message).freeze()
+    }
+
+    #[test]
+    fn a_buffer_alone_starts_over_in_place() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            let mut buf = BytesMut::new();
+            let first = received(&mut room, &mut buf, 64 << 10);
+            let at = first.as_ptr() as usize;
+            drop(first);
+            let second = received(&mut room, &mut buf, 64 << 10);
+            assert_eq!(second.as_ptr() as usize, at, "reclaimed, not new");
+            assert_eq!(room.spares(), 0);
+        });
+    }
+
+    #[test]
+    fn a_pinned_buffer_is_read_into_again_once_its_message_is_dropped() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            let mut buf = BytesMut::new();
+            let first = received(&mut room, &mut buf, 64 << 10);
+            let first_at = first.as_ptr() as usize;
+            // Held across the next read: another allocation, a handle on the first kept.
+            let second = received(&mut room, &mut buf, 64 << 10);
+            assert_ne!(second.as_ptr() as usize, first_at);
+            assert_eq!(room.spares(), 1);
+            drop(first);
+            let third = received(&mut room, &mut buf, 64 << 10);
+            assert_eq!(
+                third.as_ptr() as usize,
+                first_at,
+                "the first allocation came back"
+            );
+            assert_eq!(room.spares(), 1, "the second one, still pinned");
+        });
+    }
+
+    #[test]
+    fn the_bytes_of_a_frame_begun_move_into_the_new_room() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            let mut buf = BytesMut::new();
+            let held = received(&mut room, &mut buf, 1000);
+            buf.extend_from_slice(b"begun");
+            room.make(&mut buf, 64 << 10);
+            assert_eq!(&buf[..], b"begun");
+            assert!(buf.capacity() >= (64 << 10) + 5);
+            assert_eq!(room.spares(), 1, "the first allocation, pinned");
+            drop(held);
+        });
+    }
+
+    #[test]
+    fn spares_are_at_most_max_spares_and_none_too_large() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            let mut buf = BytesMut::new();
+            let held: Vec<_> = (0..MAX_SPARES + 2)
+                .map(|_| received(&mut room, &mut buf, 64 << 10))
+                .collect();
+            assert_eq!(room.spares(), MAX_SPARES);
+            drop(held);
+            let mut room = ReadRoom::default();
+            let held: Vec<_> = (0..3)
+                .map(|_| received(&mut room, &mut buf, MAX_CAPACITY))
+                .collect();
+            assert_eq!(room.spares(), 0, "too large to keep");
+            drop(held);
+        });
+    }
+
+    #[test]
+    fn at_an_idle_moment_a_pinned_read_buffer_without_room_is_kept_until_free() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            let mut buf = BytesMut::new();
+            // With room left, the read buffer stays: the next read goes on in it.
+            let held = received(&mut room, &mut buf, 100);
+            room.release(&mut buf);
+            assert_eq!(room.spares(), 0);
+            assert!(buf.capacity() >= READ_CHUNK / 2);
+            // Without room, its handle is kept and the read buffer left empty.
+            let room_left = buf.capacity();
+            let more = received(&mut room, &mut buf, room_left - 1);
+            assert_eq!(buf.capacity(), 1);
+            room.release(&mut buf);
+            assert_eq!((room.spares(), buf.capacity()), (1, 0));
+            room.release(&mut buf);
+            assert_eq!(room.spares(), 1, "still pinned");
+            assert!(buffer_stock::take().is_none());
+            drop((held, more));
+            room.release(&mut buf);
+            assert_eq!(room.spares(), 0, "alone again: to the stock");
+            assert!(buffer_stock::take().is_some_and(|mut kept| kept.try_reclaim(100 + SLACK)));
+        });
+    }
+}
