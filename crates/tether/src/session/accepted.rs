@@ -213,6 +213,11 @@ where
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut armed = None;
+    // One wake-up registration too, kept across passes until it fires (a new one per pass
+    // took the Notify's lock twice and cloned the waker, several times per message). The
+    // application's `notify_one` leaves a permit when it finds none registered.
+    let woken = wake.notified();
+    tokio::pin!(woken);
     loop {
         let written = write(
             ws,
@@ -240,8 +245,11 @@ where
             timer.as_mut().reset(Instant::from_std(at));
             armed = Some(at);
         }
+        // Biased: no random branch order to draw on every pass; each branch that is not
+        // ready is looked at again on the next pass anyway.
         tokio::select! {
-            () = wake.notified() => {}
+            biased;
+            () = woken.as_mut() => woken.set(wake.notified()),
             () = timer.as_mut(), if deadline.is_some() => armed = None,
             item = ws.next(), if room => match item {
                 Some(Ok(message)) => receive(shared, attachment, message),
