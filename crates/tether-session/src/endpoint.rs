@@ -180,12 +180,39 @@ impl<M> Endpoint<M> {
                 }
                 self.acks.on_data(now, payload.len());
             }
-            Incoming::Control(control) => self.handle_control(control)?,
+            Incoming::Control(control) => self.apply(control)?,
         }
         Ok(incoming)
     }
 
-    fn handle_control(&mut self, control: Control) -> Result<(), SessionLost> {
+    /// Acts on a control message the caller parsed already, or one it stands for: a server
+    /// that hands the peer's `end` to its application in order with the data applies the
+    /// count the `end` carries when it arrives (as an `ack`), and the `end` itself when the
+    /// application takes it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use tether_session::{Control, Endpoint, EndpointConfig};
+    ///
+    /// let mut e = Endpoint::<Vec<u8>>::new(EndpointConfig::default()).unwrap();
+    /// e.attach(0).unwrap();
+    /// e.push(b"hello".to_vec(), 5).unwrap();
+    /// assert!(e.poll_transmit(Instant::now()).is_some()); // written
+    /// e.handle_control(Control::Ack(1)).unwrap();
+    /// assert_eq!((e.acked(), e.peer_end()), (1, None));
+    /// e.handle_control(Control::End(1)).unwrap();
+    /// assert_eq!(e.peer_end(), Some(0));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`handle`](Self::handle).
+    pub fn handle_control(&mut self, control: Control) -> Result<(), SessionLost> {
+        self.check_open()?;
+        self.apply(control)
+    }
+
+    fn apply(&mut self, control: Control) -> Result<(), SessionLost> {
         if let Some(received) = control.acknowledges() {
             self.acknowledge(received)?;
         }

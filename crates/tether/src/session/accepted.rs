@@ -320,13 +320,12 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
             return;
         }
         Ok(Incoming::Control(Control::End(count))) if !state.is_abandoned() => {
-            let ack = Control::Ack(count).encode();
-            let handled = state.endpoint.handle(now, true, ack.as_bytes());
+            let handled = state.endpoint.handle_control(Control::Ack(count));
             state.deliver(message);
             shared.app.notify_waiters();
             handled
         }
-        _ => state.endpoint.handle(now, text, payload),
+        _ => state.endpoint.handle(now, text, payload).map(drop),
     };
     if let Err(lost) = &handled {
         if lost.origin == Origin::Peer {

@@ -69,26 +69,29 @@ impl ServerSession {
             let Some((text, payload)) = wire::payload(&message) else {
                 continue;
             };
-            let now = outgoing::receive_time(state.endpoint.poll_timeout());
             // The count an `end` carried was taken when it arrived; in order, only the end
             // itself is left (with the count as it stands, which never goes back).
-            let end = matches!(
-                tether_session::classify(text, payload),
-                Ok(Incoming::Control(Control::End(_)))
-            );
-            let ended;
-            let payload = if end {
-                ended = Control::End(state.endpoint.acked()).encode();
-                ended.as_bytes()
-            } else {
-                payload
-            };
-            match state.endpoint.handle(now, text, payload) {
-                Ok(Incoming::Data { skip }) => {
-                    return Some(Some(Ok(wire::unstuffed(message, skip))))
+            let handled = match tether_session::classify(text, payload) {
+                Ok(Incoming::Control(Control::End(_))) => {
+                    let acked = state.endpoint.acked();
+                    state
+                        .endpoint
+                        .handle_control(Control::End(acked))
+                        .map(|()| None)
                 }
+                _ => {
+                    let now = outgoing::receive_time(state.endpoint.poll_timeout());
+                    let handled = state.endpoint.handle(now, text, payload);
+                    handled.map(|incoming| match incoming {
+                        Incoming::Data { skip } => Some(skip),
+                        Incoming::Control(_) => None,
+                    })
+                }
+            };
+            match handled {
+                Ok(Some(skip)) => return Some(Some(Ok(wire::unstuffed(message, skip)))),
                 // The client's `end`: what follows is the end of its input.
-                Ok(Incoming::Control(_)) => {}
+                Ok(None) => {}
                 Err(_) => break,
             }
         }
