@@ -607,3 +607,31 @@ async fn sessions_md_5_a_connection_stopped_at_the_read_ahead_bound_reads_on_whe
     assert_eq!(bounded(count.recv()).await, Some(MESSAGES));
     bounded(writer).await.expect("writer");
 }
+
+/// docs/sessions.md §7: a server that stops forgets its sessions. Once the server and every
+/// handle on its `Sessions` are gone, a parked session's handler hears `unknown` (what the
+/// client would hear from a restarted server) instead of waiting for a resume forever.
+#[tokio::test]
+async fn sessions_md_7_a_stopped_server_ends_its_parked_sessions_with_unknown() {
+    let (tx, mut outcomes) = mpsc::channel(4);
+    let sessions = Sessions::new(SessionServerConfig::default(), move |session| {
+        echo(session, tx.clone())
+    })
+    .expect("config");
+    let mut server = Server::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}/", server.local_addr().expect("addr"));
+    server.decide(|request| Ok(select(request)));
+    let serving = sessions.clone();
+    let serve = tokio::spawn(server.serve(move |ws, _| serving.clone().attach(ws)));
+    let mut ws = raw(&url).await;
+    open(&mut ws).await;
+    say(&mut ws, "hello").await;
+    assert_eq!(heard(&mut ws).await, "hello");
+    drop(ws);
+    serve.abort();
+    drop(sessions);
+    assert_eq!(
+        bounded(outcomes.recv()).await,
+        Some(Outcome::Lost(LostReason::Unknown))
+    );
+}

@@ -195,6 +195,14 @@ impl<S> Registry<S> {
         Some(entry.session)
     }
 
+    /// Forgets every session, attached and parked, and gives their states back: the server
+    /// stops (a client that resumes against its successor hears `unknown`).
+    pub fn drain(&mut self) -> impl Iterator<Item = S> + '_ {
+        self.parked.clear();
+        self.parked_bytes = 0;
+        self.sessions.drain().map(|(_, entry)| entry.session)
+    }
+
     /// Drops parked sessions whose window ended by `now` ([`LostReason::Expired`]) and
     /// forgets dropped ids remembered long enough.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Dropped<S>> {
@@ -311,6 +319,21 @@ mod tests {
             .set_max_parked_bytes(max_bytes)
             .set_resume_window(Duration::from_secs(120));
         Registry::new(config).unwrap()
+    }
+
+    #[test]
+    fn drain_forgets_attached_and_parked_sessions() {
+        let now = Instant::now();
+        let mut r = registry(4, 1 << 20);
+        let parked = r.open(id(1), 1).unwrap();
+        r.park(id(1), parked, now, 100);
+        r.open(id(2), 2).unwrap();
+        let mut states: Vec<u8> = r.drain().collect();
+        states.sort_unstable();
+        assert_eq!(states, [1, 2]);
+        assert_eq!((r.len(), r.parked(), r.parked_bytes()), (0, 0, 0));
+        assert_eq!(r.poll_timeout(), None);
+        assert_eq!(r.resume(id(1)).unwrap_err(), LostReason::Unknown);
     }
 
     #[test]

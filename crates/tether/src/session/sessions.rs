@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tether_handshake::{Accept, UpgradeRequest};
-use tether_session::{Dropped, EndpointConfig, Registry, RegistryConfig, SUBPROTOCOL};
+use tether_session::{Dropped, EndpointConfig, LostReason, Registry, RegistryConfig, SUBPROTOCOL};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -102,7 +102,9 @@ type Handler = dyn Fn(ServerSession) -> Pin<Box<dyn Future<Output = ()> + Send>>
 
 /// A server's sessions, shared by every connection: hand each accepted connection that
 /// selected `tether.session.v1` to [`attach`](Self::attach); the handler runs once per
-/// session, with a [`ServerSession`] that outlives the connections.
+/// session, with a [`ServerSession`] that outlives the connections. When the last clone is
+/// dropped and no connection runs any more (the server stopped), every session still parked
+/// ends: its handler's stream ends with [`SessionLost`](super::SessionLost) `unknown`.
 ///
 /// ```
 /// use tether::session::{Sessions, SessionServerConfig};
@@ -151,6 +153,18 @@ pub(crate) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.changed.notify_one();
+        // The last handle is gone (the server stopped, every connection ended): the sessions
+        // end with it, and each handler's stream says so rather than waiting for a resume
+        // that cannot come. `unknown`: what a client resuming against a restarted server
+        // hears.
+        let registry = self
+            .registry
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for session in registry.drain() {
+            session.lock().endpoint.lose_locally(LostReason::Unknown);
+            session.app.notify_waiters();
+        }
     }
 }
 
