@@ -512,6 +512,7 @@ where
                 }
                 Poll::Pending => {
                     self.set_reading_paused(now, true);
+                    self.poll_own_writes(cx)?;
                     return Ok(progress);
                 }
             };
@@ -544,6 +545,20 @@ where
             }
         }
         Ok(progress)
+    }
+
+    /// While reading waits for the application, the transport's flush is still polled, so
+    /// a transport with writes of its own (a session's data and acknowledgements, which do
+    /// not cross the outbox) goes on writing them; it is polled on every read anyway.
+    fn poll_own_writes(&mut self, cx: &mut Context<'_>) -> Result<(), Failure> {
+        if self.unflushed {
+            // `poll_write` flushes (and is woken when the flush can go on).
+            return Ok(());
+        }
+        match Pin::new(&mut self.transport).poll_flush(cx) {
+            Poll::Ready(Err(e)) => Err(Failure::from_error(&e)),
+            Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+        }
     }
 
     fn set_reading_paused(&mut self, now: StdInstant, paused: bool) {
