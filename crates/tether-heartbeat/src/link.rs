@@ -75,9 +75,14 @@ impl<M> Shared<M> {
     }
 
     /// Whether fewer than `limit` inbound bytes wait for the application; if not, the link
-    /// is woken when the application receives one.
+    /// is woken when the application receives one. (Registered only then: a registration
+    /// per read made every receive wake the link for nothing.)
     fn inbound_room(&self, cx: &Context<'_>, limit: usize) -> bool {
+        if self.inbound_bytes() < limit {
+            return true;
+        }
         self.inbound_waker.register(cx.waker());
+        // Looked at again after registering: a receive in between is not missed.
         self.inbound_bytes() < limit
     }
 
