@@ -69,7 +69,8 @@ impl ServerSession {
             let Some((text, payload)) = wire::payload(&message) else {
                 continue;
             };
-            let now = outgoing::receive_time(state.endpoint.poll_timeout());
+            let deadline = state.endpoint.poll_timeout();
+            let now = outgoing::receive_time(deadline);
             // The count an `end` carried was taken when it arrived; in order, only the end
             // itself is left (with the count as it stands, which never goes back).
             let end = matches!(
@@ -83,7 +84,14 @@ impl ServerSession {
             } else {
                 payload
             };
-            match state.endpoint.handle(now, text, payload) {
+            let handled = state.endpoint.handle(now, text, payload);
+            // Counted here, after the connection may have looked for the last time: it is
+            // woken when the count starts an ack delay (it arms its timer) or `end` asks
+            // for an ack at once (§5), or the ack would wait for the next message.
+            if deadline.is_none() || !matches!(handled, Ok(Incoming::Data { .. })) {
+                state.wake_link();
+            }
+            match handled {
                 Ok(Incoming::Data { skip }) => {
                     return Some(Some(Ok(wire::unstuffed(message, skip))))
                 }
