@@ -197,6 +197,7 @@ where
         reply: None,
         peer_close: None,
         reading_paused: false,
+        read_all: false,
         closing: None,
         health: Health::Healthy,
         stream_done: false,
@@ -221,6 +222,9 @@ struct Link<'c, T, M, P> {
     reply: Option<M>,
     peer_close: Option<u16>,
     reading_paused: bool,
+    /// The last read pass stopped because the transport had nothing more (not at its
+    /// budget, not paused).
+    read_all: bool,
     closing: Option<Closing<M>>,
     health: Health,
     stream_done: bool,
@@ -253,10 +257,12 @@ where
     P: Probe<M>,
 {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
-        for _ in 0..ROUNDS {
+        for round in 0..ROUNDS {
             let now = Instant::now();
             let std_now = now.into_std();
-            if self.closing.is_none() {
+            // Once per call: a command that comes later wakes the task (the receiver is
+            // registered), and each look registers again (a cost on every message).
+            if round == 0 && self.closing.is_none() {
                 self.poll_commands(cx);
             }
             if self.closing.is_none() {
@@ -285,7 +291,10 @@ where
                     return Poll::Ready(self.finish(None));
                 }
             }
-            if wrote || read {
+            // Another round only if it can do something: a read that emptied the
+            // transport and left nothing to answer needs none (a pass per message less).
+            let answer = self.reply.is_some() || self.closing.is_some();
+            if wrote || (read && (!self.read_all || answer)) {
                 continue;
             }
             if let Some(at) = self.next_deadline() {
@@ -487,6 +496,7 @@ where
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>, now: StdInstant) -> Result<bool, Failure> {
+        self.read_all = false;
         if self.stream_done {
             return Ok(false);
         }
@@ -546,7 +556,10 @@ where
                         code: self.peer_close,
                     });
                 }
-                Poll::Pending => return Ok(progress),
+                Poll::Pending => {
+                    self.read_all = true;
+                    return Ok(progress);
+                }
             }
         }
         Ok(progress)
