@@ -190,9 +190,10 @@ impl Session {
     fn offer(&self, message: Message) -> Result<Result<(), Message>, Error> {
         self.check(&message)?;
         self.running()?;
-        let queued = self.shared.lock().admit(message);
+        let mut state = self.shared.lock();
+        let queued = state.admit(message);
         if queued.is_ok() {
-            self.shared.wake_link();
+            state.wake_link();
         }
         Ok(queued)
     }
@@ -258,8 +259,9 @@ impl Session {
             };
         }
         self.running()?;
-        self.shared.lock().request_end();
-        self.shared.wake_link();
+        let mut state = self.shared.lock();
+        state.request_end();
+        state.wake_link();
         Ok(())
     }
 

@@ -50,7 +50,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
     /// Pending while the WebSocket's write buffer is full. The application's next message
     /// wakes the task that called it.
     fn pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), SupervisedError>> {
-        self.shared.register_link(cx.waker());
         if self.goodbye == Goodbye::Closed {
             // Our close is queued: nothing more may be written, only flushed.
             return Pin::new(&mut self.ws).poll_flush(cx);
@@ -64,6 +63,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
                 let mut state = self.shared.lock();
+                state.register_link(cx.waker());
                 if state.number_pending()? {
                     self.shared.wake();
                 }

@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
-use futures_util::task::AtomicWaker;
 use tether_codec::Message;
 use tether_session::{Client, Error as SessionError};
 use tokio::sync::Notify;
@@ -26,9 +25,6 @@ pub(crate) struct Shared {
     /// Notified when accepted messages were numbered, or a link ended, while somebody
     /// waits in [`wait`](Self::wait): they look again.
     changed: Notify,
-    /// The task driving the current link (the supervisor's), woken when the application
-    /// queued data or asked to end: the link writes it.
-    link: AtomicWaker,
 }
 
 #[derive(Debug)]
@@ -52,6 +48,10 @@ pub(crate) struct State {
     ending: bool,
     /// The server did not select `tether.session.v1`: there is no session.
     refused: bool,
+    /// The task driving the links (the supervisor's), woken when the application queued
+    /// data or asked to end: the link writes it. Kept under the lock (woken by reference,
+    /// so not cloned again for every message).
+    link: Option<Waker>,
 }
 
 impl State {
@@ -127,6 +127,20 @@ impl State {
         self.settle();
     }
 
+    /// The link's task is the one to wake ([`wake_link`](Self::wake_link)).
+    pub(super) fn register_link(&mut self, waker: &Waker) {
+        if !self.link.as_ref().is_some_and(|link| link.will_wake(waker)) {
+            self.link = Some(waker.clone());
+        }
+    }
+
+    /// Wakes the link's task: data or `end` to write.
+    pub(crate) fn wake_link(&self) {
+        if let Some(link) = &self.link {
+            link.wake_by_ref();
+        }
+    }
+
     /// Whether the application asked to end.
     pub(crate) fn is_ending(&self) -> bool {
         self.ending
@@ -163,9 +177,9 @@ impl Shared {
                 waiting: false,
                 ending: false,
                 refused: false,
+                link: None,
             }),
             changed: Notify::new(),
-            link: AtomicWaker::new(),
         })
     }
 
@@ -191,16 +205,6 @@ impl Shared {
     /// Wakes whoever waits in [`wait`](Self::wait).
     pub(crate) fn wake(&self) {
         self.changed.notify_waiters();
-    }
-
-    /// The link's task is to be woken by [`wake_link`](Self::wake_link).
-    pub(super) fn register_link(&self, waker: &Waker) {
-        self.link.register(waker);
-    }
-
-    /// Wakes the link's task: data or `end` to write.
-    pub(crate) fn wake_link(&self) {
-        self.link.wake();
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
