@@ -240,13 +240,16 @@ where
             timer.as_mut().reset(Instant::from_std(at));
             armed = Some(at);
         }
+        // In this order, without drawing a random one each pass: every pass writes first
+        // whatever woke it, so none of the three can be starved.
         tokio::select! {
-            () = wake.notified() => {}
-            () = timer.as_mut(), if deadline.is_some() => armed = None,
+            biased;
             item = ws.next(), if room => match item {
                 Some(Ok(message)) => receive(shared, attachment, message),
                 None | Some(Err(_)) => return Ended::Gone,
             },
+            () = wake.notified() => {}
+            () = timer.as_mut(), if deadline.is_some() => armed = None,
         }
     }
 }
