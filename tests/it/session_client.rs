@@ -272,14 +272,17 @@ async fn sessions_md_5_try_send_refuses_past_the_window_with_full_and_flushed_wa
             Ok(()) => accepted += 1,
             Err(error) => break error,
         }
-        assert!(accepted <= 2 + 3 + 3, "the window never filled");
+        assert!(accepted <= 2 + 3, "more than the outbox's limit waits");
         tokio::task::yield_now().await;
     };
+    assert_eq!(accepted, 2 + 3);
     assert!(
         matches!(
             refused,
-            Error::Session(tether::session::core::Error::Full { .. })
-                | Error::Heartbeat(tether::heartbeat::Error::OutboxFull { .. })
+            Error::Session(tether::session::core::Error::Full {
+                messages: 3,
+                bytes: 6
+            })
         ),
         "{refused:?}"
     );
@@ -302,6 +305,54 @@ async fn sessions_md_5_try_send_refuses_past_the_window_with_full_and_flushed_wa
         .await
         .expect("flushed once numbered")
         .expect("flushed");
+}
+
+/// The application's data does not cross the supervisor's outbox: the link writes it
+/// itself, and must go on doing so (acks too) while the application reads nothing and the
+/// supervisor has stopped reading for it.
+#[tokio::test]
+async fn sessions_md_5_a_client_whose_application_reads_nothing_still_acknowledges_and_sends() {
+    let mut supervisor = config();
+    supervisor.set_inbound_capacity(1);
+    let (session, mut ws, _connections) =
+        attached_with(&supervisor, EndpointConfig::default()).await;
+    // s1 fills the application's queue (never read); s2 waits in the socket.
+    say(&mut ws, "s1").await;
+    say(&mut ws, "s2").await;
+    // §5: s1 is acknowledged after the ack delay, though nothing else is written.
+    expect_text(&mut ws, "\0ack 1").await;
+    for i in 1..=3 {
+        session
+            .send(Message::text(format!("m{i}")))
+            .await
+            .expect("send");
+    }
+    for i in 1..=3 {
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+}
+
+/// docs/sessions.md §8: `end` is numbered after every message sent before it, also those
+/// still waiting for room in the replay buffer when the application ended.
+#[tokio::test]
+async fn sessions_md_8_end_goes_out_after_the_messages_waiting_for_the_replay_buffer() {
+    let mut endpoint = EndpointConfig::default();
+    endpoint.set_max_replay_messages(2);
+    let (session, mut ws, _connections) = attached(endpoint).await;
+    for i in 1..=4 {
+        session
+            .send(Message::text(format!("m{i}")))
+            .await
+            .expect("send");
+    }
+    session.end().await.expect("end");
+    for i in 1..=2 {
+        expect_text(&mut ws, &format!("m{i}")).await;
+    }
+    say(&mut ws, "\0ack 2").await;
+    expect_text(&mut ws, "m3").await;
+    expect_text(&mut ws, "m4").await;
+    expect_text(&mut ws, "\0end 0").await;
 }
 
 #[tokio::test]

@@ -144,6 +144,31 @@ async fn sessions_md_8_the_facade_client_and_server_echo_both_ways_and_finish() 
     assert!(sessions.is_empty());
 }
 
+/// docs/sessions.md §5: "at most `ack_delay` after the first unreported message", also
+/// when the application takes the message after the connection last looked (the server
+/// counts data as its application takes it) and nothing else arrives to wake it.
+#[tokio::test]
+async fn sessions_md_5_a_message_the_application_takes_later_is_acknowledged_within_the_delay() {
+    let (taken_tx, mut taken) = mpsc::channel(1);
+    let sessions = Sessions::new(SessionServerConfig::default(), move |mut session| {
+        let taken_tx = taken_tx.clone();
+        async move {
+            // Takes the message only once the connection is idle, then only listens.
+            while let Some(Ok(message)) = session.next().await {
+                let _ = taken_tx.send(message).await;
+            }
+        }
+    })
+    .expect("config");
+    let url = serve(&sessions).await;
+    let mut ws = raw(&url).await;
+    open(&mut ws).await;
+    say(&mut ws, "one").await;
+    assert_eq!(bounded(taken.recv()).await, Some(Message::text("one")));
+    // Nothing else is sent: the ack must come from the delay alone.
+    assert_eq!(heard(&mut ws).await, "\0ack 1");
+}
+
 #[tokio::test]
 async fn sessions_md_6_a_forged_id_gets_lost_unknown_and_4002() {
     let (url, _sessions, _outcomes) = echo_server(SessionServerConfig::default()).await;

@@ -75,9 +75,14 @@ impl<M> Shared<M> {
     }
 
     /// Whether fewer than `limit` inbound bytes wait for the application; if not, the link
-    /// is woken when the application receives one.
+    /// is woken when the application receives one. (Registered only then: a registration
+    /// per read made every receive wake the link for nothing.)
     fn inbound_room(&self, cx: &Context<'_>, limit: usize) -> bool {
+        if self.inbound_bytes() < limit {
+            return true;
+        }
         self.inbound_waker.register(cx.waker());
+        // Looked at again after registering: a receive in between is not missed.
         self.inbound_bytes() < limit
     }
 
@@ -192,6 +197,7 @@ where
         reply: None,
         peer_close: None,
         reading_paused: false,
+        read_all: false,
         closing: None,
         health: Health::Healthy,
         stream_done: false,
@@ -216,6 +222,9 @@ struct Link<'c, T, M, P> {
     reply: Option<M>,
     peer_close: Option<u16>,
     reading_paused: bool,
+    /// The last read pass stopped because the transport had nothing more (not at its
+    /// budget, not paused).
+    read_all: bool,
     closing: Option<Closing<M>>,
     health: Health,
     stream_done: bool,
@@ -248,10 +257,12 @@ where
     P: Probe<M>,
 {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
-        for _ in 0..ROUNDS {
+        for round in 0..ROUNDS {
             let now = Instant::now();
             let std_now = now.into_std();
-            if self.closing.is_none() {
+            // Once per call: a command that comes later wakes the task (the receiver is
+            // registered), and each look registers again (a cost on every message).
+            if round == 0 && self.closing.is_none() {
                 self.poll_commands(cx);
             }
             if self.closing.is_none() {
@@ -280,7 +291,10 @@ where
                     return Poll::Ready(self.finish(None));
                 }
             }
-            if wrote || read {
+            // Another round only if it can do something: a read that emptied the
+            // transport and left nothing to answer needs none (a pass per message less).
+            let answer = self.reply.is_some() || self.closing.is_some();
+            if wrote || (read && (!self.read_all || answer)) {
                 continue;
             }
             if let Some(at) = self.next_deadline() {
@@ -482,6 +496,7 @@ where
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>, now: StdInstant) -> Result<bool, Failure> {
+        self.read_all = false;
         if self.stream_done {
             return Ok(false);
         }
@@ -512,6 +527,7 @@ where
                 }
                 Poll::Pending => {
                     self.set_reading_paused(now, true);
+                    self.poll_own_writes(cx)?;
                     return Ok(progress);
                 }
             };
@@ -540,10 +556,27 @@ where
                         code: self.peer_close,
                     });
                 }
-                Poll::Pending => return Ok(progress),
+                Poll::Pending => {
+                    self.read_all = true;
+                    return Ok(progress);
+                }
             }
         }
         Ok(progress)
+    }
+
+    /// While reading waits for the application, the transport's flush is still polled, so
+    /// a transport with writes of its own (a session's data and acknowledgements, which do
+    /// not cross the outbox) goes on writing them; it is polled on every read anyway.
+    fn poll_own_writes(&mut self, cx: &mut Context<'_>) -> Result<(), Failure> {
+        if self.unflushed {
+            // `poll_write` flushes (and is woken when the flush can go on).
+            return Ok(());
+        }
+        match Pin::new(&mut self.transport).poll_flush(cx) {
+            Poll::Ready(Err(e)) => Err(Failure::from_error(&e)),
+            Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+        }
     }
 
     fn set_reading_paused(&mut self, now: StdInstant, paused: bool) {

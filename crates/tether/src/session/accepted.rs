@@ -245,16 +245,16 @@ where
             timer.as_mut().reset(Instant::from_std(at));
             armed = Some(at);
         }
-        // Biased: no random branch order to draw on every pass; each branch that is not
-        // ready is looked at again on the next pass anyway.
+        // In this order, without drawing a random one each pass: every pass writes first
+        // whatever woke it, so none of the three can be starved.
         tokio::select! {
             biased;
-            () = woken.as_mut() => woken.set(wake.notified()),
-            () = timer.as_mut(), if deadline.is_some() => armed = None,
             item = ws.next(), if room => match item {
                 Some(Ok(message)) => receive(shared, attachment, message),
                 None | Some(Err(_)) => return Ended::Gone,
             },
+            () = woken.as_mut() => woken.set(wake.notified()),
+            () = timer.as_mut(), if deadline.is_some() => armed = None,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::client::ClientBuilder;
 use crate::error::Error;
 use crate::probe::PingProbe;
 use crate::session::attach::{attach, SessionPolicy};
-use crate::session::shared::{Shared, State, END_MARKER};
+use crate::session::shared::{Shared, State};
 use crate::supervise::logged_failure;
 
 /// The counts of a session, from this side (docs/sessions.md §2, "Counting").
@@ -62,6 +62,8 @@ pub struct Counts {
 #[derive(Debug)]
 pub struct Session {
     supervisor: Supervisor<Message>,
+    /// The supervisor's state, to refuse sending once it stopped.
+    link: watch::Receiver<LinkState>,
     shared: Arc<Shared>,
     max_message: usize,
     reported: bool,
@@ -133,6 +135,7 @@ impl ClientBuilder {
             policy,
         )?;
         Ok(Session {
+            link: supervisor.state(),
             supervisor,
             shared,
             max_message,
@@ -142,9 +145,10 @@ impl ClientBuilder {
 }
 
 impl Session {
-    /// Sends `message` on the session, waiting for room in the outbox (through reconnects).
-    /// It is numbered when a connection takes it and kept until the server acknowledges
-    /// it; it arrives exactly once, or the session ends lost.
+    /// Sends `message` on the session, waiting for room (through reconnects): at most as
+    /// many messages and bytes as the supervisor's outbox holds wait to be numbered. It is
+    /// numbered when a connection takes it and kept until the server acknowledges it; it
+    /// arrives exactly once, or the session ends lost.
     ///
     /// Cancel safety: dropped before it completes, `message` was not accepted.
     ///
@@ -155,55 +159,49 @@ impl Session {
     /// [`SessionError::Lost`] once the session is lost; [`Error::NoSessions`];
     /// [`Error::Heartbeat`] when the supervisor stopped otherwise.
     pub async fn send(&self, message: Message) -> Result<(), Error> {
-        self.check(&message)?;
         let len = message.len();
-        // Room now (the usual case): admitted without setting up a wait.
-        while !self.shared.lock().admit(len) {
+        let mut message = message;
+        // Room now (the usual case): queued without setting up a wait.
+        loop {
+            match self.offer(message)? {
+                Ok(()) => return Ok(()),
+                Err(back) => message = back,
+            }
             self.room(len).await?;
-            self.check(&message)?;
         }
-        let admitted = Admitted {
-            shared: &self.shared,
-            len,
-            kept: false,
-        };
-        let sent = self.supervisor.send(message).await;
-        sent.map(|()| admitted.keep())
-            .map_err(|error| stopped(&self.shared, error))
     }
 
     /// Like [`send`](Self::send), without waiting: a full window refuses the message
-    /// ([`Error::Session`] with [`SessionError::Full`]: as many messages as the outbox
-    /// holds already wait to be numbered), and so does a full outbox
-    /// ([`Error::Heartbeat`] with `OutboxFull`).
+    /// ([`Error::Session`] with [`SessionError::Full`]: as many messages or bytes as the
+    /// supervisor's outbox holds already wait to be numbered).
     ///
     /// # Errors
     ///
     /// As [`send`](Self::send).
     pub fn try_send(&self, message: Message) -> Result<(), Error> {
-        self.check(&message)?;
-        let len = message.len();
-        {
-            let mut state = self.shared.lock();
-            if !state.admit(len) {
-                let (messages, bytes) = state.accepted();
-                return Err(Error::Session(SessionError::Full { messages, bytes }));
-            }
-        }
-        let admitted = Admitted {
-            shared: &self.shared,
-            len,
-            kept: false,
-        };
-        let sent = self.supervisor.try_send(message);
-        sent.map(|()| admitted.keep())
-            .map_err(|error| stopped(&self.shared, error))
+        self.offer(message)?.map_err(|_| {
+            let (messages, bytes) = self.shared.lock().accepted();
+            Error::Session(SessionError::Full { messages, bytes })
+        })
     }
 
-    /// Waits until the session and its outbox have room for `message` (not consumed;
-    /// cancel safe, holds nothing, borrows nothing): then [`try_send`](Self::try_send)
-    /// takes it unless another sender took the room first. For a `select!` that must not
-    /// lose the message.
+    /// Queues `message` for the link and wakes it, if there is room; gives it back if
+    /// not.
+    fn offer(&self, message: Message) -> Result<Result<(), Message>, Error> {
+        self.check(&message)?;
+        self.running()?;
+        let mut state = self.shared.lock();
+        let queued = state.admit(message);
+        if queued.is_ok() {
+            state.wake_link();
+        }
+        Ok(queued)
+    }
+
+    /// Waits until the session has room for `message` (not consumed; cancel safe, holds
+    /// nothing, borrows nothing): then [`try_send`](Self::try_send) takes it unless
+    /// another sender took the room first. For a `select!` that must not lose the
+    /// message.
     ///
     /// # Errors
     ///
@@ -214,12 +212,9 @@ impl Session {
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let checked = self.check(message);
         let room = self.room(message.len());
-        let ready = self.supervisor.ready(message);
-        let shared = Arc::clone(&self.shared);
         async move {
             checked?;
-            room.await?;
-            ready.await.map_err(|error| stopped(&shared, error))
+            room.await
         }
     }
 
@@ -247,7 +242,7 @@ impl Session {
     }
 
     /// Says that this side sends no more (docs/sessions.md §8): `\0end` follows every
-    /// message sent before (it takes the same queue; this waits for room in it). Keep calling [`recv`](Self::recv):
+    /// message sent before (it is numbered once none waits). Keep calling [`recv`](Self::recv):
     /// the server's messages still arrive until its own `end`, then the session is over
     /// and `recv` gives `None`.
     ///
@@ -258,14 +253,16 @@ impl Session {
     pub async fn end(&self) -> Result<(), Error> {
         if let Some(error) = over(&self.shared) {
             return match error {
-                // A second call: the marker is on its way already.
+                // A second call: `end` is on its way already.
                 Error::Session(SessionError::Ended) => Ok(()),
                 other => Err(other),
             };
         }
-        self.shared.lock().request_end();
-        let queued = self.supervisor.send(END_MARKER).await;
-        queued.map_err(|error| stopped(&self.shared, error))
+        self.running()?;
+        let mut state = self.shared.lock();
+        state.request_end();
+        state.wake_link();
+        Ok(())
     }
 
     /// Leaves the session without ending it: the connection closes (1000) and no other
@@ -363,6 +360,19 @@ impl Session {
         }
     }
 
+    /// An error once the supervisor stopped: nothing would write what is queued.
+    fn running(&self) -> Result<(), Error> {
+        match &*self.link.borrow() {
+            LinkState::Closed(reason) => {
+                let error = tether_heartbeat::Error::Closed {
+                    reason: reason.clone(),
+                };
+                Err(stopped(&self.shared, error))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check(&self, message: &Message) -> Result<(), Error> {
         if !message.is_data() {
             return Err(Error::NotData);
@@ -377,29 +387,6 @@ impl Session {
             }));
         }
         Ok(())
-    }
-}
-
-/// A message counted as accepted ([`State::admit`]) on its way into the outbox: dropped
-/// before [`keep`](Self::keep) (refused, or the send was cancelled), the count is taken
-/// back.
-struct Admitted<'a> {
-    shared: &'a Shared,
-    len: usize,
-    kept: bool,
-}
-
-impl Admitted<'_> {
-    fn keep(mut self) {
-        self.kept = true;
-    }
-}
-
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        if !self.kept && self.shared.lock().unadmit(self.len) {
-            self.shared.wake();
-        }
     }
 }
 

@@ -1,6 +1,8 @@
-//! One connection of a client session, as the heartbeat supervisor's transport: data
-//! messages the supervisor hands over are numbered and kept for replay, received ones are
-//! counted and acknowledged, control messages stay inside (docs/sessions.md §2-§9).
+//! One connection of a client session, as the heartbeat supervisor's transport: the data
+//! the application queued in the session (not in the supervisor's outbox) is numbered, kept
+//! for replay and written whenever the supervisor polls the link; received data is counted
+//! and acknowledged, control messages stay inside (docs/sessions.md §2-§9). What the
+//! supervisor itself writes (probes, pongs, its close) goes through the sink.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use crate::session::outgoing::{self, Goodbye};
-use crate::session::shared::{over, Shared, END_MARKER};
+use crate::session::shared::{over, Shared};
 use crate::session::wire;
 use crate::supervised::{Supervised, SupervisedError};
 
@@ -45,7 +47,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
     /// `lost`), then flushes if `flush` (else the caller flushes: the supervisor feeds a
     /// batch of messages through `poll_ready` and `start_send`, then flushes once).
-    /// Pending while the WebSocket's write buffer is full.
+    /// Pending while the WebSocket's write buffer is full. The application's next message
+    /// wakes the task that called it.
     fn pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), SupervisedError>> {
         if self.goodbye == Goodbye::Closed {
             // Our close is queued: nothing more may be written, only flushed.
@@ -60,6 +63,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
                 let mut state = self.shared.lock();
+                state.register_link(cx.waker());
                 if state.number_pending()? {
                     self.shared.wake();
                 }
@@ -164,27 +168,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
             // (probes) wait until the peer's close ends the stream.
             return Poll::Pending;
         }
-        // Not held back by a full replay buffer: data then waits in `pending`, and probes
-        // still go out.
+        // Not held back by a full replay buffer: data then waits in the session's queue,
+        // and probes still go out.
         Pin::new(&mut this.ws).poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
+        // Only the supervisor's own messages come this way (probes, pongs, its close): the
+        // session's data does not cross its outbox.
         let this = self.get_mut();
-        if message == END_MARKER {
-            this.shared.lock().reach_end();
-            // `end` goes out with the next pump.
-            return Ok(());
+        if matches!(message, Message::Close(_)) {
+            // The supervisor closes this connection: nothing of the session follows.
+            this.goodbye = Goodbye::Closed;
         }
-        if !message.is_data() {
-            // Probes, pongs and closes belong to the connection, not the session.
-            return Pin::new(&mut this.ws).start_send(message);
-        }
-        let wake = this.shared.lock().push(message)?;
-        if wake {
-            this.shared.wake();
-        }
-        Ok(())
+        Pin::new(&mut this.ws).start_send(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

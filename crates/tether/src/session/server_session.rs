@@ -69,6 +69,7 @@ impl ServerSession {
             let Some((text, payload)) = wire::payload(&message) else {
                 continue;
             };
+            let deadline = state.endpoint.poll_timeout();
             // The count an `end` carried was taken when it arrived; in order, only the end
             // itself is left (with the count as it stands, which never goes back).
             let handled = match tether_session::classify(text, payload) {
@@ -80,7 +81,7 @@ impl ServerSession {
                         .map(|()| None)
                 }
                 _ => {
-                    let now = outgoing::receive_time(state.endpoint.poll_timeout());
+                    let now = outgoing::receive_time(deadline);
                     let handled = state.endpoint.handle(now, text, payload);
                     handled.map(|incoming| match incoming {
                         Incoming::Data { skip } => Some(skip),
@@ -88,6 +89,12 @@ impl ServerSession {
                     })
                 }
             };
+            // Counted here, after the connection may have looked for the last time: it is
+            // woken when the count starts an ack delay (it arms its timer) or `end` asks
+            // for an ack at once (§5), or the ack would wait for the next message.
+            if deadline.is_none() || !matches!(handled, Ok(Some(_))) {
+                state.wake_link();
+            }
             match handled {
                 Ok(Some(skip)) => return Some(Some(Ok(wire::unstuffed(message, skip)))),
                 // The client's `end`: what follows is the end of its input.

@@ -1,9 +1,15 @@
 //! What a client session's handle ([`Session`](super::Session)) and its links share: the
-//! sans-IO client, the data waiting for room in the replay buffer, and the count of messages
-//! accepted and not yet numbered that bounds it (docs/sessions.md §5).
+//! sans-IO client, the data the application handed over and no link numbered yet, and its
+//! bound (docs/sessions.md §5).
+//!
+//! The application's data goes straight into this queue and wakes the link (it does not
+//! cross the supervisor's outbox): the link numbers it, behind what it replays, and writes
+//! it; the supervisor's own messages (probes, pongs, the close) go through the link's sink
+//! and are never queued behind it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 
 use tether_codec::Message;
 use tether_session::{Client, Error as SessionError};
@@ -24,26 +30,28 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) client: Client<Message>,
-    /// Data messages the supervisor handed over while the replay buffer was full, oldest
-    /// first: they are numbered before anything else, on this link or the next. The link
-    /// takes them without pushing back, so the supervisor can still write its probes (a
-    /// server that stops acknowledging must still be judged by the heartbeat).
+    /// Data messages the application handed over and no link numbered yet, oldest first:
+    /// a link numbers them while the replay buffer has room, after what it replays. A full
+    /// replay buffer holds them here, not in the link's sink, so the supervisor can still
+    /// write its probes (a server that stops acknowledging must still be judged by the
+    /// heartbeat).
     pending: VecDeque<Message>,
-    /// Messages the application handed over and no link numbered yet (in the outbox or
-    /// `pending`), and their bytes: the session admits a message while these stay under
-    /// `limits` ([`State::has_room`]), which bounds `pending` and the outbox together.
+    /// The messages in `pending` and their bytes: the session admits a message while these
+    /// stay under `limits` ([`State::has_room`]).
     accepted: (usize, usize),
-    /// The outbox's limits (messages, bytes), which `accepted` keeps to.
+    /// The supervisor's outbox limits (messages, bytes), which `accepted` keeps to.
     limits: (usize, usize),
     /// Somebody waits in [`Shared::wait`] for a change.
     waiting: bool,
-    /// The application said it sends no more ([`Session::end`](super::Session::end)).
+    /// The application said it sends no more ([`Session::end`](super::Session::end)):
+    /// `end` is numbered once nothing is pending, after every message sent before.
     ending: bool,
-    /// Its end marker came through the supervisor's outbox, behind every message sent
-    /// before it: `end` goes out once nothing is pending.
-    end_reached: bool,
     /// The server did not select `tether.session.v1`: there is no session.
     refused: bool,
+    /// The task driving the links (the supervisor's), woken when the application queued
+    /// data or asked to end: the link writes it. Kept under the lock (woken by reference,
+    /// so not cloned again for every message).
+    link: Option<Waker>,
 }
 
 impl State {
@@ -76,29 +84,17 @@ impl State {
         self.accepted
     }
 
-    /// Counts a message of `len` bytes as accepted, if there is room.
-    pub(crate) fn admit(&mut self, len: usize) -> bool {
-        let room = self.has_room(len);
-        if room {
-            self.accepted.0 += 1;
-            self.accepted.1 += len;
+    /// Queues `message` for the link behind the others, if there is room
+    /// ([`has_room`](Self::has_room)); gives it back if not.
+    pub(crate) fn admit(&mut self, message: Message) -> Result<(), Message> {
+        let len = message.len();
+        if !self.has_room(len) {
+            return Err(message);
         }
-        room
-    }
-
-    /// Counts an admitted message of `len` bytes as no longer waiting: numbered, or never
-    /// handed to the outbox after all. Returns whether somebody waits for the room it frees.
-    pub(crate) fn unadmit(&mut self, len: usize) -> bool {
-        self.accepted.0 = self.accepted.0.saturating_sub(1);
-        self.accepted.1 = self.accepted.1.saturating_sub(len);
-        std::mem::take(&mut self.waiting)
-    }
-
-    /// Numbers `message`, or keeps it pending behind the others while the replay buffer
-    /// is full. Returns whether somebody waits for the room numbering frees.
-    pub(super) fn push(&mut self, message: Message) -> Result<bool, SupervisedError> {
+        self.accepted.0 += 1;
+        self.accepted.1 += len;
         self.pending.push_back(message);
-        self.number_pending()
+        Ok(())
     }
 
     /// Numbers pending messages while the replay buffer has room. Returns whether
@@ -117,15 +113,32 @@ impl State {
                 break;
             };
             endpoint.push(message, len).map_err(over)?;
-            wake |= self.unadmit(len);
+            self.accepted.0 -= 1;
+            self.accepted.1 -= len;
+            wake |= std::mem::take(&mut self.waiting);
         }
         Ok(wake)
     }
 
-    /// The application sends no more: later sends are refused; `end` follows the last
-    /// message once the marker arrives ([`END_MARKER`]).
+    /// The application sends no more: later sends are refused; `end` is numbered after
+    /// the last pending message ([`settle`](Self::settle)).
     pub(crate) fn request_end(&mut self) {
         self.ending = true;
+        self.settle();
+    }
+
+    /// The link's task is the one to wake ([`wake_link`](Self::wake_link)).
+    pub(super) fn register_link(&mut self, waker: &Waker) {
+        if !self.link.as_ref().is_some_and(|link| link.will_wake(waker)) {
+            self.link = Some(waker.clone());
+        }
+    }
+
+    /// Wakes the link's task: data or `end` to write.
+    pub(crate) fn wake_link(&self) {
+        if let Some(link) = &self.link {
+            link.wake_by_ref();
+        }
     }
 
     /// Whether the application asked to end.
@@ -143,16 +156,10 @@ impl State {
         self.refused
     }
 
-    /// The end marker came through the outbox: `end` follows once nothing is pending.
-    pub(super) fn reach_end(&mut self) {
-        self.end_reached = true;
-        self.settle();
-    }
-
     /// Asks the endpoint for `end` once nothing is pending: `end` is numbered after every
     /// message the application sent before asking.
     pub(super) fn settle(&mut self) {
-        if self.end_reached && self.pending.is_empty() && !self.client.endpoint().is_ending() {
+        if self.ending && self.pending.is_empty() && !self.client.endpoint().is_ending() {
             self.client.endpoint_mut().finish();
         }
     }
@@ -169,8 +176,8 @@ impl Shared {
                 limits,
                 waiting: false,
                 ending: false,
-                end_reached: false,
                 refused: false,
+                link: None,
             }),
             changed: Notify::new(),
         })
@@ -208,13 +215,6 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
-
-/// What [`Session::end`](super::Session::end) puts in the supervisor's outbox: it reaches
-/// the link behind every message sent before it, so `end` is numbered after them. The
-/// application cannot send it (a session refuses control frames), and the link never
-/// writes it.
-pub(crate) const END_MARKER: Message =
-    Message::Pong(bytes::Bytes::from_static(b"tether.session.v1 end marker"));
 
 /// The error that ends a link because the session is over: never retried.
 pub(super) fn over(error: SessionError) -> SupervisedError {
