@@ -74,9 +74,10 @@ impl ClientBuilder {
     /// `tether.session.v1` (with this builder's headers, proxy, TLS roots and limits),
     /// sends `\0new` or `\0resume`, waits for the answer at most the handshake timeout
     /// ([`Config::set_handshake_timeout`](crate::Config::set_handshake_timeout)), then
-    /// replays. `supervisor` sets the heartbeat, backoff and outbox bounds (a session's
-    /// outbox never drops a message: its maximum age and [`Overflow`] policy are
-    /// ignored); `session` the replay buffer and acknowledgements.
+    /// replays. `supervisor` sets the heartbeat and backoff, and its outbox's message and
+    /// byte bounds bound the messages waiting to be numbered (the session queues them
+    /// itself and never drops one: the outbox's maximum age and [`Overflow`] policy do
+    /// not apply); `session` sets the replay buffer and acknowledgements.
     ///
     /// A server that does not select the subprotocol ends the session at once (not
     /// retried: [`Error::NoSessions`] from [`Session::send`], `None` from
@@ -158,9 +159,8 @@ impl Session {
     /// replay buffer's byte bound, [`SessionError::Ended`] after [`end`](Self::end),
     /// [`SessionError::Lost`] once the session is lost; [`Error::NoSessions`];
     /// [`Error::Heartbeat`] when the supervisor stopped otherwise.
-    pub async fn send(&self, message: Message) -> Result<(), Error> {
+    pub async fn send(&self, mut message: Message) -> Result<(), Error> {
         let len = message.len();
-        let mut message = message;
         // Room now (the usual case): queued without setting up a wait.
         loop {
             match self.offer(message)? {
