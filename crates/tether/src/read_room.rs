@@ -119,7 +119,7 @@ impl ReadRoom {
     fn note_allocation(&mut self, buf: &BytesMut) {
         let start = buf.as_ptr() as usize;
         let end = start + buf.capacity();
-        self.large = (buf.len() + buf.capacity() > MAX_CAPACITY).then_some(start..=end);
+        self.large = (buf.capacity() > MAX_CAPACITY).then_some(start..=end);
     }
 
     /// A spare alone again with room for `total` bytes. Spares alone but smaller go to the
