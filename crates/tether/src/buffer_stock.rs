@@ -29,13 +29,7 @@ thread_local! {
 /// Keeps `buf` (empty) for the next connection on this thread that needs one, or frees it when
 /// the stock is full or `buf` too large.
 pub(crate) fn put(mut buf: BytesMut) {
-    // The handle may see less than its allocation (the rest read or written before): one that
-    // can reach past the largest capacity kept is too large.
-    if !buf.is_empty()
-        || buf.capacity() == 0
-        || buf.capacity() > MAX_CAPACITY
-        || buf.try_reclaim(MAX_CAPACITY + 1)
-    {
+    if !buf.is_empty() || buf.capacity() == 0 || too_large(&mut buf) {
         return;
     }
     // During the thread's teardown the stock is gone: the buffer is simply freed.
@@ -45,6 +39,14 @@ pub(crate) fn put(mut buf: BytesMut) {
             stock.push(buf);
         }
     });
+}
+
+/// Whether the allocation under `buf` (empty) is larger than the stock keeps. Measured as the
+/// allocation, not as the room the handle sees (the rest read or written before): reclaiming
+/// goes back to the allocation's start when nothing else holds it. A handle that shares its
+/// allocation counts only its own room.
+pub(crate) fn too_large(buf: &mut BytesMut) -> bool {
+    buf.try_reclaim(MAX_CAPACITY + 1)
 }
 
 /// A kept buffer, if this thread has one.

@@ -22,11 +22,6 @@ use crate::read_room::ReadRoom;
 
 /// The most room made ahead of what a peer sent, for the payload its frame header announced.
 const READ_AHEAD: usize = 1 << 20;
-/// An empty write buffer whose allocation is larger than this is freed after it was written,
-/// so a connection that once sent a large message (a client's masked copy) does not keep that
-/// memory while it stays busy (idle, it releases its buffers anyway). The buffer stock's largest: one that held a 64 KiB
-/// message is kept for the next.
-const IDLE_WRITE_CAPACITY: usize = buffer_stock::MAX_CAPACITY;
 /// The most pieces handed to one vectored write.
 const WRITE_SLICES: usize = 16;
 
@@ -536,10 +531,12 @@ impl<S: Transport> Core<S> {
             tracing::trace!(bytes = n, left = self.protocol.write_buffer_len(), "wrote");
             self.unflushed = true;
         }
+        // A written write buffer larger than the buffer stock keeps is freed, so a connection
+        // that once sent a large message (a client's masked copy) does not keep that memory
+        // while it stays busy (idle, it releases its buffers anyway); one that held a 64 KiB
+        // message is kept for the next.
         let buf = self.protocol.write_buffer();
-        // Measured as the allocation, not as the room left after the bytes just written:
-        // reclaiming goes back to the allocation's start (free when nothing else holds it).
-        if buf.try_reclaim(IDLE_WRITE_CAPACITY + 1) {
+        if buffer_stock::too_large(buf) {
             *buf = BytesMut::new();
         }
         if self.unflushed {
@@ -755,13 +752,14 @@ mod tests {
         assert_eq!(core.protocol.write_buffer().capacity(), 0);
     }
 
-    /// A busy connection keeps a written write buffer of up to IDLE_WRITE_CAPACITY (one that
-    /// held a 64 KiB message serves the next without an allocation); a larger one is freed.
+    /// A busy connection keeps a written write buffer of up to the stock's MAX_CAPACITY (one
+    /// that held a 64 KiB message serves the next without an allocation); a larger one is
+    /// freed.
     #[tokio::test]
     async fn a_written_write_buffer_is_kept_up_to_the_idle_capacity_and_freed_past_it() {
         for (allocated, kept) in [
-            (IDLE_WRITE_CAPACITY, true),
-            (IDLE_WRITE_CAPACITY + 1, false),
+            (buffer_stock::MAX_CAPACITY, true),
+            (buffer_stock::MAX_CAPACITY + 1, false),
         ] {
             let (_peer, io) = tokio::io::duplex(1 << 10);
             let mut core = server(io);
@@ -790,7 +788,7 @@ mod tests {
         poll_fn(|cx| core.poll_flush(cx)).await.expect("written");
         let buf = core.protocol.write_buffer();
         assert!(
-            !buf.try_reclaim(IDLE_WRITE_CAPACITY + 1),
+            !buf.try_reclaim(buffer_stock::MAX_CAPACITY + 1),
             "{}",
             buf.capacity()
         );
