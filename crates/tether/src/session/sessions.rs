@@ -162,8 +162,7 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for session in registry.drain() {
-            session.lock().endpoint.lose_locally(LostReason::Unknown);
-            session.app.notify_waiters();
+            session.lose(LostReason::Unknown);
         }
     }
 }
@@ -249,9 +248,8 @@ impl Inner {
             session, reason, ..
         } in dropped
         {
-            let lost = session.lock().endpoint.lose_locally(reason);
+            let lost = session.lose(reason);
             tracing::info!(%lost, "session dropped");
-            session.app.notify_waiters();
         }
     }
 

@@ -184,7 +184,7 @@ impl Shared {
     }
 
     /// Waits until `done` holds: it is checked now and after each change that may make it
-    /// hold (messages numbered, an admission taken back, a link ended). Cancel safe: it
+    /// hold (messages numbered, a link ended). Cancel safe: it
     /// holds nothing.
     pub(crate) async fn wait(&self, mut done: impl FnMut(&State) -> bool) {
         loop {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tether_codec::Message;
-use tether_session::{Attachment, Endpoint, SessionId};
+use tether_session::{Attachment, Endpoint, LostReason, SessionId, SessionLost};
 use tokio::sync::Notify;
 
 /// Received data the application has not taken yet, at most this many bytes (plus the one
@@ -140,6 +140,13 @@ impl Shared {
             }),
             app: Notify::new(),
         })
+    }
+
+    /// Ends the session here, lost for `reason`, and wakes the application to hear it.
+    pub(crate) fn lose(&self, reason: LostReason) -> SessionLost {
+        let lost = self.lock().endpoint.lose_locally(reason);
+        self.app.notify_waiters();
+        lost
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
