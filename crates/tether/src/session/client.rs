@@ -327,10 +327,8 @@ impl Session {
         async move {
             let gone = async {
                 loop {
-                    if let LinkState::Closed(reason) = &*link.borrow_and_update() {
-                        return tether_heartbeat::Error::Closed {
-                            reason: reason.clone(),
-                        };
+                    if let Some(error) = closed(&link.borrow_and_update()) {
+                        return error;
                     }
                     if link.changed().await.is_err() {
                         // The supervisor is gone without saying why: it was dropped.
@@ -362,14 +360,9 @@ impl Session {
 
     /// An error once the supervisor stopped: nothing would write what is queued.
     fn running(&self) -> Result<(), Error> {
-        match &*self.link.borrow() {
-            LinkState::Closed(reason) => {
-                let error = tether_heartbeat::Error::Closed {
-                    reason: reason.clone(),
-                };
-                Err(stopped(&self.shared, error))
-            }
-            _ => Ok(()),
+        match closed(&self.link.borrow()) {
+            Some(error) => Err(stopped(&self.shared, error)),
+            None => Ok(()),
         }
     }
 
@@ -402,6 +395,16 @@ fn over(shared: &Shared) -> Option<Error> {
     state
         .is_ending()
         .then_some(Error::Session(SessionError::Ended))
+}
+
+/// The supervisor's error once `state` says it stopped.
+fn closed(state: &LinkState) -> Option<tether_heartbeat::Error> {
+    match state {
+        LinkState::Closed(reason) => Some(tether_heartbeat::Error::Closed {
+            reason: reason.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// The supervisor's error, or the session's reason when that is why it stopped.
