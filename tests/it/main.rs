@@ -14,6 +14,7 @@ mod heartbeat;
 mod interop;
 mod proxy;
 mod session_client;
+mod session_handler;
 mod session_server;
 mod tls;
 mod web;

@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 use crate::cutting_proxy::support::{CutSchedule, CuttingProxy};
 
 /// Every wait is bounded by this (an event, not a timing: a hang fails).
-const BOUND: Duration = Duration::from_secs(10);
+pub(crate) const BOUND: Duration = Duration::from_secs(10);
 
-type RawSocket = tether::WebSocket<tether::MaybeTls<tokio::net::TcpStream>>;
+pub(crate) type RawSocket = tether::WebSocket<tether::MaybeTls<tokio::net::TcpStream>>;
 
 /// How a server session ended, as its handler saw it.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ async fn echo_server(config: SessionServerConfig) -> (String, Sessions, mpsc::Re
 }
 
 /// A server for `sessions`; its URL.
-async fn serve(sessions: &Sessions) -> String {
+pub(crate) async fn serve(sessions: &Sessions) -> String {
     let mut server = Server::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}/", server.local_addr().expect("addr"));
     server.decide(|request| Ok(select(request)));
@@ -67,14 +67,14 @@ async fn echo(mut session: ServerSession, outcomes: mpsc::Sender<Outcome>) {
     let _ = outcomes.send(outcome).await;
 }
 
-async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, future)
         .await
         .expect("within the bound")
 }
 
 /// A WebSocket offering the subprotocol, to speak the protocol by hand.
-async fn raw(url: &str) -> RawSocket {
+pub(crate) async fn raw(url: &str) -> RawSocket {
     let ws = ClientBuilder::new()
         .subprotocol(SUBPROTOCOL)
         .connect(url)
@@ -84,12 +84,18 @@ async fn raw(url: &str) -> RawSocket {
     ws
 }
 
-async fn say(ws: &mut RawSocket, text: &str) {
+pub(crate) async fn say<S>(ws: &mut tether::WebSocket<S>, text: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     ws.send(Message::text(text.to_owned())).await.expect("send");
 }
 
 /// The next text message, or the close (as `close <code>`).
-async fn heard(ws: &mut RawSocket) -> String {
+pub(crate) async fn heard<S>(ws: &mut tether::WebSocket<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match bounded(ws.next()).await {
             Some(Ok(Message::Text(text))) => return text.to_string(),
@@ -104,7 +110,10 @@ async fn heard(ws: &mut RawSocket) -> String {
 }
 
 /// `\0new`, and the id of the server's `\0session <id> 0`.
-async fn open(ws: &mut RawSocket) -> String {
+pub(crate) async fn open<S>(ws: &mut tether::WebSocket<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     say(ws, "\0new").await;
     let answer = heard(ws).await;
     let id = answer

@@ -1,7 +1,9 @@
 //! One server connection's part of a session: the session handshake (docs/sessions.md §4),
 //! then carrying the session until the connection or the session ends.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
@@ -11,10 +13,10 @@ use tether_session::{
     SUBPROTOCOL,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
+use crate::session::handler::{Handler, Lease};
 use crate::session::outgoing::{self, Goodbye};
 use crate::session::sessions::Inner;
 use crate::session::state::Shared;
@@ -43,20 +45,21 @@ where
             .await;
         return;
     }
-    let Some((shared, attachment, wake)) = handshake(inner, &mut ws).await else {
+    let Some((shared, attachment, lease)) = handshake(inner, &mut ws).await else {
         return;
     };
-    let ended = carry(&mut ws, &shared, attachment, &wake).await;
+    let ended = carry(&mut ws, &shared, attachment, lease).await;
     let peer = ws.peer_close().map(|frame| frame.code.0);
     finish(inner, &shared, attachment, ended, peer);
 }
 
 /// Waits for `\0new` or `\0resume` (at most the handshake timeout), answers, and attaches
-/// the session to this connection. `None` when the connection was closed instead.
+/// the session to this connection, with its hold on the handler. `None` when the
+/// connection was closed instead.
 async fn handshake<S>(
     inner: &Inner,
     ws: &mut WebSocket<S>,
-) -> Option<(Arc<Shared>, Attachment, Arc<Notify>)>
+) -> Option<(Arc<Shared>, Attachment, Lease)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -77,14 +80,21 @@ where
             return None;
         }
     };
-    let wake = Arc::new(Notify::new());
     let attached = match hello {
-        Hello::New => open(inner),
-        Hello::Resume { id, received } => resume(inner, id, received),
+        Hello::New => open(inner).map(|(shared, attachment, handler)| {
+            let lease = Lease::new_session(Arc::clone(&shared), handler);
+            (shared, attachment, lease)
+        }),
+        Hello::Resume { id, received } => {
+            resume(inner, id, received).map(|(shared, attachment)| {
+                let lease = Lease::resumed(Arc::clone(&shared));
+                (shared, attachment, lease)
+            })
+        }
         // A later version's hello: v1 knows only these two (§3).
         _ => Err(LostReason::Protocol),
     };
-    let (shared, attachment) = match attached {
+    let (shared, attachment, lease) = match attached {
         Ok(attached) => attached,
         Err(reason) => {
             say_lost(ws, reason).await;
@@ -93,7 +103,7 @@ where
     };
     let answer = {
         let mut state = shared.lock();
-        state.attach(attachment, Arc::clone(&wake));
+        state.attach(attachment);
         Control::Session {
             id: shared.id,
             received: state.endpoint.received(),
@@ -102,15 +112,17 @@ where
     inner.changed();
     if ws.send(Message::text(answer.encode())).await.is_err() {
         // The session is attached to this connection: park it like any connection that
-        // ended, or it would stay attached to nothing, beyond every bound.
+        // ended, or it would stay attached to nothing, beyond every bound. (The lease,
+        // dropped, hands the handler to a task of its own.)
         finish(inner, &shared, attachment, Ended::Gone, None);
         return None;
     }
-    Some((shared, attachment, wake))
+    Some((shared, attachment, lease))
 }
 
-/// A new session: a fresh id (128 bits from the OS), registered, its handler started.
-fn open(inner: &Inner) -> Result<(Arc<Shared>, Attachment), LostReason> {
+/// A new session: a fresh id (128 bits from the OS), registered, and its handler, for this
+/// connection to run.
+fn open(inner: &Inner) -> Result<(Arc<Shared>, Attachment, Handler), LostReason> {
     let endpoint = Endpoint::new(*inner.config.endpoint()).map_err(|_| LostReason::Limit)?;
     loop {
         let mut bytes = [0u8; 16];
@@ -124,9 +136,9 @@ fn open(inner: &Inner) -> Result<(Arc<Shared>, Attachment), LostReason> {
                 .endpoint
                 .attach(0)
                 .map_err(|lost| lost.reason)?;
-            inner.start(Arc::clone(&shared));
+            let handler = inner.handler(Arc::clone(&shared));
             tracing::debug!("session opened");
-            return Ok((shared, attachment));
+            return Ok((shared, attachment, handler));
         }
     }
 }
@@ -148,15 +160,16 @@ fn resume(
         inner.drop_sessions(expired);
         resumed?
     };
-    let attached = shared.lock().endpoint.attach(received);
+    let mut state = shared.lock();
+    let attached = state.endpoint.attach(received);
+    // Lost, or the client's count acknowledged what it has: room in the replay buffer for
+    // an application waiting to send.
+    shared.wake_app(&mut state);
+    drop(state);
     if let Err(lost) = attached {
         inner.registry().remove(id);
-        shared.app.notify_waiters();
         return Err(lost.reason);
     }
-    // The client's count acknowledged what it has: room in the replay buffer for an
-    // application waiting to send.
-    shared.app.notify_waiters();
     tracing::debug!(received, "session resumed");
     Ok((shared, attachment))
 }
@@ -197,12 +210,24 @@ where
     while let Some(Ok(_)) = ws.next().await {}
 }
 
-/// Carries the session: writes what it has to say, reads while the application has room.
+/// What woke a connection waiting in [`carry`].
+enum Woke {
+    /// The client's next message (`None`: the stream ended).
+    Read(Option<Result<Message, Error>>),
+    /// Something to write, room to read, or the connection was replaced.
+    Changed,
+    /// The ack timer fired.
+    Timer,
+}
+
+/// Carries the session: writes what it has to say, reads while the application has room,
+/// and runs the handler (while it holds the lease) in this task, as a plain WebSocket
+/// loop would.
 async fn carry<S>(
     ws: &mut WebSocket<S>,
     shared: &Shared,
     attachment: Attachment,
-    wake: &Notify,
+    mut lease: Lease,
 ) -> Ended
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -213,11 +238,6 @@ where
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut armed = None;
-    // One wake-up registration too, kept across passes until it fires (a new one per pass
-    // took the Notify's lock twice and cloned the waker, several times per message). The
-    // application's `notify_one` leaves a permit when it finds none registered.
-    let woken = wake.notified();
-    tokio::pin!(woken);
     loop {
         let written = write(
             ws,
@@ -226,10 +246,12 @@ where
             &mut goodbye,
             timer.as_ref().get_ref(),
         );
-        if written.await.is_err() {
+        if beside(&mut lease, written).await.is_err() {
             return Ended::Gone;
         }
         if goodbye == Goodbye::Closed {
+            // The handler goes on elsewhere while this connection waits for the close.
+            drop(lease);
             drain(ws).await;
             return if shared.lock().carried_by(attachment) {
                 Ended::Over
@@ -245,21 +267,53 @@ where
             timer.as_mut().reset(Instant::from_std(at));
             armed = Some(at);
         }
-        // In this order, without drawing a random one each pass: every pass writes first
-        // whatever woke it, so none of the three can be starved.
-        tokio::select! {
-            biased;
-            item = ws.next(), if room => match item {
-                Some(Ok(message)) => receive(shared, attachment, message),
-                None | Some(Err(_)) => return Ended::Gone,
-            },
-            () = woken.as_mut() => woken.set(wake.notified()),
-            () = timer.as_mut(), if deadline.is_some() => armed = None,
+        // In this order: the handler first (it takes what the last read delivered, and
+        // what it sends is written next pass), then the state, the client, the timer.
+        let woke = std::future::poll_fn(|cx| {
+            lease.poll(cx);
+            {
+                let mut state = shared.lock();
+                state.register_link(attachment, cx.waker());
+                if state.take_woken() || !state.carried_by(attachment) {
+                    return Poll::Ready(Woke::Changed);
+                }
+            }
+            if room {
+                if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Woke::Read(item));
+                }
+            }
+            if deadline.is_some() && timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Woke::Timer);
+            }
+            Poll::Pending
+        });
+        match woke.await {
+            Woke::Read(Some(Ok(message))) => receive(shared, attachment, message),
+            Woke::Read(None | Some(Err(_))) => return Ended::Gone,
+            Woke::Changed => {}
+            Woke::Timer => armed = None,
         }
     }
 }
 
-/// Writes everything due, then flushes. A replaced connection says `lost replaced`.
+/// Runs `work` to its end, and the handler beside it while it waits (a write waiting for
+/// room on the socket must not stop the session's handler, nor keep it from a connection
+/// that replaced this one).
+async fn beside<F: Future>(lease: &mut Lease, work: F) -> F::Output {
+    tokio::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        lease.poll(cx);
+        Poll::Pending
+    })
+    .await
+}
+
+/// Writes everything due, then flushes (when it wrote anything: each call leaves nothing
+/// unflushed). A replaced connection says `lost replaced`.
 async fn write<S>(
     ws: &mut WebSocket<S>,
     shared: &Shared,
@@ -273,6 +327,7 @@ where
     // At most one clock read for this pass (the ack deadline is in milliseconds), none
     // while the ack timer says the deadline has not come.
     let mut now = None;
+    let mut fed = false;
     loop {
         let next = {
             let mut state = shared.lock();
@@ -286,8 +341,12 @@ where
             }
         };
         match next {
-            Some(message) => ws.feed(message).await?,
-            None => return ws.flush().await,
+            Some(message) => {
+                ws.feed(message).await?;
+                fed = true;
+            }
+            None if fed => return ws.flush().await,
+            None => return Ok(()),
         }
     }
 }
@@ -303,7 +362,7 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
         if let Message::Close(Some(frame)) = &message {
             // §6: a close with a lost reason's code ends the session.
             if state.endpoint.closed_with(frame.code.0).is_some() {
-                shared.app.notify_waiters();
+                shared.wake_app(&mut state);
             }
         }
         return;
@@ -316,13 +375,11 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
     let handled = match tether_session::classify(text, payload) {
         Ok(Incoming::Data { .. }) if !state.is_abandoned() => {
             state.deliver(message);
-            shared.app.notify_waiters();
             return;
         }
         Ok(Incoming::Control(Control::End(count))) if !state.is_abandoned() => {
             let handled = state.endpoint.handle_control(Control::Ack(count));
             state.deliver(message);
-            shared.app.notify_waiters();
             handled
         }
         _ => state.endpoint.handle(now, text, payload).map(drop),
@@ -334,7 +391,7 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
     }
     if handled.is_err() || state.endpoint.acked() > before {
         // Room in the replay buffer, or the session ended.
-        shared.app.notify_waiters();
+        shared.wake_app(&mut state);
     }
 }
 
@@ -362,5 +419,5 @@ fn finish(inner: &Inner, shared: &Shared, attachment: Attachment, ended: Ended, 
         tracing::debug!(?peer, "session parked");
     }
     inner.changed();
-    shared.app.notify_waiters();
+    shared.wake_app(&mut shared.lock());
 }

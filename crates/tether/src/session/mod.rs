@@ -13,6 +13,7 @@
 mod accepted;
 mod attach;
 mod client;
+mod handler;
 mod link;
 mod outgoing;
 mod server_session;

@@ -3,17 +3,16 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
-use tokio_util::sync::ReusableBoxFuture;
 
 use tether_codec::Message;
 use tether_session::{Control, Error as SessionError, Incoming, SessionId, SessionLost};
 
 use crate::error::Error;
 use crate::session::client::Counts;
-use crate::session::state::Shared;
+use crate::session::state::{Shared, State};
 use crate::session::{outgoing, wire};
 
 /// One session on the server: the client's messages, each exactly once and in order,
@@ -25,10 +24,6 @@ use crate::session::{outgoing, wire};
 pub struct ServerSession {
     shared: Arc<Shared>,
     reported: bool,
-    /// The wake-up `poll_next` waits for, registered before it looks at the state.
-    waiting: ReusableBoxFuture<'static, ()>,
-    /// `waiting` holds a registration that has not fired yet.
-    armed: bool,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -44,8 +39,6 @@ impl ServerSession {
         ServerSession {
             shared,
             reported: false,
-            waiting: ReusableBoxFuture::new(std::future::ready(())),
-            armed: false,
         }
     }
 
@@ -62,10 +55,13 @@ impl ServerSession {
     }
 
     /// What [`recv`](Self::recv) returns now, if anything (`None`: wait). Queued data is
-    /// counted here, as the application takes it.
-    fn poll_state(&mut self) -> Option<Option<Result<Message, SessionLost>>> {
-        let mut state = self.shared.lock();
-        while let Some(message) = state.take() {
+    /// counted here, as the application takes it; `reader` is the task taking it.
+    fn poll_state(
+        state: &mut State,
+        reported: &mut bool,
+        reader: &Waker,
+    ) -> Option<Option<Result<Message, SessionLost>>> {
+        while let Some(message) = state.take(reader) {
             let Some((text, payload)) = wire::payload(&message) else {
                 continue;
             };
@@ -93,7 +89,7 @@ impl ServerSession {
             // woken when the count starts an ack delay (it arms its timer) or `end` asks
             // for an ack at once (§5), or the ack would wait for the next message.
             if deadline.is_none() || !matches!(handled, Ok(Some(_))) {
-                state.wake_link();
+                state.wake_link(Some(reader));
             }
             match handled {
                 Ok(Some(skip)) => return Some(Some(Ok(wire::unstuffed(message, skip)))),
@@ -103,7 +99,7 @@ impl ServerSession {
             }
         }
         if let Some(lost) = state.endpoint.lost() {
-            let first = !std::mem::replace(&mut self.reported, true);
+            let first = !std::mem::replace(reported, true);
             return Some(first.then(|| Err(lost.clone())));
         }
         state.endpoint.peer_end().map(|_| None)
@@ -124,15 +120,20 @@ impl ServerSession {
         }
         let len = message.len();
         let mut message = Some(message);
-        // Room now (the usual case): no wake-up to register.
-        if self.pushed(&mut message, len)? {
+        // Room now (the usual case): no wake-up to register. The task sending is known, so
+        // a connection running this handler does not wake itself.
+        let pushed =
+            std::future::poll_fn(|cx| Poll::Ready(self.pushed(&mut message, len, cx.waker())));
+        if pushed.await? {
             return Ok(());
         }
         loop {
-            let notified = self.shared.app.notified();
+            let notified = self.shared.app_changed();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.pushed(&mut message, len)? {
+            let pushed =
+                std::future::poll_fn(|cx| Poll::Ready(self.pushed(&mut message, len, cx.waker())));
+            if pushed.await? {
                 return Ok(());
             }
             notified.await;
@@ -140,14 +141,19 @@ impl ServerSession {
     }
 
     /// Pushes `message` (taken out of the option) if the replay buffer has room for it
-    /// now; `false`: full, the message is still there.
-    fn pushed(&self, message: &mut Option<Message>, len: usize) -> Result<bool, Error> {
+    /// now; `false`: full, the message is still there. `sender` is the task sending.
+    fn pushed(
+        &self,
+        message: &mut Option<Message>,
+        len: usize,
+        sender: &Waker,
+    ) -> Result<bool, Error> {
         let mut state = self.shared.lock();
         match state.endpoint.check_room(0, 0, len) {
             Ok(()) => {
                 if let Some(message) = message.take() {
                     state.endpoint.push(message, len)?;
-                    state.wake_link();
+                    state.wake_link(Some(sender));
                 }
                 Ok(true)
             }
@@ -169,7 +175,7 @@ impl ServerSession {
         let len = message.len();
         let mut state = self.shared.lock();
         state.endpoint.push(message, len)?;
-        state.wake_link();
+        state.wake_link(None);
         Ok(())
     }
 
@@ -179,7 +185,7 @@ impl ServerSession {
     pub fn end(&self) {
         let mut state = self.shared.lock();
         state.endpoint.finish();
-        state.wake_link();
+        state.wake_link(None);
     }
 
     /// This side's counts now.
@@ -208,25 +214,14 @@ impl Stream for ServerSession {
     type Item = Result<Message, SessionLost>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if !this.armed {
-                // In the same allocation as the last one (one per message otherwise).
-                let shared = Arc::clone(&this.shared);
-                this.waiting.set(async move { shared.app.notified().await });
-                this.armed = true;
-            }
-            // Registered before looking: a change between the look and the wait wakes us.
-            // A registration that did not fire stays for the next call.
-            let woken = this.waiting.poll(cx).is_ready();
-            if woken {
-                this.armed = false;
-            }
-            if let Some(item) = this.poll_state() {
-                return Poll::Ready(item);
-            }
-            if !woken {
-                return Poll::Pending;
+        let ServerSession { shared, reported } = self.get_mut();
+        let mut state = shared.lock();
+        match ServerSession::poll_state(&mut state, reported, cx.waker()) {
+            Some(item) => Poll::Ready(item),
+            None => {
+                // Under the lock that delivery takes too: no message slips in between.
+                state.register_reader(cx.waker());
+                Poll::Pending
             }
         }
     }

@@ -2,7 +2,6 @@
 //! the application's handler, called once per session (docs/sessions.md §7).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::session::handler;
 use crate::session::server_session::ServerSession;
 use crate::session::state::Shared;
 use crate::websocket::WebSocket;
@@ -98,7 +98,7 @@ impl SessionServerConfig {
     }
 }
 
-type Handler = dyn Fn(ServerSession) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+type MakeHandler = dyn Fn(ServerSession) -> handler::Handler + Send + Sync;
 
 /// A server's sessions, shared by every connection: hand each accepted connection that
 /// selected `tether.session.v1` to [`attach`](Self::attach); the handler runs once per
@@ -147,7 +147,7 @@ pub(crate) struct Inner {
     registry: Mutex<Registry<Arc<Shared>>>,
     /// Wakes the expiry task: the earliest deadline may have changed.
     changed: Arc<Notify>,
-    handler: Box<Handler>,
+    handler: Box<MakeHandler>,
 }
 
 impl Drop for Inner {
@@ -179,8 +179,12 @@ pub fn select(request: &UpgradeRequest) -> Accept {
 }
 
 impl Sessions {
-    /// Sessions with these limits; `handler` is called once per new session, in its own
-    /// task. Must be called within a tokio runtime (it spawns the expiry task).
+    /// Sessions with these limits; `handler` is called once per new session. The future it
+    /// returns runs in the task of the connection that carries the session (as a plain
+    /// WebSocket loop runs in its connection's), and in a task of its own while no
+    /// connection does. A handler that panics ends its session as if it returned (its
+    /// [`ServerSession`] dropped: `end` after what it sent); the connection goes on.
+    /// Must be called within a tokio runtime (it spawns the expiry task).
     ///
     /// # Errors
     ///
@@ -237,9 +241,9 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts the application's handler for a new session.
-    pub(crate) fn start(&self, shared: Arc<Shared>) {
-        tokio::spawn((self.handler)(ServerSession::new(shared)));
+    /// The application's handler for a new session, for its first connection to run.
+    pub(crate) fn handler(&self, shared: Arc<Shared>) -> handler::Handler {
+        (self.handler)(ServerSession::new(shared))
     }
 
     /// The registry let these sessions go: each ends, lost, for its application.

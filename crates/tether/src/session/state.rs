@@ -5,10 +5,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 
 use tether_codec::Message;
 use tether_session::{Attachment, Endpoint, LostReason, SessionId, SessionLost};
 use tokio::sync::Notify;
+
+use crate::session::handler::Seat;
 
 /// Received data the application has not taken yet, at most this many bytes (plus the one
 /// message that crosses it): past it the connection stops reading, and TCP pushes back.
@@ -28,8 +31,15 @@ pub(crate) struct State {
     pub(crate) endpoint: Endpoint<Message>,
     inbound: VecDeque<Message>,
     inbound_bytes: usize,
-    /// The connection carrying the session, and how to wake it.
-    link: Option<(Attachment, Arc<Notify>)>,
+    /// The connection carrying the session.
+    link: Option<Attachment>,
+    /// Its task, woken when there is something to write or room to read again.
+    link_waker: Option<Waker>,
+    /// Something for the connection to write, or room to read: set with every wake-up, so
+    /// a connection that woke itself (its handler sent) still looks.
+    link_woken: bool,
+    /// The task waiting in [`ServerSession::recv`](super::ServerSession::recv).
+    reader: Option<Waker>,
     /// The application dropped its handle: what arrives is counted and dropped.
     abandoned: bool,
 }
@@ -37,17 +47,33 @@ pub(crate) struct State {
 impl State {
     /// Whether `attachment` is the connection carrying the session now.
     pub(crate) fn carried_by(&self, attachment: Attachment) -> bool {
-        matches!(&self.link, Some((current, _)) if *current == attachment)
+        self.link == Some(attachment)
     }
 
     /// `attachment` carries the session from now on; the connection that carried it
     /// until now (if any) is woken to find out it was replaced.
-    pub(crate) fn attach(&mut self, attachment: Attachment, wake: Arc<Notify>) {
-        if let Some((_, old)) = self.link.replace((attachment, wake)) {
-            old.notify_one();
+    pub(crate) fn attach(&mut self, attachment: Attachment) {
+        self.link = Some(attachment);
+        self.link_woken = true;
+        if let Some(old) = self.link_waker.take() {
+            old.wake();
         }
         // Not counted yet, so the client resends them from the count it was told.
         self.clear_inbound();
+    }
+
+    /// The task of the connection `attachment`, to wake (if it still carries the session).
+    pub(crate) fn register_link(&mut self, attachment: Attachment, waker: &Waker) {
+        if self.carried_by(attachment)
+            && !self.link_waker.as_ref().is_some_and(|w| w.will_wake(waker))
+        {
+            self.link_waker = Some(waker.clone());
+        }
+    }
+
+    /// Whether the connection was woken since it last looked (and it looks now).
+    pub(crate) fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.link_woken)
     }
 
     fn clear_inbound(&mut self) {
@@ -66,6 +92,7 @@ impl State {
             return false;
         }
         self.link = None;
+        self.link_waker = None;
         self.endpoint.detach();
         // Received on this connection and not counted: the client resends them.
         self.clear_inbound();
@@ -73,9 +100,28 @@ impl State {
     }
 
     /// Wakes the connection carrying the session (something to write, room to read).
-    pub(crate) fn wake_link(&self) {
-        if let Some((_, wake)) = &self.link {
-            wake.notify_one();
+    /// `from`: the task asking, when known. A connection running its handler in its own
+    /// task is not woken by it (a wasted pass per message): it looks before it sleeps.
+    pub(crate) fn wake_link(&mut self, from: Option<&Waker>) {
+        self.link_woken = true;
+        if let Some(link) = &self.link_waker {
+            if !from.is_some_and(|from| link.will_wake(from)) {
+                link.wake_by_ref();
+            }
+        }
+    }
+
+    /// `waker` waits for the next message (or the end).
+    pub(crate) fn register_reader(&mut self, waker: &Waker) {
+        if !self.reader.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.reader = Some(waker.clone());
+        }
+    }
+
+    /// Wakes the application's reader.
+    pub(crate) fn wake_reader(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.wake();
         }
     }
 
@@ -85,25 +131,36 @@ impl State {
     }
 
     /// A data message (still stuffed, not counted) or the peer's `\0end`, for the
-    /// application, in the order they arrived.
+    /// application, in the order they arrived: the connection delivers it, and wakes the
+    /// reader unless the reader is the connection's own task (it runs the handler, and
+    /// polls it again before it sleeps: a wake-up would cost a wasted pass per message).
     pub(crate) fn deliver(&mut self, message: Message) {
         if self.abandoned {
             return;
         }
         self.inbound_bytes += message.len();
         self.inbound.push_back(message);
+        if let Some(reader) = self.reader.take() {
+            if !self
+                .link_waker
+                .as_ref()
+                .is_some_and(|link| link.will_wake(&reader))
+            {
+                reader.wake();
+            }
+        }
     }
 
     /// The next message queued for the application (as received: count it with
     /// [`Endpoint::handle`]).
-    pub(crate) fn take(&mut self) -> Option<Message> {
+    pub(crate) fn take(&mut self, from: &Waker) -> Option<Message> {
         let full = !self.has_room();
         let message = self.inbound.pop_front()?;
         self.inbound_bytes -= message.len();
         if full && self.has_room() {
             // The connection stopped reading at the bound: it reads again. (While it has
             // room it reads on; a wake-up now would only cost it an idle pass.)
-            self.wake_link();
+            self.wake_link(Some(from));
         }
         Some(message)
     }
@@ -114,17 +171,20 @@ impl State {
         self.abandoned = true;
         self.clear_inbound();
         self.endpoint.finish();
-        self.wake_link();
+        self.wake_link(None);
     }
 }
 
-/// The state behind a lock, and the application's wake-up.
+/// The state behind a lock, the application's wake-up, and where its handler is.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) id: SessionId,
     state: Mutex<State>,
-    /// Wakes the application: data arrived, room in the replay buffer, the session ended.
-    pub(crate) app: Notify,
+    /// Wakes the application's senders: room in the replay buffer, the session ended.
+    /// (Its reader has [`State::wake_reader`].)
+    app: Notify,
+    /// Which task runs the handler (handler.rs).
+    pub(crate) seat: Seat,
 }
 
 impl Shared {
@@ -136,17 +196,34 @@ impl Shared {
                 inbound: VecDeque::new(),
                 inbound_bytes: 0,
                 link: None,
+                link_waker: None,
+                link_woken: false,
+                reader: None,
                 abandoned: false,
             }),
             app: Notify::new(),
+            seat: Seat::default(),
         })
     }
 
     /// Ends the session here, lost for `reason`, and wakes the application to hear it.
     pub(crate) fn lose(&self, reason: LostReason) -> SessionLost {
-        let lost = self.lock().endpoint.lose_locally(reason);
-        self.app.notify_waiters();
+        let mut state = self.lock();
+        let lost = state.endpoint.lose_locally(reason);
+        self.wake_app(&mut state);
         lost
+    }
+
+    /// Wakes the application, reader and senders: room in the replay buffer, or the
+    /// session ended (lost, finished, its connection gone).
+    pub(crate) fn wake_app(&self, state: &mut State) {
+        state.wake_reader();
+        self.app.notify_waiters();
+    }
+
+    /// Waits for [`wake_app`](Self::wake_app), registered now (before the caller looks).
+    pub(crate) fn app_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.app.notified()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

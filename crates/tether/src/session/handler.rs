@@ -1,0 +1,315 @@
+//! Who runs a server session's handler: the connection that carries the session polls it
+//! in its own task, as a plain WebSocket loop runs in one; while no connection does, a
+//! task of its own keeps it running (it may send into the replay buffer, wait on other
+//! things, or hear that the session was lost).
+//!
+//! The handler moves between these tasks, never polled by two at once:
+//! - a new session's connection holds it from the start;
+//! - a connection that ends hands it to the connection waiting for it (a resume that
+//!   replaced this one), or else to a parked task;
+//! - a resuming connection asks for it: the connection or parked task holding it hands it
+//!   over at its next step.
+//!
+//! Whoever holds it keeps it in its own task, so a task that is dropped (the runtime
+//! shutting down) drops the handler with it: nothing holds it in the session's shared state
+//! but for the moment of a handover.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::session::state::Shared;
+
+/// The application's handler for one session, as [`Sessions`](super::Sessions) made it.
+pub(crate) type Handler = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Where a session's handler is: the handover point between the tasks that run it.
+#[derive(Default)]
+pub(crate) struct Seat {
+    slot: Mutex<Slot>,
+    /// A connection asked for the handler (`Slot::wanted` is set): read by the connection
+    /// holding it at each step without taking the lock.
+    asked: AtomicBool,
+}
+
+impl std::fmt::Debug for Seat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seat").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    holder: Holder,
+    /// The connection that asked for the handler, woken when it is handed over.
+    wanted: Option<Wanted>,
+    /// The last ticket given to a connection that asked.
+    tickets: u64,
+}
+
+/// A connection's request for the handler: its ticket (to withdraw it when the connection
+/// ends first) and its task.
+struct Wanted {
+    ticket: u64,
+    waker: Waker,
+}
+
+#[derive(Default)]
+enum Holder {
+    /// A connection's task runs it.
+    #[default]
+    Connection,
+    /// A parked task runs it (its waker, once it ran: woken when a connection asks).
+    Parked(Option<Waker>),
+    /// Handed over, for the connection that asked to take.
+    Handed(Handler),
+    /// It returned (or panicked): nobody runs it any more.
+    Finished,
+}
+
+impl Seat {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // Every step below leaves the slot consistent.
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A connection's hold on its session's handler: it runs the handler while it holds it,
+/// asks for it while another task does, and hands it on when dropped.
+pub(crate) struct Lease {
+    shared: Arc<Shared>,
+    handler: Option<Handler>,
+    /// This connection asked for the handler with this ticket.
+    ticket: Option<u64>,
+}
+
+impl Lease {
+    /// A new session's connection: it runs `handler` from the start.
+    pub(crate) fn new_session(shared: Arc<Shared>, handler: Handler) -> Lease {
+        shared.seat.lock().holder = Holder::Connection;
+        Lease {
+            shared,
+            handler: Some(handler),
+            ticket: None,
+        }
+    }
+
+    /// A resuming connection: it runs the handler once the task holding it hands it over.
+    pub(crate) fn resumed(shared: Arc<Shared>) -> Lease {
+        Lease {
+            shared,
+            handler: None,
+            ticket: None,
+        }
+    }
+
+    /// Runs the handler one step (taking it first if it was handed over, asking for it if
+    /// another task holds it). Registers `cx` for whatever the handler waits on.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) {
+        if self.handler.is_none() {
+            self.handler = take(&self.shared.seat, cx, &mut self.ticket);
+        }
+        let Some(handler) = self.handler.as_mut() else {
+            return;
+        };
+        if step(handler, cx) {
+            self.handler = None;
+            finished(&self.shared.seat);
+        } else if self.shared.seat.asked.load(Ordering::Acquire) {
+            // A resume replaced this connection: the new one runs the handler now.
+            if let Some(handler) = self.handler.take() {
+                hand_over(&self.shared, handler);
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        match self.handler.take() {
+            Some(handler) => hand_over(&self.shared, handler),
+            None => {
+                let mut slot = self.shared.seat.lock();
+                // Asked and not handed over yet: withdrawn, or the holder would hand it to
+                // a connection that is gone.
+                if slot
+                    .wanted
+                    .as_ref()
+                    .is_some_and(|w| Some(w.ticket) == self.ticket)
+                {
+                    slot.wanted = None;
+                    self.shared.seat.asked.store(false, Ordering::Release);
+                }
+                // Handed to this connection and not taken yet: it must not stay in the
+                // shared state, where nobody would run it.
+                if matches!(slot.holder, Holder::Handed(_)) && slot.wanted.is_none() {
+                    if let Holder::Handed(handler) = std::mem::take(&mut slot.holder) {
+                        drop(slot);
+                        hand_over(&self.shared, handler);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The handler for the connection at `cx`, if it was handed over; else the connection asks
+/// for it (with `ticket`) and is woken when it is (the parked task holding it is woken to
+/// hand it over). `None` too once it finished.
+fn take(seat: &Seat, cx: &Context<'_>, ticket: &mut Option<u64>) -> Option<Handler> {
+    let mut slot = seat.lock();
+    match std::mem::take(&mut slot.holder) {
+        Holder::Handed(handler) => {
+            slot.wanted = None;
+            seat.asked.store(false, Ordering::Release);
+            Some(handler)
+        }
+        Holder::Finished => {
+            slot.holder = Holder::Finished;
+            None
+        }
+        held => {
+            if let Holder::Parked(Some(parked)) = &held {
+                parked.wake_by_ref();
+            }
+            slot.holder = held;
+            match &mut slot.wanted {
+                Some(wanted) if Some(wanted.ticket) == *ticket => {
+                    if !wanted.waker.will_wake(cx.waker()) {
+                        wanted.waker = cx.waker().clone();
+                    }
+                }
+                // A later connection asks instead of an earlier one (it replaced it).
+                _ => {
+                    slot.tickets += 1;
+                    *ticket = Some(slot.tickets);
+                    slot.wanted = Some(Wanted {
+                        ticket: slot.tickets,
+                        waker: cx.waker().clone(),
+                    });
+                }
+            }
+            seat.asked.store(true, Ordering::Release);
+            None
+        }
+    }
+}
+
+/// Hands `handler` to the connection that asked for it, or else to a parked task of its
+/// own (none without a runtime: the handler is dropped, the session ends for it).
+fn hand_over(shared: &Arc<Shared>, handler: Handler) {
+    let mut slot = shared.seat.lock();
+    if let Some(wanted) = slot.wanted.take() {
+        shared.seat.asked.store(false, Ordering::Release);
+        slot.holder = Holder::Handed(handler);
+        drop(slot);
+        wanted.waker.wake();
+        return;
+    }
+    slot.holder = Holder::Parked(None);
+    drop(slot);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(parked(Arc::clone(shared), handler));
+    }
+}
+
+/// The handler returned: a connection waiting for it goes on without.
+fn finished(seat: &Seat) {
+    let mut slot = seat.lock();
+    slot.holder = Holder::Finished;
+    if let Some(wanted) = slot.wanted.take() {
+        seat.asked.store(false, Ordering::Release);
+        drop(slot);
+        wanted.waker.wake();
+    }
+}
+
+/// Runs the handler while no connection does, until one asks for it or it returns.
+async fn parked(shared: Arc<Shared>, handler: Handler) {
+    let mut handler = Some(handler);
+    std::future::poll_fn(|cx| {
+        let Some(running) = handler.as_mut() else {
+            return Poll::Ready(());
+        };
+        if step(running, cx) {
+            handler = None;
+            finished(&shared.seat);
+            return Poll::Ready(());
+        }
+        let mut slot = shared.seat.lock();
+        if slot.wanted.is_some() {
+            return Poll::Ready(());
+        }
+        if let Holder::Parked(waker) = &mut slot.holder {
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    if let Some(handler) = handler {
+        // A connection asked for it.
+        hand_over(&shared, handler);
+    }
+}
+
+/// Polls the handler once; `true` once it returned. A handler that panics is over too: its
+/// session ends as if it returned (its `ServerSession` dropped), and the connection that
+/// ran it goes on, as the handler's own task would have let it.
+fn step(handler: &mut Handler, cx: &mut Context<'_>) -> bool {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+        Ok(poll) => poll.is_ready(),
+        Err(_) => {
+            tracing::error!("a session handler panicked; its session ends");
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Waker};
+
+    use tether_session::{Endpoint, EndpointConfig, SessionId};
+    use tokio::sync::{oneshot, Notify};
+
+    use super::*;
+
+    /// A resuming connection that ends before the handler reached it withdraws its request:
+    /// the parked task runs the handler on, instead of handing it to a connection that is
+    /// gone (where nothing would run it until yet another resume).
+    #[tokio::test]
+    async fn a_request_withdrawn_by_a_connection_that_ended_leaves_the_handler_running() {
+        let endpoint = Endpoint::new(EndpointConfig::default()).unwrap();
+        let shared = Shared::new(SessionId::from_bytes([1; 16]), endpoint);
+        let go = Arc::new(Notify::new());
+        let (ran, mut heard) = oneshot::channel();
+        let wait = Arc::clone(&go);
+        let handler: Handler = Box::pin(async move {
+            wait.notified().await;
+            let _ = ran.send(());
+        });
+        drop(Lease::new_session(Arc::clone(&shared), handler));
+        // The parked task runs the handler up to its wait.
+        tokio::task::yield_now().await;
+
+        let mut resumed = Lease::resumed(Arc::clone(&shared));
+        resumed.poll(&mut Context::from_waker(Waker::noop()));
+        assert!(resumed.handler.is_none(), "the parked task holds it");
+        drop(resumed);
+        // The parked task looks at the request (woken by it) before the handler can go on.
+        tokio::task::yield_now().await;
+
+        go.notify_one();
+        tokio::time::timeout(std::time::Duration::from_secs(10), &mut heard)
+            .await
+            .expect("the handler ran on, parked")
+            .expect("sent");
+    }
+}
