@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
@@ -238,34 +238,37 @@ where
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut armed = None;
+    // Whether something may be due to write: not after a data message arrived (it is
+    // counted when the application takes it, and what that causes wakes this connection).
+    let mut due = true;
+    let (mut deadline, mut room) = (None, true);
     loop {
-        let written = write(
-            ws,
-            shared,
-            attachment,
-            &mut goodbye,
-            timer.as_ref().get_ref(),
-        );
-        if beside(&mut lease, written).await.is_err() {
-            return Ended::Gone;
-        }
-        if goodbye == Goodbye::Closed {
-            // The handler goes on elsewhere while this connection waits for the close.
-            drop(lease);
-            drain(ws).await;
-            return if shared.lock().carried_by(attachment) {
-                Ended::Over
-            } else {
-                Ended::Replaced
-            };
-        }
-        let (deadline, room) = {
-            let state = shared.lock();
-            (state.endpoint.poll_timeout(), state.has_room())
-        };
-        if let Some(at) = deadline.filter(|at| armed != Some(*at)) {
-            timer.as_mut().reset(Instant::from_std(at));
-            armed = Some(at);
+        if due {
+            let written = write(
+                ws,
+                shared,
+                attachment,
+                &mut goodbye,
+                timer.as_ref().get_ref(),
+            );
+            match beside(&mut lease, written).await {
+                Ok(after) => (deadline, room) = after,
+                Err(_) => return Ended::Gone,
+            }
+            if goodbye == Goodbye::Closed {
+                // The handler goes on elsewhere while this connection waits for the close.
+                drop(lease);
+                drain(ws).await;
+                return if shared.lock().carried_by(attachment) {
+                    Ended::Over
+                } else {
+                    Ended::Replaced
+                };
+            }
+            if let Some(at) = deadline.filter(|at| armed != Some(*at)) {
+                timer.as_mut().reset(Instant::from_std(at));
+                armed = Some(at);
+            }
         }
         // In this order: the handler first (it takes what the last read delivered, and
         // what it sends is written next pass), then the state, the client, the timer.
@@ -288,8 +291,16 @@ where
             }
             Poll::Pending
         });
+        due = true;
         match woke.await {
-            Woke::Read(Some(Ok(message))) => receive(shared, attachment, message),
+            Woke::Read(Some(Ok(message))) => {
+                let received = receive(shared, attachment, message);
+                if let Some(reader) = received.reader {
+                    lease.wake(reader);
+                }
+                due = received.due;
+                room = received.room;
+            }
             Woke::Read(None | Some(Err(_))) => return Ended::Gone,
             Woke::Changed => {}
             Woke::Timer => armed = None,
@@ -313,14 +324,15 @@ async fn beside<F: Future>(lease: &mut Lease, work: F) -> F::Output {
 }
 
 /// Writes everything due, then flushes (when it wrote anything: each call leaves nothing
-/// unflushed). A replaced connection says `lost replaced`.
+/// unflushed). A replaced connection says `lost replaced`. Returns the ack deadline and
+/// whether the application has room for more, as they stood when nothing more was due.
 async fn write<S>(
     ws: &mut WebSocket<S>,
     shared: &Shared,
     attachment: Attachment,
     goodbye: &mut Goodbye,
     timer: &Sleep,
-) -> Result<(), Error>
+) -> Result<(Option<std::time::Instant>, bool), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -329,43 +341,61 @@ where
     let mut now = None;
     let mut fed = false;
     loop {
-        let next = {
+        let (next, after) = {
             let mut state = shared.lock();
-            if state.carried_by(attachment) {
+            let next = if state.carried_by(attachment) {
                 let endpoint = &mut state.endpoint;
                 let now = *now
                     .get_or_insert_with(|| outgoing::write_time(endpoint.poll_timeout(), timer));
                 outgoing::next(endpoint, now, goodbye)
             } else {
                 outgoing::lost_goodbye(LostReason::Replaced, goodbye)
-            }
+            };
+            let after = (state.endpoint.poll_timeout(), state.has_room());
+            (next, after)
         };
         match next {
             Some(message) => {
                 ws.feed(message).await?;
                 fed = true;
             }
-            None if fed => return ws.flush().await,
-            None => return Ok(()),
+            None if fed => return ws.flush().await.map(|()| after),
+            None => return Ok(after),
         }
     }
 }
 
+/// What taking in a message left to do.
+struct Received {
+    /// The application's reader, to wake (the caller knows whether it is its own handler).
+    reader: Option<Waker>,
+    /// Something may be due to write (anything but data, which is counted when taken).
+    due: bool,
+    /// The application has room for more.
+    room: bool,
+}
+
 /// Takes in one message from the client; data goes to the application.
-fn receive(shared: &Shared, attachment: Attachment, message: Message) {
+fn receive(shared: &Shared, attachment: Attachment, message: Message) -> Received {
     let mut state = shared.lock();
+    let mut received = Received {
+        reader: None,
+        due: true,
+        room: true,
+    };
     // §7: a replaced connection's messages are not counted (the client resends them).
     if !state.carried_by(attachment) {
-        return;
+        return received;
     }
     let Some((text, payload)) = wire::payload(&message) else {
         if let Message::Close(Some(frame)) = &message {
             // §6: a close with a lost reason's code ends the session.
             if state.endpoint.closed_with(frame.code.0).is_some() {
-                shared.wake_app(&mut state);
+                shared.wake_senders();
+                received.reader = state.take_reader();
             }
         }
-        return;
+        return received;
     };
     // Data and `end` wait for the application in order and are counted when it takes
     // them (state.rs, MAX_INBOUND_BYTES); every other control message acts at once, and
@@ -374,12 +404,14 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
     let now = outgoing::receive_time(state.endpoint.poll_timeout());
     let handled = match tether_session::classify(text, payload) {
         Ok(Incoming::Data { .. }) if !state.is_abandoned() => {
-            state.deliver(message);
-            return;
+            received.reader = state.deliver(message);
+            received.due = false;
+            received.room = state.has_room();
+            return received;
         }
         Ok(Incoming::Control(Control::End(count))) if !state.is_abandoned() => {
             let handled = state.endpoint.handle_control(Control::Ack(count));
-            state.deliver(message);
+            received.reader = state.deliver(message);
             handled
         }
         _ => state.endpoint.handle(now, text, payload).map(drop),
@@ -391,8 +423,11 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) {
     }
     if handled.is_err() || state.endpoint.acked() > before {
         // Room in the replay buffer, or the session ended.
-        shared.wake_app(&mut state);
+        shared.wake_senders();
+        received.reader = received.reader.or_else(|| state.take_reader());
     }
+    received.room = state.has_room();
+    received
 }
 
 /// After the connection: park the session, or forget it when it is over.

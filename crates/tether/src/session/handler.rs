@@ -19,7 +19,9 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
 
 use crate::session::state::Shared;
 
@@ -86,53 +88,112 @@ pub(crate) struct Lease {
     handler: Option<Handler>,
     /// This connection asked for the handler with this ticket.
     ticket: Option<u64>,
+    /// The handler's own waker while this connection runs it ([`Nudge`]).
+    nudge: Arc<Nudge>,
+    waker: Waker,
+}
+
+/// The waker a connection runs its handler with: it notes that something the handler waits
+/// on happened, and wakes the connection's task. The connection polls the handler only
+/// when noted, not on every pass (most passes are for the socket).
+#[derive(Default)]
+struct Nudge {
+    due: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for Nudge {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.due.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 impl Lease {
     /// A new session's connection: it runs `handler` from the start.
     pub(crate) fn new_session(shared: Arc<Shared>, handler: Handler) -> Lease {
         shared.seat.lock().holder = Holder::Connection;
-        Lease {
-            shared,
-            handler: Some(handler),
-            ticket: None,
-        }
+        let mut lease = Lease::resumed(shared);
+        lease.hold(handler);
+        lease
     }
 
     /// A resuming connection: it runs the handler once the task holding it hands it over.
     pub(crate) fn resumed(shared: Arc<Shared>) -> Lease {
+        let nudge = Arc::new(Nudge::default());
         Lease {
             shared,
             handler: None,
             ticket: None,
+            waker: Waker::from(Arc::clone(&nudge)),
+            nudge,
         }
     }
 
-    /// Runs the handler one step (taking it first if it was handed over, asking for it if
-    /// another task holds it). Registers `cx` for whatever the handler waits on.
+    /// This connection runs `handler` from now on: it is polled at once (what it waits on
+    /// was registered by another task), and the session knows its waker.
+    fn hold(&mut self, handler: Handler) {
+        self.handler = Some(handler);
+        self.nudge.due.store(true, Ordering::Release);
+        self.shared.lock().run_inline(Some(&self.waker));
+    }
+
+    /// Runs the handler one step if something it waits on happened (taking it first if it
+    /// was handed over, asking for it if another task holds it), with `cx` woken when
+    /// something does again.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) {
         if self.handler.is_none() {
-            self.handler = take(&self.shared.seat, cx, &mut self.ticket);
+            match take(&self.shared.seat, cx, &mut self.ticket) {
+                Some(handler) => self.hold(handler),
+                None => return,
+            }
+        }
+        if self.shared.seat.asked.load(Ordering::Acquire) {
+            // A resume replaced this connection: the new one runs the handler now.
+            self.release();
+            return;
+        }
+        self.nudge.task.register(cx.waker());
+        if !self.nudge.due.swap(false, Ordering::AcqRel) {
+            return;
         }
         let Some(handler) = self.handler.as_mut() else {
             return;
         };
-        if step(handler, cx) {
+        if step(handler, &mut Context::from_waker(&self.waker)) {
             self.handler = None;
+            self.shared.lock().run_inline(None);
             finished(&self.shared.seat);
-        } else if self.shared.seat.asked.load(Ordering::Acquire) {
-            // A resume replaced this connection: the new one runs the handler now.
-            if let Some(handler) = self.handler.take() {
-                hand_over(&self.shared, handler);
-            }
+        }
+    }
+
+    /// Wakes `reader`, a task waiting for the session's next message: when it is this
+    /// connection's handler, it is only noted (this connection polls it before it sleeps).
+    pub(crate) fn wake(&self, reader: Waker) {
+        if reader.will_wake(&self.waker) {
+            self.nudge.due.store(true, Ordering::Release);
+        } else {
+            reader.wake();
+        }
+    }
+
+    /// Hands the handler on (to the connection that asked, or a parked task).
+    fn release(&mut self) {
+        if let Some(handler) = self.handler.take() {
+            self.shared.lock().run_inline(None);
+            hand_over(&self.shared, handler);
         }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        match self.handler.take() {
-            Some(handler) => hand_over(&self.shared, handler),
+        match self.handler {
+            Some(_) => self.release(),
             None => {
                 let mut slot = self.shared.seat.lock();
                 // Asked and not handed over yet: withdrawn, or the holder would hand it to

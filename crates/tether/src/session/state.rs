@@ -40,6 +40,9 @@ pub(crate) struct State {
     link_woken: bool,
     /// The task waiting in [`ServerSession::recv`](super::ServerSession::recv).
     reader: Option<Waker>,
+    /// The waker the connection runs the handler with, while it does (handler.rs): a
+    /// wake-up from it comes from the connection's own task.
+    inline: Option<Waker>,
     /// The application dropped its handle: what arrives is counted and dropped.
     abandoned: bool,
 }
@@ -104,11 +107,21 @@ impl State {
     /// task is not woken by it (a wasted pass per message): it looks before it sleeps.
     pub(crate) fn wake_link(&mut self, from: Option<&Waker>) {
         self.link_woken = true;
-        if let Some(link) = &self.link_waker {
-            if !from.is_some_and(|from| link.will_wake(from)) {
-                link.wake_by_ref();
-            }
+        let Some(link) = &self.link_waker else {
+            return;
+        };
+        let own = from.is_some_and(|from| {
+            link.will_wake(from) || self.inline.as_ref().is_some_and(|i| i.will_wake(from))
+        });
+        if !own {
+            link.wake_by_ref();
         }
+    }
+
+    /// The connection runs the handler with `waker` from now on (`None`: it no longer
+    /// does).
+    pub(crate) fn run_inline(&mut self, waker: Option<&Waker>) {
+        self.inline = waker.cloned();
     }
 
     /// `waker` waits for the next message (or the end).
@@ -118,11 +131,9 @@ impl State {
         }
     }
 
-    /// Wakes the application's reader.
-    pub(crate) fn wake_reader(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            reader.wake();
-        }
+    /// The application's reader, if it waits: to wake.
+    pub(crate) fn take_reader(&mut self) -> Option<Waker> {
+        self.reader.take()
     }
 
     /// Whether the application has room for more received data.
@@ -131,24 +142,16 @@ impl State {
     }
 
     /// A data message (still stuffed, not counted) or the peer's `\0end`, for the
-    /// application, in the order they arrived: the connection delivers it, and wakes the
-    /// reader unless the reader is the connection's own task (it runs the handler, and
-    /// polls it again before it sleeps: a wake-up would cost a wasted pass per message).
-    pub(crate) fn deliver(&mut self, message: Message) {
+    /// application, in the order they arrived. Returns the reader to wake: the connection
+    /// delivering it wakes it (or, when it runs the handler itself, notes it).
+    #[must_use]
+    pub(crate) fn deliver(&mut self, message: Message) -> Option<Waker> {
         if self.abandoned {
-            return;
+            return None;
         }
         self.inbound_bytes += message.len();
         self.inbound.push_back(message);
-        if let Some(reader) = self.reader.take() {
-            if !self
-                .link_waker
-                .as_ref()
-                .is_some_and(|link| link.will_wake(&reader))
-            {
-                reader.wake();
-            }
-        }
+        self.reader.take()
     }
 
     /// The next message queued for the application (as received: count it with
@@ -199,6 +202,7 @@ impl Shared {
                 link_waker: None,
                 link_woken: false,
                 reader: None,
+                inline: None,
                 abandoned: false,
             }),
             app: Notify::new(),
@@ -217,7 +221,14 @@ impl Shared {
     /// Wakes the application, reader and senders: room in the replay buffer, or the
     /// session ended (lost, finished, its connection gone).
     pub(crate) fn wake_app(&self, state: &mut State) {
-        state.wake_reader();
+        if let Some(reader) = state.take_reader() {
+            reader.wake();
+        }
+        self.wake_senders();
+    }
+
+    /// Wakes the application's senders waiting for room (or to hear the session ended).
+    pub(crate) fn wake_senders(&self) {
         self.app.notify_waiters();
     }
 
