@@ -318,6 +318,10 @@ impl<S: Transport> Core<S> {
                         self.arm_deadline();
                         let _ = self.poll_write_out(cx);
                     }
+                    // Its size on the wire: with permessage-deflate the message's is not.
+                    Message::Text(_) | Message::Binary(_) if self.protocol.deflate().is_none() => {
+                        self.read_room.expect(message.len());
+                    }
                     _ => {}
                 }
                 Some(Ok(message))

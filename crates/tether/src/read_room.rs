@@ -18,6 +18,7 @@
 use std::ops::RangeInclusive;
 
 use bytes::BytesMut;
+use tether_codec::MAX_HEADER_LEN;
 
 use crate::buffer_stock::{self, MAX_CAPACITY};
 
@@ -41,6 +42,9 @@ pub(crate) struct ReadRoom {
     /// The addresses of the last allocation made here that is too large to keep, so that the
     /// read buffer is not kept as a spare while it lives in it.
     large: Option<RangeInclusive<usize>>,
+    /// Room the next frame likely needs ([`expect`](Self::expect)): made between frames,
+    /// before a byte of it arrives, so none has to move.
+    next: usize,
 }
 
 impl ReadRoom {
@@ -53,6 +57,12 @@ impl ReadRoom {
         let spare = buf.capacity() - buf.len();
         let need = if spare < wanted {
             wanted
+        } else if buf.is_empty() && spare < self.next {
+            // Between frames, after a large message: room for one as large. Without it, a
+            // read buffer that a kept message pins has a few KiB of room left, the next
+            // frame's first read lands there, and its bytes are copied to a new buffer at
+            // the second read.
+            self.next
         } else if spare < READ_CHUNK / 2 {
             READ_CHUNK
         } else {
@@ -77,6 +87,17 @@ impl ReadRoom {
             buffer_stock::put(left);
         }
         self.note_allocation(buf);
+    }
+
+    /// A data message of `len` bytes arrived: the next frame likely has the same size. Small
+    /// messages (up to a [`READ_CHUNK`]) make no room ahead; the room made is at most a
+    /// buffer the stock can take back.
+    pub(crate) fn expect(&mut self, len: usize) {
+        self.next = if len > READ_CHUNK {
+            (len + MAX_HEADER_LEN).min(MAX_CAPACITY - SLACK)
+        } else {
+            0
+        };
     }
 
     /// At an idle moment: keeps `buf` (the empty read buffer) as a spare if messages pin it,
@@ -265,6 +286,48 @@ mod tests {
             room.release(&mut buf);
             assert_eq!(room.spares(), 0, "alone again: to the stock");
             assert!(buffer_stock::take().is_some_and(|mut kept| kept.try_reclaim(100 + SLACK)));
+        });
+    }
+
+    /// After a large message, the room for one as large is made between frames, before a
+    /// byte of the next arrives: with the last message still held, the next frame lands in
+    /// a buffer with room for all of it (no bytes of it copied at its second read).
+    #[test]
+    fn after_a_large_message_room_for_the_next_is_made_before_it_arrives() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            let mut buf = BytesMut::new();
+            let held = received(&mut room, &mut buf, 64 << 10);
+            room.expect(64 << 10);
+            room.make(&mut buf, 0);
+            assert!(buf.is_empty());
+            assert!(buf.capacity() >= (64 << 10) + MAX_HEADER_LEN);
+            assert_eq!(room.spares(), 1, "the held message's allocation");
+            drop(held);
+        });
+    }
+
+    /// Small messages make no room ahead (a held 16-byte message must not cost a large
+    /// buffer), and the room made ahead is at most what the stock takes back, whatever the
+    /// message: at the bound and past it.
+    #[test]
+    fn room_made_ahead_is_only_for_large_messages_and_bounded() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            room.expect(READ_CHUNK);
+            assert_eq!(room.next, 0, "a READ_CHUNK message is not large");
+            room.expect(READ_CHUNK + 1);
+            assert_eq!(room.next, READ_CHUNK + 1 + MAX_HEADER_LEN);
+            let bound = MAX_CAPACITY - SLACK;
+            room.expect(bound - MAX_HEADER_LEN);
+            assert_eq!(room.next, bound);
+            room.expect(bound);
+            assert_eq!(room.next, bound);
+            room.expect(16 << 20);
+            assert_eq!(room.next, bound);
+            let mut buf = BytesMut::new();
+            room.make(&mut buf, 0);
+            assert!(!buffer_stock::too_large(&mut buf.split_off(0)));
         });
     }
 }
