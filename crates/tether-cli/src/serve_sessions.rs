@@ -45,8 +45,8 @@ pub(crate) fn wants_session(ws: &ServerSocket) -> bool {
 }
 
 /// One session's echo: each message back on the session; when the client ends its side,
-/// this side ends too.
-async fn echo(mut session: ServerSession) {
+/// this side ends too. (`tether serve --sessions`, and the demo's server.)
+pub(crate) async fn echo(mut session: ServerSession) {
     let counts = loop {
         match session.recv().await {
             Some(Ok(message)) => {

@@ -12,9 +12,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use tether::session::{
-    select, Counts, EndpointConfig, ServerSession, Session, SessionServerConfig, Sessions,
-};
+use tether::session::{select, Counts, EndpointConfig, Session, SessionServerConfig, Sessions};
 use tether::{ClientBuilder, Message, Server};
 use tokio::task::JoinSet;
 
@@ -42,7 +40,7 @@ pub(super) async fn step_session<W: Write>(say: &mut Narrator<W>) -> Result<()> 
     let mut tasks = JoinSet::new();
     let server = Server::bind("127.0.0.1:0").await?;
     let server_addr = server.local_addr()?;
-    let sessions = Sessions::new(SessionServerConfig::default(), echo)?;
+    let sessions = Sessions::new(SessionServerConfig::default(), crate::serve_sessions::echo)?;
     let mut server = server;
     server.decide(|request| Ok(select(request)));
     let serving = sessions.clone();
@@ -154,16 +152,6 @@ async fn freeze<W: Write>(
         ),
     )?;
     Ok((valve, counts))
-}
-
-/// The server's handler, once per session: every message back, then its own end.
-async fn echo(mut session: ServerSession) {
-    while let Some(Ok(message)) = session.recv().await {
-        if session.send(message).await.is_err() {
-            return;
-        }
-    }
-    session.end();
 }
 
 #[cfg(test)]
