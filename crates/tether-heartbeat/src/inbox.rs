@@ -74,22 +74,14 @@ impl Waiter {
         self.waiting = true;
     }
 
-    /// The waker to wake, if the task waits.
-    fn release(&mut self) -> Option<Waker> {
+    /// Wakes the task if it waits (by reference: the waker is kept for its next wait).
+    /// Called under the queue's lock: a waker only schedules its task, it never runs it.
+    fn wake(&mut self) {
         if std::mem::take(&mut self.waiting) {
-            self.waker.clone()
-        } else {
-            None
+            if let Some(waker) = &self.waker {
+                waker.wake_by_ref();
+            }
         }
-    }
-}
-
-/// Wakes the side `side` picks if it waits, once the lock is released.
-fn wake<M>(mut queue: MutexGuard<'_, Queue<M>>, side: fn(&mut Queue<M>) -> &mut Waiter) {
-    let waker = side(&mut queue).release();
-    drop(queue);
-    if let Some(waker) = waker {
-        waker.wake();
     }
 }
 
@@ -125,7 +117,7 @@ impl<M> InboxSender<M> {
         }
         queue.messages.push_back((message, len));
         queue.bytes += len;
-        wake(queue, |queue| &mut queue.receiver);
+        queue.receiver.wake();
         Ok(())
     }
 }
@@ -134,7 +126,7 @@ impl<M> Drop for InboxSender<M> {
     fn drop(&mut self) {
         let mut queue = lock(&self.0);
         queue.sender_gone = true;
-        wake(queue, |queue| &mut queue.receiver);
+        queue.receiver.wake();
     }
 }
 
@@ -151,7 +143,7 @@ impl<M> InboxReceiver<M> {
         };
         queue.bytes -= len;
         if queue.has_room() {
-            wake(queue, |queue| &mut queue.sender);
+            queue.sender.wake();
         }
         Poll::Ready(Some(message))
     }
@@ -166,7 +158,7 @@ impl<M> InboxReceiver<M> {
     pub(crate) fn close(&self) {
         let mut queue = lock(&self.0);
         queue.closed = true;
-        wake(queue, |queue| &mut queue.sender);
+        queue.sender.wake();
     }
 }
 

@@ -171,6 +171,7 @@ where
         closing: None,
         health: Health::Healthy,
         stream_done: false,
+        commands_armed: false,
     };
     poll_fn(|cx| link.poll(cx)).await
 }
@@ -198,6 +199,9 @@ struct Link<'c, T, M, P> {
     closing: Option<Closing<M>>,
     health: Health,
     stream_done: bool,
+    /// The command receiver was polled to Pending on this link: it holds the task's
+    /// waker.
+    commands_armed: bool,
 }
 
 struct Closing<M> {
@@ -232,7 +236,7 @@ where
             let std_now = now.into_std();
             // Once per call: a command that comes later wakes the task (the receiver is
             // registered), and each look registers again (a cost on every message).
-            if round == 0 && self.closing.is_none() {
+            if round == 0 && self.closing.is_none() && !self.commands_idle() {
                 self.poll_commands(cx);
             }
             if self.closing.is_none() {
@@ -281,11 +285,26 @@ where
         Poll::Pending
     }
 
+    /// Whether the command receiver holds this task's waker and nothing came since: a
+    /// command, or the handle going, wakes the task and makes the channel non-empty or
+    /// closed. (Registering again on every poll was a cost on every message.)
+    fn commands_idle(&self) -> bool {
+        let commands = &self.ctx.commands;
+        self.commands_armed && commands.is_empty() && !commands.is_closed()
+    }
+
     fn poll_commands(&mut self, cx: &mut Context<'_>) {
         let mut custom = None;
         let end = loop {
-            match self.ctx.commands.poll_recv(cx) {
-                Poll::Pending => return,
+            // Outside the task's budget: a Pending for a spent budget would not register
+            // the waker, and `commands_idle` would then trust a registration never made.
+            let commands = &mut self.ctx.commands;
+            let mut next = tokio::task::unconstrained(poll_fn(|cx| commands.poll_recv(cx)));
+            match Pin::new(&mut next).poll(cx) {
+                Poll::Pending => {
+                    self.commands_armed = true;
+                    return;
+                }
                 Poll::Ready(None) => break End::HandleDropped,
                 Poll::Ready(Some(Command::Wake | Command::Resume)) => {}
                 Poll::Ready(Some(Command::Close(with))) => {
