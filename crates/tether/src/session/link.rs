@@ -42,6 +42,8 @@ pub(crate) struct Writer<S> {
     goodbye: Goodbye,
     /// Written by a pump that left the flush to its caller.
     unflushed: bool,
+    /// An ack due by count was left for the next write: the next pump writes it.
+    deferred: bool,
     /// An error a write from the application's task met: the link reports it when the
     /// supervisor polls it next.
     failed: Option<SupervisedError>,
@@ -79,6 +81,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> SessionLink<S> {
             armed: false,
             goodbye: Goodbye::None,
             unflushed: false,
+            deferred: false,
             failed: None,
         }));
         let erased: Arc<Mutex<dyn Pump>> = writer.clone();
@@ -92,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pump for Writer<S> {
         if self.failed.is_some() || self.goodbye != Goodbye::None {
             return false;
         }
-        match self.pump(shared, cx, true) {
+        match self.pump(shared, cx, Flush::Yes) {
             Poll::Ready(Ok(())) => !self.unflushed && self.goodbye == Goodbye::None,
             Poll::Ready(Err(error)) => {
                 self.failed = Some(error);
@@ -101,6 +104,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pump for Writer<S> {
             Poll::Pending => false,
         }
     }
+}
+
+/// Whether a pump flushes what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// No: the caller flushes (the supervisor feeds a batch through `poll_ready` and
+    /// `start_send`, then flushes once).
+    No,
+    Yes,
+    /// Yes, but an ack due by count with nothing else to write waits for the next write.
+    HoldingAcks,
 }
 
 /// The writer, locked. A panic while it was held left the WebSocket as a failed write
@@ -113,15 +127,13 @@ fn lock<S>(writer: &Mutex<Writer<S>>) -> MutexGuard<'_, Writer<S>> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
-    /// `lost`), then flushes if `flush` (else the caller flushes: the supervisor feeds a
-    /// batch of messages through `poll_ready` and `start_send`, then flushes once).
-    /// Pending while the WebSocket's write buffer is full. The application's next message
+    /// `lost`), then flushes as `flush` says. Pending while the WebSocket's write buffer is full. The application's next message
     /// wakes the task that called it.
     fn pump(
         &mut self,
         shared: &Shared,
         cx: &mut Context<'_>,
-        flush: bool,
+        flush: Flush,
     ) -> Poll<Result<(), SupervisedError>> {
         if self.goodbye == Goodbye::Closed {
             // Our close is queued: nothing more may be written, only flushed.
@@ -142,6 +154,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
                 }
                 state.settle();
                 let endpoint = state.client.endpoint_mut();
+                if flush == Flush::HoldingAcks
+                    && !std::mem::take(&mut self.deferred)
+                    && endpoint.only_routine_ack()
+                {
+                    // An ack due by count (every `ack_every` messages, or bytes) and
+                    // nothing else: it waits for the next write, which usually follows at
+                    // once from the application and carries it (one send, one segment for
+                    // the peer to read, not two). The link's task, woken now, writes it on
+                    // its next poll if nothing else did.
+                    self.deferred = true;
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+                self.deferred = false;
                 let timer = self.timer.as_ref().get_ref();
                 let now = *now
                     .get_or_insert_with(|| outgoing::write_time(endpoint.poll_timeout(), timer));
@@ -154,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
                 wrote = true;
             }
             self.unflushed |= wrote;
-            if self.unflushed && flush {
+            if self.unflushed && flush != Flush::No {
                 ready!(Pin::new(&mut self.ws).poll_flush(cx))?;
                 self.unflushed = false;
             }
@@ -235,7 +261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
             return Poll::Ready(Some(Err(error)));
         }
         loop {
-            if let Poll::Ready(Err(error)) = writer.pump(&this.shared, cx, true) {
+            if let Poll::Ready(Err(error)) = writer.pump(&this.shared, cx, Flush::HoldingAcks) {
                 return Poll::Ready(Some(Err(error)));
             }
             let Some(item) = ready!(Pin::new(&mut writer.ws).poll_next(cx)) else {
@@ -257,7 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
         let this = self.get_mut();
         let mut writer = lock(&this.writer);
         writer.failed.take().map_or(Ok(()), Err)?;
-        ready!(writer.pump(&this.shared, cx, false))?;
+        ready!(writer.pump(&this.shared, cx, Flush::No))?;
         if writer.goodbye == Goodbye::Closed {
             // The session said goodbye on this connection; the supervisor's last writes
             // (probes) wait until the peer's close ends the stream.
@@ -283,7 +309,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
         let this = self.get_mut();
         let mut writer = lock(&this.writer);
         writer.failed.take().map_or(Ok(()), Err)?;
-        ready!(writer.pump(&this.shared, cx, true))?;
+        ready!(writer.pump(&this.shared, cx, Flush::Yes))?;
         Pin::new(&mut writer.ws).poll_flush(cx)
     }
 
