@@ -314,7 +314,7 @@ async fn sessions_md_5_try_send_refuses_past_the_window_with_full_and_flushed_wa
 #[tokio::test(start_paused = true)]
 async fn sessions_md_5_an_ack_due_by_count_goes_out_without_a_write_and_before_its_timer() {
     let endpoint = EndpointConfig::default();
-    let (mut session, mut ws, _connections) = attached(endpoint.clone()).await;
+    let (mut session, mut ws, _connections) = attached(endpoint).await;
     let start = tokio::time::Instant::now();
     for i in 1..=endpoint.ack_every() {
         say(&mut ws, &format!("s{i}")).await;
