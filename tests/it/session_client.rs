@@ -307,6 +307,31 @@ async fn sessions_md_5_try_send_refuses_past_the_window_with_full_and_flushed_wa
         .expect("flushed");
 }
 
+/// docs/sessions.md §5: an ack due by count may wait for the application's next write,
+/// but not for the ack timer: with nothing else to write, the link writes it on its next
+/// pass. (The clock is paused: it moves only when every task waits, so an ack that waited
+/// for its timer would arrive with the clock at the ack delay.)
+#[tokio::test(start_paused = true)]
+async fn sessions_md_5_an_ack_due_by_count_goes_out_without_a_write_and_before_its_timer() {
+    let endpoint = EndpointConfig::default();
+    let (mut session, mut ws, _connections) = attached(endpoint).await;
+    let start = tokio::time::Instant::now();
+    for i in 1..=endpoint.ack_every() {
+        say(&mut ws, &format!("s{i}")).await;
+    }
+    expect_text(&mut ws, &format!("\0ack {}", endpoint.ack_every())).await;
+    assert!(
+        start.elapsed() < endpoint.ack_delay(),
+        "the ack waited for its timer"
+    );
+    for i in 1..=endpoint.ack_every() {
+        assert_eq!(
+            session.recv().await,
+            Some(Ok(Message::text(format!("s{i}"))))
+        );
+    }
+}
+
 /// The application's data does not cross the supervisor's outbox: the link writes it
 /// itself, and must go on doing so (acks too) while the application reads nothing and the
 /// supervisor has stopped reading for it.

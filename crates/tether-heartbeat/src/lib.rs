@@ -106,6 +106,7 @@ mod backoff;
 mod close;
 mod config;
 mod error;
+mod inbox;
 mod keepalive;
 mod link;
 mod outbox;

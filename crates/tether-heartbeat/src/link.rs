@@ -3,20 +3,19 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
 use futures_core::Stream;
 use futures_sink::Sink;
-use futures_util::task::AtomicWaker;
 use tokio::sync::futures::Notified;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::PollSender;
 
 use crate::close::{CloseReason, Failure, Farewell};
+use crate::inbox::InboxSender;
 use crate::keepalive::{Health, Keepalive, PongOutcome, Timing};
 use crate::outbox::Outbox;
 use crate::probe::{Inbound, Probe};
@@ -38,10 +37,6 @@ pub(crate) struct Shared<M> {
     events: mpsc::Sender<Event>,
     events_dropped: AtomicU64,
     state: watch::Sender<LinkState>,
-    /// Bytes of inbound messages queued for the application and not yet received.
-    inbound_bytes: AtomicUsize,
-    /// The link, waiting for the application to free inbound bytes.
-    inbound_waker: AtomicWaker,
     /// Senders waiting for room in the outbox (or for it to empty): woken whenever the
     /// link takes messages out of it, and when the supervisor stops.
     outbox_room: Notify,
@@ -58,32 +53,8 @@ impl<M> Shared<M> {
             events,
             events_dropped: AtomicU64::new(0),
             state,
-            inbound_bytes: AtomicUsize::new(0),
-            inbound_waker: AtomicWaker::new(),
             outbox_room: Notify::new(),
         }
-    }
-
-    pub(crate) fn inbound_bytes(&self) -> usize {
-        self.inbound_bytes.load(Ordering::Acquire)
-    }
-
-    /// The application received a message of `len` bytes: the link may read again.
-    pub(crate) fn inbound_taken(&self, len: usize) {
-        self.inbound_bytes.fetch_sub(len, Ordering::AcqRel);
-        self.inbound_waker.wake();
-    }
-
-    /// Whether fewer than `limit` inbound bytes wait for the application; if not, the link
-    /// is woken when the application receives one. (Registered only then: a registration
-    /// per read made every receive wake the link for nothing.)
-    fn inbound_room(&self, cx: &Context<'_>, limit: usize) -> bool {
-        if self.inbound_bytes() < limit {
-            return true;
-        }
-        self.inbound_waker.register(cx.waker());
-        // Looked at again after registering: a receive in between is not missed.
-        self.inbound_bytes() < limit
     }
 
     pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox<M>> {
@@ -160,9 +131,8 @@ pub(crate) struct Ctx<M, P> {
     pub(crate) probe: P,
     pub(crate) shared: Arc<Shared<M>>,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) inbound: PollSender<M>,
-    /// Inbound bytes at which reading pauses until the application receives.
-    pub(crate) inbound_bytes: usize,
+    /// The application's inbound messages, bounded by count and bytes.
+    pub(crate) inbound: InboxSender<M>,
     /// Checked when the supervisor was built.
     pub(crate) keepalive: Option<Timing>,
     pub(crate) responder: ResponderConfig,
@@ -201,6 +171,7 @@ where
         closing: None,
         health: Health::Healthy,
         stream_done: false,
+        commands_armed: false,
     };
     poll_fn(|cx| link.poll(cx)).await
 }
@@ -228,6 +199,9 @@ struct Link<'c, T, M, P> {
     closing: Option<Closing<M>>,
     health: Health,
     stream_done: bool,
+    /// The command receiver was polled to Pending on this link: it holds the task's
+    /// waker.
+    commands_armed: bool,
 }
 
 struct Closing<M> {
@@ -262,7 +236,7 @@ where
             let std_now = now.into_std();
             // Once per call: a command that comes later wakes the task (the receiver is
             // registered), and each look registers again (a cost on every message).
-            if round == 0 && self.closing.is_none() {
+            if round == 0 && self.closing.is_none() && !self.commands_idle() {
                 self.poll_commands(cx);
             }
             if self.closing.is_none() {
@@ -311,11 +285,26 @@ where
         Poll::Pending
     }
 
+    /// Whether the command receiver holds this task's waker and nothing came since: a
+    /// command, or the handle going, wakes the task and makes the channel non-empty or
+    /// closed. (Registering again on every poll was a cost on every message.)
+    fn commands_idle(&self) -> bool {
+        let commands = &self.ctx.commands;
+        self.commands_armed && commands.is_empty() && !commands.is_closed()
+    }
+
     fn poll_commands(&mut self, cx: &mut Context<'_>) {
         let mut custom = None;
         let end = loop {
-            match self.ctx.commands.poll_recv(cx) {
-                Poll::Pending => return,
+            // Outside the task's budget: a Pending for a spent budget would not register
+            // the waker, and `commands_idle` would then trust a registration never made.
+            let commands = &mut self.ctx.commands;
+            let mut next = tokio::task::unconstrained(poll_fn(|cx| commands.poll_recv(cx)));
+            match Pin::new(&mut next).poll(cx) {
+                Poll::Pending => {
+                    self.commands_armed = true;
+                    return;
+                }
                 Poll::Ready(None) => break End::HandleDropped,
                 Poll::Ready(Some(Command::Wake | Command::Resume)) => {}
                 Poll::Ready(Some(Command::Close(with))) => {
@@ -502,19 +491,13 @@ where
         }
         let mut progress = false;
         for _ in 0..READ_BUDGET {
-            // Backpressure: the inbound queue is bounded by count (the channel) and by
+            // Backpressure: the inbound queue is bounded by count and by
             // bytes; when either is full, reading pauses and TCP pushes back. While
             // closing too: data that arrives before the peer's close still reaches an
             // application that keeps receiving (`Supervisor::start_close`); the close
             // grace bounds the wait. One that stopped receiving has closed the queue, and
             // what arrives is dropped.
-            let room = self.ctx.shared.inbound_room(cx, self.ctx.inbound_bytes);
-            let reserved = if room {
-                self.ctx.inbound.poll_reserve(cx)
-            } else {
-                Poll::Pending
-            };
-            let deliver = match reserved {
+            let deliver = match self.ctx.inbound.poll_room(cx) {
                 Poll::Ready(Ok(())) => {
                     self.set_reading_paused(now, false);
                     true
@@ -597,16 +580,11 @@ where
         }
     }
 
-    /// Hands a data message to the application; capacity was reserved before reading.
+    /// Hands a data message to the application; room was checked before reading. A
+    /// receiver that closed in between drops it (the next check reports the close).
     fn deliver(&mut self, message: M) {
-        // Counted before the application can receive (and uncount) it. An error means the
-        // receiver is gone, which the next reservation reports.
         let len = P::len(&message);
-        let counted = &self.ctx.shared.inbound_bytes;
-        counted.fetch_add(len, Ordering::AcqRel);
-        if self.ctx.inbound.send_item(message).is_err() {
-            counted.fetch_sub(len, Ordering::AcqRel);
-        }
+        let _ = self.ctx.inbound.push(message, len);
     }
 
     fn on_message(&mut self, now: StdInstant, message: M) {

@@ -8,12 +8,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::PollSender;
 
 use crate::backoff::{Backoff, ReconnectConfig};
 use crate::close::{CloseReason, Failure, Farewell};
 use crate::config::KeepaliveConfig;
 use crate::error::Error;
+use crate::inbox::{inbox, InboxReceiver};
 use crate::keepalive::Timing;
 use crate::link::{run_link, Command, Ctx, End, Shared};
 use crate::outbox::{Outbox, OutboxConfig};
@@ -224,7 +224,7 @@ impl SupervisorConfig {
 pub struct Supervisor<M> {
     shared: Arc<Shared<M>>,
     commands: mpsc::Sender<Command>,
-    inbound: mpsc::Receiver<M>,
+    inbound: InboxReceiver<M>,
     events: Option<mpsc::Receiver<Event>>,
     state: watch::Receiver<LinkState>,
     len: fn(&M) -> usize,
@@ -336,7 +336,7 @@ impl<M: Send + 'static> Supervisor<M> {
         let keepalive = config.checked()?;
         let mut rng = config.seed.unwrap_or_else(rand::random);
         let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
-        let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_capacity);
+        let (inbound_tx, inbound_rx) = inbox(config.inbound_capacity, config.inbound_bytes);
         let (event_tx, event_rx) = mpsc::channel(config.event_capacity);
         let initial = if reconnects {
             LinkState::Connecting { attempt: 0 }
@@ -349,8 +349,7 @@ impl<M: Send + 'static> Supervisor<M> {
             probe,
             shared: Arc::clone(&shared),
             commands: command_rx,
-            inbound: PollSender::new(inbound_tx),
-            inbound_bytes: config.inbound_bytes,
+            inbound: inbound_tx,
             keepalive,
             responder: config.responder,
             close_grace: config.close_grace,
@@ -483,7 +482,7 @@ impl<M: Send + 'static> Supervisor<M> {
     /// Bytes of inbound messages waiting to be received (bounded by
     /// [`SupervisorConfig::inbound_bytes`] plus one message).
     pub fn inbound_bytes(&self) -> usize {
-        self.shared.inbound_bytes()
+        self.inbound.bytes()
     }
 
     /// A receiver of the state, starting with the current one.
@@ -704,11 +703,7 @@ impl<M: Send + 'static> futures_sink::Sink<M> for Supervisor<M> {
 
 impl<M> Supervisor<M> {
     fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<M>> {
-        let message = std::task::ready!(self.inbound.poll_recv(cx));
-        if let Some(message) = &message {
-            self.shared.inbound_taken((self.len)(message));
-        }
-        std::task::Poll::Ready(message)
+        self.inbound.poll_recv(cx)
     }
 }
 

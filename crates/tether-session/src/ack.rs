@@ -58,6 +58,13 @@ impl AckClock {
             || self.deadline().is_some_and(|at| at <= now)
     }
 
+    /// Whether an ack is due by count or bytes alone: not asked for at once (the peer's
+    /// `end`).
+    pub(crate) fn routine(&self) -> bool {
+        !self.urgent
+            && (self.received - self.reported >= self.every || self.unreported_bytes >= ACK_BYTES)
+    }
+
     /// When an ack falls due by time, if something is unreported.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.first_unreported.map(|first| first + self.delay)

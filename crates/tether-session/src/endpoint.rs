@@ -273,6 +273,19 @@ impl<M> Endpoint<M> {
         None
     }
 
+    /// Whether all [`poll_transmit`](Self::poll_transmit) has to give now is an ack due by
+    /// count or bytes (every `ack_every` messages): no pong, no data, no `end`, nothing
+    /// the peer asked to hear at once. A writer may then leave it for its next write,
+    /// which carries it; `poll_transmit` gives it as always.
+    pub fn only_routine_ack(&self) -> bool {
+        self.attached
+            && self.lost.is_none()
+            && self.pong.is_none()
+            && self.acks.routine()
+            && self.next_write > self.replay.sent()
+            && (!self.end_requested || self.end_written)
+    }
+
     /// When to call [`poll_transmit`](Self::poll_transmit) again though nothing arrived
     /// (an ack falls due).
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -435,6 +448,32 @@ mod tests {
         assert!(drain(&mut e, now).is_empty());
         e.handle(now, true, b"x").unwrap();
         assert_eq!(drain(&mut e, now), ["\0ack 32"]);
+    }
+
+    /// docs/sessions.md §5: an ack due by count may wait for the next write; one the
+    /// peer's `end` asked for, or one with data to go with it, is not "only a routine ack".
+    #[test]
+    fn sessions_md_5_an_ack_due_by_count_alone_is_a_routine_ack() {
+        let now = Instant::now();
+        let mut e = attached();
+        for _ in 0..31 {
+            e.handle(now, true, b"x").unwrap();
+        }
+        assert!(!e.only_routine_ack(), "31 messages: no ack due");
+        e.handle(now, true, b"x").unwrap();
+        assert!(e.only_routine_ack(), "32 messages: the ack alone");
+        e.push("data", 4).unwrap();
+        assert!(!e.only_routine_ack(), "data to write too");
+        assert_eq!(drain(&mut e, now), ["\0ack 32", "data"]);
+        assert!(!e.only_routine_ack(), "reported");
+
+        e.handle(now, true, b"reply").unwrap();
+        control(&mut e, now, Control::End(1)).unwrap();
+        assert!(
+            !e.only_routine_ack(),
+            "the peer's end wants its ack at once"
+        );
+        assert_eq!(drain(&mut e, now), ["\0ack 33"]);
     }
 
     #[test]

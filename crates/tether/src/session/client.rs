@@ -185,15 +185,18 @@ impl Session {
         })
     }
 
-    /// Queues `message` for the link and wakes it, if there is room; gives it back if
-    /// not.
+    /// Queues `message` for the link and writes it from this task, if there is room;
+    /// gives it back if not.
     fn offer(&self, message: Message) -> Result<Result<(), Message>, Error> {
-        self.check(&message)?;
-        self.running()?;
+        // One lock for the checks and the queue: this runs for every message.
         let mut state = self.shared.lock();
+        check(&state, &message, self.max_message)?;
+        if let Some(error) = closed(&self.link.borrow()) {
+            return Err(over_in(&state).unwrap_or(Error::Heartbeat(error)));
+        }
         let queued = state.admit(message);
         if queued.is_ok() {
-            state.wake_link();
+            self.shared.write_now(state);
         }
         Ok(queued)
     }
@@ -367,25 +370,35 @@ impl Session {
     }
 
     fn check(&self, message: &Message) -> Result<(), Error> {
-        if !message.is_data() {
-            return Err(Error::NotData);
-        }
-        if let Some(error) = over(&self.shared) {
-            return Err(error);
-        }
-        if message.len() > self.max_message {
-            return Err(Error::Session(SessionError::MessageTooLarge {
-                len: message.len(),
-                max: self.max_message,
-            }));
-        }
-        Ok(())
+        check(&self.shared.lock(), message, self.max_message)
     }
+}
+
+/// Whether `message` may be sent on the session now: data, the session not over, and not
+/// over `max_message` bytes.
+fn check(state: &State, message: &Message, max_message: usize) -> Result<(), Error> {
+    if !message.is_data() {
+        return Err(Error::NotData);
+    }
+    if let Some(error) = over_in(state) {
+        return Err(error);
+    }
+    if message.len() > max_message {
+        return Err(Error::Session(SessionError::MessageTooLarge {
+            len: message.len(),
+            max: max_message,
+        }));
+    }
+    Ok(())
 }
 
 /// Why nothing more can be sent on the session, if so.
 fn over(shared: &Shared) -> Option<Error> {
-    let state = shared.lock();
+    over_in(&shared.lock())
+}
+
+/// Why nothing more can be sent on the session in `state`, if so.
+fn over_in(state: &State) -> Option<Error> {
     if state.is_refused() {
         return Some(Error::NoSessions);
     }

@@ -1,12 +1,14 @@
 //! One connection of a client session, as the heartbeat supervisor's transport: the data
 //! the application queued in the session (not in the supervisor's outbox) is numbered, kept
-//! for replay and written whenever the supervisor polls the link; received data is counted
-//! and acknowledged, control messages stay inside (docs/sessions.md §2-§9). What the
-//! supervisor itself writes (probes, pongs, its close) goes through the sink.
+//! for replay and written whenever the supervisor polls the link, or at once by the
+//! application's own task ([`Shared::write_now`]); received data is counted and
+//! acknowledged, control messages stay inside (docs/sessions.md §2-§9). What the supervisor
+//! itself writes (probes, pongs, its close) goes through the sink.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
@@ -23,33 +25,116 @@ use crate::supervised::{Supervised, SupervisedError};
 
 /// A WebSocket carrying an attached session (its `\0session` answer arrived).
 pub(crate) struct SessionLink<S> {
-    ws: Supervised<S>,
+    writer: Arc<Mutex<Writer<S>>>,
     shared: Arc<Shared>,
+}
+
+/// The writing half of a link, shared with the application's task: a send writes from
+/// there at once (one task poll per message, not two), with the link task's waker, so
+/// whatever has to wait (a full socket, the ack timer) wakes the link's task as before.
+pub(crate) struct Writer<S> {
+    ws: Supervised<S>,
     /// When an acknowledgement falls due.
     timer: Pin<Box<Sleep>>,
+    /// The timer was polled at its deadline and holds the link task's waker.
+    armed: bool,
     /// Where the link is in saying goodbye (session finished or lost here).
     goodbye: Goodbye,
     /// Written by a pump that left the flush to its caller.
     unflushed: bool,
+    /// An ack due by count was left for the next write: the next pump writes it.
+    deferred: bool,
+    /// An error a write from the application's task met: the link reports it when the
+    /// supervisor polls it next.
+    failed: Option<SupervisedError>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
+/// A link's writer as the session's shared state holds it (the socket type erased).
+pub(crate) trait Pump: Send {
+    /// Writes and flushes what the session has to say, with `cx` the link task's context.
+    /// Returns whether it is all written and nothing needs the link's task (else the
+    /// caller wakes it).
+    fn write_now(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool;
+}
+
+/// The writer of the attached link, if any, held by [`Shared`].
+#[derive(Clone)]
+pub(crate) struct LinkWriter(pub(crate) Arc<Mutex<dyn Pump>>);
+
+impl fmt::Debug for LinkWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LinkWriter")
+    }
+}
+
+impl LinkWriter {
+    fn is<T: ?Sized>(&self, other: &Arc<Mutex<T>>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(other))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> SessionLink<S> {
     pub(crate) fn new(ws: Supervised<S>, shared: Arc<Shared>) -> Self {
-        SessionLink {
+        let writer = Arc::new(Mutex::new(Writer {
             ws,
-            shared,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: false,
             goodbye: Goodbye::None,
             unflushed: false,
+            deferred: false,
+            failed: None,
+        }));
+        let erased: Arc<Mutex<dyn Pump>> = writer.clone();
+        shared.lock().set_writer(Some(LinkWriter(erased)));
+        SessionLink { writer, shared }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pump for Writer<S> {
+    fn write_now(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+        if self.failed.is_some() || self.goodbye != Goodbye::None {
+            return false;
+        }
+        match self.pump(shared, cx, Flush::Yes) {
+            Poll::Ready(Ok(())) => !self.unflushed && self.goodbye == Goodbye::None,
+            Poll::Ready(Err(error)) => {
+                self.failed = Some(error);
+                false
+            }
+            Poll::Pending => false,
         }
     }
+}
 
+/// Whether a pump flushes what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// No: the caller flushes (the supervisor feeds a batch through `poll_ready` and
+    /// `start_send`, then flushes once).
+    No,
+    Yes,
+    /// Yes, but an ack due by count with nothing else to write waits for the next write.
+    HoldingAcks,
+}
+
+/// The writer, locked. A panic while it was held left the WebSocket as a failed write
+/// leaves it: the link then fails on its own errors.
+fn lock<S>(writer: &Mutex<Writer<S>>) -> MutexGuard<'_, Writer<S>> {
+    writer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
-    /// `lost`), then flushes if `flush` (else the caller flushes: the supervisor feeds a
-    /// batch of messages through `poll_ready` and `start_send`, then flushes once).
-    /// Pending while the WebSocket's write buffer is full. The application's next message
+    /// `lost`), then flushes as `flush` says. Pending while the WebSocket's write buffer is full. The application's next message
     /// wakes the task that called it.
-    fn pump(&mut self, cx: &mut Context<'_>, flush: bool) -> Poll<Result<(), SupervisedError>> {
+    fn pump(
+        &mut self,
+        shared: &Shared,
+        cx: &mut Context<'_>,
+        flush: Flush,
+    ) -> Poll<Result<(), SupervisedError>> {
         if self.goodbye == Goodbye::Closed {
             // Our close is queued: nothing more may be written, only flushed.
             return Pin::new(&mut self.ws).poll_flush(cx);
@@ -62,13 +147,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             let mut wrote = false;
             while self.goodbye != Goodbye::Closed {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx))?;
-                let mut state = self.shared.lock();
+                let mut state = shared.lock();
                 state.register_link(cx.waker());
                 if state.number_pending()? {
-                    self.shared.wake();
+                    shared.wake();
                 }
                 state.settle();
                 let endpoint = state.client.endpoint_mut();
+                if flush == Flush::HoldingAcks
+                    && !std::mem::take(&mut self.deferred)
+                    && endpoint.only_routine_ack()
+                {
+                    // An ack due by count (every `ack_every` messages, or bytes) and
+                    // nothing else: it waits for the next write, which usually follows at
+                    // once from the application and carries it (one send, one segment for
+                    // the peer to read, not two). The link's task, woken now, writes it on
+                    // its next poll if nothing else did.
+                    self.deferred = true;
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+                self.deferred = false;
                 let timer = self.timer.as_ref().get_ref();
                 let now = *now
                     .get_or_insert_with(|| outgoing::write_time(endpoint.poll_timeout(), timer));
@@ -81,11 +180,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
                 wrote = true;
             }
             self.unflushed |= wrote;
-            if self.unflushed && flush {
+            if self.unflushed && flush != Flush::No {
                 ready!(Pin::new(&mut self.ws).poll_flush(cx))?;
                 self.unflushed = false;
             }
-            let due = self.shared.lock().client.endpoint().poll_timeout();
+            let due = shared.lock().client.endpoint().poll_timeout();
             let Some(due) = due else {
                 return Poll::Ready(Ok(()));
             };
@@ -93,44 +192,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SessionLink<S> {
             // Moved only when the deadline moves: a reset re-registers the timer.
             if self.timer.deadline() != due {
                 self.timer.as_mut().reset(due);
+                self.armed = false;
             }
-            if self.timer.as_mut().poll(cx).is_pending() {
+            // Polled once per deadline: it keeps the link task's waker until it fires
+            // (every pump runs with that waker), so polling again on every message would
+            // only register it again.
+            if self.armed && !self.timer.is_elapsed() {
+                return Poll::Ready(Ok(()));
+            }
+            // Outside the task's budget: a Pending for a spent budget would leave the
+            // timer unregistered and taken for armed.
+            let mut timer = tokio::task::unconstrained(self.timer.as_mut());
+            self.armed = Pin::new(&mut timer).poll(cx).is_pending();
+            if self.armed {
                 return Poll::Ready(Ok(()));
             }
         }
     }
+}
 
-    /// Takes in one received message: data comes out unstuffed, control messages are the
-    /// session's own (`None`).
-    fn receive(&mut self, message: Message) -> Result<Option<Message>, SupervisedError> {
-        let mut state = self.shared.lock();
-        let endpoint = state.client.endpoint_mut();
-        let Some((text, payload)) = wire::payload(&message) else {
-            if let Message::Close(Some(frame)) = &message {
-                // docs/sessions.md §6: a close with a lost reason's code ends the session
-                // even without a `\0lost` message.
-                endpoint.closed_with(frame.code.0);
-            }
-            return Ok(Some(message));
-        };
-        let now = outgoing::receive_time(endpoint.poll_timeout());
-        let incoming = endpoint.handle(now, text, payload);
-        match incoming {
-            Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
-            Ok(tether_session::Incoming::Control(_)) => Ok(None),
-            Err(lost) if lost.origin == Origin::Local => {
-                // Our `\0lost protocol` and the close go out with the next pump.
-                drop(state);
-                tracing::warn!(%lost, "session lost");
-                Ok(None)
-            }
-            Err(lost) => Err(over(SessionError::Lost(lost))),
+/// Takes in one received message: data comes out unstuffed, control messages are the
+/// session's own (`None`).
+fn receive(shared: &Shared, message: Message) -> Result<Option<Message>, SupervisedError> {
+    let mut state = shared.lock();
+    let endpoint = state.client.endpoint_mut();
+    let Some((text, payload)) = wire::payload(&message) else {
+        if let Message::Close(Some(frame)) = &message {
+            // docs/sessions.md §6: a close with a lost reason's code ends the session
+            // even without a `\0lost` message.
+            endpoint.closed_with(frame.code.0);
         }
+        return Ok(Some(message));
+    };
+    let now = outgoing::receive_time(endpoint.poll_timeout());
+    let incoming = endpoint.handle(now, text, payload);
+    match incoming {
+        Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
+        Ok(tether_session::Incoming::Control(_)) => Ok(None),
+        Err(lost) if lost.origin == Origin::Local => {
+            // Our `\0lost protocol` and the close go out with the next pump.
+            drop(state);
+            tracing::warn!(%lost, "session lost");
+            Ok(None)
+        }
+        Err(lost) => Err(over(SessionError::Lost(lost))),
     }
 }
 
 impl<S> Drop for SessionLink<S> {
     fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        if state.writer().is_some_and(|writer| writer.is(&self.writer)) {
+            state.set_writer(None);
+        }
+        drop(state);
         // Whoever waits looks again: the session may be over.
         self.shared.wake();
     }
@@ -141,14 +256,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let mut writer = lock(&this.writer);
+        if let Some(error) = writer.failed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
         loop {
-            if let Poll::Ready(Err(error)) = this.pump(cx, true) {
+            if let Poll::Ready(Err(error)) = writer.pump(&this.shared, cx, Flush::HoldingAcks) {
                 return Poll::Ready(Some(Err(error)));
             }
-            let Some(item) = ready!(Pin::new(&mut this.ws).poll_next(cx)) else {
+            let Some(item) = ready!(Pin::new(&mut writer.ws).poll_next(cx)) else {
                 return Poll::Ready(None);
             };
-            match item.and_then(|message| this.receive(message)) {
+            match item.and_then(|message| receive(&this.shared, message)) {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                 Ok(None) => continue,
                 Err(error) => return Poll::Ready(Some(Err(error))),
@@ -162,35 +281,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for SessionLink<S> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        ready!(this.pump(cx, false))?;
-        if this.goodbye == Goodbye::Closed {
+        let mut writer = lock(&this.writer);
+        writer.failed.take().map_or(Ok(()), Err)?;
+        ready!(writer.pump(&this.shared, cx, Flush::No))?;
+        if writer.goodbye == Goodbye::Closed {
             // The session said goodbye on this connection; the supervisor's last writes
             // (probes) wait until the peer's close ends the stream.
             return Poll::Pending;
         }
         // Not held back by a full replay buffer: data then waits in the session's queue,
         // and probes still go out.
-        Pin::new(&mut this.ws).poll_ready(cx)
+        Pin::new(&mut writer.ws).poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
         // Only the supervisor's own messages come this way (probes, pongs, its close): the
         // session's data does not cross its outbox.
-        let this = self.get_mut();
+        let mut writer = lock(&self.writer);
         if matches!(message, Message::Close(_)) {
             // The supervisor closes this connection: nothing of the session follows.
-            this.goodbye = Goodbye::Closed;
+            writer.goodbye = Goodbye::Closed;
         }
-        Pin::new(&mut this.ws).start_send(message)
+        Pin::new(&mut writer.ws).start_send(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        ready!(this.pump(cx, true))?;
-        Pin::new(&mut this.ws).poll_flush(cx)
+        let mut writer = lock(&this.writer);
+        writer.failed.take().map_or(Ok(()), Err)?;
+        ready!(writer.pump(&this.shared, cx, Flush::Yes))?;
+        Pin::new(&mut writer.ws).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.get_mut().ws).poll_close(cx)
+        Pin::new(&mut lock(&self.writer).ws).poll_close(cx)
     }
 }

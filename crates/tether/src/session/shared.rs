@@ -9,13 +9,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::task::{Context, Waker};
 
 use tether_codec::Message;
 use tether_session::{Client, Error as SessionError};
 use tokio::sync::Notify;
 
 use crate::error::Error;
+use crate::session::link::LinkWriter;
 use crate::supervised::SupervisedError;
 
 /// What the client's session handle and its links share.
@@ -52,6 +53,9 @@ pub(crate) struct State {
     /// data or asked to end: the link writes it. Kept under the lock (woken by reference,
     /// so not cloned again for every message).
     link: Option<Waker>,
+    /// The attached link's writer: the application's task writes through it at once
+    /// ([`Shared::write_now`]).
+    writer: Option<LinkWriter>,
 }
 
 impl State {
@@ -141,6 +145,16 @@ impl State {
         }
     }
 
+    /// The attached link's writer, set while a link is attached.
+    pub(super) fn set_writer(&mut self, writer: Option<LinkWriter>) {
+        self.writer = writer;
+    }
+
+    /// The attached link's writer, if any.
+    pub(super) fn writer(&self) -> Option<&LinkWriter> {
+        self.writer.as_ref()
+    }
+
     /// Whether the application asked to end.
     pub(crate) fn is_ending(&self) -> bool {
         self.ending
@@ -178,6 +192,7 @@ impl Shared {
                 ending: false,
                 refused: false,
                 link: None,
+                writer: None,
             }),
             changed: Notify::new(),
         })
@@ -199,6 +214,29 @@ impl Shared {
                 state.waiting = true;
             }
             notified.await;
+        }
+    }
+
+    /// Writes what the application queued from the application's own task, through the
+    /// attached link's writer with the link task's waker (whatever has to wait wakes the
+    /// link's task, which goes on as if it had written it). The link's task is woken
+    /// instead when there is no link, when it is busy (polled on another thread), or when
+    /// the write did not finish.
+    pub(crate) fn write_now(&self, state: MutexGuard<'_, State>) {
+        let (writer, waker) = match (&state.writer, &state.link) {
+            (Some(writer), Some(link)) => (writer.clone(), link.clone()),
+            _ => {
+                state.wake_link();
+                return;
+            }
+        };
+        drop(state);
+        let written = match writer.0.try_lock() {
+            Ok(mut writer) => writer.write_now(self, &mut Context::from_waker(&waker)),
+            Err(_) => false,
+        };
+        if !written {
+            waker.wake();
         }
     }
 
