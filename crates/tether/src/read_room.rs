@@ -36,8 +36,10 @@ const MAX_SPARES: usize = 8;
 /// The spare read buffers of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct ReadRoom {
-    /// Empty handles without capacity on allocations that received messages share. Without
-    /// capacity, `try_reclaim(1)` tells exactly whether the handle is alone again.
+    /// Empty handles without capacity on allocations that received messages share (without
+    /// capacity, `try_reclaim(1)` tells exactly whether the handle is alone again), and at
+    /// most one whose messages are gone, kept by [`release`](Self::release) while another
+    /// is pinned.
     spares: Vec<BytesMut>,
     /// The addresses of the last allocation made here that is too large to keep, so that the
     /// read buffer is not kept as a spare while it lives in it.
@@ -100,23 +102,39 @@ impl ReadRoom {
         };
     }
 
-    /// At an idle moment: keeps `buf` (the empty read buffer) as a spare if messages pin it,
-    /// leaving an empty one in its place; hands every spare whose messages are gone to the
-    /// thread's stock.
+    /// At an idle moment: keeps `buf` (the empty read buffer) as a spare if messages pin it
+    /// and it has too little room for the next read, leaving an empty one in its place;
+    /// hands the spares whose messages are gone to the thread's stock, but one: that one
+    /// stays while messages still pin another (the connection is busy: a session waiting
+    /// for acks, an application holding what it received), for the next read. Handed to
+    /// the stock, it would be gone when the stock is full (many busy connections on the
+    /// thread) and allocated again, its pages faulted in again, message after message. A
+    /// connection whose messages are all gone keeps nothing.
     pub(crate) fn release(&mut self, buf: &mut BytesMut) {
         // One with room left is read into again (the messages before its room do not
         // matter); one without would have to be replaced at the next read.
-        if buf.is_empty() && buf.capacity() < READ_CHUNK / 2 && is_pinned(buf) {
+        let room = (READ_CHUNK / 2).max(self.next);
+        if buf.is_empty() && buf.capacity() < room && is_pinned(buf) {
             let pinned = std::mem::take(buf);
             self.keep(pinned);
         }
+        let mut busy = false;
+        let mut free = None;
         let mut i = 0;
         while i < self.spares.len() {
             if self.spares[i].try_reclaim(1) {
-                buffer_stock::put(self.spares.swap_remove(i));
+                if let Some(other) = free.replace(self.spares.swap_remove(i)) {
+                    buffer_stock::put(other);
+                }
             } else {
+                busy = true;
                 i += 1;
             }
+        }
+        match free {
+            Some(spare) if busy => self.spares.push(spare),
+            Some(spare) => buffer_stock::put(spare),
+            None => {}
         }
     }
 
@@ -328,6 +346,42 @@ mod tests {
             let mut buf = BytesMut::new();
             room.make(&mut buf, 0);
             assert!(!buffer_stock::too_large(&mut buf.split_off(0)));
+        });
+    }
+
+    /// At an idle moment, one spare whose messages are gone stays while messages pin
+    /// another (the connection is busy, its next read takes it); once none is pinned, every
+    /// spare goes to the thread's stock.
+    #[test]
+    fn a_busy_connection_keeps_one_free_spare_an_idle_one_none() {
+        alone(|| {
+            let mut room = ReadRoom::default();
+            // As the driver says after each message: large ones.
+            room.expect(64 << 10);
+            let mut buf = BytesMut::new();
+            let first = received(&mut room, &mut buf, 64 << 10);
+            let second = received(&mut room, &mut buf, 64 << 10);
+            let third = received(&mut room, &mut buf, 64 << 10);
+            assert_eq!(room.spares(), 2, "the first two allocations, pinned");
+            drop((first, second));
+            room.release(&mut buf);
+            // The read buffer, pinned by the third and without room for a fourth as large,
+            // joins the spares; one free spare stays beside it, the other goes.
+            assert_eq!(buf.capacity(), 0);
+            assert_eq!(room.spares(), 2, "one free, one pinned by the third");
+            assert!(buffer_stock::take().is_some(), "the other free one");
+            assert!(buffer_stock::take().is_none());
+            // The next read goes into the spare kept.
+            let kept = room.spares.iter_mut().find(|spare| spare.capacity() > 0);
+            let kept = kept.expect("a free spare");
+            // Back at the start of its allocation, where the next read begins.
+            assert!(kept.try_reclaim(64 << 10));
+            let at = kept.as_ptr() as usize;
+            let fourth = received(&mut room, &mut buf, 64 << 10);
+            assert_eq!(fourth.as_ptr() as usize, at);
+            drop((third, fourth));
+            room.release(&mut buf);
+            assert_eq!(room.spares(), 0, "nothing held: nothing kept");
         });
     }
 }
