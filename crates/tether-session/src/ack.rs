@@ -4,10 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-/// Unreported data bytes that make an ack due: a quarter of the default replay window
+/// Unreported data bytes that make an ack due: a sixteenth of the default replay window
 /// (1 MiB), so a sender of large messages, whose window holds fewer than `every` of them,
-/// never waits the `delay` for room.
-pub(crate) const ACK_BYTES: usize = 256 << 10;
+/// never waits the `delay` for room; and it holds few of them at once. A sender keeps each
+/// message it received and sent back (an echo, a relay) until the ack: every message held
+/// pins its receive buffer, and a server with many sessions of 64 KiB messages spent a
+/// tenth more CPU per message reading into buffers gone cold from the cache with the
+/// protocol's 256 KiB than with 64 KiB (benches/RESULTS.md).
+pub(crate) const ACK_BYTES: usize = 64 << 10;
 
 /// The receive count and what of it the peer has been told.
 #[derive(Debug, Clone)]

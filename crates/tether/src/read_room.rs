@@ -30,7 +30,8 @@ pub(crate) const READ_CHUNK: usize = 8 << 10;
 /// an allocation, so it could not be kept.
 const SLACK: usize = READ_CHUNK / 2;
 /// Pinned buffers kept per connection: enough for the messages a session keeps until the peer
-/// acknowledges them (256 KiB of 64 KiB messages) and the one being read.
+/// acknowledges them (64 KiB, or 256 KiB from another peer, of 64 KiB messages) and the one
+/// being read.
 const MAX_SPARES: usize = 8;
 
 /// The spare read buffers of one connection.
