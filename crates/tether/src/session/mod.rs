@@ -12,6 +12,7 @@
 
 mod accepted;
 mod attach;
+mod carry;
 mod client;
 mod handler;
 mod link;
