@@ -332,6 +332,25 @@ async fn sessions_md_5_an_ack_due_by_count_goes_out_without_a_write_and_before_i
     }
 }
 
+/// docs/sessions.md §5: a lone message is acknowledged `ack_delay` after it arrived, with
+/// nothing else happening: the link's timer, not a read or a write, brings the ack (the
+/// link pumps before a read only when something is due). Paused clock: the ack arrives
+/// with the clock at the delay, not before.
+#[tokio::test(start_paused = true)]
+async fn sessions_md_5_a_lone_message_is_acknowledged_by_the_ack_timer() {
+    let endpoint = EndpointConfig::default();
+    let (mut session, mut ws, _connections) = attached(endpoint).await;
+    let start = tokio::time::Instant::now();
+    say(&mut ws, "alone").await;
+    assert_eq!(session.recv().await, Some(Ok(Message::text("alone"))));
+    expect_text(&mut ws, "\0ack 1").await;
+    assert!(
+        start.elapsed() >= endpoint.ack_delay(),
+        "acknowledged before the ack delay: {:?}",
+        start.elapsed()
+    );
+}
+
 /// The application's data does not cross the supervisor's outbox: the link writes it
 /// itself, and must go on doing so (acks too) while the application reads nothing and the
 /// supervisor has stopped reading for it.

@@ -126,6 +126,18 @@ fn lock<S>(writer: &Mutex<Writer<S>>) -> MutexGuard<'_, Writer<S>> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
+    /// Whether a pump may have something to do: marked due (a message received, data left
+    /// to the link), an ack held back, bytes not flushed, a goodbye under way, or the ack
+    /// timer fired. (A deadline set since the last pump came with a received message,
+    /// which marked it due.)
+    fn needs_pump(&self, shared: &Shared) -> bool {
+        shared.take_due()
+            || self.deferred
+            || self.unflushed
+            || self.goodbye != Goodbye::None
+            || (self.armed && self.timer.is_elapsed())
+    }
+
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
     /// `lost`), then flushes as `flush` says. Pending while the WebSocket's write buffer is full. The application's next message
     /// wakes the task that called it.
@@ -139,6 +151,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
             // Our close is queued: nothing more may be written, only flushed.
             return Pin::new(&mut self.ws).poll_flush(cx);
         }
+        // Whatever was marked due before this pass is looked at by it.
+        shared.take_due();
         loop {
             // At most one clock read for this pass (the ack deadline is in milliseconds),
             // and none while the ack timer says the deadline has not come; a pass after
@@ -214,6 +228,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
 /// Takes in one received message: data comes out unstuffed, control messages are the
 /// session's own (`None`).
 fn receive(shared: &Shared, message: Message) -> Result<Option<Message>, SupervisedError> {
+    // Whatever it is (data counted, an ack, a ping, the peer's end or lost), the link's
+    // next pass may have something to say about it.
+    shared.mark_due();
     let mut state = shared.lock();
     let endpoint = state.client.endpoint_mut();
     let Some((text, payload)) = wire::payload(&message) else {
@@ -261,8 +278,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
             return Poll::Ready(Some(Err(error)));
         }
         loop {
-            if let Poll::Ready(Err(error)) = writer.pump(&this.shared, cx, Flush::HoldingAcks) {
-                return Poll::Ready(Some(Err(error)));
+            // A pump only when something may be due: the application's task wrote what it
+            // sent already, and a read that took in nothing new leaves nothing to say.
+            if writer.needs_pump(&this.shared) {
+                if let Poll::Ready(Err(error)) = writer.pump(&this.shared, cx, Flush::HoldingAcks) {
+                    return Poll::Ready(Some(Err(error)));
+                }
             }
             let Some(item) = ready!(Pin::new(&mut writer.ws).poll_next(cx)) else {
                 return Poll::Ready(None);

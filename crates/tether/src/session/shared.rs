@@ -8,6 +8,7 @@
 //! and are never queued behind it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 
@@ -26,6 +27,10 @@ pub(crate) struct Shared {
     /// Notified when accepted messages were numbered, or a link ended, while somebody
     /// waits in [`wait`](Self::wait): they look again.
     changed: Notify,
+    /// Something may be due to write that no pump has looked at yet (a message received,
+    /// data or `end` the application's task left to the link): the link pumps before its
+    /// next read only then, not on every read ([`take_due`](Self::take_due)).
+    due: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -195,6 +200,7 @@ impl Shared {
                 writer: None,
             }),
             changed: Notify::new(),
+            due: AtomicBool::new(true),
         })
     }
 
@@ -226,6 +232,7 @@ impl Shared {
         let (writer, waker) = match (&state.writer, &state.link) {
             (Some(writer), Some(link)) => (writer.clone(), link.clone()),
             _ => {
+                self.mark_due();
                 state.wake_link();
                 return;
             }
@@ -236,8 +243,20 @@ impl Shared {
             Err(_) => false,
         };
         if !written {
+            self.mark_due();
             waker.wake();
         }
+    }
+
+    /// Something may be due to write: the link's next pass pumps.
+    pub(crate) fn mark_due(&self) {
+        self.due.store(true, Ordering::Release);
+    }
+
+    /// Whether something may be due to write since the last pump began (it is looked at
+    /// now: the caller pumps).
+    pub(super) fn take_due(&self) -> bool {
+        self.due.swap(false, Ordering::AcqRel)
     }
 
     /// Wakes whoever waits in [`wait`](Self::wait).
