@@ -160,7 +160,8 @@ where
     let mut now = None;
     let mut fed = false;
     loop {
-        let (next, after) = {
+        // The next message, or (nothing more due) the deadline and room to return.
+        let next = {
             let mut state = shared.lock();
             let next = if state.carried_by(attachment) {
                 let endpoint = &mut state.endpoint;
@@ -170,16 +171,15 @@ where
             } else {
                 outgoing::lost_goodbye(LostReason::Replaced, goodbye)
             };
-            let after = (state.endpoint.poll_timeout(), state.has_room());
-            (next, after)
+            next.ok_or_else(|| (state.endpoint.poll_timeout(), state.has_room()))
         };
         match next {
-            Some(message) => {
+            Ok(message) => {
                 ws.feed(message).await?;
                 fed = true;
             }
-            None if fed => return ws.flush().await.map(|()| after),
-            None => return Ok(after),
+            Err(after) if fed => return ws.flush().await.map(|()| after),
+            Err(after) => return Ok(after),
         }
     }
 }
@@ -220,7 +220,6 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) -> Receive
     // them (state.rs, MAX_INBOUND_BYTES); every other control message acts at once, and
     // so does the count `end` carries (counts must never go back).
     let before = state.endpoint.acked();
-    let now = outgoing::receive_time(state.endpoint.poll_timeout());
     let handled = match tether_session::classify(text, payload) {
         Ok(Incoming::Data { .. }) if !state.is_abandoned() => {
             received.reader = state.deliver(message);
@@ -233,7 +232,11 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) -> Receive
             received.reader = state.deliver(message);
             handled
         }
-        _ => state.endpoint.handle(now, text, payload).map(drop),
+        _ => {
+            // The time is read only here: data, counted when taken, does not need it.
+            let now = outgoing::receive_time(state.endpoint.poll_timeout());
+            state.endpoint.handle(now, text, payload).map(drop)
+        }
     };
     if let Err(lost) = &handled {
         if lost.origin == Origin::Peer {
