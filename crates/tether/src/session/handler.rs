@@ -61,7 +61,7 @@ struct Wanted {
 
 #[derive(Default)]
 enum Holder {
-    /// A connection's task runs it.
+    /// A connection's task runs it (a new session's first connection, from the start).
     #[default]
     Connection,
     /// A parked task runs it (its waker, once it ran: woken when a connection asks).
@@ -114,9 +114,9 @@ impl Wake for Nudge {
 }
 
 impl Lease {
-    /// A new session's connection: it runs `handler` from the start.
+    /// A new session's connection: it runs `handler` from the start (a new seat's holder
+    /// is a connection).
     pub(crate) fn new_session(shared: Arc<Shared>, handler: Handler) -> Lease {
-        shared.seat.lock().holder = Holder::Connection;
         let mut lease = Lease::resumed(shared);
         lease.hold(handler);
         lease

@@ -103,16 +103,16 @@ impl State {
     }
 
     /// Wakes the connection carrying the session (something to write, room to read).
-    /// `from`: the task asking, when known. A connection running its handler in its own
-    /// task is not woken by it (a wasted pass per message): it looks before it sleeps.
+    /// `from`: the waker of the task asking, when known. The handler a connection runs
+    /// (with the waker set by [`run_inline`](Self::run_inline)) does not wake it: the
+    /// connection looks before it sleeps, and a wake-up would cost a wasted pass per
+    /// message.
     pub(crate) fn wake_link(&mut self, from: Option<&Waker>) {
         self.link_woken = true;
         let Some(link) = &self.link_waker else {
             return;
         };
-        let own = from.is_some_and(|from| {
-            link.will_wake(from) || self.inline.as_ref().is_some_and(|i| i.will_wake(from))
-        });
+        let own = from.is_some_and(|from| self.inline.as_ref().is_some_and(|i| i.will_wake(from)));
         if !own {
             link.wake_by_ref();
         }
@@ -184,7 +184,7 @@ pub(crate) struct Shared {
     pub(crate) id: SessionId,
     state: Mutex<State>,
     /// Wakes the application's senders: room in the replay buffer, the session ended.
-    /// (Its reader has [`State::wake_reader`].)
+    /// (Its reader registers in [`State`]: [`State::take_reader`].)
     app: Notify,
     /// Which task runs the handler (handler.rs).
     pub(crate) seat: Seat,
