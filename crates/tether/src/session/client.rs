@@ -264,8 +264,7 @@ impl Session {
         self.running()?;
         let mut state = self.shared.lock();
         state.request_end();
-        self.shared.mark_due();
-        state.wake_link();
+        self.shared.leave_to_link(&state);
         Ok(())
     }
 

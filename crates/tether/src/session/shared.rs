@@ -136,15 +136,15 @@ impl State {
         self.settle();
     }
 
-    /// The link's task is the one to wake ([`wake_link`](Self::wake_link)).
+    /// The link's task is the one to wake ([`Shared::leave_to_link`]).
     pub(super) fn register_link(&mut self, waker: &Waker) {
         if !self.link.as_ref().is_some_and(|link| link.will_wake(waker)) {
             self.link = Some(waker.clone());
         }
     }
 
-    /// Wakes the link's task: data or `end` to write.
-    pub(crate) fn wake_link(&self) {
+    /// Wakes the link's task ([`Shared::leave_to_link`]).
+    fn wake_link(&self) {
         if let Some(link) = &self.link {
             link.wake_by_ref();
         }
@@ -232,8 +232,7 @@ impl Shared {
         let (writer, waker) = match (&state.writer, &state.link) {
             (Some(writer), Some(link)) => (writer.clone(), link.clone()),
             _ => {
-                self.mark_due();
-                state.wake_link();
+                self.leave_to_link(&state);
                 return;
             }
         };
@@ -246,6 +245,12 @@ impl Shared {
             self.mark_due();
             waker.wake();
         }
+    }
+
+    /// Leaves data or `end` to the link's task: marked due, and the task woken.
+    pub(crate) fn leave_to_link(&self, state: &State) {
+        self.mark_due();
+        state.wake_link();
     }
 
     /// Something may be due to write: the link's next pass pumps.
