@@ -15,6 +15,7 @@ mod interop;
 mod proxy;
 mod session_client;
 mod session_handler;
+mod session_reading;
 mod session_server;
 mod tls;
 mod web;

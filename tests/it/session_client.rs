@@ -10,13 +10,13 @@ use tether::{Accept, ClientBuilder, CloseCode, Error, Message, Server, ServerSoc
 use tokio::sync::mpsc;
 
 /// Every wait of these tests is bounded by this (an event, not a timing: a hang fails).
-const BOUND: Duration = Duration::from_secs(10);
+pub(crate) const BOUND: Duration = Duration::from_secs(10);
 
-const ID: &str = "Vt2kQ0o1l9aC3x8dYh5S1w";
+pub(crate) const ID: &str = "Vt2kQ0o1l9aC3x8dYh5S1w";
 
 /// A server that hands every accepted connection to the test, selecting the session
 /// subprotocol when `sessions` (and the client offered it).
-async fn scripted(sessions: bool) -> (String, mpsc::Receiver<ServerSocket>) {
+pub(crate) async fn scripted(sessions: bool) -> (String, mpsc::Receiver<ServerSocket>) {
     let mut server = Server::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}/", server.local_addr().expect("addr"));
     server.decide(move |request| {
@@ -37,7 +37,7 @@ async fn scripted(sessions: bool) -> (String, mpsc::Receiver<ServerSocket>) {
     (url, rx)
 }
 
-fn config() -> SupervisorConfig {
+pub(crate) fn config() -> SupervisorConfig {
     let mut config = SupervisorConfig::default();
     let mut reconnect = ReconnectConfig::default();
     reconnect
@@ -49,11 +49,11 @@ fn config() -> SupervisorConfig {
 
 /// A session whose first connection got `\0new` answered with [`ID`]: the client, the
 /// server's end of that connection, and the connections to come.
-async fn attached(endpoint: EndpointConfig) -> (Session, ServerSocket, Connections) {
+pub(crate) async fn attached(endpoint: EndpointConfig) -> (Session, ServerSocket, Connections) {
     attached_with(&config(), endpoint).await
 }
 
-async fn attached_with(
+pub(crate) async fn attached_with(
     supervisor: &SupervisorConfig,
     endpoint: EndpointConfig,
 ) -> (Session, ServerSocket, Connections) {
@@ -69,9 +69,9 @@ async fn attached_with(
     (session, ws, connections)
 }
 
-type Connections = mpsc::Receiver<ServerSocket>;
+pub(crate) type Connections = mpsc::Receiver<ServerSocket>;
 
-async fn next_connection(rx: &mut mpsc::Receiver<ServerSocket>) -> ServerSocket {
+pub(crate) async fn next_connection(rx: &mut mpsc::Receiver<ServerSocket>) -> ServerSocket {
     tokio::time::timeout(BOUND, rx.recv())
         .await
         .expect("a connection within the bound")
@@ -79,7 +79,7 @@ async fn next_connection(rx: &mut mpsc::Receiver<ServerSocket>) -> ServerSocket 
 }
 
 /// The next text or binary message the scripted server receives.
-async fn next_data(ws: &mut ServerSocket) -> Message {
+pub(crate) async fn next_data(ws: &mut ServerSocket) -> Message {
     // One bound for the whole wait: probes arriving meanwhile do not extend it.
     let deadline = tokio::time::Instant::now() + BOUND;
     loop {
@@ -95,7 +95,7 @@ async fn next_data(ws: &mut ServerSocket) -> Message {
 }
 
 /// Reads on after the peer's close, so the close echo is written and the stream ends.
-async fn finish_close(ws: &mut ServerSocket) {
+pub(crate) async fn finish_close(ws: &mut ServerSocket) {
     let rest = tokio::time::timeout(BOUND, ws.next())
         .await
         .expect("the stream ends");
@@ -105,11 +105,11 @@ async fn finish_close(ws: &mut ServerSocket) {
     );
 }
 
-async fn expect_text(ws: &mut ServerSocket, want: &str) {
+pub(crate) async fn expect_text(ws: &mut ServerSocket, want: &str) {
     assert_eq!(next_data(ws).await, Message::text(want.to_owned()));
 }
 
-async fn say(ws: &mut ServerSocket, text: &str) {
+pub(crate) async fn say(ws: &mut ServerSocket, text: &str) {
     ws.send(Message::text(text.to_owned())).await.expect("send");
 }
 

@@ -310,11 +310,12 @@ impl Keepalive {
     // ----- inputs ------------------------------------------------------------------
 
     /// An inbound frame that is not a pong arrived: "something is arriving". Only stamps
-    /// the time; deadlines are checked when the timer fires.
+    /// the time; deadlines are checked when the timer fires. A time earlier than one
+    /// stamped before (activity another task saw, reported late) moves nothing back.
     pub fn on_inbound(&mut self, now: Instant) {
         let now = self.stamp(now);
-        self.last_inbound = now;
-        self.last_data = now;
+        self.last_inbound = self.last_inbound.max(now);
+        self.last_data = self.last_data.max(now);
     }
 
     /// A frame (data or probe) was written to the transport.
@@ -350,7 +351,7 @@ impl Keepalive {
             return PongOutcome::Ignored;
         }
         let now = self.stamp(now);
-        self.last_inbound = now;
+        self.last_inbound = self.last_inbound.max(now);
         if !self.is_in_flight(nonce) {
             return PongOutcome::Mismatched;
         }
@@ -755,6 +756,26 @@ mod tests {
         // The extra probe went out at once.
         assert_eq!(h.written.len(), 2);
         assert_eq!(h.written[1].1, written + 10 * SEC);
+    }
+
+    /// Activity another task saw is reported when the supervisor next looks, possibly
+    /// after a later time was stamped: the earlier time moves nothing back, and the later
+    /// activity still saves the probe from its pong timeout.
+    #[test]
+    fn activity_reported_late_with_an_earlier_time_moves_nothing_back() {
+        let mut h = Harness::new(&config());
+        assert_eq!(h.run(h.now + 100 * SEC), None);
+        h.rtt = None;
+        let probes = h.written.len();
+        let next = h.k.poll_timeout().unwrap();
+        h.run(next);
+        assert_eq!(h.written.len(), probes + 1, "a probe at the next tick");
+        let (_, written) = h.written[probes];
+        h.k.on_inbound(written + SEC);
+        h.k.on_inbound(written - SEC);
+        h.run(written + 10 * SEC);
+        assert_eq!(h.k.health(), Health::Healthy);
+        assert_eq!(h.k.misses(), 0);
     }
 
     #[test]

@@ -241,6 +241,9 @@ where
             }
             if self.closing.is_none() {
                 if let Some(core) = &mut self.core {
+                    if let Some(at) = self.ctx.probe.seen_elsewhere() {
+                        core.on_inbound(at);
+                    }
                     if core.poll_timeout().is_some_and(|at| at <= std_now) {
                         core.handle_timeout(std_now);
                     }

@@ -45,6 +45,15 @@ pub trait Probe<M>: Send + 'static {
     fn len(message: &M) -> usize
     where
         Self: Sized;
+
+    /// When the latest message arrived that the supervisor did not read itself, if one
+    /// did since the last call: a transport that another task also reads (the
+    /// application's, reading its connection directly) says so here, and the heartbeat
+    /// counts it as inbound activity at that time. It is asked before the heartbeat's
+    /// deadlines are checked. The default: the supervisor reads everything itself.
+    fn seen_elsewhere(&mut self) -> Option<std::time::Instant> {
+        None
+    }
 }
 
 /// A line-oriented text probe over `String` messages: `"<ping> <nonce>"` and

@@ -2,7 +2,11 @@
 //! heartbeat supervisor (docs/sessions.md §4, §8, §11).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
 
 use tether_codec::Message;
 use tether_heartbeat::{
@@ -15,8 +19,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::client::ClientBuilder;
 use crate::error::Error;
-use crate::probe::PingProbe;
 use crate::session::attach::{attach, SessionPolicy};
+use crate::session::link::ReadNow;
+use crate::session::reading::{Route, SessionProbe};
 use crate::session::shared::{Shared, State};
 use crate::supervise::logged_failure;
 
@@ -130,7 +135,7 @@ impl ClientBuilder {
         };
         let supervisor = Supervisor::connect_with(
             &supervisor,
-            PingProbe::new(),
+            SessionProbe::new(Arc::clone(&shared.route)),
             connect,
             |link| async move { Ok(link) },
             policy,
@@ -235,7 +240,17 @@ impl Session {
     /// is lost, one `Err` with the outcome and its counts, then `None`; after a normal end
     /// (both sides' `end`, everything acknowledged), `None`.
     pub async fn recv(&mut self) -> Option<Result<Message, SessionLost>> {
-        if let Some(message) = self.supervisor.recv().await {
+        let next = {
+            let Session {
+                supervisor, shared, ..
+            } = &mut *self;
+            let mut reading = Reading {
+                route: &shared.route,
+                entered: false,
+            };
+            std::future::poll_fn(|cx| poll_message(supervisor, shared, &mut reading, cx)).await
+        };
+        if let Some(message) = next {
             return Some(Ok(message));
         }
         if std::mem::replace(&mut self.reported, true) {
@@ -371,6 +386,67 @@ impl Session {
 
     fn check(&self, message: &Message) -> Result<(), Error> {
         check(&self.shared.lock(), message, self.max_message)
+    }
+}
+
+/// The application's task waiting in [`Session::recv`], reading the connection itself
+/// while it may (`reading.rs`): wake-ups go to the link's task again when it stops.
+struct Reading<'a> {
+    route: &'a Route,
+    entered: bool,
+}
+
+impl Reading<'_> {
+    fn leave(&mut self) {
+        if std::mem::take(&mut self.entered) {
+            self.route.leave();
+        }
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// The next message: what the link's task handed to the supervisor's inbox first, then
+/// what the connection has, read from this task while nothing is on its way.
+fn poll_message(
+    supervisor: &mut Supervisor<Message>,
+    shared: &Shared,
+    reading: &mut Reading<'_>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Message>> {
+    if let Poll::Ready(next) = Pin::new(supervisor).poll_next(cx) {
+        if next.is_some() {
+            shared.lock().take();
+        }
+        return Poll::Ready(next);
+    }
+    let Some(writer) = shared.lock().writer().cloned() else {
+        // Between connections: the inbox holds this task's waker, what the next link
+        // reads wakes it.
+        reading.leave();
+        return Poll::Pending;
+    };
+    // Entered (or left entered from an earlier poll): leaving passes on a wake-up that
+    // came after this task last polled the connection.
+    reading.entered = true;
+    let read = writer
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .read_now(shared, cx.waker());
+    match read {
+        Poll::Ready(ReadNow::Data(message)) => Poll::Ready(Some(message)),
+        Poll::Ready(ReadNow::Link) => {
+            // The link's task reads on (or what it read is on its way): what it reads
+            // reaches the inbox, which holds this task's waker.
+            reading.leave();
+            Poll::Pending
+        }
+        Poll::Pending => Poll::Pending,
     }
 }
 

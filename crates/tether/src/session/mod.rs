@@ -17,6 +17,7 @@ mod client;
 mod handler;
 mod link;
 mod outgoing;
+mod reading;
 mod server_session;
 mod sessions;
 mod shared;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::session::link::LinkWriter;
+use crate::session::reading::Route;
 use crate::supervised::SupervisedError;
 
 /// What the client's session handle and its links share.
@@ -31,6 +32,11 @@ pub(crate) struct Shared {
     /// data or `end` the application's task left to the link): the link pumps before its
     /// next read only then, not on every read ([`take_due`](Self::take_due)).
     due: AtomicBool,
+    /// Where the connection's wake-ups go while the application's task reads it too
+    /// (`reading.rs`).
+    pub(crate) route: Arc<Route>,
+    /// `route` as the waker every read of the connection is polled with.
+    pub(crate) route_waker: Waker,
 }
 
 #[derive(Debug)]
@@ -59,8 +65,12 @@ pub(crate) struct State {
     /// so not cloned again for every message).
     link: Option<Waker>,
     /// The attached link's writer: the application's task writes through it at once
-    /// ([`Shared::write_now`]).
+    /// ([`Shared::write_now`]), and reads through it ([`nothing_on_its_way`](Self::nothing_on_its_way)).
     writer: Option<LinkWriter>,
+    /// Data messages the link's task read and handed to the supervisor's inbox, and those
+    /// the application took from there: while they differ, some are on their way.
+    handed: u64,
+    taken: u64,
 }
 
 impl State {
@@ -143,6 +153,11 @@ impl State {
         }
     }
 
+    /// The link task's waker, if a link pumped yet.
+    pub(super) fn link_waker(&self) -> Option<Waker> {
+        self.link.clone()
+    }
+
     /// Wakes the link's task ([`Shared::leave_to_link`]).
     fn wake_link(&self) {
         if let Some(link) = &self.link {
@@ -158,6 +173,23 @@ impl State {
     /// The attached link's writer, if any.
     pub(super) fn writer(&self) -> Option<&LinkWriter> {
         self.writer.as_ref()
+    }
+
+    /// The link's task read a data message for the supervisor's inbox.
+    pub(super) fn hand(&mut self) {
+        self.handed += 1;
+    }
+
+    /// The application took a data message from the supervisor's inbox.
+    pub(super) fn take(&mut self) {
+        self.taken += 1;
+    }
+
+    /// Whether every data message the link's task read was taken by the application:
+    /// then what the application reads itself comes after them. (Asked with the link's
+    /// writer locked: the link's task counts what it reads under that lock.)
+    pub(super) fn nothing_on_its_way(&self) -> bool {
+        self.handed == self.taken
     }
 
     /// Whether the application asked to end.
@@ -187,6 +219,7 @@ impl State {
 impl Shared {
     /// A session's shared state; `limits` are the supervisor outbox's (messages, bytes).
     pub(crate) fn new(client: Client<Message>, limits: (usize, usize)) -> Arc<Shared> {
+        let route = Route::new();
         Arc::new(Shared {
             state: Mutex::new(State {
                 client,
@@ -198,9 +231,13 @@ impl Shared {
                 refused: false,
                 link: None,
                 writer: None,
+                handed: 0,
+                taken: 0,
             }),
             changed: Notify::new(),
             due: AtomicBool::new(true),
+            route_waker: Waker::from(Arc::clone(&route)),
+            route,
         })
     }
 

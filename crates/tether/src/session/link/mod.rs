@@ -2,26 +2,30 @@
 //! the application queued in the session (not in the supervisor's outbox) is numbered, kept
 //! for replay and written whenever the supervisor polls the link, or at once by the
 //! application's own task ([`Shared::write_now`]); received data is counted and
-//! acknowledged, control messages stay inside (docs/sessions.md §2-§9). What the supervisor
-//! itself writes (probes, pongs, its close) goes through the sink.
+//! acknowledged, control messages stay inside (docs/sessions.md §2-§9); the application's
+//! task also reads the connection itself while it waits in `recv` (`read.rs`). What the
+//! supervisor itself writes (probes, pongs, its close) goes through the sink.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::Stream;
 use futures_sink::Sink;
 use tether_codec::Message;
-use tether_session::{Error as SessionError, Origin};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use crate::session::outgoing::{self, Goodbye};
-use crate::session::shared::{over, Shared};
-use crate::session::wire;
+use crate::session::shared::Shared;
 use crate::supervised::{Supervised, SupervisedError};
+
+mod read;
+
+use read::receive;
+pub(crate) use read::ReadNow;
 
 /// A WebSocket carrying an attached session (its `\0session` answer arrived).
 pub(crate) struct SessionLink<S> {
@@ -47,6 +51,15 @@ pub(crate) struct Writer<S> {
     /// An error a write from the application's task met: the link reports it when the
     /// supervisor polls it next.
     failed: Option<SupervisedError>,
+    /// What the application's task read and left to the link's task, already taken in (a
+    /// Ping, Pong or Close frame, an error, the end): the link's next read gives it.
+    for_link: Option<Option<Result<Message, SupervisedError>>>,
+    /// A data message the application's task read made an ack due by count or bytes: the
+    /// next pump writes it (a send's, or the application's next read's).
+    ack_held: bool,
+    /// The supervisor dropped this link: nothing more may be read from it (what arrives
+    /// belongs to no connection the session is attached to).
+    detached: bool,
 }
 
 /// A link's writer as the session's shared state holds it (the socket type erased).
@@ -55,6 +68,12 @@ pub(crate) trait Pump: Send {
     /// Returns whether it is all written and nothing needs the link's task (else the
     /// caller wakes it).
     fn write_now(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool;
+
+    /// Reads the next data message for the application's task (`app` its waker), the
+    /// connection polled with the session's route waker (`reading.rs`). Wake-ups go to
+    /// `app` from the moment it polls the connection: not when it returns
+    /// [`ReadNow::Link`] at once.
+    fn read_now(&mut self, shared: &Shared, app: &Waker) -> Poll<ReadNow>;
 }
 
 /// The writer of the attached link, if any, held by [`Shared`].
@@ -83,6 +102,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> SessionLink<S> {
             unflushed: false,
             deferred: false,
             failed: None,
+            for_link: None,
+            ack_held: false,
+            detached: false,
         }));
         let erased: Arc<Mutex<dyn Pump>> = writer.clone();
         shared.lock().set_writer(Some(LinkWriter(erased)));
@@ -103,6 +125,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pump for Writer<S> {
             }
             Poll::Pending => false,
         }
+    }
+
+    fn read_now(&mut self, shared: &Shared, app: &Waker) -> Poll<ReadNow> {
+        self.read(shared, app)
     }
 }
 
@@ -151,8 +177,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
             // Our close is queued: nothing more may be written, only flushed.
             return Pin::new(&mut self.ws).poll_flush(cx);
         }
-        // Whatever was marked due before this pass is looked at by it.
+        // Whatever was marked due before this pass is looked at by it, an ack held by the
+        // application's read too.
         shared.take_due();
+        self.ack_held = false;
         loop {
             // At most one clock read for this pass (the ack deadline is in milliseconds),
             // and none while the ack timer says the deadline has not come; a pass after
@@ -225,39 +253,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     }
 }
 
-/// Takes in one received message: data comes out unstuffed, control messages are the
-/// session's own (`None`).
-fn receive(shared: &Shared, message: Message) -> Result<Option<Message>, SupervisedError> {
-    // Whatever it is (data counted, an ack, a ping, the peer's end or lost), the link's
-    // next pass may have something to say about it.
-    shared.mark_due();
-    let mut state = shared.lock();
-    let endpoint = state.client.endpoint_mut();
-    let Some((text, payload)) = wire::payload(&message) else {
-        if let Message::Close(Some(frame)) = &message {
-            // docs/sessions.md §6: a close with a lost reason's code ends the session
-            // even without a `\0lost` message.
-            endpoint.closed_with(frame.code.0);
-        }
-        return Ok(Some(message));
-    };
-    let now = outgoing::receive_time(endpoint.poll_timeout());
-    let incoming = endpoint.handle(now, text, payload);
-    match incoming {
-        Ok(tether_session::Incoming::Data { skip }) => Ok(Some(wire::unstuffed(message, skip))),
-        Ok(tether_session::Incoming::Control(_)) => Ok(None),
-        Err(lost) if lost.origin == Origin::Local => {
-            // Our `\0lost protocol` and the close go out with the next pump.
-            drop(state);
-            tracing::warn!(%lost, "session lost");
-            Ok(None)
-        }
-        Err(lost) => Err(over(SessionError::Lost(lost))),
-    }
-}
-
 impl<S> Drop for SessionLink<S> {
     fn drop(&mut self) {
+        // Under the writer's lock: an application's task about to read through it finds
+        // it detached.
+        lock(&self.writer).detached = true;
         let mut state = self.shared.lock();
         if state.writer().is_some_and(|writer| writer.is(&self.writer)) {
             state.set_writer(None);
@@ -277,6 +277,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
         if let Some(error) = writer.failed.take() {
             return Poll::Ready(Some(Err(error)));
         }
+        if let Some(item) = writer.for_link.take() {
+            // Read by the application's task, taken in already.
+            return Poll::Ready(item);
+        }
+        this.shared.route.link_polls(cx.waker());
         loop {
             // A pump only when something may be due: the application's task wrote what it
             // sent already, and a read that took in nothing new leaves nothing to say.
@@ -285,7 +290,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for SessionLink<S> {
                     return Poll::Ready(Some(Err(error)));
                 }
             }
-            let Some(item) = ready!(Pin::new(&mut writer.ws).poll_next(cx)) else {
+            // With the route's waker: while the application waits in `recv`, what arrives
+            // wakes it, and it reads.
+            let mut read_cx = Context::from_waker(&this.shared.route_waker);
+            let Some(item) = ready!(Pin::new(&mut writer.ws).poll_next(&mut read_cx)) else {
                 return Poll::Ready(None);
             };
             match item.and_then(|message| receive(&this.shared, message)) {
