@@ -1,17 +1,8 @@
-//! When a receiver acknowledges: after `every` data messages or [`ACK_BYTES`] of them, or
-//! `delay` after the first one it has not reported, whichever comes first; at once on the
-//! peer's `end` (docs/sessions.md §5).
+//! When a receiver acknowledges: after `every` data messages or `bytes` of them, or `delay`
+//! after the first one it has not reported, whichever comes first; at once on the peer's
+//! `end` (docs/sessions.md §5).
 
 use std::time::{Duration, Instant};
-
-/// Unreported data bytes that make an ack due: a sixteenth of the default replay window
-/// (1 MiB), so a sender of large messages, whose window holds fewer than `every` of them,
-/// never waits the `delay` for room; and it holds few of them at once. A sender keeps each
-/// message it received and sent back (an echo, a relay) until the ack: every message held
-/// pins its receive buffer, and a server with many sessions of 64 KiB messages spent a
-/// tenth more CPU per message reading into buffers gone cold from the cache with the
-/// protocol's 256 KiB than with 64 KiB (benches/RESULTS.md).
-pub(crate) const ACK_BYTES: usize = 64 << 10;
 
 /// The receive count and what of it the peer has been told.
 #[derive(Debug, Clone)]
@@ -22,11 +13,13 @@ pub(crate) struct AckClock {
     first_unreported: Option<Instant>,
     urgent: bool,
     every: u64,
+    /// Unreported data bytes that make an ack due.
+    bytes: usize,
     delay: Duration,
 }
 
 impl AckClock {
-    pub(crate) fn new(every: u64, delay: Duration) -> Self {
+    pub(crate) fn new(every: u64, bytes: usize, delay: Duration) -> Self {
         AckClock {
             received: 0,
             reported: 0,
@@ -34,6 +27,7 @@ impl AckClock {
             first_unreported: None,
             urgent: false,
             every,
+            bytes,
             delay,
         }
     }
@@ -58,7 +52,7 @@ impl AckClock {
     pub(crate) fn due(&self, now: Instant) -> bool {
         self.urgent
             || self.received - self.reported >= self.every
-            || self.unreported_bytes >= ACK_BYTES
+            || self.unreported_bytes >= self.bytes
             || self.deadline().is_some_and(|at| at <= now)
     }
 
@@ -66,7 +60,7 @@ impl AckClock {
     /// `end`).
     pub(crate) fn routine(&self) -> bool {
         !self.urgent
-            && (self.received - self.reported >= self.every || self.unreported_bytes >= ACK_BYTES)
+            && (self.received - self.reported >= self.every || self.unreported_bytes >= self.bytes)
     }
 
     /// When an ack falls due by time, if something is unreported.
@@ -96,7 +90,7 @@ mod tests {
     #[test]
     fn due_after_every_messages_or_after_the_delay() {
         let start = Instant::now();
-        let mut clock = AckClock::new(3, Duration::from_millis(200));
+        let mut clock = AckClock::new(3, 64 << 10, Duration::from_millis(200));
         assert!(!clock.due(start));
         clock.on_data(start, 1);
         clock.on_data(start, 1);
@@ -116,8 +110,9 @@ mod tests {
     #[test]
     fn due_after_ack_bytes_of_data_at_the_limit_not_one_byte_under() {
         let start = Instant::now();
-        let mut clock = AckClock::new(32, Duration::from_millis(200));
-        clock.on_data(start, ACK_BYTES - 1);
+        let bytes = 256 << 10;
+        let mut clock = AckClock::new(32, bytes, Duration::from_millis(200));
+        clock.on_data(start, bytes - 1);
         assert!(!clock.due(start));
         clock.on_data(start, 1);
         assert!(clock.due(start));

@@ -20,8 +20,12 @@ pub struct EndpointConfig {
     max_replay_messages: usize,
     max_replay_bytes: usize,
     ack_every: u64,
+    ack_bytes: usize,
     ack_delay: Duration,
 }
+
+/// The most data bytes a receiver may take in before it acknowledges (docs/sessions.md §5).
+pub const MAX_ACK_BYTES: usize = 256 << 10;
 
 impl Default for EndpointConfig {
     fn default() -> Self {
@@ -29,6 +33,7 @@ impl Default for EndpointConfig {
             max_replay_messages: 1024,
             max_replay_bytes: 1 << 20,
             ack_every: 32,
+            ack_bytes: 64 << 10,
             ack_delay: Duration::from_millis(200),
         }
     }
@@ -72,6 +77,25 @@ impl EndpointConfig {
         self.ack_every
     }
 
+    /// Acknowledge after this many bytes of inbound data. Default 64 KiB; 1 to
+    /// [`MAX_ACK_BYTES`] (256 KiB, the protocol's bound).
+    ///
+    /// The peer keeps what it sent until this side acknowledges it: for a large message
+    /// that is its whole payload, and an echo or a relay holds the receive buffer it
+    /// arrived in. A side with many peers (a server) wants the others to acknowledge
+    /// early; a side with one (a client) can let its peer acknowledge late, which costs
+    /// both fewer acks. Tether's server acknowledges every 256 KiB, its client every
+    /// 64 KiB.
+    pub fn set_ack_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.ack_bytes = bytes;
+        self
+    }
+
+    /// The value set with [`set_ack_bytes`](Self::set_ack_bytes).
+    pub fn ack_bytes(&self) -> usize {
+        self.ack_bytes
+    }
+
     /// Acknowledge at most this long after the first unacknowledged inbound data message.
     /// Default 200 ms (the protocol's maximum); above zero, at most 200 ms.
     pub fn set_ack_delay(&mut self, delay: Duration) -> &mut Self {
@@ -98,6 +122,9 @@ impl EndpointConfig {
         }
         if !(1..=32).contains(&self.ack_every) {
             return invalid("ack_every", "must be 1 to 32 (the protocol's bound)");
+        }
+        if !(1..=MAX_ACK_BYTES).contains(&self.ack_bytes) {
+            return invalid("ack_bytes", "must be 1 to 256 KiB (the protocol's bound)");
         }
         if self.ack_delay.is_zero() || self.ack_delay > Duration::from_millis(200) {
             return invalid("ack_delay", "must be above zero and at most 200 ms");
@@ -204,4 +231,38 @@ impl RegistryConfig {
 
 fn invalid(field: &'static str, problem: &'static str) -> Result<(), Error> {
     Err(Error::InvalidConfig { field, problem })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/sessions.md §5: acks at most 32 messages and 256 KiB apart.
+    #[test]
+    fn sessions_md_5_ack_bounds_at_the_protocols_limit_and_one_past() {
+        let mut config = EndpointConfig::default();
+        assert_eq!(config.ack_bytes(), 64 << 10);
+        config.set_ack_every(32).set_ack_bytes(MAX_ACK_BYTES);
+        assert!(config.validate().is_ok());
+        config.set_ack_bytes(MAX_ACK_BYTES + 1);
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidConfig {
+                field: "ack_bytes",
+                ..
+            })
+        ));
+        config.set_ack_bytes(1);
+        assert!(config.validate().is_ok());
+        config.set_ack_bytes(0);
+        assert!(config.validate().is_err());
+        config.set_ack_bytes(1).set_ack_every(33);
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidConfig {
+                field: "ack_every",
+                ..
+            })
+        ));
+    }
 }

@@ -83,7 +83,7 @@ impl<M> Endpoint<M> {
         config.validate()?;
         Ok(Endpoint {
             replay: ReplayBuffer::new(config.max_replay_messages(), config.max_replay_bytes()),
-            acks: AckClock::new(config.ack_every(), config.ack_delay()),
+            acks: AckClock::new(config.ack_every(), config.ack_bytes(), config.ack_delay()),
             written: 0,
             next_write: 1,
             end_requested: false,

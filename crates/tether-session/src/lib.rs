@@ -73,7 +73,7 @@ mod registry;
 mod replay;
 
 pub use client::{parse_hello, Attached, Client, ClientPhase, Hello};
-pub use config::{EndpointConfig, RegistryConfig};
+pub use config::{EndpointConfig, RegistryConfig, MAX_ACK_BYTES};
 pub use control::{
     classify, needs_stuffing, Control, Incoming, MARK, MAX_CONTROL_LEN, MAX_COUNT, MAX_NONCE_DIGITS,
 };

@@ -29,6 +29,7 @@ pub const DEFAULT_SESSION_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// let mut config = SessionServerConfig::default();
 /// config.registry_mut().set_resume_window(Duration::from_secs(30));
 /// assert_eq!(config.endpoint().max_replay_bytes(), 1 << 20);
+/// assert_eq!(config.endpoint().ack_bytes(), 256 << 10);
 /// assert_eq!(config.handshake_timeout(), Duration::from_secs(10));
 /// ```
 #[derive(Debug, Clone)]
@@ -43,6 +44,9 @@ impl Default for SessionServerConfig {
         let mut endpoint = EndpointConfig::default();
         // docs/sessions.md §5: "1024 messages and 1 MiB per session on the server".
         endpoint.set_max_replay_bytes(1 << 20);
+        // Its acks free a client's replay buffer (one session's), not the server's: as late
+        // as the protocol allows, so fewer acks cost both sides less.
+        endpoint.set_ack_bytes(tether_session::MAX_ACK_BYTES);
         SessionServerConfig {
             endpoint,
             registry: RegistryConfig::default(),
@@ -52,7 +56,9 @@ impl Default for SessionServerConfig {
 }
 
 impl SessionServerConfig {
-    /// Each session's replay buffer and acknowledgements. Default: 1024 messages, 1 MiB.
+    /// Each session's replay buffer and acknowledgements. Default: 1024 messages, 1 MiB,
+    /// an ack every 32 messages or 256 KiB (the protocol's bounds: what it acknowledges is
+    /// the client's to keep, so late acks cost the server nothing) or 200 ms.
     pub fn set_endpoint(&mut self, endpoint: EndpointConfig) -> &mut Self {
         self.endpoint = endpoint;
         self
