@@ -132,14 +132,15 @@ impl Control {
             Some((&MARK, body)) => body,
             _ => return Err(ProtocolError::NotControl),
         };
-        let text = std::str::from_utf8(body)
-            .ok()
-            .filter(|t| t.is_ascii())
-            .ok_or(ProtocolError::NotAscii)?;
-        let mut fields = text.split(' ');
+        if !body.is_ascii() {
+            return Err(ProtocolError::NotAscii);
+        }
+        // Parsed as bytes (ASCII, checked above): an ack, a probe or its answer is parsed
+        // for every few data messages.
+        let mut fields = body.split(|&b| b == b' ');
         // `split` yields at least one item.
         let verb = fields.next().unwrap_or_default();
-        let mut next = |name: &'static str| -> Result<&str, ProtocolError> {
+        let mut next = |name: &'static str| -> Result<&[u8], ProtocolError> {
             fields
                 .next()
                 .filter(|f| !f.is_empty())
@@ -149,33 +150,40 @@ impl Control {
                 })
         };
         let control = match verb {
-            "new" => Control::New,
-            "resume" | "session" => {
+            b"new" => Control::New,
+            b"resume" | b"session" => {
                 let id = next("id")?;
-                let id = SessionId::parse(id).ok_or(ProtocolError::BadField {
-                    verb: verb_name(verb),
-                    field: "id",
-                })?;
+                let id = std::str::from_utf8(id)
+                    .ok()
+                    .and_then(SessionId::parse)
+                    .ok_or_else(|| ProtocolError::BadField {
+                        verb: verb_name(verb),
+                        field: "id",
+                    })?;
                 let received = count(verb, next("received")?)?;
-                if verb == "resume" {
+                if verb == b"resume" {
                     Control::Resume { id, received }
                 } else {
                     Control::Session { id, received }
                 }
             }
-            "lost" => {
+            b"lost" => {
                 let word = next("reason")?;
-                Control::Lost(LostReason::from_word(word).ok_or(ProtocolError::BadField {
-                    verb: "lost",
-                    field: "reason",
-                })?)
+                let reason = std::str::from_utf8(word)
+                    .ok()
+                    .and_then(LostReason::from_word)
+                    .ok_or(ProtocolError::BadField {
+                        verb: "lost",
+                        field: "reason",
+                    })?;
+                Control::Lost(reason)
             }
-            "ack" => Control::Ack(count(verb, next("received")?)?),
-            "end" => Control::End(count(verb, next("received")?)?),
-            "ping" | "pong" => {
+            b"ack" => Control::Ack(count(verb, next("received")?)?),
+            b"end" => Control::End(count(verb, next("received")?)?),
+            b"ping" | b"pong" => {
                 let nonce = nonce(verb, next("nonce")?)?;
                 let received = count(verb, next("received")?)?;
-                if verb == "ping" {
+                if verb == b"ping" {
                     Control::Ping { nonce, received }
                 } else {
                     Control::Pong { nonce, received }
@@ -287,17 +295,17 @@ impl Wire {
     }
 }
 
-fn verb_name(verb: &str) -> &'static str {
+fn verb_name(verb: &[u8]) -> &'static str {
     [
         "new", "resume", "session", "lost", "ack", "ping", "pong", "end",
     ]
     .into_iter()
-    .find(|v| *v == verb)
+    .find(|v| v.as_bytes() == verb)
     .unwrap_or("unknown")
 }
 
 /// A canonical decimal count: no sign, no leading zero, at most [`MAX_COUNT`].
-fn count(verb: &str, field: &str) -> Result<u64, ProtocolError> {
+fn count(verb: &[u8], field: &[u8]) -> Result<u64, ProtocolError> {
     // The error built only when needed: every ack, probe and answer is parsed here.
     let value = decimal(field, 16).ok_or_else(|| ProtocolError::BadField {
         verb: verb_name(verb),
@@ -309,20 +317,24 @@ fn count(verb: &str, field: &str) -> Result<u64, ProtocolError> {
     Ok(value)
 }
 
-fn nonce(verb: &str, field: &str) -> Result<u64, ProtocolError> {
+fn nonce(verb: &[u8], field: &[u8]) -> Result<u64, ProtocolError> {
     decimal(field, MAX_NONCE_DIGITS).ok_or_else(|| ProtocolError::BadField {
         verb: verb_name(verb),
         field: "nonce",
     })
 }
 
-fn decimal(field: &str, max_digits: usize) -> Option<u64> {
-    let canonical = field == "0" || !field.starts_with('0');
-    let digits = field.bytes().all(|b| b.is_ascii_digit());
-    if !(canonical && digits && (1..=max_digits).contains(&field.len())) {
+/// `field` as a canonical decimal of at most `max_digits` digits (no sign, no leading
+/// zero), if it is one and fits in a `u64`.
+fn decimal(field: &[u8], max_digits: usize) -> Option<u64> {
+    let canonical = field == b"0" || field.first() != Some(&b'0');
+    if !(canonical && (1..=max_digits).contains(&field.len())) {
         return None;
     }
-    field.parse().ok()
+    field.iter().try_fold(0u64, |value, &b| {
+        let digit = b.is_ascii_digit().then(|| u64::from(b - b'0'))?;
+        value.checked_mul(10)?.checked_add(digit)
+    })
 }
 
 #[cfg(test)]
@@ -458,6 +470,8 @@ mod tests {
             "\0lost bored".into(),
             "\0ping 1".into(),
             "\0ping 123456789012345678901 1".into(),
+            // 2^64: twenty digits, one past the largest nonce.
+            "\0ping 18446744073709551616 1".into(),
             "\0pong x 1".into(),
             "\0end".into(),
             "\0ack 1\u{e9}".into(),
@@ -465,6 +479,10 @@ mod tests {
             assert!(Control::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }
         assert_eq!(Control::parse(b"ack 1"), Err(ProtocolError::NotControl));
+        assert_eq!(
+            Control::parse("\0ack 1\u{e9}".as_bytes()),
+            Err(ProtocolError::NotAscii)
+        );
         assert_eq!(
             Control::parse(b"\0ack 9007199254740992"),
             Err(ProtocolError::CountTooLarge { count: 1 << 53 })
