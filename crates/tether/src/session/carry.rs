@@ -3,6 +3,7 @@
 //! task while it holds it (handler.rs), as a plain WebSocket loop runs in one.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Poll, Waker};
 
 use futures_util::{SinkExt, StreamExt};
@@ -57,6 +58,9 @@ where
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut armed = None;
+    // The timer was polled since it was last reset: it holds this task's waker, and only
+    // whether it fired needs a look (polling it again on every pass registered it again).
+    let mut registered = false;
     // Whether something may be due to write: not after a data message arrived (it is
     // counted when the application takes it, and what that causes wakes this connection).
     let mut due = true;
@@ -87,6 +91,7 @@ where
             if let Some(at) = deadline.filter(|at| armed != Some(*at)) {
                 timer.as_mut().reset(Instant::from_std(at));
                 armed = Some(at);
+                registered = false;
             }
         }
         // In this order: the handler first (it takes what the last read delivered, and
@@ -105,8 +110,19 @@ where
                     return Poll::Ready(Woke::Read(item));
                 }
             }
-            if deadline.is_some() && timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Woke::Timer);
+            if deadline.is_some() {
+                let fired = if registered {
+                    timer.is_elapsed()
+                } else {
+                    // Outside the task's budget: a Pending for a spent budget would leave
+                    // the timer unregistered and taken for registered.
+                    registered = true;
+                    let mut unconstrained = tokio::task::unconstrained(timer.as_mut());
+                    Pin::new(&mut unconstrained).poll(cx).is_ready()
+                };
+                if fired {
+                    return Poll::Ready(Woke::Timer);
+                }
             }
             Poll::Pending
         });
@@ -122,7 +138,10 @@ where
             }
             Woke::Read(None | Some(Err(_))) => return Ended::Gone,
             Woke::Changed => {}
-            Woke::Timer => armed = None,
+            Woke::Timer => {
+                armed = None;
+                registered = false;
+            }
         }
     }
 }
