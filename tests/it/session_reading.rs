@@ -174,3 +174,74 @@ async fn a_pong_the_application_reads_answers_the_heartbeats_probe() {
     .await;
     outcome.expect("a probe answered within the bound");
 }
+
+/// `recv` is cancel safe: dropped while it waits (reading the connection itself), it took
+/// nothing, and what arrives meanwhile reaches the link's task, then the next `recv`. A
+/// `select!` that gives up on `recv` every millisecond still gets all 200 messages once, in
+/// order. Paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_recv_dropped_while_it_waits_takes_nothing_and_loses_nothing() {
+    let (mut session, mut ws, _connections) = attached(EndpointConfig::default()).await;
+    let server = async move {
+        for i in 0..200 {
+            say(&mut ws, &format!("s{i}")).await;
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        ws
+    };
+    let client = async {
+        let mut got = Vec::new();
+        let mut gave_up = 0;
+        while got.len() < 200 {
+            tokio::select! {
+                message = session.recv() => got.push(message),
+                () = tokio::time::sleep(Duration::from_millis(1)) => gave_up += 1,
+            }
+        }
+        (got, gave_up)
+    };
+    let (ws, (got, gave_up)) = tokio::time::timeout(BOUND, async { tokio::join!(server, client) })
+        .await
+        .expect("within the bound");
+    let expected: Vec<_> = (0..200)
+        .map(|i| Some(Ok(Message::text(format!("s{i}")))))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(gave_up >= 200, "recv was dropped only {gave_up} times");
+    drop(ws);
+}
+
+/// A `recv` dropped while it waits hands the connection back to the link's task: an
+/// application that then stops receiving for seconds still has its heartbeat's pongs read
+/// as they arrive (by the link's task, woken by the connection; not at its next timer),
+/// and the link is not judged dead. Paused clock: loopback takes no time on it, so every
+/// round trip measures zero unless a pong waited to be read. Probes every 500 ms.
+#[tokio::test(start_paused = true)]
+async fn a_recv_dropped_while_it_waits_gives_the_connection_back_to_the_link() {
+    let mut supervisor = config();
+    supervisor.set_keepalive(Some(KeepaliveConfig::with_interval(
+        Duration::from_millis(500),
+        Some(Duration::from_millis(500)),
+    )));
+    let (mut session, mut ws, mut connections) =
+        attached_with(&supervisor, EndpointConfig::default()).await;
+    let mut events = session.events().expect("events");
+    // Reading answers each Ping with a Pong.
+    let server = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+    let waited = tokio::time::timeout(Duration::from_millis(1), session.recv()).await;
+    assert!(waited.is_err(), "the server sent nothing");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        connections.try_recv().is_err(),
+        "judged dead and reconnected"
+    );
+    let mut answered = 0;
+    while let Ok(event) = events.try_recv() {
+        if let Event::ProbeAcked { rtt, .. } = event {
+            assert_eq!(rtt, Some(Duration::ZERO), "a pong waited to be read");
+            answered += 1;
+        }
+    }
+    assert!(answered >= 5, "only {answered} probes answered");
+    server.abort();
+}

@@ -239,6 +239,11 @@ impl Session {
     /// The next message from the server, each exactly once and in order. When the session
     /// is lost, one `Err` with the outcome and its counts, then `None`; after a normal end
     /// (both sides' `end`, everything acknowledged), `None`.
+    ///
+    /// While it waits, it reads the connection from the calling task (docs/sessions.md
+    /// §9); what the heartbeat's task read while nobody waited comes first.
+    ///
+    /// Cancel safety: dropped before it completes, no message was taken.
     pub async fn recv(&mut self) -> Option<Result<Message, SessionLost>> {
         let next = {
             let Session {
