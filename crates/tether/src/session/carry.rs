@@ -251,8 +251,12 @@ fn receive(shared: &Shared, attachment: Attachment, message: Message) -> Receive
             received.reader = state.deliver(message);
             handled
         }
+        // Parsed once: an ack arrives for every few messages.
+        Ok(Incoming::Control(control)) => state.endpoint.handle_control(control),
         _ => {
-            // The time is read only here: data, counted when taken, does not need it.
+            // A malformed message (the endpoint says how the session is lost), or data for
+            // an abandoned session. The time is read only here: data, counted when taken,
+            // does not need it.
             let now = outgoing::receive_time(state.endpoint.poll_timeout());
             state.endpoint.handle(now, text, payload).map(drop)
         }
