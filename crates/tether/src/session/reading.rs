@@ -5,7 +5,9 @@
 //!
 //! Three things keep that as correct as the link's own reading:
 //! - **Order:** the application reads only when every data message the link's task read
-//!   was taken from the supervisor's inbox ([`State::nothing_on_its_way`](super::shared::State)), asked under the link writer's lock.
+//!   was taken from the supervisor's inbox
+//!   ([`State::nothing_on_its_way`](super::shared::State)), asked under the link writer's
+//!   lock, which the link's task holds while it reads and counts.
 //! - **Wake-ups:** the connection is polled with one waker, a [`Route`], whoever reads. A
 //!   wake-up goes to the application while it waits in `recv`, else to the link's task, so
 //!   a connection nobody else reads still wakes the link (probes, pongs, the peer's close).

@@ -65,7 +65,8 @@ pub(crate) struct State {
     /// so not cloned again for every message).
     link: Option<Waker>,
     /// The attached link's writer: the application's task writes through it at once
-    /// ([`Shared::write_now`]), and reads through it ([`nothing_on_its_way`](Self::nothing_on_its_way)).
+    /// ([`Shared::write_now`]), and reads through it while nothing the link read is on
+    /// its way ([`nothing_on_its_way`](Self::nothing_on_its_way)).
     writer: Option<LinkWriter>,
     /// Data messages the link's task read and handed to the supervisor's inbox, and those
     /// the application took from there: while they differ, some are on their way.

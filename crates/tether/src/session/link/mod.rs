@@ -165,8 +165,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     }
 
     /// Writes what the session has to say (pongs, acks, replay, numbered messages, `end`,
-    /// `lost`), then flushes as `flush` says. Pending while the WebSocket's write buffer is full. The application's next message
-    /// wakes the task that called it.
+    /// `lost`), then flushes as `flush` says. Pending while the WebSocket's write buffer is
+    /// full. The application's next message wakes the task that called it.
     fn pump(
         &mut self,
         shared: &Shared,
