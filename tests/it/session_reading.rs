@@ -7,12 +7,23 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use tether::heartbeat::{Event, KeepaliveConfig, LinkState};
-use tether::session::EndpointConfig;
-use tether::{CloseCode, Message, SinkExt, StreamExt};
+use tether::session::{EndpointConfig, Session};
+use tether::{CloseCode, Message, ServerSocket, SinkExt, StreamExt};
 
 use crate::session_client::{
-    attached, attached_with, config, expect_text, finish_close, next_data, say, BOUND,
+    attached, attached_with, config, expect_text, finish_close, next_data, say, Connections, BOUND,
 };
+
+/// A session whose heartbeat probes every 500 ms (pong timeout 500 ms, round-trip deadline
+/// 1 s), attached as in `session_client.rs`.
+async fn probed() -> (Session, ServerSocket, Connections) {
+    let mut supervisor = config();
+    supervisor.set_keepalive(Some(KeepaliveConfig::with_interval(
+        Duration::from_millis(500),
+        Some(Duration::from_millis(500)),
+    )));
+    attached_with(&supervisor, EndpointConfig::default()).await
+}
 
 /// On two worker threads the link's task and the application's task both read: the
 /// application pauses now and then, so the link's task reads ahead into the supervisor's
@@ -93,13 +104,7 @@ async fn a_recv_waiting_when_the_session_finishes_ends_with_the_close_not_a_time
 /// itself. Paused clock.
 #[tokio::test(start_paused = true)]
 async fn data_the_application_reads_itself_stretches_the_wait_for_late_pongs() {
-    let mut supervisor = config();
-    supervisor.set_keepalive(Some(KeepaliveConfig::with_interval(
-        Duration::from_millis(500),
-        Some(Duration::from_millis(500)),
-    )));
-    let (mut session, mut ws, mut connections) =
-        attached_with(&supervisor, EndpointConfig::default()).await;
+    let (mut session, mut ws, mut connections) = probed().await;
     let state = session.state();
     let mut events = session.events().expect("events");
     let server = async move {
@@ -146,13 +151,7 @@ async fn data_the_application_reads_itself_stretches_the_wait_for_late_pongs() {
 /// the answers to probes) reaches the heartbeat, which counts its probe answered.
 #[tokio::test(start_paused = true)]
 async fn a_pong_the_application_reads_answers_the_heartbeats_probe() {
-    let mut supervisor = config();
-    supervisor.set_keepalive(Some(KeepaliveConfig::with_interval(
-        Duration::from_millis(500),
-        Some(Duration::from_millis(500)),
-    )));
-    let (mut session, mut ws, _connections) =
-        attached_with(&supervisor, EndpointConfig::default()).await;
+    let (mut session, mut ws, _connections) = probed().await;
     let mut events = session.events().expect("events");
     // Reading answers each Ping with a Pong.
     let server = async move { while let Some(Ok(_)) = ws.next().await {} };
@@ -218,13 +217,7 @@ async fn a_recv_dropped_while_it_waits_takes_nothing_and_loses_nothing() {
 /// round trip measures zero unless a pong waited to be read. Probes every 500 ms.
 #[tokio::test(start_paused = true)]
 async fn a_recv_dropped_while_it_waits_gives_the_connection_back_to_the_link() {
-    let mut supervisor = config();
-    supervisor.set_keepalive(Some(KeepaliveConfig::with_interval(
-        Duration::from_millis(500),
-        Some(Duration::from_millis(500)),
-    )));
-    let (mut session, mut ws, mut connections) =
-        attached_with(&supervisor, EndpointConfig::default()).await;
+    let (mut session, mut ws, mut connections) = probed().await;
     let mut events = session.events().expect("events");
     // Reading answers each Ping with a Pong.
     let server = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
