@@ -65,6 +65,16 @@ impl Outbox {
 
     /// Fills `dst` with the output's next pieces, in order; returns how many it filled.
     pub(crate) fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        if self.inserts.is_empty() {
+            // Everything copied (small messages, a client's masked payloads): one piece.
+            return match dst.first_mut() {
+                Some(slot) if !self.buf.is_empty() => {
+                    *slot = IoSlice::new(&self.buf);
+                    1
+                }
+                _ => 0,
+            };
+        }
         let mut from = 0;
         let pieces = self.inserts.iter().flat_map(|(at, payload)| {
             let copied = &self.buf[from..*at];
@@ -84,6 +94,10 @@ impl Outbox {
     /// Drops the first `n` bytes of the output, which were written.
     pub(crate) fn advance(&mut self, mut n: usize) {
         debug_assert!(n <= self.len());
+        if self.inserts.is_empty() {
+            self.buf.advance(n);
+            return;
+        }
         while n > 0 {
             let before = self.inserts.front().map_or(self.buf.len(), |(at, _)| *at);
             let copied = n.min(before);
@@ -146,6 +160,23 @@ mod tests {
         out.advance(3);
         assert_eq!(&out.contiguous()[..], b"DEfGH");
         assert_eq!(out.len(), 5);
+    }
+
+    #[test]
+    fn copied_bytes_alone_are_one_piece_and_advance_in_place() {
+        let mut out = Outbox::default();
+        assert_eq!(out.chunks(&mut [IoSlice::new(&[]); 2]), 0, "nothing owed");
+        out.buf.extend_from_slice(b"abcdef");
+        assert_eq!(out.chunks(&mut []), 0, "no slice to fill");
+        {
+            let mut slices = [IoSlice::new(&[]); 2];
+            assert_eq!(out.chunks(&mut slices), 1);
+            assert_eq!(&*slices[0], b"abcdef");
+        }
+        out.advance(4);
+        assert_eq!(written(&out), b"ef");
+        out.advance(2);
+        assert!(out.is_empty());
     }
 
     #[test]
