@@ -74,8 +74,18 @@ fn explain(output: &Output) -> String {
 }
 
 fn assert_echoed(output: &Output) {
-    assert!(output.status.success(), "{}", explain(output));
-    assert_eq!(output.stdout, b"hello\n", "{}", explain(output));
+    assert_echoed_via(output, None);
+}
+
+/// As [`assert_echoed`], through `proxy`: a failure shows the proxy's log too (what it saw of
+/// the connection, if anything).
+fn assert_echoed_via(output: &Output, proxy: Option<&proxies::RunningProxy>) {
+    let explain = || match proxy {
+        Some(proxy) => format!("{}\n--- proxy log\n{}", explain(output), proxy.log()),
+        None => explain(output),
+    };
+    assert!(output.status.success(), "{}", explain());
+    assert_eq!(output.stdout, b"hello\n", "{}", explain());
 }
 
 /// An echo server on 127.0.0.1 (with TLS when `tls` is given); its port.
@@ -101,7 +111,10 @@ async fn connect_reads_http_proxy_from_the_environment_with_its_credentials() {
     let port = echo_server(None).await;
     let url = format!("ws://127.0.0.1:{port}/");
     let good = proxy.url("http", Some((USER, PASSWORD)));
-    assert_echoed(&connect(&[&url], &[("http_proxy", &good)]).await);
+    assert_echoed_via(
+        &connect(&[&url], &[("http_proxy", &good)]).await,
+        Some(&proxy),
+    );
     let line = format!("CONNECT 127.0.0.1:{port}");
     assert_eq!(proxy.log().matches(&line).count(), 1, "{}", proxy.log());
 
@@ -161,7 +174,7 @@ async fn connect_proxy_flag_through_dante_wins_over_the_environment() {
         &[("http_proxy", &refusing.url("http", None))],
     )
     .await;
-    assert_echoed(&output);
+    assert_echoed_via(&output, Some(&dante));
     assert!(dante.log().contains(&format!(".{port}")), "{}", dante.log());
     let line = format!("CONNECT 127.0.0.1:{port}");
     assert!(!refusing.log().contains(&line), "{}", refusing.log());
@@ -221,7 +234,7 @@ async fn wss_through_the_proxy_from_https_proxy_trusting_the_ca_flag() {
         &[("HTTPS_PROXY", &good), ("http_proxy", "http://127.0.0.1:9")],
     )
     .await;
-    assert_echoed(&output);
+    assert_echoed_via(&output, Some(&proxy));
     let line = format!("CONNECT localhost:{port}");
     assert!(proxy.log().contains(&line), "{}", proxy.log());
 }
