@@ -3,7 +3,6 @@
 //! task while it holds it (handler.rs), as a plain WebSocket loop runs in one.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Poll, Waker};
 
 use futures_util::{SinkExt, StreamExt};
@@ -114,11 +113,8 @@ where
                 let fired = if registered {
                     timer.is_elapsed()
                 } else {
-                    // Outside the task's budget: a Pending for a spent budget would leave
-                    // the timer unregistered and taken for registered.
                     registered = true;
-                    let mut unconstrained = tokio::task::unconstrained(timer.as_mut());
-                    Pin::new(&mut unconstrained).poll(cx).is_ready()
+                    outgoing::poll_timer(timer.as_mut(), cx).is_ready()
                 };
                 if fired {
                     return Poll::Ready(Woke::Timer);

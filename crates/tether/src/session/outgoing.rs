@@ -2,6 +2,9 @@
 //! replay, numbered data, `end`, and the goodbye (`\0lost` and a close, or close 1000 once
 //! finished).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tether_codec::{CloseCode, CloseFrame, Message};
@@ -64,6 +67,14 @@ pub(crate) fn write_time(deadline: Option<Instant>, timer: &Sleep) -> Instant {
         }
         Some(_) => tokio::time::Instant::now().into_std(),
     }
+}
+
+/// Polls a connection's ack timer outside the task's budget, so that a Pending means the
+/// timer holds `cx`'s waker: a Pending for a spent budget would leave it unregistered while
+/// the caller, which polls it once per deadline, takes it for registered.
+pub(crate) fn poll_timer(timer: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<()> {
+    let mut unconstrained = tokio::task::unconstrained(timer);
+    Pin::new(&mut unconstrained).poll(cx)
 }
 
 /// The time to give [`Endpoint::handle`] for a received message: it only starts the ack

@@ -7,7 +7,6 @@
 //! supervisor itself writes (probes, pongs, its close) goes through the sink.
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
@@ -242,10 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
             if self.armed && !self.timer.is_elapsed() {
                 return Poll::Ready(Ok(()));
             }
-            // Outside the task's budget: a Pending for a spent budget would leave the
-            // timer unregistered and taken for armed.
-            let mut timer = tokio::task::unconstrained(self.timer.as_mut());
-            self.armed = Pin::new(&mut timer).poll(cx).is_pending();
+            self.armed = outgoing::poll_timer(self.timer.as_mut(), cx).is_pending();
             if self.armed {
                 return Poll::Ready(Ok(()));
             }

@@ -2,7 +2,6 @@
 //! reads is taken in as the link's task takes it in, and whatever is not data for the
 //! application (a Ping, Pong or Close frame, an error, the end) is left to the link's task.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
 
@@ -136,10 +135,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
             return;
         };
         self.timer.as_mut().reset(Instant::from_std(at));
-        let mut timer = tokio::task::unconstrained(self.timer.as_mut());
-        self.armed = Pin::new(&mut timer)
-            .poll(&mut Context::from_waker(&link))
-            .is_pending();
+        let mut cx = Context::from_waker(&link);
+        self.armed = outgoing::poll_timer(self.timer.as_mut(), &mut cx).is_pending();
         if !self.armed {
             shared.mark_due();
             link.wake();
