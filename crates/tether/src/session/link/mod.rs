@@ -113,17 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> SessionLink<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pump for Writer<S> {
     fn write_now(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool {
-        if self.failed.is_some() || self.goodbye != Goodbye::None {
-            return false;
-        }
-        match self.pump(shared, cx, Flush::Yes) {
-            Poll::Ready(Ok(())) => !self.unflushed && self.goodbye == Goodbye::None,
-            Poll::Ready(Err(error)) => {
-                self.failed = Some(error);
-                false
-            }
-            Poll::Pending => false,
-        }
+        self.write_through(shared, cx)
     }
 
     fn read_now(&mut self, shared: &Shared, app: &Waker) -> Poll<ReadNow> {
@@ -151,6 +141,22 @@ fn lock<S>(writer: &Mutex<Writer<S>>) -> MutexGuard<'_, Writer<S>> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
+    /// [`Pump::write_now`]: a pump that flushes, from a task other than the link's, with
+    /// `cx` the link task's context; an error is kept for the link to report.
+    fn write_through(&mut self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+        if self.failed.is_some() || self.goodbye != Goodbye::None {
+            return false;
+        }
+        match self.pump(shared, cx, Flush::Yes) {
+            Poll::Ready(Ok(())) => !self.unflushed && self.goodbye == Goodbye::None,
+            Poll::Ready(Err(error)) => {
+                self.failed = Some(error);
+                false
+            }
+            Poll::Pending => false,
+        }
+    }
+
     /// Whether a pump may have something to do: marked due (a message received, data left
     /// to the link), an ack held back, bytes not flushed, a goodbye under way, or the ack
     /// timer fired. (A deadline set since the last pump came with a received message,

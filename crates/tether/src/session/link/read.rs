@@ -11,7 +11,7 @@ use tether_session::{Control, Error as SessionError, Incoming, Origin};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::{Flush, Writer};
+use super::Writer;
 use crate::session::outgoing::{self, Goodbye};
 use crate::session::shared::{over, Shared, State};
 use crate::session::wire;
@@ -97,25 +97,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         ReadNow::Link
     }
 
-    /// Pumps from the application's task with the link task's waker (an ack held for the
-    /// next write). Returns whether the application may read on.
+    /// Writes from the application's task as a send does ([`super::Pump::write_now`],
+    /// with the link task's waker; what did not finish is left to the link's task): an ack
+    /// held for the next write. Returns whether the application may read on.
     fn pump_for_link(&mut self, shared: &Shared) -> bool {
         let Some(link) = shared.lock().link_waker() else {
             return false;
         };
-        match self.pump(shared, &mut Context::from_waker(&link), Flush::Yes) {
-            Poll::Ready(Ok(())) => true,
-            Poll::Ready(Err(error)) => {
-                self.failed = Some(error);
-                link.wake();
-                false
-            }
-            Poll::Pending => {
-                shared.mark_due();
-                link.wake();
-                true
-            }
+        if !self.write_through(shared, &mut Context::from_waker(&link)) {
+            shared.mark_due();
+            link.wake();
         }
+        self.failed.is_none()
     }
 
     /// Whether the ack timer has to be armed for `deadline`: it is not armed, or fired,
