@@ -120,24 +120,25 @@ impl ServerSession {
         }
         let len = message.len();
         let mut message = Some(message);
-        // Room now (the usual case): no wake-up to register. The task sending is known, so
-        // a connection running this handler does not wake itself.
-        let pushed =
-            std::future::poll_fn(|cx| Poll::Ready(self.pushed(&mut message, len, cx.waker())));
-        if pushed.await? {
+        // Room now (the usual case): no wake-up to register.
+        if self.push_now(&mut message, len).await? {
             return Ok(());
         }
         loop {
             let notified = self.shared.app_changed();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let pushed =
-                std::future::poll_fn(|cx| Poll::Ready(self.pushed(&mut message, len, cx.waker())));
-            if pushed.await? {
+            if self.push_now(&mut message, len).await? {
                 return Ok(());
             }
             notified.await;
         }
+    }
+
+    /// [`pushed`](Self::pushed), at once, by the task sending: a connection running this
+    /// handler is not woken by its own handler's message.
+    async fn push_now(&self, message: &mut Option<Message>, len: usize) -> Result<bool, Error> {
+        std::future::poll_fn(|cx| Poll::Ready(self.pushed(message, len, cx.waker()))).await
     }
 
     /// Pushes `message` (taken out of the option) if the replay buffer has room for it
