@@ -222,35 +222,35 @@ impl FrameHeader {
 
     /// Writes the header with the minimal length encoding.
     pub fn write<B: BufMut>(&self, dst: &mut B) {
-        let mut b0 = u8::from(self.opcode);
-        if self.fin {
-            b0 |= FIN;
-        }
-        if self.rsv1 {
-            b0 |= RSV1;
-        }
-        if self.rsv2 {
-            b0 |= RSV2;
-        }
-        if self.rsv3 {
-            b0 |= RSV3;
-        }
+        // Assembled on the stack and appended at once: one capacity check, not one per byte.
+        let mut out = [0u8; MAX_HEADER_LEN];
+        out[0] = u8::from(self.opcode)
+            | if self.fin { FIN } else { 0 }
+            | if self.rsv1 { RSV1 } else { 0 }
+            | if self.rsv2 { RSV2 } else { 0 }
+            | if self.rsv3 { RSV3 } else { 0 };
         let mask_bit = if self.mask.is_some() { MASK } else { 0 };
-        dst.put_u8(b0);
-        match self.payload_len {
-            len @ 0..=125 => dst.put_u8(mask_bit | len as u8),
-            len @ 126..=0xFFFF => {
-                dst.put_u8(mask_bit | LEN_16);
-                dst.put_u16(len as u16);
+        let mut len = match self.payload_len {
+            short @ 0..=125 => {
+                out[1] = mask_bit | short as u8;
+                2
             }
-            len => {
-                dst.put_u8(mask_bit | LEN_64);
-                dst.put_u64(len);
+            medium @ 126..=0xFFFF => {
+                out[1] = mask_bit | LEN_16;
+                out[2..4].copy_from_slice(&(medium as u16).to_be_bytes());
+                4
             }
-        }
+            long => {
+                out[1] = mask_bit | LEN_64;
+                out[2..10].copy_from_slice(&long.to_be_bytes());
+                10
+            }
+        };
         if let Some(key) = self.mask {
-            dst.put_slice(&key);
+            out[len..len + 4].copy_from_slice(&key);
+            len += 4;
         }
+        dst.put_slice(&out[..len]);
     }
 
     pub(crate) fn rsv(&self) -> u8 {
@@ -415,6 +415,48 @@ impl Frame {
             payload: payload.freeze(),
         }
     }
+}
+
+/// The frame most often next, recognised in one step: a whole single-frame text or binary
+/// message (FIN set, no RSV bit) with a length below 64 KiB in minimal encoding, masked exactly
+/// when `masked`, its payload complete in `buf`. `None` for anything else, including every
+/// frame that breaks a rule: the caller's full parse and checks take those. Returns the header
+/// and its length.
+pub(crate) fn whole_data_frame(buf: &[u8], masked: bool) -> Option<(FrameHeader, usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let opcode = match b0 {
+        0x81 => OpCode::Text,
+        0x82 => OpCode::Binary,
+        _ => return None,
+    };
+    if (b1 & MASK != 0) != masked {
+        return None;
+    }
+    let (payload_len, mut used) = match b1 & 0x7F {
+        LEN_16 => match u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) {
+            len @ 126.. => (usize::from(len), 4),
+            _ => return None,
+        },
+        LEN_64 => return None,
+        short => (usize::from(short), 2),
+    };
+    let mask = if masked {
+        let key = buf.get(used..used + 4)?;
+        used += 4;
+        Some([key[0], key[1], key[2], key[3]])
+    } else {
+        None
+    };
+    let header = FrameHeader {
+        fin: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask,
+        payload_len: payload_len as u64,
+    };
+    (buf.len() - used >= payload_len).then_some((header, used))
 }
 
 /// Appends a frame with `header` (whose `payload_len` must equal `payload.len()`) and `payload`,

@@ -9,7 +9,7 @@ use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD}
 use crate::config::Config;
 use crate::deflate::Deflate;
 use crate::error::Error;
-use crate::frame::{write_frame, FrameHeader};
+use crate::frame::{whole_data_frame, write_frame, FrameHeader};
 use crate::mask::apply_mask_offset;
 use crate::message::Message;
 use crate::opcode::OpCode;
@@ -285,11 +285,13 @@ impl Protocol {
     }
 
     /// Which side this is.
+    #[inline]
     pub fn role(&self) -> Role {
         self.role
     }
 
     /// Where the closing handshake stands.
+    #[inline]
     pub fn state(&self) -> State {
         if self.error.is_some() || self.close_received {
             State::Closed
@@ -306,6 +308,7 @@ impl Protocol {
     }
 
     /// The error the connection failed with, if it did.
+    #[inline]
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
     }
@@ -341,6 +344,7 @@ impl Protocol {
     }
 
     /// The permessage-deflate parameters in use, if any; see [`Protocol::set_deflate`].
+    #[inline]
     pub fn deflate(&self) -> Option<&DeflateParams> {
         self.deflate.as_ref().map(Deflate::params)
     }
@@ -355,6 +359,7 @@ impl Protocol {
     ///
     /// It starts empty and without capacity: the driver reserves what it reads into, so an
     /// idle connection holds no read memory.
+    #[inline]
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         &mut self.read_buf
     }
@@ -365,6 +370,7 @@ impl Protocol {
     ///
     /// A driver sizes its next read from it, so a large message is read in few syscalls and
     /// the buffer is not re-grown by copies.
+    #[inline]
     pub fn payload_wanted(&self) -> usize {
         match &self.pending {
             Some(frame) if !is_fragment(&frame.header) => usize::try_from(frame.header.payload_len)
@@ -389,6 +395,7 @@ impl Protocol {
     ///
     /// A protocol violation (see [`Error::close_code`]); the close frame is already queued and
     /// the error repeats on every later call.
+    #[inline]
     pub fn poll_message(&mut self) -> Result<Option<Message>, Error> {
         let mut buf = std::mem::take(&mut self.read_buf);
         let result = self.poll_message_in(&mut buf);
@@ -401,6 +408,14 @@ impl Protocol {
     pub(crate) fn poll_message_in(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, Error> {
         if let Some(err) = &self.error {
             return Err(err.clone());
+        }
+        if buf.is_empty() {
+            // Nothing to decode: a frame left pending waits for more of its payload.
+            Self::release_idle(buf);
+            return Ok(None);
+        }
+        if let Some(taken) = self.take_whole_message(buf) {
+            return taken.map(Some);
         }
         loop {
             if self.close_received {
@@ -459,6 +474,42 @@ impl Protocol {
                 Err(err) => return Err(self.fail(err)),
             }
         }
+    }
+
+    /// The shortcut for the frame most often next ([`whole_data_frame`]): a whole single-frame
+    /// text or binary message within the limits, arriving between messages, taken without
+    /// the general path's steps. What it leaves (anything else, every failing frame included)
+    /// the general path takes and checks; for what it takes, the outcome is the same.
+    fn take_whole_message(&mut self, buf: &mut BytesMut) -> Option<Result<Message, Error>> {
+        if self.pending.is_some() || self.assembly.is_some() || self.close_received {
+            return None;
+        }
+        // RFC 6455 §5.1: a client masks every frame, a server none.
+        let (header, used) = whole_data_frame(buf, self.role == Role::Server)?;
+        let len = header.payload_len as usize;
+        if len
+            > self
+                .config
+                .max_frame_payload()
+                .min(self.config.max_message_size())
+        {
+            return None;
+        }
+        trace_frame(self.role, &header, "frame received");
+        buf.advance(used);
+        let mut payload = buf.split_to(len);
+        if let Some(key) = header.mask {
+            apply_mask_offset(&mut payload, key, 0);
+        }
+        Some(Ok(match header.opcode {
+            OpCode::Text => match Utf8Stream::default().finish(&payload) {
+                Ok(validated) => {
+                    Message::Text(Utf8Bytes::from_validated(payload.freeze(), validated))
+                }
+                Err(InvalidUtf8) => return Some(Err(self.fail(Error::InvalidUtf8))),
+            },
+            _ => Message::Binary(payload.freeze()),
+        }))
     }
 
     /// The frame being received: the one left pending, or the next header in `buf`, checked
@@ -739,6 +790,7 @@ impl Protocol {
     /// driver calls this only to write. In general a Pong joins the buffer only when the buffer
     /// is empty or just ahead of a frame the application queues, so Pings alone never grow it
     /// by more than one Pong, whatever the driver does.
+    #[inline]
     pub fn write_buffer(&mut self) -> &mut BytesMut {
         if self.out.is_empty() {
             self.queue_pong();
@@ -771,6 +823,7 @@ impl Protocol {
     /// }
     /// assert_eq!(socket.len(), 10 + 100_000); // a 64-bit length: 10 header bytes
     /// ```
+    #[inline]
     pub fn write_chunks<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
         if self.out.is_empty() {
             self.queue_pong();
@@ -784,6 +837,7 @@ impl Protocol {
     /// # Panics
     ///
     /// When `n` is more than [`Protocol::write_buffer_len`].
+    #[inline]
     pub fn advance_written(&mut self, n: usize) {
         assert!(n <= self.out.len(), "advanced past the bytes owed");
         self.out.advance(n);
@@ -791,6 +845,7 @@ impl Protocol {
 
     /// How many bytes wait to be written, the pending Pong included: the backpressure signal
     /// for the driver.
+    #[inline]
     pub fn write_buffer_len(&self) -> usize {
         let pong = self.pong.get().map_or(0, |payload| {
             let mask = if self.mask_source.is_some() { 4 } else { 0 };
@@ -1044,7 +1099,13 @@ impl Protocol {
     /// Moves the pending Pong, if any, into the write buffer. Called before anything else is
     /// queued: a Pong answers a Ping received before anything queued now, and nothing may
     /// follow a close.
+    #[inline]
     fn queue_pong(&mut self) {
+        // Checked first: taking the 126-byte slot costs more than the check, and almost every
+        // frame queued finds no Pong owed.
+        if self.pong.len.is_none() {
+            return;
+        }
         let pong = std::mem::replace(&mut self.pong, PendingPong::NONE);
         if let Some(payload) = pong.get() {
             self.write_frame(OpCode::Pong, payload, None, true, false);
