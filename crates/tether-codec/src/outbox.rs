@@ -23,10 +23,12 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Every byte owed, copied and referenced.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.buf.len() + self.inserted
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -39,6 +41,7 @@ impl Outbox {
 
     /// The buffer with every referenced payload copied in at its place: for callers that want
     /// the output as one contiguous buffer.
+    #[inline]
     pub(crate) fn contiguous(&mut self) -> &mut BytesMut {
         if !self.inserts.is_empty() {
             let mut all = BytesMut::with_capacity(self.len());
@@ -64,6 +67,7 @@ impl Outbox {
     }
 
     /// Fills `dst` with the output's next pieces, in order; returns how many it filled.
+    #[inline]
     pub(crate) fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         if self.inserts.is_empty() {
             // Everything copied (small messages, a client's masked payloads): one piece.
@@ -92,6 +96,7 @@ impl Outbox {
     }
 
     /// Drops the first `n` bytes of the output, which were written.
+    #[inline]
     pub(crate) fn advance(&mut self, mut n: usize) {
         debug_assert!(n <= self.len());
         if self.inserts.is_empty() {

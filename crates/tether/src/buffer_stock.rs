@@ -28,6 +28,7 @@ thread_local! {
 
 /// Keeps `buf` (empty) for the next connection on this thread that needs one, or frees it when
 /// the stock is full or `buf` too large.
+#[inline]
 pub(crate) fn put(mut buf: BytesMut) {
     if !buf.is_empty() || buf.capacity() == 0 || too_large(&mut buf) {
         return;
@@ -45,11 +46,13 @@ pub(crate) fn put(mut buf: BytesMut) {
 /// allocation, not as the room the handle sees (the rest read or written before): reclaiming
 /// goes back to the allocation's start when nothing else holds it. A handle that shares its
 /// allocation counts only its own room.
+#[inline]
 pub(crate) fn too_large(buf: &mut BytesMut) -> bool {
     buf.try_reclaim(MAX_CAPACITY + 1)
 }
 
 /// A kept buffer, if this thread has one.
+#[inline]
 pub(crate) fn take() -> Option<BytesMut> {
     STOCK
         .try_with(|stock| stock.borrow_mut().pop())

@@ -114,6 +114,9 @@ impl Slot {
 
     /// The refusal, if one waits; the slot is empty afterwards.
     fn take_refusal(&mut self) -> Option<Error> {
+        if !matches!(self, Slot::Refused(_)) {
+            return None;
+        }
         match std::mem::replace(self, Slot::Empty) {
             Slot::Refused(err) => Some(err),
             other => {
@@ -518,6 +521,7 @@ impl<S: Transport> Core<S> {
     /// Writes the buffer (moving the parked message in when there is room) with as few writes
     /// as the transport allows, then flushes it.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut wrote = false;
         loop {
             self.unpark();
             if self.protocol.write_buffer_len() == 0 {
@@ -534,14 +538,17 @@ impl<S: Transport> Core<S> {
             self.protocol.advance_written(n);
             tracing::trace!(bytes = n, left = self.protocol.write_buffer_len(), "wrote");
             self.unflushed = true;
+            wrote = true;
         }
         // A written write buffer larger than the buffer stock keeps is freed, so a connection
         // that once sent a large message (a client's masked copy) does not keep that memory
         // while it stays busy (idle, it releases its buffers anyway); one that held a 64 KiB
-        // message is kept for the next.
-        let buf = self.protocol.write_buffer();
-        if buffer_stock::too_large(buf) {
-            *buf = BytesMut::new();
+        // message is kept for the next. Only a write can have left it so.
+        if wrote {
+            let buf = self.protocol.write_buffer();
+            if buffer_stock::too_large(buf) {
+                *buf = BytesMut::new();
+            }
         }
         if self.unflushed {
             ready!(Pin::new(&mut self.io).poll_flush(cx))?;
@@ -568,7 +575,9 @@ impl<S: Transport> Core<S> {
     }
 
     fn unpark(&mut self) {
-        if self.protocol.write_buffer_len() >= self.write_limit {
+        if !matches!(self.slot, Slot::Parked(_))
+            || self.protocol.write_buffer_len() >= self.write_limit
+        {
             return;
         }
         if let Slot::Parked(message) = std::mem::replace(&mut self.slot, Slot::Empty) {
