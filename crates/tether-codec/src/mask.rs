@@ -72,6 +72,14 @@ pub fn apply_mask_offset(buf: &mut [u8], key: [u8; 4], offset: usize) {
 pub(crate) fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
     /// A multiple of [`BLOCK`], so every stage starts at key phase 0.
     const STAGE: usize = 8 * BLOCK;
+    if src.len() < STAGE {
+        // Within one stage the bytes are in cache either way: append, then mask in place,
+        // without setting up the stage.
+        let start = dst.len();
+        dst.extend_from_slice(src);
+        apply_mask(&mut dst[start..], key);
+        return;
+    }
     let pattern = pattern(key);
     let mut stage = [0u8; STAGE];
     dst.reserve(src.len());
