@@ -222,7 +222,13 @@ impl FrameHeader {
 
     /// Writes the header with the minimal length encoding.
     pub fn write<B: BufMut>(&self, dst: &mut B) {
-        // Assembled on the stack and appended at once: one capacity check, not one per byte.
+        let (bytes, len) = self.encode();
+        dst.put_slice(&bytes[..len]);
+    }
+
+    /// The header's bytes (the first `.1` of `.0`), assembled on the stack so that they are
+    /// appended at once: one capacity check, not one per byte.
+    fn encode(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut out = [0u8; MAX_HEADER_LEN];
         out[0] = u8::from(self.opcode)
             | if self.fin { FIN } else { 0 }
@@ -250,7 +256,7 @@ impl FrameHeader {
             out[len..len + 4].copy_from_slice(&key);
             len += 4;
         }
-        dst.put_slice(&out[..len]);
+        (out, len)
     }
 
     pub(crate) fn rsv(&self) -> u8 {
@@ -462,8 +468,18 @@ pub(crate) fn whole_data_frame(buf: &[u8], masked: bool) -> Option<(FrameHeader,
 /// Appends a frame with `header` (whose `payload_len` must equal `payload.len()`) and `payload`,
 /// masking the copied payload in place when the header carries a key.
 pub(crate) fn write_frame(dst: &mut BytesMut, header: FrameHeader, payload: &[u8]) {
-    dst.reserve(header.encoded_len() + payload.len());
-    header.write(dst);
+    let (bytes, len) = header.encode();
+    if dst.capacity() - dst.len() >= MAX_HEADER_LEN + payload.len() {
+        // Room for all of the array: appended whole, then cut back to the header's length.
+        // A copy of a constant size is a few moves, one of the header's variable size a call
+        // to `memcpy`.
+        let start = dst.len();
+        dst.extend_from_slice(&bytes);
+        dst.truncate(start + len);
+    } else {
+        dst.reserve(len + payload.len());
+        dst.extend_from_slice(&bytes[..len]);
+    }
     match header.mask {
         Some(key) => extend_masked(dst, payload, key),
         None => dst.extend_from_slice(payload),

@@ -142,6 +142,7 @@ impl PendingPong {
     }
 
     /// The payload owed, if any.
+    #[inline]
     fn get(&self) -> Option<&[u8]> {
         self.len.map(|len| &self.payload[..usize::from(len)])
     }
@@ -399,7 +400,11 @@ impl Protocol {
     pub fn poll_message(&mut self) -> Result<Option<Message>, Error> {
         let mut buf = std::mem::take(&mut self.read_buf);
         let result = self.poll_message_in(&mut buf);
-        self.read_buf = buf;
+        let placeholder = std::mem::replace(&mut self.read_buf, buf);
+        // Nothing but `take` put it there: it holds no allocation, and skipping its drop
+        // saves a call on every poll.
+        debug_assert_eq!(placeholder.capacity(), 0);
+        std::mem::forget(placeholder);
         result
     }
 
@@ -896,6 +901,7 @@ impl Protocol {
     /// Gives each buffer without capacity (released, or never used) one from `supply`, if it
     /// has one: the other half of [`Protocol::release_buffers`]. A supplied buffer must be
     /// empty; one that is not is dropped.
+    #[inline]
     pub fn provide_buffers(&mut self, mut supply: impl FnMut() -> Option<BytesMut>) {
         let mut fill = |buf: &mut BytesMut| {
             if buf.capacity() == 0 {
@@ -1042,7 +1048,18 @@ impl Protocol {
 
     /// Writes a whole data message, compressed when deflate is agreed and the message reaches
     /// the threshold.
+    #[inline]
     fn write_message(&mut self, opcode: OpCode, payload: &Bytes) {
+        if self.deflate.is_none() && self.pong.len.is_none() {
+            // The common case, one frame: no compression, no Pong owed ahead of it.
+            if self
+                .config
+                .send_fragment_size()
+                .is_none_or(|size| payload.len() <= size.get())
+            {
+                return self.write_frame(opcode, payload, Some(payload), true, false);
+            }
+        }
         match self
             .deflate
             .as_mut()
@@ -1114,6 +1131,7 @@ impl Protocol {
 
     /// Queues one frame. An unmasked payload of [`ZERO_COPY_MIN`] bytes or more that `shared`
     /// holds is queued by reference after its header, not copied.
+    #[inline]
     fn write_frame(
         &mut self,
         opcode: OpCode,
@@ -1165,10 +1183,18 @@ impl fmt::Debug for Protocol {
     }
 }
 
-/// The frame-level log line (`tether serve -v`): the header's fields, not the payload. When
-/// `trace` is off for this crate the macro is one cached level check.
+/// The frame-level log line (`tether serve -v`): the header's fields, not the payload. The
+/// global level test is inline, so with `trace` off a frame costs a load and a compare; the
+/// event (and its own per-call-site filter) is out of line.
 #[inline]
 fn trace_frame(role: Role, header: &FrameHeader, what: &'static str) {
+    if tracing::level_enabled!(tracing::Level::TRACE) {
+        trace_frame_event(role, header, what);
+    }
+}
+
+#[cold]
+fn trace_frame_event(role: Role, header: &FrameHeader, what: &'static str) {
     tracing::trace!(
         role = ?role,
         fin = header.fin,

@@ -116,6 +116,7 @@ impl Slot {
     }
 
     /// The refusal, if one waits; the slot is empty afterwards.
+    #[inline]
     fn take_refusal(&mut self) -> Option<Error> {
         if !matches!(self, Slot::Refused(_)) {
             return None;
@@ -581,12 +582,12 @@ impl<S: Transport> Core<S> {
 
     /// Whether the written write buffer's allocation may have grown past what the buffer
     /// stock keeps, [`buffer_stock::MAX_CAPACITY`]. Measuring it (`too_large`) costs a call
-    /// into `bytes` per write; this bound costs nothing: a `BytesMut` grows only when what
-    /// it holds with what is appended does not fit, and then to less than four times that
-    /// (twice its allocation, which was smaller than twice the bytes held, or the bytes held
-    /// and appended). It held at most the bytes written since it was last measured (at most
-    /// the stock's size then, as every buffer the stock hands out), so below a quarter of
-    /// the stock's size written it cannot have passed it.
+    /// into `bytes` per write; this bound costs nothing. A `BytesMut` grows only when what it
+    /// holds and what is appended do not fit, and then to less than four times that (twice
+    /// its allocation, which was smaller than twice that, or that itself). Since it was last
+    /// measured (at most the stock's size then, as every buffer the stock hands out) it held
+    /// at most the bytes written since: below a quarter of the stock's size written, it
+    /// cannot have passed it.
     fn written_buffer_may_be_large(&self) -> bool {
         self.written_unmeasured > buffer_stock::MAX_CAPACITY / 4
     }
