@@ -100,7 +100,13 @@ impl Outbox {
     pub(crate) fn advance(&mut self, mut n: usize) {
         debug_assert!(n <= self.len());
         if self.inserts.is_empty() {
-            self.buf.advance(n);
+            if n == self.buf.len() {
+                // All written: the buffer starts over where it stands, with all its room,
+                // instead of moving its start forward (and reclaiming the room later).
+                self.buf.clear();
+            } else {
+                self.buf.advance(n);
+            }
             return;
         }
         while n > 0 {
