@@ -228,6 +228,7 @@ impl FrameHeader {
 
     /// The header's bytes (the first `.1` of `.0`), assembled on the stack so that they are
     /// appended at once: one capacity check, not one per byte.
+    #[inline(always)]
     fn encode(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut out = [0u8; MAX_HEADER_LEN];
         out[0] = u8::from(self.opcode)
@@ -467,6 +468,7 @@ pub(crate) fn whole_data_frame(buf: &[u8], masked: bool) -> Option<(FrameHeader,
 
 /// Appends a frame with `header` (whose `payload_len` must equal `payload.len()`) and `payload`,
 /// masking the copied payload in place when the header carries a key.
+#[inline(always)]
 pub(crate) fn write_frame(dst: &mut BytesMut, header: FrameHeader, payload: &[u8]) {
     let (bytes, len) = header.encode();
     if dst.capacity() - dst.len() >= MAX_HEADER_LEN + payload.len() {

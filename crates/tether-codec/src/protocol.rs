@@ -1048,7 +1048,7 @@ impl Protocol {
 
     /// Writes a whole data message, compressed when deflate is agreed and the message reaches
     /// the threshold.
-    #[inline]
+    #[inline(always)]
     fn write_message(&mut self, opcode: OpCode, payload: &Bytes) {
         if self.deflate.is_none() && self.pong.len.is_none() {
             // The common case, one frame: no compression, no Pong owed ahead of it.
@@ -1131,7 +1131,7 @@ impl Protocol {
 
     /// Queues one frame. An unmasked payload of [`ZERO_COPY_MIN`] bytes or more that `shared`
     /// holds is queued by reference after its header, not copied.
-    #[inline]
+    #[inline(always)]
     fn write_frame(
         &mut self,
         opcode: OpCode,

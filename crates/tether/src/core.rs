@@ -409,6 +409,7 @@ impl<S: Transport> Core<S> {
     }
 
     /// Appends `message` to the write buffer (no I/O).
+    #[inline(always)]
     pub(crate) fn start_send(&mut self, message: impl Into<Outgoing>) -> Result<(), Error> {
         if self.ended() {
             return Err(Error::Closed);
