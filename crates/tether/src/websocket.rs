@@ -244,9 +244,9 @@ where
 
     fn send_outgoing(&mut self, item: Outgoing) -> impl Future<Output = Result<(), Error>> + '_ {
         let offered = self.core.offer(item);
-        async move {
-            let mut held = offered?;
-            poll_fn(|cx| self.core.poll_send(cx, &mut held)).await
+        Sending {
+            core: &mut self.core,
+            offered,
         }
     }
 
@@ -330,6 +330,27 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().core.poll_next(cx)
+    }
+}
+
+/// The future of [`WebSocket::send`], written out rather than an `async` block: it is moved
+/// into the caller's future on every send, and this is the smallest form of its state.
+struct Sending<'a, S> {
+    core: &'a mut Core<S>,
+    /// What [`Core::offer`] made of the message: taken (`Ok(None)`), held until there is
+    /// room (`Ok(Some)`), or refused.
+    offered: Result<Option<Outgoing>, Error>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Sending<'_, S> {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        match &mut this.offered {
+            Ok(held) => this.core.poll_send(cx, held),
+            Err(_) => Poll::Ready(std::mem::replace(&mut this.offered, Ok(None)).map(drop)),
+        }
     }
 }
 
