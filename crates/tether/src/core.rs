@@ -108,6 +108,10 @@ enum Slot {
 }
 
 impl Slot {
+    fn is_empty(&self) -> bool {
+        matches!(self, Slot::Empty)
+    }
+
     fn len(&self) -> usize {
         match self {
             Slot::Parked(message) => message.len(),
@@ -216,8 +220,11 @@ impl<S: Transport> Core<S> {
             }
         }
         loop {
-            if let Some(event) = self.next_decoded(cx) {
-                return Poll::Ready(Some(event));
+            // An empty read buffer decodes to nothing (a frame begun waits for its bytes).
+            if !self.protocol.read_buffer().is_empty() {
+                if let Some(event) = self.next_decoded(cx) {
+                    return Poll::Ready(Some(event));
+                }
             }
             if self.protocol.state() == State::Closed {
                 let finished = ready!(self.poll_finish(cx));
@@ -240,6 +247,9 @@ impl<S: Transport> Core<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Option<Poll<Option<Result<Message, Error>>>> {
+        if self.protocol.write_buffer_len() == 0 && !self.unflushed && self.slot.is_empty() {
+            return None;
+        }
         match self.poll_write_out(cx) {
             Poll::Ready(Err(err)) => {
                 self.end();
@@ -249,12 +259,12 @@ impl<S: Transport> Core<S> {
             // its limit, read nothing more. The peer's further frames (pings, messages the
             // application would answer) stay in its socket and TCP pushes back on it; the
             // write waker brings us back once the peer takes bytes.
-            Poll::Pending if self.buffered() >= self.write_limit => Some(
-                match self.deadline_failure(cx).or_else(|| self.poll_idle(cx)) {
+            Poll::Pending if self.buffered() >= self.write_limit => {
+                Some(match self.poll_timers(cx) {
                     Some(err) => Poll::Ready(Some(Err(err))),
                     None => Poll::Pending,
-                },
-            ),
+                })
+            }
             _ => None,
         }
     }
@@ -287,7 +297,7 @@ impl<S: Transport> Core<S> {
                 Some(Poll::Ready(Some(Err(err.into()))))
             }
             Poll::Pending => {
-                if let Some(err) = self.deadline_failure(cx).or_else(|| self.poll_idle(cx)) {
+                if let Some(err) = self.poll_timers(cx) {
                     return Some(Poll::Ready(Some(Err(err))));
                 }
                 // Idle until the peer sends: empty buffers leave the connection, so an
@@ -297,6 +307,15 @@ impl<S: Transport> Core<S> {
                 Some(Poll::Pending)
             }
         }
+    }
+
+    /// The close deadline ([`Core::deadline_failure`]) and the idle timeout
+    /// ([`Core::poll_idle`]), when either is armed.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        if let Phase::Open { idle: None } = self.phase {
+            return None;
+        }
+        self.deadline_failure(cx).or_else(|| self.poll_idle(cx))
     }
 
     /// [`Core::poll_deadline`], ending the stream when the close deadline has passed.
@@ -389,7 +408,7 @@ impl<S: Transport> Core<S> {
 
     /// Nothing parked and the write buffer below its limit.
     fn has_room(&self) -> bool {
-        matches!(self.slot, Slot::Empty) && self.protocol.write_buffer_len() < self.write_limit
+        self.slot.is_empty() && self.protocol.write_buffer_len() < self.write_limit
     }
 
     /// The body of a `send` future: lets `held` (what `offer` gave back) in once there is
