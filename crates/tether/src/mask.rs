@@ -1,7 +1,7 @@
 //! Masking keys for the client role (RFC 6455 §5.3).
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 
 /// A source of masking keys: a ChaCha-based CSPRNG seeded once from the operating system, so
 /// each frame costs a few nanoseconds and no syscall.
@@ -22,7 +22,8 @@ use rand::{Rng, SeedableRng};
 /// ```
 pub fn key_source() -> impl FnMut() -> [u8; 4] + Send + Sync + 'static {
     let mut rng = StdRng::from_entropy();
-    move || rng.gen()
+    // One 32-bit draw per key: `gen::<[u8; 4]>()` draws each byte on its own.
+    move || rng.next_u32().to_ne_bytes()
 }
 
 #[cfg(test)]
