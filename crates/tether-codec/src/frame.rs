@@ -471,16 +471,11 @@ pub(crate) fn whole_data_frame(buf: &[u8], masked: bool) -> Option<(FrameHeader,
 #[inline(always)]
 pub(crate) fn write_frame(dst: &mut BytesMut, header: FrameHeader, payload: &[u8]) {
     let (bytes, len) = header.encode();
-    if dst.capacity() - dst.len() >= MAX_HEADER_LEN + payload.len() {
-        // Room for all of the array: appended whole, then cut back to the header's length.
-        // A copy of a constant size is a few moves, one of the header's variable size a call
-        // to `memcpy`.
-        let start = dst.len();
-        dst.extend_from_slice(&bytes);
-        dst.truncate(start + len);
-    } else {
-        dst.reserve(len + payload.len());
-        dst.extend_from_slice(&bytes[..len]);
+    dst.reserve(len + payload.len());
+    // Byte by byte into the room just made: for the 2 to 14 bytes of a header that is a few
+    // moves, where a copy of their variable length is a call to `memcpy`.
+    for &byte in &bytes[..len] {
+        dst.put_u8(byte);
     }
     match header.mask {
         Some(key) => extend_masked(dst, payload, key),
