@@ -100,8 +100,9 @@ pub struct Protocol {
     /// The bytes owed to the socket.
     out: Outbox,
     mask_source: Option<MaskSource>,
-    /// permessage-deflate, when the handshake agreed it.
-    deflate: Option<Deflate>,
+    /// permessage-deflate, when the handshake agreed it. Boxed: its state is larger than the
+    /// rest of the protocol, and most connections go without it.
+    deflate: Option<Box<Deflate>>,
     /// A frame whose payload has not fully arrived; its header is validated and consumed.
     pending: Option<InFrame>,
     /// A fragmented data message in progress.
@@ -340,14 +341,14 @@ impl Protocol {
     /// ```
     pub fn set_deflate(&mut self, params: DeflateParams, config: &DeflateConfig) -> &mut Self {
         let limit = self.config.max_message_size();
-        self.deflate = Some(Deflate::new(self.role, params, config, limit));
+        self.deflate = Some(Box::new(Deflate::new(self.role, params, config, limit)));
         self
     }
 
     /// The permessage-deflate parameters in use, if any; see [`Protocol::set_deflate`].
     #[inline]
     pub fn deflate(&self) -> Option<&DeflateParams> {
-        self.deflate.as_ref().map(Deflate::params)
+        self.deflate.as_deref().map(Deflate::params)
     }
 
     /// Bytes held for the message being received (tests of memory bounds).
@@ -568,7 +569,7 @@ impl Protocol {
             .assembly
             .as_mut()
             .ok_or(Error::UnexpectedContinuation)?;
-        assembly.body.extend(piece, last, self.deflate.as_mut())?;
+        assembly.body.extend(piece, last, self.deflate.as_deref_mut())?;
         buf.advance(take);
         if frame.done < len {
             return Ok(None);
