@@ -569,7 +569,9 @@ impl Protocol {
             .assembly
             .as_mut()
             .ok_or(Error::UnexpectedContinuation)?;
-        assembly.body.extend(piece, last, self.deflate.as_deref_mut())?;
+        assembly
+            .body
+            .extend(piece, last, self.deflate.as_deref_mut())?;
         buf.advance(take);
         if frame.done < len {
             return Ok(None);
