@@ -56,6 +56,7 @@ impl ReadRoom {
     /// allocation, else in a spare whose messages are gone or a large enough buffer of the
     /// thread's stock, else in a new allocation. The bytes already in `buf` (the start of a
     /// frame) move along.
+    #[inline]
     pub(crate) fn make(&mut self, buf: &mut BytesMut, wanted: usize) {
         let spare = buf.capacity() - buf.len();
         let need = if spare < wanted {
@@ -69,8 +70,14 @@ impl ReadRoom {
         } else if spare < READ_CHUNK / 2 {
             READ_CHUNK
         } else {
+            // Room enough (most reads): decided inline, without a call.
             return;
         };
+        self.make_room(buf, need);
+    }
+
+    /// [`ReadRoom::make`] once it knows that `buf` needs room for `need` more bytes.
+    fn make_room(&mut self, buf: &mut BytesMut, need: usize) {
         if buf.try_reclaim(need) {
             return;
         }
@@ -95,6 +102,7 @@ impl ReadRoom {
     /// A data message of `len` bytes arrived: the next frame likely has the same size. Small
     /// messages (up to a [`READ_CHUNK`]) make no room ahead; the room made is at most a
     /// buffer the stock can take back.
+    #[inline]
     pub(crate) fn expect(&mut self, len: usize) {
         self.next = if len > READ_CHUNK {
             (len + MAX_HEADER_LEN).min(MAX_CAPACITY - SLACK)
@@ -111,11 +119,21 @@ impl ReadRoom {
     /// the stock, it would be gone when the stock is full (many busy connections on the
     /// thread) and allocated again, its pages faulted in again, message after message. A
     /// connection whose messages are all gone keeps nothing.
+    #[inline]
     pub(crate) fn release(&mut self, buf: &mut BytesMut) {
         // One with room left is read into again (the messages before its room do not
         // matter); one without would have to be replaced at the next read.
         let room = (READ_CHUNK / 2).max(self.next);
-        if buf.is_empty() && buf.capacity() < room && is_pinned(buf) {
+        let short = buf.is_empty() && buf.capacity() < room;
+        // Nothing to keep and no spare to look at (most idle moments): decided inline.
+        if short || !self.spares.is_empty() {
+            self.release_room(buf, short);
+        }
+    }
+
+    /// [`ReadRoom::release`] once there is a buffer short of room or a spare to look at.
+    fn release_room(&mut self, buf: &mut BytesMut, short: bool) {
+        if short && is_pinned(buf) {
             let pinned = std::mem::take(buf);
             self.keep(pinned);
         }
