@@ -10,7 +10,9 @@ pub(crate) struct AckClock {
     received: u64,
     reported: u64,
     unreported_bytes: usize,
-    first_unreported: Option<Instant>,
+    /// `delay` after the first message not reported yet: computed once when it arrives, as
+    /// it is asked for several times per message.
+    deadline: Option<Instant>,
     urgent: bool,
     every: u64,
     /// Unreported data bytes that make an ack due.
@@ -24,7 +26,7 @@ impl AckClock {
             received: 0,
             reported: 0,
             unreported_bytes: 0,
-            first_unreported: None,
+            deadline: None,
             urgent: false,
             every,
             bytes,
@@ -40,7 +42,9 @@ impl AckClock {
     pub(crate) fn on_data(&mut self, now: Instant, len: usize) {
         self.received += 1;
         self.unreported_bytes = self.unreported_bytes.saturating_add(len);
-        self.first_unreported.get_or_insert(now);
+        if self.deadline.is_none() {
+            self.deadline = Some(now + self.delay);
+        }
     }
 
     /// Acknowledge at the next chance, whatever the count (the peer's `end`).
@@ -65,14 +69,14 @@ impl AckClock {
 
     /// When an ack falls due by time, if something is unreported.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.first_unreported.map(|first| first + self.delay)
+        self.deadline
     }
 
     /// The current count went out (in any control message that carries it).
     pub(crate) fn reported(&mut self) -> u64 {
         self.reported = self.received;
         self.unreported_bytes = 0;
-        self.first_unreported = None;
+        self.deadline = None;
         self.urgent = false;
         self.received
     }
