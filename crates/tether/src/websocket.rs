@@ -28,7 +28,12 @@ use crate::split::{split, WebSocketReader, WebSocketWriter};
 ///   application only reads. Received `Ping`, `Pong` and `Close` are shown to the application
 ///   as messages too (a heartbeat watches pongs that way).
 /// - **Writing**: messages are appended to one write buffer and written in batches: `feed`
-///   (or `start_send`) appends, `flush` writes. [`WebSocket::send`] appends and flushes.
+///   (or `start_send`) appends, `flush` writes. [`WebSocket::send`] appends and flushes,
+///   even when more messages have already arrived: its message is on the wire before
+///   whatever the application does next. To answer a burst with one write, `feed` each
+///   answer and `flush` once `next()` has nothing more ready, as
+///   [`StreamExt::forward`](crate::StreamExt::forward) does over [`WebSocket::split`]'s
+///   halves.
 ///   [`WebSocket::send_fragment`] sends a data message in pieces (RFC 6455 §5.4), and
 ///   [`Config::set_send_fragment_size`] cuts every long message automatically.
 /// - **Backpressure**: while the buffer holds [`Config::set_write_buffer_limit`] bytes or
