@@ -105,6 +105,15 @@ pub(crate) async fn finish_close(ws: &mut ServerSocket) {
     );
 }
 
+/// The client's close frame, with `code`; then reads on until the stream ends.
+pub(crate) async fn expect_close(ws: &mut ServerSocket, code: CloseCode) {
+    match next_data(ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, code),
+        other => panic!("expected close {}, got {other:?}", u16::from(code)),
+    }
+    finish_close(ws).await;
+}
+
 pub(crate) async fn expect_text(ws: &mut ServerSocket, want: &str) {
     assert_eq!(next_data(ws).await, Message::text(want.to_owned()));
 }
@@ -123,11 +132,7 @@ async fn sessions_md_1_a_server_that_does_not_select_the_subprotocol_ends_it_at_
     let mut ws = next_connection(&mut connections).await;
     assert_eq!(ws.subprotocol(), None);
     // §1: "it closes with 1000 ... and must not send session messages".
-    match next_data(&mut ws).await {
-        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::NORMAL),
-        other => panic!("expected the close, got {other:?}"),
-    }
-    finish_close(&mut ws).await;
+    expect_close(&mut ws, CloseCode::NORMAL).await;
     assert!(tokio::time::timeout(BOUND, session.recv())
         .await
         .expect("ends")
@@ -462,11 +467,7 @@ async fn sessions_md_4_an_answer_with_another_id_is_lost_protocol_and_close_1002
     say(&mut ws, "\0session AAAAAAAAAAAAAAAAAAAAAA 0").await;
     // §6: the side that found the fault says `lost protocol`, then closes with 1002.
     expect_text(&mut ws, "\0lost protocol").await;
-    match next_data(&mut ws).await {
-        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::PROTOCOL_ERROR),
-        other => panic!("expected close 1002, got {other:?}"),
-    }
-    finish_close(&mut ws).await;
+    expect_close(&mut ws, CloseCode::PROTOCOL_ERROR).await;
     let lost = session.recv().await.expect("outcome").expect_err("lost");
     assert_eq!(
         (lost.reason, lost.origin),
@@ -491,11 +492,7 @@ async fn sessions_md_8_end_waits_for_the_last_message_then_both_ends_finish_with
     // Our end and data acknowledged: the client has everything and is finished.
     expect_text(&mut ws, "\0ack 1").await;
     say(&mut ws, "\0ack 1").await;
-    match next_data(&mut ws).await {
-        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::NORMAL),
-        other => panic!("expected close 1000, got {other:?}"),
-    }
-    finish_close(&mut ws).await;
+    expect_close(&mut ws, CloseCode::NORMAL).await;
     assert_eq!(session.recv().await, Some(Ok(Message::text("bye"))));
     assert_eq!(
         tokio::time::timeout(BOUND, session.recv())

@@ -11,7 +11,7 @@ use tether::session::{EndpointConfig, Session};
 use tether::{CloseCode, Message, ServerSocket, SinkExt, StreamExt};
 
 use crate::session_client::{
-    attached, attached_with, config, expect_text, finish_close, next_data, say, Connections, BOUND,
+    attached, attached_with, config, expect_close, expect_text, say, Connections, BOUND,
 };
 
 /// A session whose heartbeat probes every 500 ms (pong timeout 500 ms, round-trip deadline
@@ -75,11 +75,7 @@ async fn a_recv_waiting_when_the_session_finishes_ends_with_the_close_not_a_time
         // docs/sessions.md §8: the peer's end is acknowledged at once, then, finished, the
         // client closes with 1000.
         expect_text(&mut ws, "\0ack 1").await;
-        match next_data(&mut ws).await {
-            Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::NORMAL),
-            other => panic!("expected close 1000, got {other:?}"),
-        }
-        finish_close(&mut ws).await;
+        expect_close(&mut ws, CloseCode::NORMAL).await;
     };
     let client = async {
         assert_eq!(session.recv().await, Some(Ok(Message::text("bye"))));
