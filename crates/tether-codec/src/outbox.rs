@@ -69,16 +69,21 @@ impl Outbox {
     /// Fills `dst` with the output's next pieces, in order; returns how many it filled.
     #[inline]
     pub(crate) fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
-        if self.inserts.is_empty() {
-            // Everything copied (small messages, a client's masked payloads): one piece.
-            return match dst.first_mut() {
-                Some(slot) if !self.buf.is_empty() => {
-                    *slot = IoSlice::new(&self.buf);
-                    1
-                }
-                _ => 0,
-            };
+        if !self.inserts.is_empty() {
+            return self.chunks_with_inserts(dst);
         }
+        // Everything copied (small messages, a client's masked payloads): one piece.
+        match dst.first_mut() {
+            Some(slot) if !self.buf.is_empty() => {
+                *slot = IoSlice::new(&self.buf);
+                1
+            }
+            _ => 0,
+        }
+    }
+
+    /// [`Outbox::chunks`] when payloads are queued by reference.
+    fn chunks_with_inserts<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut from = 0;
         let pieces = self.inserts.iter().flat_map(|(at, payload)| {
             let copied = &self.buf[from..*at];

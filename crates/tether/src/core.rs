@@ -413,6 +413,7 @@ impl<S: Transport> Core<S> {
 
     /// The body of a `send` future: lets `held` (what `offer` gave back) in once there is
     /// room, then flushes. Shared by `WebSocket::send` and `WebSocketWriter::send`.
+    #[inline]
     pub(crate) fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
@@ -447,6 +448,7 @@ impl<S: Transport> Core<S> {
     }
 
     /// Writes everything buffered (and the parked message) and flushes the transport.
+    #[inline]
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if let Some(err) = self.slot.take_refusal() {
             return Poll::Ready(Err(err));
