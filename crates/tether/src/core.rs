@@ -549,20 +549,23 @@ impl<S: Transport> Core<S> {
     /// as the transport allows, then flushes it.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            self.unpark();
-            if self.protocol.write_buffer_len() == 0 {
+            if matches!(self.slot, Slot::Parked(_)) {
+                self.unpark();
+            }
+            let owed = self.protocol.write_buffer_len();
+            if owed == 0 {
                 break;
             }
             if self.shutdown {
                 self.protocol.write_buffer().clear();
                 return Poll::Ready(Err(Error::Closed));
             }
-            let n = ready!(self.poll_write_chunks(cx))?;
+            let n = ready!(self.poll_write_chunks(cx, owed))?;
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.protocol.advance_written(n);
-            tracing::trace!(bytes = n, left = self.protocol.write_buffer_len(), "wrote");
+            tracing::trace!(bytes = n, left = owed - n, "wrote");
             self.unflushed = true;
             self.written_unmeasured += n;
         }
@@ -571,11 +574,7 @@ impl<S: Transport> Core<S> {
         // while it stays busy (idle, it releases its buffers anyway); one that held a 64 KiB
         // message is kept for the next.
         if self.written_buffer_may_be_large() {
-            self.written_unmeasured = 0;
-            let buf = self.protocol.write_buffer();
-            if buffer_stock::too_large(buf) {
-                *buf = BytesMut::new();
-            }
+            self.free_large_write_buffer();
         }
         if self.unflushed {
             ready!(Pin::new(&mut self.io).poll_flush(cx))?;
@@ -584,22 +583,34 @@ impl<S: Transport> Core<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// One write of what is owed: a vectored write of its pieces (frame headers and the large
-    /// payloads queued without a copy) when the transport does them well, else its first piece.
-    /// One piece (small messages, all copied) is a plain write: `writev` costs more per call.
-    fn poll_write_chunks(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let io = Pin::new(&mut self.io);
-        // The first piece alone first: when it is all that is owed (the common case), the
-        // slices of a vectored write are not even set up.
-        let owed = self.protocol.write_buffer_len();
+    /// One write of the `owed` bytes: their first piece, with a plain write when it is all of
+    /// them (small messages, all copied: the common case, and `writev` costs more per call) or
+    /// the transport does not do vectored writes well, else a vectored write of the pieces.
+    #[inline]
+    fn poll_write_chunks(&mut self, cx: &mut Context<'_>, owed: usize) -> Poll<io::Result<usize>> {
         let mut first = [IoSlice::new(&[])];
         self.protocol.write_chunks(&mut first);
-        if first[0].len() == owed || !io.is_write_vectored() {
-            return io.poll_write(cx, &first[0]);
+        if first[0].len() == owed || !self.io.is_write_vectored() {
+            return Pin::new(&mut self.io).poll_write(cx, &first[0]);
         }
+        self.poll_write_vectored(cx)
+    }
+
+    /// A vectored write of what is owed: frame headers and the large payloads queued without a
+    /// copy, in one call.
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
         let filled = self.protocol.write_chunks(&mut slices);
-        io.poll_write_vectored(cx, &slices[..filled])
+        Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..filled])
+    }
+
+    /// Measures the written write buffer and frees it if it is larger than the stock keeps.
+    fn free_large_write_buffer(&mut self) {
+        self.written_unmeasured = 0;
+        let buf = self.protocol.write_buffer();
+        if buffer_stock::too_large(buf) {
+            *buf = BytesMut::new();
+        }
     }
 
     /// Whether the written write buffer's allocation may have grown past what the buffer
