@@ -502,19 +502,24 @@ impl Protocol {
             return None;
         }
         trace_frame(self.role, &header, "frame received");
-        buf.advance(used);
-        let mut payload = buf.split_to(len);
+        let payload = &mut buf[used..used + len];
         if let Some(key) = header.mask {
-            apply_mask_offset(&mut payload, key, 0);
+            apply_mask_offset(payload, key, 0);
         }
-        Some(Ok(match header.opcode {
-            OpCode::Text => match Utf8Stream::default().finish(&payload) {
-                Ok(validated) => {
-                    Message::Text(Utf8Bytes::from_validated(payload.freeze(), validated))
-                }
+        let validated = match header.opcode {
+            OpCode::Text => match Utf8Stream::default().finish(payload) {
+                Ok(validated) => Some(validated),
                 Err(InvalidUtf8) => return Some(Err(self.fail(Error::InvalidUtf8))),
             },
-            _ => Message::Binary(payload.freeze()),
+            _ => None,
+        };
+        // The frame leaves the buffer whole; its header is then skipped in the shared handle,
+        // which costs no call (a `BytesMut` advance does).
+        let mut payload = buf.split_to(used + len).freeze();
+        payload.advance(used);
+        Some(Ok(match validated {
+            Some(validated) => Message::Text(Utf8Bytes::from_validated(payload, validated)),
+            None => Message::Binary(payload),
         }))
     }
 
