@@ -45,22 +45,28 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
 /// ```
 pub fn apply_mask_offset(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
-    let pattern = pattern(key);
-    let mut blocks = buf.chunks_exact_mut(BLOCK);
-    for block in &mut blocks {
-        for (b, k) in block.iter_mut().zip(pattern.iter()) {
-            *b ^= *k;
+    let mut rest = buf;
+    if rest.len() >= BLOCK {
+        let pattern = pattern(key);
+        let mut blocks = rest.chunks_exact_mut(BLOCK);
+        for block in &mut blocks {
+            for (b, k) in block.iter_mut().zip(pattern.iter()) {
+                *b ^= *k;
+            }
         }
+        rest = blocks.into_remainder();
     }
     // Small payloads (most control frames and chat-sized messages) never reach a full block:
-    // four bytes at a time keeps them cheap too.
-    let mut words = blocks.into_remainder().chunks_exact_mut(4);
+    // eight bytes at a time keeps them cheap too. The key's word twice is its bytes twice in
+    // either byte order.
+    let key4 = u64::from(u32::from_ne_bytes(key));
+    let key8 = (key4 << 32) | key4;
+    let mut words = rest.chunks_exact_mut(8);
     for word in &mut words {
-        for (b, k) in word.iter_mut().zip(key.iter()) {
-            *b ^= *k;
-        }
+        let masked = u64::from_ne_bytes(word.try_into().expect("eight bytes")) ^ key8;
+        word.copy_from_slice(&masked.to_ne_bytes());
     }
-    for (b, k) in words.into_remainder().iter_mut().zip(key.iter()) {
+    for (b, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
         *b ^= *k;
     }
 }
@@ -104,15 +110,18 @@ pub(crate) fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
     }
 }
 
-/// The key as seen from payload byte `offset`.
+/// The key as seen from payload byte `offset`: rotated by `offset % 4` bytes, as one word.
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let phase = offset % 4;
-    [
-        key[phase],
-        key[(phase + 1) % 4],
-        key[(phase + 2) % 4],
-        key[(phase + 3) % 4],
-    ]
+    // Byte `i` of the result is `key[(offset + i) % 4]`: a rotation of the word towards its
+    // first byte, whose direction in bits depends on the byte order.
+    let bits = 8 * (offset % 4) as u32;
+    let word = u32::from_ne_bytes(key);
+    let rotated = if cfg!(target_endian = "little") {
+        word.rotate_right(bits)
+    } else {
+        word.rotate_left(bits)
+    };
+    rotated.to_ne_bytes()
 }
 
 /// The key repeated over one block.
