@@ -429,6 +429,7 @@ impl Frame {
 /// when `masked`, its payload complete in `buf`. `None` for anything else, including every
 /// frame that breaks a rule: the caller's full parse and checks take those. Returns the header
 /// and its length.
+#[inline(always)]
 pub(crate) fn whole_data_frame(buf: &[u8], masked: bool) -> Option<(FrameHeader, usize)> {
     let (&b0, &b1) = (buf.first()?, buf.get(1)?);
     let opcode = match b0 {

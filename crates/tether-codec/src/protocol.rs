@@ -399,6 +399,14 @@ impl Protocol {
     /// the error repeats on every later call.
     #[inline]
     pub fn poll_message(&mut self) -> Result<Option<Message>, Error> {
+        // The frame most often next, taken from the read buffer where it stands.
+        if self.between_messages() {
+            let limit = self.whole_limit();
+            let taken = take_whole_message(&mut self.read_buf, self.role, limit);
+            if let Some(taken) = self.settle(taken) {
+                return taken.map(Some);
+            }
+        }
         let mut buf = std::mem::take(&mut self.read_buf);
         let result = self.poll_message_in(&mut buf);
         let placeholder = std::mem::replace(&mut self.read_buf, buf);
@@ -420,8 +428,12 @@ impl Protocol {
             Self::release_idle(buf);
             return Ok(None);
         }
-        if let Some(taken) = self.take_whole_message(buf) {
-            return taken.map(Some);
+        if self.between_messages() {
+            let limit = self.whole_limit();
+            let taken = take_whole_message(buf, self.role, limit);
+            if let Some(taken) = self.settle(taken) {
+                return taken.map(Some);
+            }
         }
         loop {
             if self.close_received {
@@ -482,45 +494,34 @@ impl Protocol {
         }
     }
 
-    /// The shortcut for the frame most often next ([`whole_data_frame`]): a whole single-frame
-    /// text or binary message within the limits, arriving between messages, taken without
-    /// the general path's steps. What it leaves (anything else, every failing frame included)
-    /// the general path takes and checks; for what it takes, the outcome is the same.
-    fn take_whole_message(&mut self, buf: &mut BytesMut) -> Option<Result<Message, Error>> {
-        if self.pending.is_some() || self.assembly.is_some() || self.close_received {
-            return None;
+    /// Whether the next frame starts a message with nothing left of the one before and no
+    /// failure: where [`take_whole_message`] may take it.
+    #[inline]
+    fn between_messages(&self) -> bool {
+        self.error.is_none()
+            && self.pending.is_none()
+            && self.assembly.is_none()
+            && !self.close_received
+    }
+
+    /// The largest payload a single-frame message may have.
+    #[inline]
+    fn whole_limit(&self) -> usize {
+        self.config
+            .max_frame_payload()
+            .min(self.config.max_message_size())
+    }
+
+    /// What [`take_whole_message`] took, as a message or this connection's failure.
+    #[inline]
+    fn settle(
+        &mut self,
+        taken: Option<Result<Message, InvalidUtf8>>,
+    ) -> Option<Result<Message, Error>> {
+        match taken? {
+            Ok(message) => Some(Ok(message)),
+            Err(InvalidUtf8) => Some(Err(self.fail(Error::InvalidUtf8))),
         }
-        // RFC 6455 §5.1: a client masks every frame, a server none.
-        let (header, used) = whole_data_frame(buf, self.role == Role::Server)?;
-        let len = header.payload_len as usize;
-        if len
-            > self
-                .config
-                .max_frame_payload()
-                .min(self.config.max_message_size())
-        {
-            return None;
-        }
-        trace_frame(self.role, &header, "frame received");
-        let payload = &mut buf[used..used + len];
-        if let Some(key) = header.mask {
-            apply_mask_offset(payload, key, 0);
-        }
-        let validated = match header.opcode {
-            OpCode::Text => match Utf8Stream::default().finish(payload) {
-                Ok(validated) => Some(validated),
-                Err(InvalidUtf8) => return Some(Err(self.fail(Error::InvalidUtf8))),
-            },
-            _ => None,
-        };
-        // The frame leaves the buffer whole; its header is then skipped in the shared handle,
-        // which costs no call (a `BytesMut` advance does).
-        let mut payload = buf.split_to(used + len).freeze();
-        payload.advance(used);
-        Some(Ok(match validated {
-            Some(validated) => Message::Text(Utf8Bytes::from_validated(payload, validated)),
-            None => Message::Binary(payload),
-        }))
     }
 
     /// The frame being received: the one left pending, or the next header in `buf`, checked
@@ -1212,6 +1213,45 @@ fn trace_frame_event(role: Role, header: &FrameHeader, what: &'static str) {
         len = header.payload_len,
         "{what}"
     );
+}
+
+/// The shortcut for the frame most often next ([`whole_data_frame`]): a whole single-frame
+/// text or binary message of at most `limit` bytes, taken from `buf` without the general
+/// path's steps; the caller checked that it arrives between messages. What it leaves
+/// (anything else, every failing frame but invalid UTF-8 included) the general path takes and
+/// checks; for what it takes, the outcome is the same.
+#[inline]
+fn take_whole_message(
+    buf: &mut BytesMut,
+    role: Role,
+    limit: usize,
+) -> Option<Result<Message, InvalidUtf8>> {
+    // RFC 6455 §5.1: a client masks every frame, a server none.
+    let (header, used) = whole_data_frame(buf, role == Role::Server)?;
+    let len = header.payload_len as usize;
+    if len > limit {
+        return None;
+    }
+    trace_frame(role, &header, "frame received");
+    let payload = &mut buf[used..used + len];
+    if let Some(key) = header.mask {
+        apply_mask_offset(payload, key, 0);
+    }
+    let validated = match header.opcode {
+        OpCode::Text => match Utf8Stream::default().finish(payload) {
+            Ok(validated) => Some(validated),
+            Err(InvalidUtf8) => return Some(Err(InvalidUtf8)),
+        },
+        _ => None,
+    };
+    // The frame leaves the buffer whole; its header is then skipped in the shared handle,
+    // which costs no call (a `BytesMut` advance does).
+    let mut payload = buf.split_to(used + len).freeze();
+    payload.advance(used);
+    Some(Ok(match validated {
+        Some(validated) => Message::Text(Utf8Bytes::from_validated(payload, validated)),
+        None => Message::Binary(payload),
+    }))
 }
 
 /// A frame whose payload goes into an [`Assembly`] as it arrives: a fragment of a data message
