@@ -231,11 +231,7 @@ impl FrameHeader {
     #[inline(always)]
     fn encode(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut out = [0u8; MAX_HEADER_LEN];
-        out[0] = u8::from(self.opcode)
-            | if self.fin { FIN } else { 0 }
-            | if self.rsv1 { RSV1 } else { 0 }
-            | if self.rsv2 { RSV2 } else { 0 }
-            | if self.rsv3 { RSV3 } else { 0 };
+        out[0] = self.first_byte();
         let mask_bit = if self.mask.is_some() { MASK } else { 0 };
         let mut len = match self.payload_len {
             short @ 0..=125 => {
@@ -258,6 +254,16 @@ impl FrameHeader {
             len += 4;
         }
         (out, len)
+    }
+
+    /// The first byte: FIN, the RSV bits and the opcode.
+    #[inline(always)]
+    fn first_byte(&self) -> u8 {
+        u8::from(self.opcode)
+            | if self.fin { FIN } else { 0 }
+            | if self.rsv1 { RSV1 } else { 0 }
+            | if self.rsv2 { RSV2 } else { 0 }
+            | if self.rsv3 { RSV3 } else { 0 }
     }
 
     pub(crate) fn rsv(&self) -> u8 {
@@ -471,6 +477,15 @@ pub(crate) fn whole_data_frame(buf: &[u8], masked: bool) -> Option<(FrameHeader,
 /// masking the copied payload in place when the header carries a key.
 #[inline(always)]
 pub(crate) fn write_frame(dst: &mut BytesMut, header: FrameHeader, payload: &[u8]) {
+    if header.mask.is_none() && payload.len() <= 125 {
+        // A short unmasked frame (a server's small message): its two header bytes, the
+        // second being the length, go in directly, without assembling the general header.
+        dst.reserve(2 + payload.len());
+        dst.put_u8(header.first_byte());
+        dst.put_u8(payload.len() as u8);
+        dst.extend_from_slice(payload);
+        return;
+    }
     let (bytes, len) = header.encode();
     dst.reserve(len + payload.len());
     // Byte by byte into the room just made: for the 2 to 14 bytes of a header that is a few
