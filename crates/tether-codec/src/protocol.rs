@@ -911,7 +911,15 @@ impl Protocol {
     /// has one: the other half of [`Protocol::release_buffers`]. A supplied buffer must be
     /// empty; one that is not is dropped.
     #[inline]
-    pub fn provide_buffers(&mut self, mut supply: impl FnMut() -> Option<BytesMut>) {
+    pub fn provide_buffers(&mut self, supply: impl FnMut() -> Option<BytesMut>) {
+        // Both in place (a busy connection): decided inline, without a call.
+        if self.read_buf.capacity() == 0 || (self.out.buf.capacity() == 0 && self.out.is_empty()) {
+            self.fill_buffers(supply);
+        }
+    }
+
+    /// [`Protocol::provide_buffers`] once a buffer lacks capacity.
+    fn fill_buffers(&mut self, mut supply: impl FnMut() -> Option<BytesMut>) {
         let mut fill = |buf: &mut BytesMut| {
             if buf.capacity() == 0 {
                 if let Some(supplied) = supply().filter(BytesMut::is_empty) {
