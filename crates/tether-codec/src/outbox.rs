@@ -44,18 +44,23 @@ impl Outbox {
     #[inline]
     pub(crate) fn contiguous(&mut self) -> &mut BytesMut {
         if !self.inserts.is_empty() {
-            let mut all = BytesMut::with_capacity(self.len());
-            let mut from = 0;
-            for (at, payload) in self.inserts.drain(..) {
-                all.extend_from_slice(&self.buf[from..at]);
-                all.extend_from_slice(&payload);
-                from = at;
-            }
-            all.extend_from_slice(&self.buf[from..]);
-            self.buf = all;
-            self.inserted = 0;
+            self.copy_inserts_in();
         }
         &mut self.buf
+    }
+
+    /// Copies every referenced payload into the buffer at its place.
+    fn copy_inserts_in(&mut self) {
+        let mut all = BytesMut::with_capacity(self.len());
+        let mut from = 0;
+        for (at, payload) in self.inserts.drain(..) {
+            all.extend_from_slice(&self.buf[from..at]);
+            all.extend_from_slice(&payload);
+            from = at;
+        }
+        all.extend_from_slice(&self.buf[from..]);
+        self.buf = all;
+        self.inserted = 0;
     }
 
     /// Releases the copy buffer's capacity when nothing is owed. The queue of references keeps

@@ -2,14 +2,13 @@
 //! read and write buffers again after every idle moment.
 //!
 //! An idle connection holds no buffer (DESIGN.md, "Performance by construction"): at each idle
-//! moment the driver releases them ([`Protocol::release_buffers`]). Freed, they would be
-//! allocated again for the next message of an echo, several times per round trip. Put here
-//! instead, the next read or send on this thread takes them back
+//! moment the driver releases its empty read and write buffers ([`release`]). Freed, they
+//! would be allocated again for the next message of an echo, several times per round trip.
+//! Put here instead, the next read or send on this thread takes them back
 //! ([`Protocol::provide_buffers`]). The stock is bounded: at most [`MAX_BUFFERS`] buffers of at
 //! most [`MAX_CAPACITY`] bytes of allocation each per thread (4 MiB), whatever the number of
 //! connections; larger buffers are freed as before.
 //!
-//! [`Protocol::release_buffers`]: tether_codec::Protocol::release_buffers
 //! [`Protocol::provide_buffers`]: tether_codec::Protocol::provide_buffers
 
 use std::cell::RefCell;
@@ -33,6 +32,39 @@ pub(crate) fn put(mut buf: BytesMut) {
     if !buf.is_empty() || buf.capacity() == 0 || too_large(&mut buf) {
         return;
     }
+    keep(buf);
+}
+
+/// Takes the capacity of `buf` if it is empty, for the stock (or frees it when the stock is
+/// full or it is too large), leaving `buf` without any. `known_small` says the caller knows
+/// that its allocation is at most [`MAX_CAPACITY`] (it knows how the buffer was filled),
+/// which spares measuring it. A buffer without room whose allocation messages still share
+/// stays as it is: it holds no memory of its own.
+#[inline]
+pub(crate) fn release(buf: &mut BytesMut, known_small: bool) {
+    // Bytes read or written move an empty buffer's start forward; when nothing else holds
+    // its allocation (a message split off it), it starts over at no cost.
+    if !buf.is_empty() || (buf.capacity() == 0 && !buf.try_reclaim(1)) {
+        return;
+    }
+    if known_small || !too_large(buf) {
+        // Moved straight from the connection into the stock.
+        let _ = STOCK.try_with(|stock| {
+            let mut stock = stock.borrow_mut();
+            if stock.len() < MAX_BUFFERS {
+                stock.push(std::mem::take(buf));
+            }
+        });
+    }
+    if buf.capacity() > 0 {
+        // Too large, the stock full, or the thread tearing down: freed.
+        *buf = BytesMut::new();
+    }
+}
+
+/// Adds `buf` to the stock if it has room.
+#[inline]
+fn keep(buf: BytesMut) {
     // During the thread's teardown the stock is gone: the buffer is simply freed.
     let _ = STOCK.try_with(|stock| {
         let mut stock = stock.borrow_mut();

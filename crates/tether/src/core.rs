@@ -302,10 +302,25 @@ impl<S: Transport> Core<S> {
                 }
                 // Idle until the peer sends: empty buffers leave the connection, so an
                 // idle one holds none; the thread keeps a few for the next read or send.
-                self.read_room.release(self.protocol.read_buffer());
-                self.protocol.release_buffers(buffer_stock::put);
+                self.release_buffers();
                 Some(Poll::Pending)
             }
+        }
+    }
+
+    /// At an idle moment: the empty buffers go to the thread's stock, so an idle connection
+    /// holds none. The read buffer stays while a frame's announced payload is due (room was
+    /// made for it). The write buffer's allocation is bounded by what was written since it
+    /// was last measured ([`Core::written_buffer_may_be_large`]); the read buffer's is measured.
+    #[inline]
+    fn release_buffers(&mut self) {
+        self.read_room.release(self.protocol.read_buffer());
+        if self.protocol.payload_wanted() == 0 {
+            buffer_stock::release(self.protocol.read_buffer(), false);
+        }
+        if self.protocol.write_buffer_len() == 0 {
+            let small = !self.written_buffer_may_be_large();
+            buffer_stock::release(self.protocol.write_buffer(), small);
         }
     }
 
