@@ -465,6 +465,16 @@ impl<S: Transport> Core<S> {
     /// Writes everything buffered (and the parked message) and flushes the transport.
     #[inline]
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match self.slot {
+            // Nothing parked, so nothing can be refused on the way: the write's outcome is
+            // the flush's.
+            Slot::Empty => self.poll_write_out(cx),
+            Slot::Parked(_) | Slot::Refused(_) => self.poll_flush_slot(cx),
+        }
+    }
+
+    /// [`Core::poll_flush`] with a message parked or a refusal waiting.
+    fn poll_flush_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if let Some(err) = self.slot.take_refusal() {
             return Poll::Ready(Err(err));
         }
