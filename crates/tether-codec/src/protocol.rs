@@ -399,13 +399,8 @@ impl Protocol {
     /// the error repeats on every later call.
     #[inline]
     pub fn poll_message(&mut self) -> Result<Option<Message>, Error> {
-        // The frame most often next, taken from the read buffer where it stands.
-        if self.between_messages() {
-            let limit = self.whole_limit();
-            let taken = take_whole_message(&mut self.read_buf, self.role, limit);
-            if let Some(taken) = self.settle(taken) {
-                return taken.map(Some);
-            }
+        if let Some(message) = self.poll_whole_message() {
+            return Ok(Some(message));
         }
         let mut buf = std::mem::take(&mut self.read_buf);
         let result = self.poll_message_in(&mut buf);
@@ -415,6 +410,40 @@ impl Protocol {
         debug_assert_eq!(placeholder.capacity(), 0);
         std::mem::forget(placeholder);
         result
+    }
+
+    /// The next message if the read buffer starts with the kind most messages are: a whole
+    /// single-frame text or binary message, uncompressed, within the limits, taken in one step.
+    /// `None` otherwise, and then [`Protocol::poll_message`] decodes whatever comes next
+    /// (which takes this kind too: a driver needs this only to return the common case
+    /// quicker). A text that is not UTF-8 fails the connection here, and `poll_message`
+    /// returns that failure.
+    ///
+    /// ```
+    /// use tether_codec::{Config, Message, Protocol};
+    ///
+    /// let mut client = Protocol::client(Config::default(), || [1, 2, 3, 4]);
+    /// client.send(Message::text("hi")).unwrap();
+    /// client.send(Message::Ping("?".into())).unwrap();
+    /// let mut server = Protocol::server(Config::default());
+    /// server.receive_data(&client.write_buffer().split());
+    /// assert_eq!(server.poll_whole_message(), Some(Message::text("hi")));
+    /// assert_eq!(server.poll_whole_message(), None, "a ping");
+    /// assert_eq!(server.poll_message().unwrap(), Some(Message::Ping("?".into())));
+    /// ```
+    #[inline(always)]
+    pub fn poll_whole_message(&mut self) -> Option<Message> {
+        if !self.between_messages() {
+            return None;
+        }
+        let limit = self.whole_limit();
+        match take_whole_message(&mut self.read_buf, self.role, limit)? {
+            Ok(message) => Some(message),
+            Err(InvalidUtf8) => {
+                self.fail(Error::InvalidUtf8);
+                None
+            }
+        }
     }
 
     /// [`Protocol::poll_message`] over an external read buffer; the tokio codec uses the
@@ -1228,7 +1257,7 @@ fn trace_frame_event(role: Role, header: &FrameHeader, what: &'static str) {
 /// path's steps; the caller checked that it arrives between messages. What it leaves
 /// (anything else, every failing frame but invalid UTF-8 included) the general path takes and
 /// checks; for what it takes, the outcome is the same.
-#[inline]
+#[inline(always)]
 fn take_whole_message(
     buf: &mut BytesMut,
     role: Role,

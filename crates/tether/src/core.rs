@@ -347,6 +347,11 @@ impl<S: Transport> Core<S> {
         if self.protocol.error().is_some() {
             return None;
         }
+        // The common case, in one step (never compressed: its size is the one on the wire).
+        if let Some(message) = self.protocol.poll_whole_message() {
+            self.read_room.expect(message.len());
+            return Some(Ok(message));
+        }
         match self.protocol.poll_message() {
             Ok(Some(message)) => {
                 match &message {
