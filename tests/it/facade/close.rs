@@ -90,6 +90,30 @@ async fn rfc6455_7_1_7_protocol_error_sends_1002_then_ends() {
     assert_eq!(&got[..4], [0x88, got[1], 0x03, 0xea], "close 1002 first");
 }
 
+/// A whole single-frame text is taken in one step by the driver: when it is not UTF-8, that
+/// step fails the connection and the failure still reaches the reader once, with 1007 sent.
+/// The bad text is chosen so that unmasking it a second time would read "ab": a frame left
+/// to be decoded again after the step unmasked it would show.
+#[tokio::test(start_paused = true)]
+async fn rfc6455_8_1_invalid_utf8_in_a_whole_text_sends_1007_then_ends() {
+    let (mut raw, mut server) = raw_client(&Config::default(), 4096).await;
+    let mut frames = masked(OpCode::Text, "café".as_bytes());
+    // "ab" masked with the raw client's key (37 fa ...): 0x98 cannot start a character.
+    frames.extend_from_slice(&masked(OpCode::Text, &[b'a' ^ 0x37, b'b' ^ 0xfa]));
+    frames.extend_from_slice(&masked(OpCode::Text, b"never read"));
+    raw.write_all(&frames).await.unwrap();
+    assert_eq!(server.next().await.unwrap().unwrap(), Message::text("café"));
+    let err = server.next().await.unwrap().unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Protocol(tether::codec::Error::InvalidUtf8)
+    ));
+    assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+    assert!(server.next().await.is_none());
+    let got = read_to_end(&mut raw).await;
+    assert_eq!(&got[..4], [0x88, got[1], 0x03, 0xef], "close 1007");
+}
+
 #[tokio::test]
 async fn rfc6455_7_1_5_dropped_transport_is_abnormal_once() {
     let (raw, mut server) = raw_client(&Config::default(), 4096).await;
