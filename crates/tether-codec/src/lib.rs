@@ -73,7 +73,8 @@
 //! - `tokio` (default): [`FrameCodec`] and [`MessageCodec`], tokio-util `Decoder`/`Encoder`
 //!   adapters so `Framed<TcpStream, MessageCodec>` works. Without it the crate depends only on
 //!   `bytes`, `bytestring`, `simdutf8`, `thiserror` and `tracing`.
-// `deny`, not `forbid`: utf8.rs allows it for one function (see its SAFETY comment).
+// `deny`, not `forbid`: utf8.rs and mask.rs allow it for one call each (see their SAFETY
+// comments).
 #![deny(unsafe_code)]
 
 mod close;
