@@ -326,10 +326,17 @@ impl<S: Transport> Core<S> {
 
     /// The close deadline ([`Core::deadline_failure`]) and the idle timeout
     /// ([`Core::poll_idle`]), when either is armed.
+    #[inline]
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        // Neither armed (most connections, most of the time): decided inline.
         if let Phase::Open { idle: None } = self.phase {
             return None;
         }
+        self.poll_armed_timers(cx)
+    }
+
+    /// [`Core::poll_timers`] once one may be armed.
+    fn poll_armed_timers(&mut self, cx: &mut Context<'_>) -> Option<Error> {
         self.deadline_failure(cx).or_else(|| self.poll_idle(cx))
     }
 
