@@ -140,7 +140,7 @@ fn allocs(warmup: u64, messages: u64, held: usize) {
                 tokio::spawn(echo(tcp));
             }
         });
-        for size in [16usize, 1024, 16 << 10, 64 << 10] {
+        for size in [16usize, 1024, 16 << 10, 64 << 10, 1 << 20] {
             let mut ws = tether::connect(&format!("ws://{addr}/"))
                 .await
                 .expect("connect");

@@ -5,9 +5,18 @@
 //! moment the driver releases its empty read and write buffers ([`release`]). Freed, they
 //! would be allocated again for the next message of an echo, several times per round trip.
 //! Put here instead, the next read or send on this thread takes them back
-//! ([`Protocol::provide_buffers`]). The stock is bounded: at most [`MAX_BUFFERS`] buffers of at
-//! most [`MAX_CAPACITY`] bytes of allocation each per thread (4 MiB), whatever the number of
-//! connections; larger buffers are freed as before.
+//! ([`Protocol::provide_buffers`]).
+//!
+//! Two tiers, both bounded whatever the number of connections:
+//! - at most [`MAX_BUFFERS`] buffers of at most [`MAX_CAPACITY`] bytes of allocation each
+//!   (4 MiB per thread), handed out for any read or send;
+//! - at most [`MAX_LARGE_BUFFERS`] of at most [`MAX_LARGE_CAPACITY`] (8 MiB per thread), for
+//!   messages past [`MAX_CAPACITY`] only ([`take_fitting`]). Without them every such message
+//!   allocates its read buffer (and a client its masked copy) anew, and a fresh megabyte is
+//!   a page fault every 4 KiB: on a VM whose freed memory goes back to the host, that made a
+//!   1 MiB echo three times slower (benches/RESULTS.md, session 11).
+//!
+//! Larger buffers are freed as before.
 //!
 //! [`Protocol::provide_buffers`]: tether_codec::Protocol::provide_buffers
 
@@ -15,91 +24,137 @@ use std::cell::RefCell;
 
 use bytes::BytesMut;
 
-/// Buffers kept per thread.
+/// Buffers kept per thread for any use.
 const MAX_BUFFERS: usize = 16;
-/// The largest allocation kept: a read buffer that grew (by doubling) to take a 64 KiB message
-/// fits.
+/// The largest allocation kept for any use: a read buffer that grew (by doubling) to take a
+/// 64 KiB message fits.
 pub(crate) const MAX_CAPACITY: usize = 256 << 10;
+/// Large buffers kept per thread.
+const MAX_LARGE_BUFFERS: usize = 4;
+/// The largest allocation kept as a large buffer: a 1 MiB message with its header and the read
+/// room's slack fits.
+pub(crate) const MAX_LARGE_CAPACITY: usize = 2 << 20;
+
+/// Large allocations are made in multiples of this, so that a buffer that held a client's
+/// masked copy of a message also has room to receive one of the same size (which needs a
+/// little more: a header, the read room's slack), and the other way round.
+pub(crate) const LARGE_GRAIN: usize = 64 << 10;
+
+/// The two tiers of one thread.
+struct Stock {
+    small: Vec<BytesMut>,
+    large: Vec<BytesMut>,
+}
 
 thread_local! {
-    static STOCK: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static STOCK: RefCell<Stock> = const {
+        RefCell::new(Stock {
+            small: Vec::new(),
+            large: Vec::new(),
+        })
+    };
 }
 
 /// Keeps `buf` (empty) for the next connection on this thread that needs one, or frees it when
-/// the stock is full or `buf` too large.
+/// its tier is full or it is too large for either.
 #[inline]
 pub(crate) fn put(mut buf: BytesMut) {
-    if !buf.is_empty() || buf.capacity() == 0 || too_large(&mut buf) {
-        return;
+    if buf.is_empty() && buf.capacity() > 0 {
+        let small = !too_large(&mut buf);
+        keep(&mut buf, small);
     }
-    keep(buf);
 }
 
-/// Takes the capacity of `buf` if it is empty, for the stock (or frees it when the stock is
-/// full or it is too large), leaving `buf` without any. `known_small` says the caller knows
-/// that its allocation is at most [`MAX_CAPACITY`] (it knows how the buffer was filled),
-/// which spares measuring it. A buffer without room whose allocation messages still share
-/// stays as it is: it holds no memory of its own.
-#[inline]
+/// Takes the capacity of `buf` if it is empty, for the stock (or frees it when its tier is
+/// full or it is too large for either), leaving `buf` without any. `known_small` says the
+/// caller knows that its allocation is at most [`MAX_CAPACITY`] (it knows how the buffer was
+/// filled), which spares measuring it. A buffer without room whose allocation messages still
+/// share stays as it is: it holds no memory of its own.
 pub(crate) fn release(buf: &mut BytesMut, known_small: bool) {
     // Bytes read or written move an empty buffer's start forward; when nothing else holds
     // its allocation (a message split off it), it starts over at no cost.
     if !buf.is_empty() || (buf.capacity() == 0 && !buf.try_reclaim(1)) {
         return;
     }
-    if known_small || !too_large(buf) {
-        // Moved straight from the connection into the stock.
-        let _ = STOCK.try_with(|stock| {
-            let mut stock = stock.borrow_mut();
-            if stock.len() < MAX_BUFFERS {
-                stock.push(std::mem::take(buf));
-            }
-        });
-    }
+    let small = known_small || !too_large(buf);
+    keep(buf, small);
     if buf.capacity() > 0 {
-        // Too large, the stock full, or the thread tearing down: freed.
+        // Not kept: freed.
         *buf = BytesMut::new();
     }
 }
 
-/// Adds `buf` to the stock if it has room.
-#[inline]
-fn keep(buf: BytesMut) {
-    // During the thread's teardown the stock is gone: the buffer is simply freed.
+/// Moves `buf` (empty, with capacity) into its tier if that has room, leaving it without
+/// capacity: the small tier if `small` (its allocation is at most [`MAX_CAPACITY`]), else the
+/// large one if it fits there. Otherwise `buf` is left as it is.
+#[inline(always)]
+fn keep(buf: &mut BytesMut, small: bool) {
+    if !small && allocation_over(buf, MAX_LARGE_CAPACITY) {
+        return;
+    }
+    // During the thread's teardown the stock is gone: the buffer stays, to be freed.
     let _ = STOCK.try_with(|stock| {
         let mut stock = stock.borrow_mut();
-        if stock.len() < MAX_BUFFERS {
-            stock.push(buf);
+        let (tier, max) = if small {
+            (&mut stock.small, MAX_BUFFERS)
+        } else {
+            (&mut stock.large, MAX_LARGE_BUFFERS)
+        };
+        if tier.len() < max {
+            // Moved straight from the connection into the stock.
+            tier.push(std::mem::take(buf));
         }
     });
 }
 
-/// Whether the allocation under `buf` (empty) is larger than the stock keeps. Measured as the
-/// allocation, not as the room the handle sees (the rest read or written before): reclaiming
-/// goes back to the allocation's start when nothing else holds it. A handle that shares its
-/// allocation counts only its own room.
+/// Whether the allocation under `buf` (empty) is larger than the small tier keeps. Measured
+/// as the allocation, not as the room the handle sees (the rest read or written before):
+/// reclaiming goes back to the allocation's start when nothing else holds it. A handle that
+/// shares its allocation counts only its own room.
 #[inline]
 pub(crate) fn too_large(buf: &mut BytesMut) -> bool {
-    buf.try_reclaim(MAX_CAPACITY + 1)
+    allocation_over(buf, MAX_CAPACITY)
 }
 
-/// A kept buffer, if this thread has one.
+/// Whether the allocation under `buf` (empty) is larger than `bound` (see [`too_large`]).
+#[inline]
+fn allocation_over(buf: &mut BytesMut, bound: usize) -> bool {
+    buf.try_reclaim(bound + 1)
+}
+
+/// A kept buffer of the small tier, if this thread has one.
 #[inline]
 pub(crate) fn take() -> Option<BytesMut> {
     STOCK
-        .try_with(|stock| stock.borrow_mut().pop())
+        .try_with(|stock| stock.borrow_mut().small.pop())
         .ok()
         .flatten()
 }
 
+/// A new buffer with room for at least `len` bytes: past the small tier's bound, rounded up
+/// to [`LARGE_GRAIN`] (see there).
+pub(crate) fn allocate(len: usize) -> BytesMut {
+    if len <= MAX_CAPACITY {
+        BytesMut::with_capacity(len)
+    } else {
+        BytesMut::with_capacity(len.next_multiple_of(LARGE_GRAIN))
+    }
+}
+
 /// A kept buffer with room for `len` bytes, if this thread has one: for a read that must grow,
-/// rather than the last one kept (often a small write buffer).
+/// rather than the last one kept (often a small write buffer), and for a message past the
+/// small tier's bound, from the large tier.
 pub(crate) fn take_fitting(len: usize) -> Option<BytesMut> {
     STOCK
         .try_with(|stock| {
             let mut stock = stock.borrow_mut();
-            let at = stock.iter_mut().rposition(|buf| buf.try_reclaim(len))?;
-            Some(stock.swap_remove(at))
+            let tier = if len <= MAX_CAPACITY {
+                &mut stock.small
+            } else {
+                &mut stock.large
+            };
+            let at = tier.iter_mut().rposition(|buf| buf.try_reclaim(len))?;
+            Some(tier.swap_remove(at))
         })
         .ok()
         .flatten()
@@ -110,17 +165,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stock_keeps_at_most_max_buffers_of_at_most_max_capacity() {
+    fn the_small_tier_keeps_at_most_max_buffers_of_at_most_max_capacity() {
         std::thread::spawn(|| {
             put(BytesMut::with_capacity(MAX_CAPACITY + 1));
-            assert!(take().is_none(), "too large: freed");
-            let mut read = BytesMut::with_capacity(1 << 20);
-            read.resize((1 << 20) - 100, 0);
-            let _ = read.split();
-            put(read);
             assert!(
                 take().is_none(),
-                "a small view of a large allocation: freed"
+                "past the small tier: never handed out for any use"
             );
             let mut full = BytesMut::with_capacity(16);
             full.extend_from_slice(b"x");
@@ -131,6 +181,36 @@ mod tests {
             }
             let kept = std::iter::from_fn(take).count();
             assert_eq!(kept, MAX_BUFFERS);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_large_tier_keeps_at_most_max_large_buffers_of_at_most_max_large_capacity() {
+        std::thread::spawn(|| {
+            let large = || take_fitting(MAX_CAPACITY + 1);
+            put(BytesMut::with_capacity(MAX_LARGE_CAPACITY + 1));
+            assert!(large().is_none(), "too large for either tier: freed");
+            put(BytesMut::with_capacity(MAX_LARGE_CAPACITY));
+            assert!(
+                take().is_none(),
+                "the large tier serves large messages only"
+            );
+            let at_limit = take_fitting(MAX_LARGE_CAPACITY).expect("kept at the bound");
+            assert!(at_limit.capacity() >= MAX_LARGE_CAPACITY);
+            // A small view of a large allocation counts as the allocation.
+            let mut read = BytesMut::with_capacity(1 << 20);
+            read.resize((1 << 20) - 100, 0);
+            drop(read.split());
+            put(read);
+            assert!(take().is_none());
+            let whole = take_fitting((1 << 20) - 1).expect("reclaimed whole");
+            assert!(whole.capacity() >= (1 << 20) - 1);
+            for _ in 0..=MAX_LARGE_BUFFERS {
+                put(BytesMut::with_capacity(1 << 20));
+            }
+            assert_eq!(std::iter::from_fn(large).count(), MAX_LARGE_BUFFERS);
         })
         .join()
         .unwrap();

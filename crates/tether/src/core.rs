@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tether_codec::{
     CloseCode, CloseFrame, DeflateConfig, DeflateParams, Message, OpCode, Protocol, Role, State,
+    MAX_HEADER_LEN,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
@@ -39,6 +40,7 @@ pub(crate) enum Outgoing {
 }
 
 impl Outgoing {
+    #[inline]
     fn len(&self) -> usize {
         match self {
             Outgoing::Message(message) => message.len(),
@@ -462,7 +464,11 @@ impl<S: Transport> Core<S> {
             return Err(Error::Closed);
         }
         self.protocol.provide_buffers(buffer_stock::take);
-        match message.into() {
+        let message = message.into();
+        if self.protocol.role() == Role::Client && message.len() > buffer_stock::MAX_CAPACITY {
+            self.provide_large_write_buffer(message.len() + MAX_HEADER_LEN);
+        }
+        match message {
             Outgoing::Message(message) => self.protocol.send(message)?,
             Outgoing::Fragment(opcode, data, fin) => {
                 self.protocol.send_fragment_bytes(opcode, data, fin)?
@@ -641,13 +647,32 @@ impl<S: Transport> Core<S> {
         Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..filled])
     }
 
-    /// Measures the written write buffer and frees it if it is larger than the stock keeps.
+    /// Measures the written write buffer; one larger than the stock's small tier keeps
+    /// leaves the connection, for the thread's large tier (or freed).
     fn free_large_write_buffer(&mut self) {
         self.written_unmeasured = 0;
         let buf = self.protocol.write_buffer();
         if buffer_stock::too_large(buf) {
-            *buf = BytesMut::new();
+            buffer_stock::put(std::mem::take(buf));
         }
+    }
+
+    /// Before a client copies (and masks) a message past the stock's small tier into an
+    /// empty write buffer: a large buffer of the thread's stock with room for it, rather than
+    /// an allocation for each such message; else one allocated in the stock's size classes,
+    /// so that it serves a read later.
+    #[cold]
+    fn provide_large_write_buffer(&mut self, need: usize) {
+        if self.protocol.write_buffer_len() != 0 {
+            return;
+        }
+        let buf = self.protocol.write_buffer();
+        if buf.try_reclaim(need) {
+            return;
+        }
+        let large =
+            buffer_stock::take_fitting(need).unwrap_or_else(|| buffer_stock::allocate(need));
+        buffer_stock::put(std::mem::replace(buf, large));
     }
 
     /// Whether the written write buffer's allocation may have grown past what the buffer
@@ -884,13 +909,16 @@ mod tests {
     }
 
     /// A client's masked copy of a 1 MiB message fills its write buffer to the end; written,
-    /// the allocation is freed, though no room is left after the write position.
+    /// the allocation leaves the connection (for the thread's stock), though no room is left
+    /// after the write position, and the next large message is copied into it again.
     #[tokio::test]
-    async fn a_client_write_buffer_that_held_a_large_message_is_freed_once_written() {
-        let (_peer, io) = tokio::io::duplex(2 << 20);
+    async fn a_client_write_buffer_that_held_a_large_message_leaves_once_written_and_serves_the_next(
+    ) {
+        let (_peer, io) = tokio::io::duplex(4 << 20);
         let mut core = Core::new(io, Role::Client, &Config::default(), BytesMut::new());
-        core.start_send(Message::binary(vec![7u8; 1 << 20]))
-            .expect("queued");
+        let message = Message::binary(vec![7u8; 1 << 20]);
+        core.start_send(message.clone()).expect("queued");
+        let first = core.protocol.write_buffer().as_ptr();
         poll_fn(|cx| core.poll_flush(cx)).await.expect("written");
         let buf = core.protocol.write_buffer();
         assert!(
@@ -898,6 +926,8 @@ mod tests {
             "{}",
             buf.capacity()
         );
+        core.start_send(message).expect("queued");
+        assert_eq!(core.protocol.write_buffer().as_ptr(), first, "taken back");
     }
 
     /// A binary frame header announcing `len` bytes, masked, as a client sends it.
@@ -909,12 +939,13 @@ mod tests {
     }
 
     /// Reads are sized from the announced payload, but a peer that announces much and sends
-    /// little makes the read buffer hold at most READ_AHEAD beyond what arrived.
+    /// little makes the read buffer hold at most READ_AHEAD beyond what arrived (rounded up to
+    /// the buffer stock's grain for large allocations).
     #[tokio::test]
     async fn announced_payload_sizes_the_read_within_read_ahead() {
         for (len, most) in [
             (64 << 10, (64 << 10) + READ_CHUNK),
-            (8 << 20, READ_AHEAD + READ_CHUNK),
+            (8 << 20, READ_AHEAD + buffer_stock::LARGE_GRAIN),
         ] {
             let (mut peer, io) = tokio::io::duplex(64);
             let mut core = server(io);

@@ -11,7 +11,7 @@
 //! So the driver keeps a handle on each buffer it had to leave pinned (no memory of its own
 //! while a message holds the allocation anyway) and reads into it again once the last message
 //! sharing it is gone. Bounded: at most [`MAX_SPARES`] handles per connection, only on
-//! allocations of at most [`buffer_stock::MAX_CAPACITY`]; a spare found free at an idle moment
+//! allocations of at most [`buffer_stock::MAX_LARGE_CAPACITY`]; a spare found free at an idle moment
 //! goes to the thread's [`buffer_stock`], so an idle connection keeps only spares that
 //! messages still pin.
 
@@ -20,7 +20,7 @@ use std::ops::RangeInclusive;
 use bytes::BytesMut;
 use tether_codec::MAX_HEADER_LEN;
 
-use crate::buffer_stock::{self, MAX_CAPACITY};
+use crate::buffer_stock::{self, MAX_LARGE_CAPACITY};
 
 /// Spare room below which a read makes more, and how much: one read takes every frame that
 /// fits, so a burst of small messages costs one syscall.
@@ -87,7 +87,7 @@ impl ReadRoom {
         let fresh = self
             .take_free(total)
             .or_else(|| buffer_stock::take_fitting(total))
-            .unwrap_or_else(|| BytesMut::with_capacity(total + SLACK));
+            .unwrap_or_else(|| buffer_stock::allocate(total + SLACK));
         let mut left = std::mem::replace(buf, fresh);
         buf.extend_from_slice(&left);
         left.clear();
@@ -105,7 +105,7 @@ impl ReadRoom {
     #[inline]
     pub(crate) fn expect(&mut self, len: usize) {
         self.next = if len > READ_CHUNK {
-            (len + MAX_HEADER_LEN).min(MAX_CAPACITY - SLACK)
+            (len + MAX_HEADER_LEN).min(MAX_LARGE_CAPACITY - SLACK)
         } else {
             0
         };
@@ -177,7 +177,7 @@ impl ReadRoom {
     fn note_allocation(&mut self, buf: &BytesMut) {
         let start = buf.as_ptr() as usize;
         let end = start + buf.capacity();
-        self.large = (buf.capacity() > MAX_CAPACITY).then_some(start..=end);
+        self.large = (buf.capacity() > MAX_LARGE_CAPACITY).then_some(start..=end);
     }
 
     /// A spare alone again with room for `total` bytes. Spares alone but smaller go to the
@@ -293,7 +293,7 @@ mod tests {
             drop(held);
             let mut room = ReadRoom::default();
             let held: Vec<_> = (0..3)
-                .map(|_| received(&mut room, &mut buf, MAX_CAPACITY))
+                .map(|_| received(&mut room, &mut buf, MAX_LARGE_CAPACITY))
                 .collect();
             assert_eq!(room.spares(), 0, "too large to keep");
             drop(held);
@@ -355,7 +355,7 @@ mod tests {
             assert_eq!(room.next, 0, "a READ_CHUNK message is not large");
             room.expect(READ_CHUNK + 1);
             assert_eq!(room.next, READ_CHUNK + 1 + MAX_HEADER_LEN);
-            let bound = MAX_CAPACITY - SLACK;
+            let bound = MAX_LARGE_CAPACITY - SLACK;
             room.expect(bound - MAX_HEADER_LEN);
             assert_eq!(room.next, bound);
             room.expect(bound);
@@ -364,7 +364,12 @@ mod tests {
             assert_eq!(room.next, bound);
             let mut buf = BytesMut::new();
             room.make(&mut buf, 0);
-            assert!(!buffer_stock::too_large(&mut buf.split_off(0)));
+            assert!(buf.capacity() <= MAX_LARGE_CAPACITY);
+            buffer_stock::put(buf);
+            assert!(
+                buffer_stock::take_fitting(bound).is_some(),
+                "the stock takes it back"
+            );
         });
     }
 
