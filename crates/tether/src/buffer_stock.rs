@@ -21,6 +21,7 @@
 //! [`Protocol::provide_buffers`]: tether_codec::Protocol::provide_buffers
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use bytes::BytesMut;
 
@@ -40,19 +41,14 @@ pub(crate) const MAX_LARGE_CAPACITY: usize = 2 << 20;
 /// little more: a header, the read room's slack), and the other way round.
 pub(crate) const LARGE_GRAIN: usize = 64 << 10;
 
-/// The two tiers of one thread.
-struct Stock {
-    small: Vec<BytesMut>,
-    large: Vec<BytesMut>,
-}
+/// One tier of one thread's stock.
+type Tier = RefCell<Vec<BytesMut>>;
 
 thread_local! {
-    static STOCK: RefCell<Stock> = const {
-        RefCell::new(Stock {
-            small: Vec::new(),
-            large: Vec::new(),
-        })
-    };
+    /// Buffers of at most [`MAX_CAPACITY`], for any use.
+    static SMALL: Tier = const { RefCell::new(Vec::new()) };
+    /// Buffers of at most [`MAX_LARGE_CAPACITY`], for large messages.
+    static LARGE: Tier = const { RefCell::new(Vec::new()) };
 }
 
 /// Keeps `buf` (empty) for the next connection on this thread that needs one, or frees it when
@@ -89,17 +85,19 @@ pub(crate) fn release(buf: &mut BytesMut, known_small: bool) {
 /// large one if it fits there. Otherwise `buf` is left as it is.
 #[inline(always)]
 fn keep(buf: &mut BytesMut, small: bool) {
-    if !small && allocation_over(buf, MAX_LARGE_CAPACITY) {
-        return;
+    if small {
+        push(&SMALL, MAX_BUFFERS, buf);
+    } else if !allocation_over(buf, MAX_LARGE_CAPACITY) {
+        push(&LARGE, MAX_LARGE_BUFFERS, buf);
     }
+}
+
+/// Moves `buf` into `tier` if it holds fewer than `max`.
+#[inline(always)]
+fn push(tier: &'static LocalKey<Tier>, max: usize, buf: &mut BytesMut) {
     // During the thread's teardown the stock is gone: the buffer stays, to be freed.
-    let _ = STOCK.try_with(|stock| {
-        let mut stock = stock.borrow_mut();
-        let (tier, max) = if small {
-            (&mut stock.small, MAX_BUFFERS)
-        } else {
-            (&mut stock.large, MAX_LARGE_BUFFERS)
-        };
+    let _ = tier.try_with(|tier| {
+        let mut tier = tier.borrow_mut();
         if tier.len() < max {
             // Moved straight from the connection into the stock.
             tier.push(std::mem::take(buf));
@@ -125,8 +123,8 @@ fn allocation_over(buf: &mut BytesMut, bound: usize) -> bool {
 /// A kept buffer of the small tier, if this thread has one.
 #[inline]
 pub(crate) fn take() -> Option<BytesMut> {
-    STOCK
-        .try_with(|stock| stock.borrow_mut().small.pop())
+    SMALL
+        .try_with(|tier| tier.borrow_mut().pop())
         .ok()
         .flatten()
 }
@@ -145,19 +143,14 @@ pub(crate) fn allocate(len: usize) -> BytesMut {
 /// rather than the last one kept (often a small write buffer), and for a message past the
 /// small tier's bound, from the large tier.
 pub(crate) fn take_fitting(len: usize) -> Option<BytesMut> {
-    STOCK
-        .try_with(|stock| {
-            let mut stock = stock.borrow_mut();
-            let tier = if len <= MAX_CAPACITY {
-                &mut stock.small
-            } else {
-                &mut stock.large
-            };
-            let at = tier.iter_mut().rposition(|buf| buf.try_reclaim(len))?;
-            Some(tier.swap_remove(at))
-        })
-        .ok()
-        .flatten()
+    let tier = if len <= MAX_CAPACITY { &SMALL } else { &LARGE };
+    tier.try_with(|tier| {
+        let mut tier = tier.borrow_mut();
+        let at = tier.iter_mut().rposition(|buf| buf.try_reclaim(len))?;
+        Some(tier.swap_remove(at))
+    })
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]
