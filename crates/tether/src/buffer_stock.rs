@@ -64,8 +64,11 @@ pub(crate) fn put(mut buf: BytesMut) {
 /// Takes the capacity of `buf` if it is empty, for the stock (or frees it when its tier is
 /// full or it is too large for either), leaving `buf` without any. `known_small` says the
 /// caller knows that its allocation is at most [`MAX_CAPACITY`] (it knows how the buffer was
-/// filled), which spares measuring it. A buffer without room whose allocation messages still
-/// share stays as it is: it holds no memory of its own.
+/// filled), which spares measuring it.
+///
+/// `buf` must not share its allocation with messages (see [`is_pinned`]): its own room would
+/// be all that is measured, and once they are gone the stock would hold the whole
+/// allocation. (A handle without room stays as it is when it cannot take its allocation back.)
 pub(crate) fn release(buf: &mut BytesMut, known_small: bool) {
     // Bytes read or written move an empty buffer's start forward; when nothing else holds
     // its allocation (a message split off it), it starts over at no cost.
@@ -103,6 +106,21 @@ fn push(tier: &'static LocalKey<Tier>, max: usize, buf: &mut BytesMut) {
             tier.push(std::mem::take(buf));
         }
     });
+}
+
+/// Whether received messages still share the allocation of `buf` (empty). Cheap first: a
+/// handle that can grow past its own room is alone. Else it is at its allocation's start
+/// (alone, nothing read since) or pinned; without room, `try_reclaim(1)` tells them apart. A
+/// handle without room and without an allocation cannot be told from a pinned one: it counts as
+/// alone.
+pub(crate) fn is_pinned(buf: &mut BytesMut) -> bool {
+    if buf.capacity() == 0 || buf.try_reclaim(buf.capacity() + 1) {
+        return false;
+    }
+    let room = buf.capacity();
+    drop(buf.split_off(0));
+    // Alone, it takes its room back.
+    !buf.try_reclaim(room)
 }
 
 /// Whether the allocation under `buf` (empty) is larger than the small tier keeps. Measured
@@ -207,6 +225,32 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    /// A handle whose allocation a held message shares has room of its own, and that room is
+    /// all `try_reclaim` measures: `is_pinned` tells it apart, and once the message is gone the
+    /// handle is alone with its room back.
+    #[test]
+    fn a_handle_on_an_allocation_a_held_message_shares_is_pinned() {
+        let mut read = BytesMut::with_capacity((1 << 20) + (64 << 10));
+        read.resize(1 << 20, 7);
+        let message = read.split_to(1 << 20).freeze();
+        assert_eq!(
+            read.capacity(),
+            64 << 10,
+            "room of its own, under the small bound"
+        );
+        assert!(!too_large(&mut read), "what the measure alone would say");
+        assert!(is_pinned(&mut read));
+        drop(message);
+        let mut alone = BytesMut::with_capacity(8 << 10);
+        alone.resize(100, 7);
+        drop(alone.split_to(100));
+        assert!(!is_pinned(&mut alone));
+        assert!(alone.capacity() >= (8 << 10) - 100, "its room back");
+        let mut fresh = BytesMut::with_capacity(8 << 10);
+        assert!(!is_pinned(&mut fresh), "at its allocation's start, alone");
+        assert_eq!(fresh.capacity(), 8 << 10, "its room back");
     }
 
     #[test]

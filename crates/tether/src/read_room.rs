@@ -91,7 +91,7 @@ impl ReadRoom {
         let mut left = std::mem::replace(buf, fresh);
         buf.extend_from_slice(&left);
         left.clear();
-        if is_pinned(&mut left) {
+        if buffer_stock::is_pinned(&mut left) {
             self.keep(left);
         } else if left.try_reclaim(1) {
             buffer_stock::put(left);
@@ -133,7 +133,7 @@ impl ReadRoom {
 
     /// [`ReadRoom::release`] once there is a buffer short of room or a spare to look at.
     fn release_room(&mut self, buf: &mut BytesMut, short: bool) {
-        if short && is_pinned(buf) {
+        if short && buffer_stock::is_pinned(buf) {
             let pinned = std::mem::take(buf);
             self.keep(pinned);
         }
@@ -161,6 +161,16 @@ impl ReadRoom {
     #[cfg(test)]
     fn spares(&self) -> usize {
         self.spares.len()
+    }
+
+    /// At an idle moment, the read buffer that messages still pin although it has room left:
+    /// kept as a spare like one without room, rather than handed to the thread's stock,
+    /// which could not measure it (see [`buffer_stock::release`]).
+    pub(crate) fn keep_pinned(&mut self, buf: &mut BytesMut) {
+        let mut pinned = std::mem::take(buf);
+        // A spare is a handle without room: its room is read into again once it is alone.
+        drop(pinned.split_off(0));
+        self.keep(pinned);
     }
 
     /// Keeps `handle` (without room) as a spare, unless too many are kept or its allocation is
@@ -197,19 +207,6 @@ impl ReadRoom {
         }
         None
     }
-}
-
-/// Whether received messages still share the allocation of `buf` (empty). Cheap first: a
-/// handle that can grow past its own room is alone. Else it is at its allocation's start
-/// (alone, nothing read since) or pinned; without room, `try_reclaim(1)` tells them apart. A
-/// handle without room and without an allocation cannot be told from a pinned one: it counts as
-/// alone.
-fn is_pinned(buf: &mut BytesMut) -> bool {
-    if buf.capacity() == 0 || buf.try_reclaim(buf.capacity() + 1) {
-        return false;
-    }
-    drop(buf.split_off(0));
-    !buf.try_reclaim(1)
 }
 
 #[cfg(test)]

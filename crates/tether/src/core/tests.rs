@@ -47,6 +47,44 @@ async fn idle_connection_holds_no_buffer_memory() {
     assert_eq!(core.protocol.write_buffer().capacity(), 0);
 }
 
+/// A read buffer that a message the application holds still shares, but with room left,
+/// becomes a spare at an idle moment: handed to the stock, only its own room would have been
+/// measured, and the stock would have kept the whole allocation once the message was gone.
+/// Here the allocation held a large message first, so it is past the stock's small bound.
+#[tokio::test]
+async fn an_idle_read_buffer_a_held_message_shares_is_a_spare_not_the_stocks() {
+    let (mut peer, io) = tokio::io::duplex(1 << 20);
+    let mut core = server(io);
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    let large = vec![7u8; 300 << 10];
+    let mut wire = BytesMut::new();
+    tether_codec::Frame::new(OpCode::Binary, large)
+        .with_mask(Some([1, 2, 3, 4]))
+        .encode(&mut wire);
+    tether_codec::Frame::new(OpCode::Binary, vec![8u8; 100])
+        .with_mask(Some([1, 2, 3, 4]))
+        .encode(&mut wire);
+    peer.write_all(&wire).await.unwrap();
+    let first = poll_fn(|cx| core.poll_next(cx)).await.unwrap().unwrap();
+    assert_eq!(first.len(), 300 << 10);
+    drop(first);
+    let held = poll_fn(|cx| core.poll_next(cx)).await.unwrap().unwrap();
+    assert_eq!(held.len(), 100);
+    assert!(core.poll_next(&mut cx).is_pending(), "idle");
+    assert_eq!(core.protocol.read_buffer().capacity(), 0);
+    assert!(buffer_stock::take_fitting(buffer_stock::MAX_CAPACITY + 1).is_none());
+    // What the small tier holds (the first read buffer, replaced by a larger one) holds
+    // nothing of the large allocation, also once the message is gone.
+    let small: Vec<_> = std::iter::from_fn(buffer_stock::take).collect();
+    drop(held);
+    for mut buf in small {
+        assert!(!buf.try_reclaim(buffer_stock::MAX_CAPACITY + 1));
+    }
+    // The next idle moment hands the allocation to the stock, measured: the large tier's.
+    assert!(core.poll_next(&mut cx).is_pending());
+    assert!(buffer_stock::take_fitting(buffer_stock::MAX_CAPACITY + 1).is_some());
+}
+
 /// A busy connection keeps a written write buffer of up to the stock's MAX_CAPACITY (one
 /// that held a 64 KiB message serves the next without an allocation); one that grew past
 /// it, holding many messages queued at once, is freed.
