@@ -61,6 +61,12 @@ pub(crate) fn put(mut buf: BytesMut) {
     }
 }
 
+/// Keeps `buf` (empty), known to be larger than the small tier keeps, in the large tier, or
+/// frees it when that is full or it is too large for it too.
+pub(crate) fn put_large(mut buf: BytesMut) {
+    keep(&mut buf, false);
+}
+
 /// Takes the capacity of `buf` if it is empty, for the stock (or frees it when its tier is
 /// full or it is too large for either), leaving `buf` without any. `known_small` says the
 /// caller knows that its allocation is at most [`MAX_CAPACITY`] (it knows how the buffer was

@@ -91,9 +91,7 @@ impl ReadRoom {
         let mut left = std::mem::replace(buf, fresh);
         buf.extend_from_slice(&left);
         left.clear();
-        if buffer_stock::is_pinned(&mut left) {
-            self.keep(left);
-        } else if left.try_reclaim(1) {
+        if !self.keep_if_pinned(&mut left) && left.try_reclaim(1) {
             buffer_stock::put(left);
         }
         self.note_allocation(buf);
@@ -133,9 +131,8 @@ impl ReadRoom {
 
     /// [`ReadRoom::release`] once there is a buffer short of room or a spare to look at.
     fn release_room(&mut self, buf: &mut BytesMut, short: bool) {
-        if short && buffer_stock::is_pinned(buf) {
-            let pinned = std::mem::take(buf);
-            self.keep(pinned);
+        if short {
+            self.keep_if_pinned(buf);
         }
         let mut busy = false;
         let mut free = None;
@@ -163,14 +160,18 @@ impl ReadRoom {
         self.spares.len()
     }
 
-    /// At an idle moment, the read buffer that messages still pin although it has room left:
-    /// kept as a spare like one without room, rather than handed to the thread's stock,
-    /// which could not measure it (see [`buffer_stock::release`]).
-    pub(crate) fn keep_pinned(&mut self, buf: &mut BytesMut) {
-        let mut pinned = std::mem::take(buf);
-        // A spare is a handle without room: its room is read into again once it is alone.
-        drop(pinned.split_off(0));
-        self.keep(pinned);
+    /// Keeps `buf` (empty) as a spare if messages pin it, leaving an empty one in its place;
+    /// `false` when it is alone. At an idle moment the driver asks this of a read buffer with
+    /// room left too before the thread's stock takes it: the stock could not measure it (see
+    /// [`buffer_stock::release`]).
+    pub(crate) fn keep_if_pinned(&mut self, buf: &mut BytesMut) -> bool {
+        // A pinned handle comes out of `is_pinned` without room, as spares are.
+        let pinned = buffer_stock::is_pinned(buf);
+        if pinned {
+            let handle = std::mem::take(buf);
+            self.keep(handle);
+        }
+        pinned
     }
 
     /// Keeps `handle` (without room) as a spare, unless too many are kept or its allocation is

@@ -127,13 +127,9 @@ impl<S: Transport> Core<S> {
         self.read_room.release(self.protocol.read_buffer());
         let wanted = self.protocol.payload_wanted();
         let buf = self.protocol.read_buffer();
-        if wanted == 0 && buf.is_empty() {
-            if buffer_stock::is_pinned(buf) {
-                // Messages the application holds share it: a spare, not the stock's.
-                self.read_room.keep_pinned(buf);
-            } else {
-                buffer_stock::release(buf, false);
-            }
+        // Messages the application holds may share it: then a spare, not the stock's.
+        if wanted == 0 && buf.is_empty() && !self.read_room.keep_if_pinned(buf) {
+            buffer_stock::release(buf, false);
         }
         if self.protocol.write_buffer_len() == 0 {
             let small = !self.written_buffer_may_be_large();

@@ -195,7 +195,7 @@ impl<S: Transport> Core<S> {
         self.written_unmeasured = 0;
         let buf = self.protocol.write_buffer();
         if buffer_stock::too_large(buf) {
-            buffer_stock::put(std::mem::take(buf));
+            buffer_stock::put_large(std::mem::take(buf));
         }
     }
 
