@@ -61,7 +61,7 @@ impl Protocol {
             return Ok(Some(message));
         }
         let mut buf = std::mem::take(&mut self.read_buf);
-        let result = self.poll_message_in(&mut buf);
+        let result = self.poll_frames_in(&mut buf);
         let placeholder = std::mem::replace(&mut self.read_buf, buf);
         // Nothing but `take` put it there: it holds no allocation, and skipping its drop
         // saves a call on every poll.
@@ -95,18 +95,27 @@ impl Protocol {
             return None;
         }
         let limit = self.whole_limit();
-        match take_whole_message(&mut self.read_buf, self.role, limit)? {
-            Ok(message) => Some(message),
-            Err(InvalidUtf8) => {
-                self.fail(Error::InvalidUtf8);
-                None
-            }
-        }
+        let taken = take_whole_message(&mut self.read_buf, self.role, limit);
+        // A failure is recorded; `poll_message` reports it.
+        self.settle(taken)?.ok()
     }
 
     /// [`Protocol::poll_message`] over an external read buffer; the tokio codec uses the
     /// buffer `Framed` reads into.
     pub(crate) fn poll_message_in(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, Error> {
+        if self.between_messages() {
+            let limit = self.whole_limit();
+            let taken = take_whole_message(buf, self.role, limit);
+            if let Some(taken) = self.settle(taken) {
+                return taken.map(Some);
+            }
+        }
+        self.poll_frames_in(buf)
+    }
+
+    /// The general decoder, frame by frame, behind the whole-message shortcut (which its
+    /// callers tried already).
+    fn poll_frames_in(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, Error> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -114,13 +123,6 @@ impl Protocol {
             // Nothing to decode: a frame left pending waits for more of its payload.
             Self::release_idle(buf);
             return Ok(None);
-        }
-        if self.between_messages() {
-            let limit = self.whole_limit();
-            let taken = take_whole_message(buf, self.role, limit);
-            if let Some(taken) = self.settle(taken) {
-                return taken.map(Some);
-            }
         }
         loop {
             if self.close_received {
