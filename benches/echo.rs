@@ -8,7 +8,15 @@
 //! cell, divided by the messages echoed, is the server's cost per message: syscalls,
 //! wake-ups, parsing, masking, buffering. Cells are `connections x payload x in-flight`; each
 //! cell runs the servers in interleaved rounds and prints the best round of each, with ratios
-//! to the raw echo and to fastwebsockets. Nothing is asserted: timings never gate.
+//! to the raw echo and to fastwebsockets, then (from three rounds) the median and range of
+//! each server's msgs/s over the raw echo's and fastwebsockets' in the same round. Nothing is
+//! asserted: timings never gate.
+//!
+//! Every client of a cell sends the same payload (one buffer, shared), as a client sends a
+//! message it has just made, still in cache. With a payload per connection, 64 connections
+//! of 1 MiB hold twice this machine's L3 cache, and every WebSocket client's masked copy read
+//! its payload from memory: the 1 MiB cell then measured the client's memory bandwidth, not
+//! the servers (benches/RESULTS.md, session 12).
 //!
 //! Select the matrix with environment variables (defaults in brackets; in test mode, without
 //! `--bench`, two tiny cells run once):
@@ -171,6 +179,9 @@ async fn serve(kind: Kind, tcp: TcpStream, sessions: Option<Sessions>) {
     }
 }
 
+/// The ceiling: bytes back as they come. The buffer starts at 64 KiB and doubles, up to
+/// 1 MiB, whenever a read fills it, so large messages take few reads while many connections
+/// with small ones keep small buffers.
 async fn serve_raw(mut tcp: TcpStream) {
     let mut buf = vec![0; 64 << 10];
     loop {
@@ -179,6 +190,9 @@ async fn serve_raw(mut tcp: TcpStream) {
             Ok(n) => {
                 if tcp.write_all(&buf[..n]).await.is_err() {
                     return;
+                }
+                if n == buf.len() && n < 1 << 20 {
+                    buf.resize(2 * n, 0);
                 }
             }
         }
@@ -272,14 +286,14 @@ async fn serve_fastwebsockets(tcp: TcpStream) {
 }
 
 /// A tether client: keeps `inflight` messages outstanding until `messages` came back.
-async fn client_ws(addr: SocketAddr, messages: u64, cell: Cell) {
+async fn client_ws(addr: SocketAddr, messages: u64, cell: Cell, payload: bytes::Bytes) {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
     let mut ws = ClientBuilder::new()
         .handshake(tcp, &format!("ws://{addr}/"))
         .await
         .expect("client handshake");
-    let payload = Message::binary(vec![0x42; cell.size]);
+    let payload = Message::binary(payload.slice(..cell.size));
     let mut sent = 0u64;
     while sent < messages && sent < cell.inflight as u64 {
         ws.feed(payload.clone()).await.expect("feed");
@@ -348,10 +362,9 @@ async fn client_session(addr: SocketAddr, messages: u64, cell: Cell) {
 }
 
 /// A raw TCP client: the same bytes per message, no framing.
-async fn client_raw(addr: SocketAddr, messages: u64, cell: Cell) {
+async fn client_raw(addr: SocketAddr, messages: u64, cell: Cell, payload: bytes::Bytes) {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
-    let payload = vec![0x42; cell.size * cell.inflight];
     let mut buf = vec![0; cell.size.max(64 << 10)];
     let mut sent = (cell.inflight as u64).min(messages);
     tcp.write_all(&payload[..cell.size * sent as usize])
@@ -393,16 +406,18 @@ fn run_cell(
     let kind = server.kind;
     let cpu_before = thread_cpu(&server.thread);
     let start = Instant::now();
+    let payload = bytes::Bytes::from(vec![0x42; cell.size * cell.inflight]);
     runtime.block_on(async move {
         let tasks: Vec<_> = (0..cell.conns)
             .map(|_| {
+                let payload = payload.clone();
                 tokio::spawn(async move {
                     if kind == Kind::Raw {
-                        client_raw(addr, per_conn, cell).await;
+                        client_raw(addr, per_conn, cell, payload).await;
                     } else if kind == Kind::Session {
                         client_session(addr, per_conn, cell).await;
                     } else {
-                        client_ws(addr, per_conn, cell).await;
+                        client_ws(addr, per_conn, cell, payload).await;
                     }
                 })
             })
@@ -468,9 +483,11 @@ fn main() {
         let total = (bytes / cell.size.max(1)).min(MAX_MESSAGES);
         let per_conn = ((total / cell.conns.max(1)) as u64).max(if benching { 40 } else { 5 });
         let mut best: Vec<Option<Sample>> = vec![None; servers.len()];
+        let mut all: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds {
             for (i, server) in servers.iter().enumerate() {
                 let s = run_cell(&runtime, server, cell, per_conn);
+                all[i].push(s);
                 best[i] = Some(match best[i] {
                     Some(b) => Sample {
                         rate: b.rate.max(s.rate),
@@ -521,5 +538,44 @@ fn main() {
                 ratio(plain, |s| s.cpu_us),
             );
         }
+        print_round_ratios(&servers, &all);
+    }
+}
+
+/// Each server's msgs/s over the raw echo's and fastwebsockets' in the same round, as the
+/// median and range over the rounds: a round's servers run back to back, so the machine's
+/// slower drifts (a VM's neighbours) cancel out of these, where they do not out of the best
+/// rounds above.
+fn print_round_ratios(servers: &[EchoServer], all: &[Vec<Sample>]) {
+    let rounds = |kind: Kind| servers.iter().position(|s| s.kind == kind).map(|i| &all[i]);
+    let bases: Vec<(&str, &Vec<Sample>)> =
+        [("x raw", Kind::Raw), ("x fastws", Kind::Fastwebsockets)]
+            .into_iter()
+            .filter_map(|(name, kind)| rounds(kind).map(|r| (name, r)))
+            .collect();
+    if bases.is_empty() || all.first().is_none_or(|r| r.len() < 3) {
+        return;
+    }
+    println!("  msgs/s over the same round's, median (range) of the rounds:");
+    for (server, samples) in servers.iter().zip(all) {
+        if matches!(server.kind, Kind::Raw | Kind::Fastwebsockets) {
+            continue;
+        }
+        let mut line = format!("  {:<15}", server.kind.name());
+        for (name, base) in &bases {
+            let mut ratios: Vec<f64> = samples
+                .iter()
+                .zip(base.iter())
+                .map(|(s, b)| s.rate / b.rate)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            line += &format!(
+                "   {name} {:.2} ({:.2}-{:.2})",
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1]
+            );
+        }
+        println!("{line}");
     }
 }
