@@ -22,7 +22,8 @@
 //! `--bench`, two tiny cells run once):
 //! - `TETHER_ECHO_CELLS` [`64x16x1,64x65536x1,64x1048576x1,512x65536x1,64x16x16,64x1024x16`]
 //! - `TETHER_ECHO_BYTES`: bytes echoed per server per cell and round [256 MiB; at most
-//!   400 000 and at least 40 messages per connection]
+//!   400 000 and at least 100 messages per connection: fewer made the large cells move by
+//!   15 % between runs]
 //! - `TETHER_ECHO_ROUNDS` [3]
 //! - `TETHER_ECHO_SERVERS`: a comma list among
 //!   `raw,fastwebsockets,tungstenite,tether,batch,session`
@@ -481,7 +482,7 @@ fn main() {
     println!("cell = connections x payload bytes x messages in flight per connection");
     for cell in cells {
         let total = (bytes / cell.size.max(1)).min(MAX_MESSAGES);
-        let per_conn = ((total / cell.conns.max(1)) as u64).max(if benching { 40 } else { 5 });
+        let per_conn = ((total / cell.conns.max(1)) as u64).max(if benching { 100 } else { 5 });
         let mut best: Vec<Option<Sample>> = vec![None; servers.len()];
         let mut all: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds {
