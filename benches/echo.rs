@@ -333,7 +333,7 @@ async fn client_ws(addr: SocketAddr, messages: u64, cell: Cell, payload: bytes::
 
 /// A session client (the facade's, over its supervisor): keeps `inflight` messages
 /// outstanding until `messages` came back, then ends the session.
-async fn client_session(addr: SocketAddr, messages: u64, cell: Cell) {
+async fn client_session(addr: SocketAddr, messages: u64, cell: Cell, payload: bytes::Bytes) {
     let mut session = ClientBuilder::new()
         .session(
             &format!("ws://{addr}/"),
@@ -341,7 +341,7 @@ async fn client_session(addr: SocketAddr, messages: u64, cell: Cell) {
             EndpointConfig::default(),
         )
         .expect("session");
-    let payload = Message::binary(vec![0x42; cell.size]);
+    let payload = Message::binary(payload.slice(..cell.size));
     let mut sent = 0u64;
     while sent < messages && sent < cell.inflight as u64 {
         session.send(payload.clone()).await.expect("send");
@@ -405,9 +405,9 @@ fn run_cell(
 ) -> Sample {
     let addr = server.addr;
     let kind = server.kind;
+    let payload = bytes::Bytes::from(vec![0x42; cell.size * cell.inflight]);
     let cpu_before = thread_cpu(&server.thread);
     let start = Instant::now();
-    let payload = bytes::Bytes::from(vec![0x42; cell.size * cell.inflight]);
     runtime.block_on(async move {
         let tasks: Vec<_> = (0..cell.conns)
             .map(|_| {
@@ -416,7 +416,7 @@ fn run_cell(
                     if kind == Kind::Raw {
                         client_raw(addr, per_conn, cell, payload).await;
                     } else if kind == Kind::Session {
-                        client_session(addr, per_conn, cell).await;
+                        client_session(addr, per_conn, cell, payload).await;
                     } else {
                         client_ws(addr, per_conn, cell, payload).await;
                     }
@@ -544,9 +544,9 @@ fn main() {
 }
 
 /// Each server's msgs/s over the raw echo's and fastwebsockets' in the same round, as the
-/// median and range over the rounds: a round's servers run back to back, so the machine's
-/// slower drifts (a VM's neighbours) cancel out of these, where they do not out of the best
-/// rounds above.
+/// median and range over the rounds: a round's servers run back to back, so a drift of the
+/// machine slower than a round (a VM's neighbours) weighs on both sides of each ratio, where
+/// it can pick the best rounds above. A stall within one server's run does not cancel.
 fn print_round_ratios(servers: &[EchoServer], all: &[Vec<Sample>]) {
     let rounds = |kind: Kind| servers.iter().position(|s| s.kind == kind).map(|i| &all[i]);
     let bases: Vec<(&str, &Vec<Sample>)> =
