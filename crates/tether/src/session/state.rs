@@ -24,6 +24,19 @@ use crate::session::handler::Seat;
 /// ack, behind the client's own data, would otherwise deadlock).
 pub(crate) const MAX_INBOUND_BYTES: usize = 2 << 20;
 
+/// What a received message counts for against [`MAX_INBOUND_BYTES`] beyond its payload: its
+/// place in the queue and in an allocation. Without it an empty message would count nothing,
+/// and a client could queue them without bound.
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+/// Received messages shorter than this are copied out of the read buffer as they are queued.
+/// Shared, a 16-byte message keeps the whole read buffer it arrived in (8 KiB) alive for as
+/// long as it waits, and a client that sends one message per read makes every one of them
+/// do so: the bound above would hold hundreds of times the bytes it counts. A message at
+/// least this long keeps at most about twice its size (read buffers are sized from the
+/// announced length), and is not copied.
+pub(crate) const COPY_BELOW: usize = 4 << 10;
+
 /// A server session: its endpoint (counts, replay, acks), what arrived for the application,
 /// and which connection carries it.
 #[derive(Debug)]
@@ -149,7 +162,8 @@ impl State {
         if self.abandoned {
             return None;
         }
-        self.inbound_bytes += message.len();
+        let message = own_copy_if_small(message);
+        self.inbound_bytes += message.len() + MESSAGE_OVERHEAD;
         self.inbound.push_back(message);
         self.reader.take()
     }
@@ -159,7 +173,7 @@ impl State {
     pub(crate) fn take(&mut self, from: &Waker) -> Option<Message> {
         let full = !self.has_room();
         let message = self.inbound.pop_front()?;
-        self.inbound_bytes -= message.len();
+        self.inbound_bytes -= message.len() + MESSAGE_OVERHEAD;
         if full && self.has_room() {
             // The connection stopped reading at the bound: it reads again. (While it has
             // room it reads on; a wake-up now would only cost it an idle pass.)
@@ -243,5 +257,73 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `message` in an allocation of its own when it is shorter than [`COPY_BELOW`], so that
+/// waiting in the queue it does not keep the read buffer it arrived in.
+fn own_copy_if_small(message: Message) -> Message {
+    match message {
+        Message::Binary(bytes) if bytes.len() < COPY_BELOW => {
+            Message::Binary(bytes::Bytes::copy_from_slice(&bytes))
+        }
+        Message::Text(text) if text.len() < COPY_BELOW => Message::text(text.as_str()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use futures_util::task::noop_waker_ref;
+    use tether_session::{EndpointConfig, SessionId};
+
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        let endpoint = Endpoint::new(EndpointConfig::default()).expect("config");
+        Shared::new(SessionId::from_bytes([1; 16]), endpoint)
+    }
+
+    /// MAX_INBOUND_BYTES counts empty messages too: at the bound the connection stops
+    /// reading, one message before it still reads.
+    #[test]
+    fn empty_messages_count_toward_the_inbound_bound() {
+        let shared = shared();
+        let mut state = shared.lock();
+        let at_bound = MAX_INBOUND_BYTES / MESSAGE_OVERHEAD;
+        for _ in 0..at_bound - 1 {
+            let _ = state.deliver(Message::binary(Bytes::new()));
+        }
+        assert!(state.has_room(), "one message before the bound");
+        let _ = state.deliver(Message::binary(Bytes::new()));
+        assert!(!state.has_room(), "at the bound");
+        assert!(state.take(noop_waker_ref()).is_some());
+        assert!(state.has_room(), "one taken: reads again");
+    }
+
+    /// A short message waiting in the queue does not keep its read buffer: once the
+    /// connection's own handle is the last, it takes the whole allocation back. A message
+    /// of COPY_BELOW bytes stays shared.
+    #[test]
+    fn a_short_queued_message_leaves_its_read_buffer_and_a_long_one_shares_it() {
+        let shared = shared();
+        let mut state = shared.lock();
+        for (len, shares) in [(COPY_BELOW - 1, false), (COPY_BELOW, true)] {
+            let mut read = BytesMut::with_capacity(4 * COPY_BELOW);
+            read.extend_from_slice(&vec![b'x'; 2 * COPY_BELOW]);
+            let received = read.split_to(len).freeze();
+            let at = received.as_ptr();
+            let _ = state.deliver(Message::Binary(received));
+            read.clear();
+            assert_eq!(!read.try_reclaim(4 * COPY_BELOW), shares, "{len} bytes");
+            let queued = state.take(noop_waker_ref()).expect("queued");
+            assert_eq!(queued.len(), len);
+            assert_eq!(queued, Message::binary(vec![b'x'; len]));
+            let Message::Binary(queued) = queued else {
+                panic!("binary in, binary out")
+            };
+            assert_eq!(queued.as_ptr() == at, shares, "{len} bytes");
+        }
     }
 }
