@@ -24,7 +24,9 @@
 //! message up to the receivers' limit gets through.
 //!
 //! **Slow-consumer policy.** A subscriber's backlog is the bytes published to it and not yet
-//! taken into its write buffer. A message that would take a non-empty backlog above
+//! taken into its write buffer, each message counting its payload + 64 bytes (so empty
+//! messages are bounded too). A message shorter than 4 KiB is copied once when published, so
+//! that a backlog holding it does not hold the whole read buffer it arrived in. A message that would take a non-empty backlog above
 //! `max_backlog` cuts the subscriber off instead: its queue is dropped at once (so it holds no
 //! payload any more), it receives nothing further, and its [`Subscriber::write_to`] returns
 //! [`Error::SlowConsumer`], whose [`close_code`](Error::close_code) is 1013 (Try Again Later,
@@ -71,6 +73,7 @@ use tether_codec::{Message, OpCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
+use crate::held;
 use crate::split::WebSocketWriter;
 
 /// Largest piece of a published payload taken into one connection's write buffer at a time:
@@ -151,14 +154,15 @@ impl Fanout {
     /// it. A subscriber that it would take past the backlog limit is cut off instead.
     pub fn publish(&self, message: Message) -> usize {
         let limit = self.hub.max_backlog;
-        let len = message.len();
+        let message = held::own_copy_if_small(message);
+        let cost = held::cost(&message);
         let mut taken = 0;
         self.hub.lock().retain(|queue| {
             let Some(queue) = queue.upgrade() else {
                 return false;
             };
             let mut backlog = queue.lock();
-            let over = !backlog.messages.is_empty() && backlog.bytes.saturating_add(len) > limit;
+            let over = !backlog.messages.is_empty() && backlog.bytes.saturating_add(cost) > limit;
             if over {
                 tracing::debug!(backlog = backlog.bytes, limit, "slow subscriber cut off");
                 *backlog = Backlog {
@@ -167,7 +171,7 @@ impl Fanout {
                 };
             } else {
                 backlog.messages.push_back(message.clone());
-                backlog.bytes += len;
+                backlog.bytes += cost;
                 taken += 1;
             }
             drop(backlog);
@@ -186,7 +190,8 @@ impl Fanout {
 }
 
 impl Subscriber {
-    /// Bytes published to this subscriber and not yet taken into its write buffer.
+    /// Bytes published to this subscriber and not yet taken into its write buffer, each
+    /// message counting its payload + 64.
     pub fn backlog(&self) -> usize {
         self.queue.lock().bytes
     }
@@ -269,7 +274,7 @@ impl Stream for Subscriber {
             return Poll::Ready(Some(Err(Error::SlowConsumer { limit: self.limit })));
         }
         if let Some(message) = backlog.messages.pop_front() {
-            backlog.bytes -= message.len() - backlog.sent;
+            backlog.bytes -= held::cost(&message) - backlog.sent;
             backlog.sent = 0;
             return Poll::Ready(Some(Ok(message)));
         }
@@ -317,7 +322,7 @@ impl Backlog {
             Message::Binary(data) if len > CHUNK => (OpCode::Binary, data.clone()),
             _ => {
                 let message = self.messages.pop_front()?;
-                self.bytes -= len;
+                self.bytes -= held::cost(&message);
                 return Some(Piece::Whole(message));
             }
         };
@@ -331,6 +336,7 @@ impl Backlog {
         self.bytes -= end - self.sent;
         if end == len {
             self.messages.pop_front();
+            self.bytes -= held::MESSAGE_OVERHEAD;
             self.sent = 0;
         } else {
             self.sent = end;
@@ -388,6 +394,7 @@ impl fmt::Debug for Subscriber {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::held::MESSAGE_OVERHEAD as OVERHEAD;
 
     fn pieces(backlog: &mut Backlog) -> Vec<(usize, bool)> {
         std::iter::from_fn(|| backlog.take_piece())
@@ -405,33 +412,48 @@ mod tests {
         let payload = Bytes::from(vec![7; 2 * CHUNK + 1]);
         assert_eq!(hub.publish(Message::Binary(payload.clone())), 1);
         assert_eq!(hub.publish(Message::text("small")), 1);
-        assert_eq!(subscriber.backlog(), 2 * CHUNK + 1 + 5);
+        assert_eq!(subscriber.backlog(), 2 * CHUNK + 1 + 5 + 2 * OVERHEAD);
         let mut backlog = subscriber.queue.lock();
         let Some(Piece::Fragment(OpCode::Binary, first, false)) = backlog.take_piece() else {
             panic!("not a first fragment");
         };
         // Zero-copy: the fragment points into the published allocation.
         assert_eq!(first.as_ptr(), payload.as_ptr());
-        assert_eq!(backlog.bytes, CHUNK + 1 + 5);
+        assert_eq!(backlog.bytes, CHUNK + 1 + 5 + 2 * OVERHEAD);
         assert_eq!(pieces(&mut backlog), [(CHUNK, false), (1, true), (5, true)]);
         assert_eq!(backlog.bytes, 0);
     }
 
     #[test]
     fn a_subscriber_is_cut_off_one_byte_past_its_backlog_limit() {
-        let hub = Fanout::new(10);
+        let hub = Fanout::new(11 + 3 * OVERHEAD);
         let slow = hub.subscribe();
         assert_eq!(hub.publish(Message::binary(vec![0; 4])), 1);
-        // At the limit: 4 + 6 = 10 bytes behind.
         assert_eq!(hub.publish(Message::binary(vec![0; 6])), 1);
-        assert_eq!(slow.backlog(), 10);
-        let keeping_up = hub.subscribe();
-        // One past: 11 bytes; the slow one is cut off and its queue freed.
+        // At the limit: 4 + 6 + 1 bytes and three messages behind.
         assert_eq!(hub.publish(Message::binary(vec![0; 1])), 1);
+        assert_eq!(slow.backlog(), 11 + 3 * OVERHEAD);
+        let keeping_up = hub.subscribe();
+        // One past: an empty message counts its overhead; the slow one is cut off and its
+        // queue freed.
+        assert_eq!(hub.publish(Message::binary(vec![])), 1);
         assert_eq!(slow.backlog(), 0);
         assert!(slow.queue.lock().cut_off);
-        assert_eq!(keeping_up.backlog(), 1);
+        assert_eq!(keeping_up.backlog(), OVERHEAD);
         assert_eq!(hub.subscribers(), 1);
+    }
+
+    /// A short message in a backlog does not keep the publisher's read buffer (held.rs).
+    #[test]
+    fn a_short_published_message_does_not_keep_the_read_buffer_it_arrived_in() {
+        let hub = Fanout::new(1 << 20);
+        let subscriber = hub.subscribe();
+        let mut read = bytes::BytesMut::with_capacity(8 << 10);
+        read.extend_from_slice(b"sixteen bytes..!and more");
+        assert_eq!(hub.publish(Message::Binary(read.split_to(16).freeze())), 1);
+        read.clear();
+        assert!(read.try_reclaim(8 << 10), "the read buffer is alone");
+        assert_eq!(subscriber.backlog(), 16 + OVERHEAD);
     }
 
     #[test]
@@ -439,7 +461,7 @@ mod tests {
         let hub = Fanout::new(10);
         let subscriber = hub.subscribe();
         assert_eq!(hub.publish(Message::binary(vec![0; 100])), 1);
-        assert_eq!(subscriber.backlog(), 100);
+        assert_eq!(subscriber.backlog(), 100 + OVERHEAD);
         assert_eq!(hub.publish(Message::binary(vec![0; 1])), 0);
         drop(subscriber);
         assert_eq!(hub.subscribers(), 0);

@@ -84,6 +84,7 @@ mod core;
 mod deadline;
 mod error;
 pub mod fanout;
+mod held;
 mod http_connect;
 #[cfg(feature = "hyper")]
 pub mod hyper;

@@ -11,6 +11,7 @@ use tether_codec::Message;
 use tether_session::{Attachment, Endpoint, LostReason, SessionId, SessionLost};
 use tokio::sync::Notify;
 
+use crate::held;
 use crate::session::handler::Seat;
 
 /// Received data the application has not taken yet, at most this many bytes (plus the one
@@ -23,19 +24,6 @@ use crate::session::handler::Seat;
 /// through even while the application waits to send (an echo that waits for the client's
 /// ack, behind the client's own data, would otherwise deadlock).
 pub(crate) const MAX_INBOUND_BYTES: usize = 2 << 20;
-
-/// What a received message counts for against [`MAX_INBOUND_BYTES`] beyond its payload: its
-/// place in the queue and in an allocation. Without it an empty message would count nothing,
-/// and a client could queue them without bound.
-pub(crate) const MESSAGE_OVERHEAD: usize = 64;
-
-/// Received messages shorter than this are copied out of the read buffer as they are queued.
-/// Shared, a 16-byte message keeps the whole read buffer it arrived in (8 KiB) alive for as
-/// long as it waits, and a client that sends one message per read makes every one of them
-/// do so: the bound above would hold hundreds of times the bytes it counts. A message at
-/// least this long keeps at most about twice its size (read buffers are sized from the
-/// announced length), and is not copied.
-pub(crate) const COPY_BELOW: usize = 4 << 10;
 
 /// A server session: its endpoint (counts, replay, acks), what arrived for the application,
 /// and which connection carries it.
@@ -162,8 +150,10 @@ impl State {
         if self.abandoned {
             return None;
         }
-        let message = own_copy_if_small(message);
-        self.inbound_bytes += message.len() + MESSAGE_OVERHEAD;
+        // Held until the application takes it: counted with its overhead, and a short one
+        // copied so that it does not keep the read buffer it arrived in (held.rs).
+        let message = held::own_copy_if_small(message);
+        self.inbound_bytes += held::cost(&message);
         self.inbound.push_back(message);
         self.reader.take()
     }
@@ -173,7 +163,7 @@ impl State {
     pub(crate) fn take(&mut self, from: &Waker) -> Option<Message> {
         let full = !self.has_room();
         let message = self.inbound.pop_front()?;
-        self.inbound_bytes -= message.len() + MESSAGE_OVERHEAD;
+        self.inbound_bytes -= held::cost(&message);
         if full && self.has_room() {
             // The connection stopped reading at the bound: it reads again. (While it has
             // room it reads on; a wake-up now would only cost it an idle pass.)
@@ -260,18 +250,6 @@ impl Shared {
     }
 }
 
-/// `message` in an allocation of its own when it is shorter than [`COPY_BELOW`], so that
-/// waiting in the queue it does not keep the read buffer it arrived in.
-fn own_copy_if_small(message: Message) -> Message {
-    match message {
-        Message::Binary(bytes) if bytes.len() < COPY_BELOW => {
-            Message::Binary(bytes::Bytes::copy_from_slice(&bytes))
-        }
-        Message::Text(text) if text.len() < COPY_BELOW => Message::text(text.as_str()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::{Bytes, BytesMut};
@@ -291,7 +269,7 @@ mod tests {
     fn empty_messages_count_toward_the_inbound_bound() {
         let shared = shared();
         let mut state = shared.lock();
-        let at_bound = MAX_INBOUND_BYTES / MESSAGE_OVERHEAD;
+        let at_bound = MAX_INBOUND_BYTES / held::MESSAGE_OVERHEAD;
         for _ in 0..at_bound - 1 {
             let _ = state.deliver(Message::binary(Bytes::new()));
         }
@@ -302,28 +280,19 @@ mod tests {
         assert!(state.has_room(), "one taken: reads again");
     }
 
-    /// A short message waiting in the queue does not keep its read buffer: once the
-    /// connection's own handle is the last, it takes the whole allocation back. A message
-    /// of COPY_BELOW bytes stays shared.
+    /// A short message waiting for the application does not keep its read buffer (held.rs).
     #[test]
-    fn a_short_queued_message_leaves_its_read_buffer_and_a_long_one_shares_it() {
+    fn a_short_queued_message_does_not_keep_its_read_buffer() {
         let shared = shared();
         let mut state = shared.lock();
-        for (len, shares) in [(COPY_BELOW - 1, false), (COPY_BELOW, true)] {
-            let mut read = BytesMut::with_capacity(4 * COPY_BELOW);
-            read.extend_from_slice(&vec![b'x'; 2 * COPY_BELOW]);
-            let received = read.split_to(len).freeze();
-            let at = received.as_ptr();
-            let _ = state.deliver(Message::Binary(received));
-            read.clear();
-            assert_eq!(!read.try_reclaim(4 * COPY_BELOW), shares, "{len} bytes");
-            let queued = state.take(noop_waker_ref()).expect("queued");
-            assert_eq!(queued.len(), len);
-            assert_eq!(queued, Message::binary(vec![b'x'; len]));
-            let Message::Binary(queued) = queued else {
-                panic!("binary in, binary out")
-            };
-            assert_eq!(queued.as_ptr() == at, shares, "{len} bytes");
-        }
+        let mut read = BytesMut::with_capacity(8 << 10);
+        read.extend_from_slice(b"sixteen bytes..!and more");
+        let _ = state.deliver(Message::Binary(read.split_to(16).freeze()));
+        read.clear();
+        assert!(read.try_reclaim(8 << 10), "the read buffer is alone");
+        assert_eq!(
+            state.take(noop_waker_ref()),
+            Some(Message::binary(&b"sixteen bytes..!"[..]))
+        );
     }
 }
