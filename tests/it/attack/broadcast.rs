@@ -11,12 +11,15 @@
 //!
 //! Memory is counted by the suite's counting allocator, in a child process that runs only
 //! this test (see `facade::support::measure_in_child`).
+//!
+//! Empty messages count too: a publisher of nothing but empty messages gets a client that
+//! never reads cut off as well.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use tether::fanout::Fanout;
 use tether::{Bytes, ClientBuilder, CloseCode, Error, Message, Server, ServerSocket};
 use tokio::net::TcpSocket;
@@ -187,5 +190,59 @@ async fn attack() {
     }
     publisher.close(CloseCode::NORMAL, "").await.unwrap();
     healthy.close(CloseCode::NORMAL, "").await.unwrap();
+    serving.abort();
+}
+
+/// A publisher of empty messages: each counts 64 bytes against a subscriber's backlog
+/// (held.rs), so a client that never reads is cut off with 1013 instead of queuing them
+/// without bound (a backlog that counted payload bytes alone never reached its limit). The
+/// stalled client reads after the publisher is done: what was written before the cut, then
+/// the close; without the cut it would find the publisher's last message, `end`, instead.
+#[tokio::test]
+async fn empty_messages_cut_a_stalled_subscriber_off_with_1013() {
+    /// The stalled client's socket and the relay's write buffer take some 200 KiB of 2-byte
+    /// frames before its backlog grows; 400 000 is past that and 16 MiB of backlog.
+    const EMPTY: usize = 400_000;
+    let server = Server::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let hub = Fanout::new(1 << 20);
+    let evicted = Arc::new(AtomicUsize::new(0));
+    let serving = {
+        let (hub, evicted) = (hub.clone(), evicted.clone());
+        tokio::spawn(server.serve(move |ws, conn| {
+            let publisher = conn.request().uri().path() == "/publish";
+            relay(ws, hub.clone(), publisher, evicted.clone())
+        }))
+    };
+    let url = format!("ws://{addr}/");
+    let mut stalled = stalled_client(&url, addr).await;
+    let mut publisher = ClientBuilder::new()
+        .connect(&format!("ws://{addr}/publish"))
+        .await
+        .unwrap();
+    while hub.subscribers() < 1 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..EMPTY {
+        publisher.feed(Message::binary(Bytes::new())).await.unwrap();
+    }
+    publisher.send(Message::text("end")).await.unwrap();
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stalled.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|frame| frame.code),
+                Some(Ok(Message::Text(text))) if text.as_str() == "end" => {
+                    panic!("every empty message was queued: no cut-off")
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the stalled client saw {other:?} instead of a close"),
+            }
+        }
+    })
+    .await
+    .expect("the stalled client reads to its end");
+    assert_eq!(code, Some(CloseCode::TRY_AGAIN_LATER));
+    assert_eq!(evicted.load(Ordering::SeqCst), 1);
+    publisher.close(CloseCode::NORMAL, "").await.unwrap();
     serving.abort();
 }
