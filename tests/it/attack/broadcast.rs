@@ -89,6 +89,29 @@ async fn relay(ws: ServerSocket, hub: Fanout, publisher: bool, evicted: Arc<Atom
     }
 }
 
+/// `server` running [`relay`] for every connection (`/publish` is the publisher) over a hub
+/// whose subscribers may fall `max_backlog` behind: the hub, the count of subscribers cut
+/// off, and the serving task.
+fn serve_relays(
+    server: Server,
+    max_backlog: usize,
+) -> (
+    Fanout,
+    Arc<AtomicUsize>,
+    tokio::task::JoinHandle<Result<(), Error>>,
+) {
+    let hub = Fanout::new(max_backlog);
+    let evicted = Arc::new(AtomicUsize::new(0));
+    let serving = {
+        let (hub, evicted) = (hub.clone(), evicted.clone());
+        tokio::spawn(server.serve(move |ws, conn| {
+            let publisher = conn.request().uri().path() == "/publish";
+            relay(ws, hub.clone(), publisher, evicted.clone())
+        }))
+    };
+    (hub, evicted, serving)
+}
+
 /// A client whose receive window is 4 KiB: it never reads until told to.
 async fn stalled_client(
     url: &str,
@@ -107,15 +130,7 @@ async fn attack() {
     let mut config = tether::Config::default();
     config.set_close_timeout(Some(Duration::from_secs(30)));
     server.config(config);
-    let hub = Fanout::new(MAX_BACKLOG);
-    let evicted = Arc::new(AtomicUsize::new(0));
-    let serving = {
-        let (hub, evicted) = (hub.clone(), evicted.clone());
-        tokio::spawn(server.serve(move |ws, conn| {
-            let publisher = conn.request().uri().path() == "/publish";
-            relay(ws, hub.clone(), publisher, evicted.clone())
-        }))
-    };
+    let (hub, evicted, serving) = serve_relays(server, MAX_BACKLOG);
     let url = format!("ws://{addr}/");
 
     let mut stalled = Vec::new();
@@ -205,15 +220,7 @@ async fn empty_messages_cut_a_stalled_subscriber_off_with_1013() {
     const EMPTY: usize = 400_000;
     let server = Server::bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
-    let hub = Fanout::new(1 << 20);
-    let evicted = Arc::new(AtomicUsize::new(0));
-    let serving = {
-        let (hub, evicted) = (hub.clone(), evicted.clone());
-        tokio::spawn(server.serve(move |ws, conn| {
-            let publisher = conn.request().uri().path() == "/publish";
-            relay(ws, hub.clone(), publisher, evicted.clone())
-        }))
-    };
+    let (hub, evicted, serving) = serve_relays(server, 1 << 20);
     let url = format!("ws://{addr}/");
     let mut stalled = stalled_client(&url, addr).await;
     let mut publisher = ClientBuilder::new()
