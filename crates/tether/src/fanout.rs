@@ -26,12 +26,12 @@
 //! **Slow-consumer policy.** A subscriber's backlog is the bytes published to it and not yet
 //! taken into its write buffer, each message counting its payload + 64 bytes (so empty
 //! messages are bounded too). A message shorter than 4 KiB is copied once when published, so
-//! that a backlog holding it does not hold the whole read buffer it arrived in. A message that would take a non-empty backlog above
-//! `max_backlog` cuts the subscriber off instead: its queue is dropped at once (so it holds no
-//! payload any more), it receives nothing further, and its [`Subscriber::write_to`] returns
-//! [`Error::SlowConsumer`], whose [`close_code`](Error::close_code) is 1013 (Try Again Later,
-//! IANA "WebSocket Close Code Number Registry": the server "is casting off some of its
-//! clients"). An empty backlog always takes the next message, so one message larger than
+//! that a backlog holding it does not hold the whole read buffer it arrived in. A message
+//! that would take a non-empty backlog above `max_backlog` cuts the subscriber off instead:
+//! its queue is dropped at once (so it holds no payload any more), it receives nothing
+//! further, and its [`Subscriber::write_to`] returns [`Error::SlowConsumer`], whose
+//! [`close_code`](Error::close_code) is 1013 (Try Again Later, IANA "WebSocket Close Code
+//! Number Registry": the server "is casting off some of its clients"). An empty backlog always takes the next message, so one message larger than
 //! `max_backlog` is still delivered to subscribers that keep up: each one holds at most
 //! `max_backlog` bytes or one message, whichever is larger.
 //!
